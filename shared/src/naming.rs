@@ -1,0 +1,214 @@
+//! Every NATS bucket, stream and subject name, derived from one namespace.
+//!
+//! Two games (or a staging and a production deployment) can share one NATS server: each
+//! namespace gets its own buckets and subjects and never sees another's data. NATS credentials
+//! can then be scoped per namespace with subject permissions on `bevygap.<ns>.>` and
+//! `$KV.bevygap_<ns>_*.>`.
+
+use std::fmt;
+
+use crate::protocol::GameName;
+
+/// A namespace that was not a valid NATS bucket/subject token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid namespace {value:?}: {reason} (use 1-32 of A-Z a-z 0-9 _ -, e.g. the game's app name)")]
+pub struct NamespaceError {
+    pub value: String,
+    pub reason: &'static str,
+}
+
+/// The validated namespace all names derive from; usually the game's app name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Namespace(String);
+
+impl Namespace {
+    /// Longest namespace, so every derived bucket name stays well inside NATS limits.
+    pub const MAX_LEN: usize = 32;
+
+    /// Validates a namespace: it must be usable inside bucket names (`[A-Za-z0-9_-]`) and as
+    /// one subject token.
+    pub fn new(value: impl Into<String>) -> Result<Self, NamespaceError> {
+        let value = value.into();
+        let err = |reason| Err(NamespaceError { value: value.clone(), reason });
+        if value.is_empty() {
+            return err("it is empty");
+        }
+        if value.len() > Self::MAX_LEN {
+            return err("it is longer than 32 characters");
+        }
+        if !value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+            return err("it contains a character NATS does not allow in bucket names");
+        }
+        Ok(Self(value))
+    }
+
+    /// The namespace text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Names of every NATS asset in this namespace.
+    pub fn names(&self) -> NatsNames {
+        NatsNames { ns: self.clone() }
+    }
+}
+
+impl fmt::Display for Namespace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The KV buckets Bevygap uses; see the crate docs for each bucket's key → value schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Bucket {
+    /// Game servers: `<server_id>` → `ServerRecord`.
+    Servers,
+    /// Issued client ids: `<client_id>` → `ClientGrant`.
+    Clients,
+    /// Connected players: `<server_id>.<client_id>` → `PlayerRecord`.
+    Players,
+    /// Game sessions: `<session_id>` → `SessionRecord`.
+    Sessions,
+    /// Join requests by id, for idempotent retries across replicas: `<request_id>` → `RequestRecord`.
+    Requests,
+}
+
+impl Bucket {
+    /// Every bucket, in provisioning order.
+    pub const ALL: [Bucket; 5] = [Bucket::Servers, Bucket::Clients, Bucket::Players, Bucket::Sessions, Bucket::Requests];
+
+    fn suffix(self) -> &'static str {
+        match self {
+            Bucket::Servers => "servers",
+            Bucket::Clients => "clients",
+            Bucket::Players => "players",
+            Bucket::Sessions => "sessions",
+            Bucket::Requests => "requests",
+        }
+    }
+}
+
+/// Names derived from one [`Namespace`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NatsNames {
+    ns: Namespace,
+}
+
+impl NatsNames {
+    /// The namespace these names derive from.
+    pub fn namespace(&self) -> &Namespace {
+        &self.ns
+    }
+
+    /// The KV bucket name, e.g. `bevygap_spaceships_servers`.
+    pub fn bucket(&self, bucket: Bucket) -> String {
+        format!("bevygap_{}_{}", self.ns, bucket.suffix())
+    }
+
+    /// Root of every core subject in this namespace: `bevygap.<ns>`.
+    pub fn subject_root(&self) -> String {
+        format!("bevygap.{}", self.ns)
+    }
+
+    /// Commands from the matchmaker to one game server (drain, stop): `bevygap.<ns>.server.<id>.control`.
+    pub fn server_control_subject(&self, server_id: &ServerId) -> String {
+        format!("bevygap.{}.server.{}.control", self.ns, server_id)
+    }
+
+    /// Matchmaker replicas announce request ownership here: `bevygap.<ns>.matchmaker.events`.
+    pub fn matchmaker_events_subject(&self) -> String {
+        format!("bevygap.{}.matchmaker.events", self.ns)
+    }
+
+    /// The key of a player record, `<server_id>.<client_id>`; a watch on `<server_id>.>` sees
+    /// one server's players.
+    pub fn player_key(server_id: &ServerId, client_id: u64) -> String {
+        format!("{server_id}.{client_id}")
+    }
+
+    /// The key of a client grant: the client id in decimal.
+    pub fn client_key(client_id: u64) -> String {
+        client_id.to_string()
+    }
+
+    /// A KV key for a game and version together, `<game>.<version-token>`.
+    pub fn game_key(game: &GameName, version: &crate::protocol::GameVersion) -> String {
+        format!("{}.{}", game, version.key_token())
+    }
+}
+
+/// A game server's identity, unique across providers: e.g. `local-3f9a…`, `edgegap-835d0d69f2fc`.
+///
+/// Built only from `[A-Za-z0-9_-]`, so it is safe as a key and as one subject token.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
+#[cfg_attr(feature = "bevy", derive(bevy::reflect::Reflect))]
+pub struct ServerId(String);
+
+/// A server id with characters outside `[A-Za-z0-9_-]` or a bad length.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid server id {0:?}: use 1-64 of A-Z a-z 0-9 _ -")]
+pub struct ServerIdError(pub String);
+
+impl ServerId {
+    /// Validates a server id.
+    pub fn new(value: impl Into<String>) -> Result<Self, ServerIdError> {
+        let value = value.into();
+        let ok = !value.is_empty()
+            && value.len() <= 64
+            && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if ok { Ok(Self(value)) } else { Err(ServerIdError(value.chars().take(80).collect())) }
+    }
+
+    /// The id text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for ServerId {
+    type Error = ServerIdError;
+    fn try_from(value: String) -> Result<Self, ServerIdError> {
+        Self::new(value)
+    }
+}
+
+impl From<ServerId> for String {
+    fn from(value: ServerId) -> String {
+        value.0
+    }
+}
+
+impl fmt::Display for ServerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_derive_from_the_namespace() {
+        let names = Namespace::new("space-ships").unwrap().names();
+        assert_eq!(names.bucket(Bucket::Servers), "bevygap_space-ships_servers");
+        let id = ServerId::new("local-1").unwrap();
+        assert_eq!(names.server_control_subject(&id), "bevygap.space-ships.server.local-1.control");
+        let other = Namespace::new("other").unwrap().names();
+        for b in Bucket::ALL {
+            assert_ne!(names.bucket(b), other.bucket(b));
+        }
+    }
+
+    #[test]
+    fn refuses_names_nats_would_reject() {
+        for bad in ["", "a.b", "a b", "a>", "a*", "ünï", &"x".repeat(33)] {
+            let err = Namespace::new(bad).unwrap_err();
+            assert!(err.to_string().contains("invalid namespace"), "{err}");
+        }
+        assert!(ServerId::new("a.b").is_err());
+        assert!(serde_json::from_str::<ServerId>("\"x>y\"").is_err());
+    }
+}

@@ -1,0 +1,101 @@
+//! The values stored in the KV buckets (JSON). See the crate docs for the layout.
+
+use serde::{Deserialize, Serialize};
+
+use crate::naming::ServerId;
+use crate::protocol::{CertDigest, GameName, GameVersion, ServerAddresses};
+
+/// A game server's lifecycle as it reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "bevy", derive(bevy::reflect::Reflect))]
+pub enum ServerStatus {
+    /// Booting: not yet accepting players.
+    Starting,
+    /// Accepting players.
+    Ready,
+    /// Finishing current players; admits no one new.
+    Draining,
+}
+
+/// `servers` bucket, key `<server_id>`: written by the game server on boot and on every
+/// heartbeat; expires (with a purge marker the matchmaker sees) when heartbeats stop.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerRecord {
+    pub server_id: ServerId,
+    pub game: GameName,
+    pub version: GameVersion,
+    /// Which provider started it (`local`, `fleet`, `edgegap`, `standalone`).
+    pub provider: String,
+    /// Public addresses clients dial, per transport.
+    pub addresses: ServerAddresses,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_digest: Option<CertDigest>,
+    /// Unix seconds after which the WebTransport certificate is no longer valid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_not_after: Option<u64>,
+    /// Most players this server takes.
+    pub capacity: u32,
+    pub status: ServerStatus,
+    pub started_at_ms: u64,
+    pub heartbeat_at_ms: u64,
+}
+
+/// `clients` bucket, key `<client_id>`: written by the matchmaker *before* it returns a
+/// ConnectToken, read by the game server to admit exactly the clients it was sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientGrant {
+    pub client_id: u64,
+    pub server_id: ServerId,
+    pub session_id: String,
+    pub game: GameName,
+    pub version: GameVersion,
+    pub issued_at_ms: u64,
+    /// Unix milliseconds after which the token can no longer start a connection.
+    pub token_expires_at_ms: u64,
+}
+
+/// `players` bucket, key `<server_id>.<client_id>`: written by the game server while the
+/// player is connected, deleted when they leave however they leave.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlayerRecord {
+    pub client_id: u64,
+    pub server_id: ServerId,
+    pub session_id: String,
+    pub connected_at_ms: u64,
+}
+
+/// `sessions` bucket, key `<session_id>`: the matchmaker's record of a placement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    pub session_id: String,
+    pub server_id: ServerId,
+    pub game: GameName,
+    pub version: GameVersion,
+    pub client_ids: Vec<u64>,
+    pub created_at_ms: u64,
+    /// The provider's own id for it (an Edgegap session id), when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_session: Option<String>,
+}
+
+/// `requests` bucket, key `<request_id>`: which matchmaker replica owns a join and where it
+/// got to, so a retry on another replica resumes instead of placing the player twice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestRecord {
+    pub request_id: String,
+    pub owner: String,
+    pub game: GameName,
+    pub version: GameVersion,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    pub created_at_ms: u64,
+}
+
+/// Milliseconds since the Unix epoch, the timestamp unit of every record.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,11 @@
+//! Test helpers shared by every Bevygap crate's integration tests.
+//!
+//! Tests run against real parts: [`NatsServer`] starts a private `nats-server -js` on a free
+//! loopback port with a throw-away store, so tests are isolated from each other and can stop and
+//! restart the server to exercise outages.
+
+mod nats_server;
+mod ports;
+
+pub use nats_server::{NatsServer, NatsServerError, MIN_NATS_SERVER_VERSION};
+pub use ports::free_tcp_port;
