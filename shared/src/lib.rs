@@ -19,7 +19,7 @@
 //! | bucket | key | value | written by → read by | expiry |
 //! |---|---|---|---|---|
 //! | `servers` | `<server_id>` | [`records::ServerRecord`] | game server (boot, heartbeat) → matchmaker | 30 s without heartbeat; a purge marker tells watchers |
-//! | `clients` | `<client_id>` | [`records::ClientGrant`] | matchmaker, before returning the token → game server admission | 24 h; deleted when the player's session ends |
+//! | `clients` | `<server_id>.<client_id>` | [`records::ClientGrant`] | matchmaker, before returning the token → game server admission | 24 h; deleted when the player's session ends |
 //! | `players` | `<server_id>.<client_id>` | [`records::PlayerRecord`] | game server on connect/leave → matchmaker seat tracking | 120 s without refresh; purge marker |
 //! | `sessions` | `<session_id>` | [`records::SessionRecord`] | matchmaker → matchmaker replicas, operators | 24 h |
 //! | `requests` | `<request_id>` | [`records::RequestRecord`] | matchmaker → matchmaker replicas (idempotent retries) | 10 min |
@@ -50,6 +50,7 @@ pub mod nats;
 pub mod protocol;
 pub mod records;
 mod secret;
+pub mod server_env;
 
 pub use keys::{LightyearKeys, PrivateKey};
 pub use naming::{Namespace, NatsNames, ServerId};

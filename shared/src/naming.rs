@@ -64,7 +64,7 @@ impl fmt::Display for Namespace {
 pub enum Bucket {
     /// Game servers: `<server_id>` → `ServerRecord`.
     Servers,
-    /// Issued client ids: `<client_id>` → `ClientGrant`.
+    /// Issued client ids: `<server_id>.<client_id>` → `ClientGrant`.
     Clients,
     /// Connected players: `<server_id>.<client_id>` → `PlayerRecord`.
     Players,
@@ -127,9 +127,10 @@ impl NatsNames {
         format!("{server_id}.{client_id}")
     }
 
-    /// The key of a client grant: the client id in decimal.
-    pub fn client_key(client_id: u64) -> String {
-        client_id.to_string()
+    /// The key of a client grant, `<server_id>.<client_id>`: a game server watches only
+    /// `<its id>.>`, and a token minted for another server finds no grant under its prefix.
+    pub fn client_key(server_id: &ServerId, client_id: u64) -> String {
+        format!("{server_id}.{client_id}")
     }
 
     /// A KV key for a game and version together, `<game>.<version-token>`.

@@ -99,3 +99,14 @@ pub fn now_ms() -> u64 {
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
 }
+
+/// A command from the matchmaker to one game server, on its control subject
+/// ([`crate::NatsNames::server_control_subject`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum ServerCommand {
+    /// Stop admitting players; exit once the last one leaves.
+    Drain,
+    /// Disconnect everyone cleanly, remove records and exit now.
+    Shutdown,
+}
