@@ -1,1 +1,80 @@
-fn main() {}
+//! `bevygap-matchmaker`: see `--help`. With no `NATS_URL` it starts its own nats-server and
+//! runs game servers as local child processes, so one command gives a working matchmaker on
+//! one machine.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use bevygap_matchmaker::app::build_app;
+use bevygap_matchmaker::config::{Cli, ProviderKind};
+use bevygap_matchmaker::providers::{LocalProvider, LocalProviderConfig, ServerProvider};
+use bevygap_shared::nats::{NatsConfig, NatsServer};
+use bevygap_shared::LightyearKeys;
+use clap::Parser;
+
+fn main() -> ExitCode {
+    bevygap_shared::install_crypto_provider();
+    let config = match Cli::parse().validate() {
+        Ok(config) => config,
+        Err(e) => return fail(&e, 2),
+    };
+    let keys = match LightyearKeys::from_env() {
+        Ok(keys) => keys,
+        Err(e) => return fail(&e, 2),
+    };
+    let mut nats_config = match NatsConfig::from_env("bevygap-matchmaker") {
+        Ok(c) => c,
+        Err(e) => return fail(&e, 2),
+    };
+    // With no NATS_URL, run a private nats-server for this matchmaker and its game servers.
+    let mut extra_env = Vec::new();
+    let _embedded = if std::env::var_os("NATS_URL").is_none() {
+        match NatsServer::start_bin(&config.nats_server_bin) {
+            Ok(server) => {
+                eprintln!("bevygap-matchmaker: NATS_URL is unset; started an embedded nats-server at {}", server.url());
+                nats_config.urls = vec![server.url()];
+                extra_env.push(("NATS_URL".to_string(), server.url()));
+                Some(server)
+            }
+            Err(e) => return fail(&e, 1),
+        }
+    } else {
+        None
+    };
+    let provider: Arc<dyn ServerProvider> = match config.provider {
+        ProviderKind::Local => Arc::new(LocalProvider::new(LocalProviderConfig {
+            command: config.game_server_cmd.clone(),
+            namespace: config.namespace.clone(),
+            public_ip: config.local_public_ip,
+            extra_env,
+            stop_grace: config.stop_grace,
+        })),
+    };
+    let (public, admin) = (config.public_addr, config.admin_addr);
+    let (mut app, shutdown) = match build_app(config, &nats_config, keys, provider, true) {
+        Ok(built) => built,
+        Err(e) => return fail(&e, 1),
+    };
+    let runtime = app.world().resource::<bevy_tokio_tasks::TokioTasksRuntime>().runtime();
+    runtime.spawn(async move {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(_) => return,
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        shutdown.shutdown();
+    });
+    eprintln!("bevygap-matchmaker: players on http://{public}, operators on http://{admin}");
+    match app.run() {
+        bevy::app::AppExit::Success => ExitCode::SUCCESS,
+        bevy::app::AppExit::Error(code) => ExitCode::from(code.get()),
+    }
+}
+
+fn fail(error: &dyn std::fmt::Display, code: u8) -> ExitCode {
+    eprintln!("bevygap-matchmaker: {error}");
+    ExitCode::from(code)
+}

@@ -4,8 +4,7 @@
 //! loopback port with a throw-away store, so tests are isolated from each other and can stop and
 //! restart the server to exercise outages.
 
-mod nats_server;
 mod ports;
 
-pub use nats_server::{NatsServer, NatsServerError, MIN_NATS_SERVER_VERSION};
+pub use bevygap_shared::nats::{NatsServer, NatsServerError, MIN_NATS_SERVER_VERSION};
 pub use ports::free_tcp_port;

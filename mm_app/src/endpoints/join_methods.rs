@@ -1,0 +1,143 @@
+//! The matchmaking BRP methods. `matchmaker.join+watch` and `matchmaker.join` share one
+//! watching handler: the HTTP front streams every message of the first and only the terminal
+//! one of the second.
+
+use std::collections::HashMap;
+
+use bevy::prelude::*;
+use bevy_remote::{error_codes, BrpError, BrpResult};
+use bevygap_shared::protocol::{ErrorCode, JoinError, JoinProgress, JoinRequest};
+use serde_json::{json, Value};
+
+use super::rpc::{code_error, join_error, protocol_error};
+use crate::clock::now;
+use crate::config::{GameKey, MatchmakerConfig};
+use crate::requests::{FailJoin, JoinPhase, JoinSpec, JoinTicket, JoinUpdates, RequestIndex};
+use crate::wake::AppWaker;
+
+/// Param the front sets to the player's resolved IP (clients cannot set it: the front strips
+/// every `$` key it receives).
+pub const PEER_PARAM: &str = "$peer";
+/// Param the front sets to a unique id per HTTP stream.
+pub const STREAM_PARAM: &str = "$stream";
+
+/// Per HTTP stream: the join it follows and the last message sequence it was sent.
+#[derive(Resource, Debug, Default)]
+pub struct StreamCursors(pub HashMap<u64, (Entity, u32)>);
+
+fn as_result(progress: &JoinProgress) -> BrpResult<Option<Value>> {
+    match progress {
+        JoinProgress::Failed(error) => Err(join_error(error)),
+        other => serde_json::to_value(other).map(Some).map_err(BrpError::internal),
+    }
+}
+
+/// Starts or resumes a join and returns each new progress message for the calling stream.
+#[allow(clippy::too_many_arguments)]
+pub fn join_watch(
+    In(params): In<Option<Value>>,
+    mut commands: Commands,
+    mut index: ResMut<RequestIndex>,
+    mut cursors: ResMut<StreamCursors>,
+    joins: Query<(&JoinUpdates, &JoinPhase)>,
+    config: Res<MatchmakerConfig>,
+    waker: Res<AppWaker>,
+    time: Res<Time<Real>>,
+) -> BrpResult<Option<Value>> {
+    let params = params.unwrap_or(Value::Null);
+    let stream = params
+        .get(STREAM_PARAM)
+        .and_then(Value::as_u64)
+        .ok_or_else(|| protocol_error(error_codes::INVALID_PARAMS, "missing stream id"))?;
+    if let Some(&(entity, sent)) = cursors.0.get(&stream) {
+        let Ok((updates, _)) = joins.get(entity) else {
+            cursors.0.remove(&stream);
+            return Err(code_error(ErrorCode::Internal));
+        };
+        if updates.seq <= sent {
+            return Ok(None);
+        }
+        cursors.0.insert(stream, (entity, updates.seq));
+        return as_result(&updates.latest);
+    }
+    let request: JoinRequest = serde_json::from_value(params.clone())
+        .map_err(|e| join_error(&JoinError::new(ErrorCode::InvalidRequest, format!("invalid join params: {e}"))))?;
+    let valid = request.validate().map_err(|e| join_error(&e))?;
+    let game = GameKey { game: valid.game.clone(), version: valid.version.clone() };
+    if !config.games.serves(&game.game, &game.version) {
+        return Err(join_error(&JoinError::new(
+            ErrorCode::UnknownGame,
+            format!("{} is not served here", game.label()),
+        )));
+    }
+    let request_id = valid
+        .request_id
+        .as_ref()
+        .map(|r| r.to_string())
+        .ok_or_else(|| protocol_error(error_codes::INVALID_PARAMS, "missing request id"))?;
+    if let Some(&entity) = index.0.get(&request_id) {
+        if let Ok((updates, _)) = joins.get(entity) {
+            cursors.0.insert(stream, (entity, updates.seq));
+            return as_result(&updates.latest);
+        }
+    }
+    let waiting = joins.iter().filter(|(_, phase)| !phase.is_terminal()).count();
+    if waiting >= config.max_waiting {
+        return Err(code_error(ErrorCode::TooManyWaiting));
+    }
+    let peer = params.get(PEER_PARAM).and_then(Value::as_str).map(str::to_string);
+    let client_ip = match valid.client_ip {
+        Some(ip) if config.dev_mode => Some(ip.to_string()),
+        _ => peer,
+    };
+    let now = now(&time);
+    let first = JoinProgress::Queued { request_id: request_id.clone() };
+    let entity = commands
+        .spawn((
+            Name::new(format!("join {request_id}")),
+            JoinTicket {
+                request_id: request_id.clone(),
+                game: game.game.to_string(),
+                version: game.version.to_string(),
+                transport: valid.transport,
+                client_ip,
+                region: valid.region.as_ref().map(|r| r.to_string()),
+                created_at: now,
+                deadline: now + config.join_deadline.as_secs_f64(),
+            },
+            JoinSpec { request: valid, game },
+            JoinPhase::Queued,
+            JoinUpdates::new(first.clone()),
+        ))
+        .id();
+    index.0.insert(request_id, entity);
+    cursors.0.insert(stream, (entity, 1));
+    waker.wake();
+    as_result(&first)
+}
+
+/// Withdraws a pending join by its request id.
+pub fn cancel(
+    In(params): In<Option<Value>>,
+    index: Res<RequestIndex>,
+    joins: Query<&JoinPhase>,
+    mut failures: MessageWriter<FailJoin>,
+    waker: Res<AppWaker>,
+) -> BrpResult {
+    let request_id = params
+        .as_ref()
+        .and_then(|p| p.get("request_id"))
+        .and_then(Value::as_str)
+        .ok_or_else(|| join_error(&JoinError::new(ErrorCode::InvalidRequest, "request_id is required")))?;
+    let pending = index.0.get(request_id).filter(|e| joins.get(**e).is_ok_and(|phase| !phase.is_terminal()));
+    if let Some(&request) = pending {
+        failures.write(FailJoin { request, error: ErrorCode::Cancelled.into() });
+        waker.wake();
+    }
+    Ok(json!({ "cancelled": pending.is_some() }))
+}
+
+/// Drops cursors of streams whose join is gone.
+pub fn prune_stream_cursors(mut cursors: ResMut<StreamCursors>, joins: Query<(), With<JoinTicket>>) {
+    cursors.0.retain(|_, (entity, _)| joins.contains(*entity));
+}

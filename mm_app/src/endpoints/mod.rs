@@ -1,0 +1,113 @@
+//! The two HTTP endpoints, both speaking JSON-RPC 2.0 into bevy_remote's request channel:
+//! the public one (players: matchmaking methods only, limits, streamed progress) and the admin
+//! one (operators: full BRP plus admin methods, bearer token off loopback).
+
+mod admin_methods;
+mod front;
+pub mod limits;
+mod join_methods;
+mod rpc;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bevy::prelude::*;
+use bevy_remote::{BrpSender, RemotePlugin};
+use bevy_tokio_tasks::TokioTasksRuntime;
+use bevygap_shared::protocol::{METHOD_CANCEL, METHOD_JOIN, METHOD_JOIN_WATCH};
+
+pub use front::{Front, FrontKind};
+pub use join_methods::StreamCursors;
+
+use crate::config::MatchmakerConfig;
+use crate::wake::AppWaker;
+use crate::MatchmakerSet;
+
+/// Methods a player may call; everything else is refused on the public listener.
+pub const PUBLIC_METHODS: [&str; 3] = [METHOD_JOIN, METHOD_JOIN_WATCH, METHOD_CANCEL];
+
+/// The addresses the endpoints actually bound (useful with port 0).
+#[derive(Resource, Debug, Clone, Copy)]
+pub struct EndpointAddrs {
+    pub public: SocketAddr,
+    pub admin: SocketAddr,
+}
+
+/// Bound listeners handed to the plugin; binding happens before the app is built so a busy
+/// port is a clear start-up error.
+pub struct Listeners {
+    pub public: std::net::TcpListener,
+    pub admin: std::net::TcpListener,
+}
+
+impl Listeners {
+    /// Binds both endpoints; the error names the address that failed.
+    pub fn bind(config: &MatchmakerConfig) -> Result<Self, (SocketAddr, std::io::Error)> {
+        let bind = |addr: SocketAddr| {
+            std::net::TcpListener::bind(addr).and_then(|l| l.set_nonblocking(true).map(|_| l)).map_err(|e| (addr, e))
+        };
+        Ok(Self { public: bind(config.public_addr)?, admin: bind(config.admin_addr)? })
+    }
+}
+
+/// Registers the matchmaking and admin BRP methods and serves both endpoints.
+pub struct EndpointsPlugin {
+    listeners: std::sync::Mutex<Option<Listeners>>,
+}
+
+impl EndpointsPlugin {
+    pub fn new(listeners: Listeners) -> Self {
+        Self { listeners: std::sync::Mutex::new(Some(listeners)) }
+    }
+}
+
+impl Plugin for EndpointsPlugin {
+    fn build(&self, app: &mut App) {
+        let remote = RemotePlugin::default()
+            .with_watching_method_main(METHOD_JOIN_WATCH, join_methods::join_watch)
+            .with_watching_method_main(METHOD_JOIN, join_methods::join_watch)
+            .with_method_main(METHOD_CANCEL, join_methods::cancel)
+            .with_method_main(admin_methods::SERVERS, admin_methods::servers)
+            .with_method_main(admin_methods::SESSIONS, admin_methods::sessions)
+            .with_method_main(admin_methods::STATS, admin_methods::stats)
+            .with_method_main(admin_methods::DELETE_SESSION, admin_methods::delete_session)
+            .with_method_main(admin_methods::DRAIN_SERVER, admin_methods::drain_server);
+        app.add_plugins(remote)
+            .init_resource::<StreamCursors>()
+            .add_systems(Update, join_methods::prune_stream_cursors.in_set(MatchmakerSet::Cleanup));
+        let listeners = self.listeners.lock().ok().and_then(|mut l| l.take());
+        if let Some(listeners) = listeners {
+            let addrs = EndpointAddrs {
+                public: listeners.public.local_addr().unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0))),
+                admin: listeners.admin.local_addr().unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0))),
+            };
+            app.insert_resource(addrs).insert_resource(PendingListeners(std::sync::Mutex::new(Some(listeners))));
+            app.add_systems(Startup, start_serving);
+        }
+    }
+}
+
+#[derive(Resource)]
+struct PendingListeners(std::sync::Mutex<Option<Listeners>>);
+
+fn start_serving(
+    pending: Res<PendingListeners>,
+    brp: Res<BrpSender>,
+    rt: Res<TokioTasksRuntime>,
+    config: Res<MatchmakerConfig>,
+    waker: Res<AppWaker>,
+) {
+    let Some(listeners) = pending.0.lock().ok().and_then(|mut l| l.take()) else { return };
+    let sender: async_channel::Sender<bevy_remote::BrpMessage> = (*brp).clone();
+    let handle = rt.runtime().handle().clone();
+    for (kind, listener) in [(FrontKind::Public, listeners.public), (FrontKind::Admin, listeners.admin)] {
+        let front = Arc::new(Front::new(kind, &config, sender.clone(), waker.clone()));
+        let _guard = handle.enter();
+        match tokio::net::TcpListener::from_std(listener) {
+            Ok(listener) => {
+                handle.spawn(front::serve(listener, front));
+            }
+            Err(e) => tracing::error!("cannot serve the {kind:?} endpoint: {e}"),
+        }
+    }
+}

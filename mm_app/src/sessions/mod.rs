@@ -1,0 +1,32 @@
+//! Game sessions as entities: one placement of one or more players on a server, mirrored in
+//! the `sessions` bucket; it ends when its last token ends.
+
+use std::collections::HashMap;
+
+use bevy::prelude::*;
+
+/// A placement of players on a server.
+#[derive(Component, Debug, Clone, Reflect)]
+#[reflect(Component)]
+pub struct GameSession {
+    pub session_id: String,
+    pub server: Entity,
+    pub server_id: String,
+    pub game: String,
+    pub version: String,
+    pub clients: Vec<u64>,
+    pub created_at: f64,
+}
+
+/// Session id → entity.
+#[derive(Resource, Debug, Default)]
+pub struct SessionIndex(pub HashMap<String, Entity>);
+
+/// Registers sessions for BRP.
+pub struct SessionsPlugin;
+
+impl Plugin for SessionsPlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<SessionIndex>().register_type::<GameSession>();
+    }
+}

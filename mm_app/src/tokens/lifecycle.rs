@@ -1,0 +1,117 @@
+use std::collections::HashSet;
+
+use bevy::prelude::*;
+
+use super::{IssuedToken, TokenEnded, TokenIndex, TokenState};
+use crate::clock::now;
+use crate::nats_bridge::{NatsEvent, NatsWriter};
+use crate::servers::{SeatBook, ServerIndex, ServerKey};
+use crate::sessions::{GameSession, SessionIndex};
+
+/// Slack after a token's expiry before its seat is freed: a handshake begun just before expiry
+/// still completes, and the server's player record needs a moment to arrive.
+const CLAIM_GRACE_SECS: f64 = 5.0;
+
+/// Player records from game servers: a connect occupies the seat and claims the token; a
+/// leave (however the player left) ends the token, which frees the seat.
+pub fn follow_players(
+    mut events: MessageReader<NatsEvent>,
+    index: Res<ServerIndex>,
+    tokens: Res<TokenIndex>,
+    mut seats: Query<&mut SeatBook>,
+    mut states: Query<&mut TokenState>,
+    mut ended: MessageWriter<TokenEnded>,
+) {
+    for event in events.read() {
+        match event {
+            NatsEvent::PlayerJoined(record) => {
+                if let Some(mut book) = index.0.get(&record.server_id).and_then(|e| seats.get_mut(*e).ok()) {
+                    book.occupy(record.client_id);
+                }
+                if let Some(mut state) = tokens.0.get(&record.client_id).and_then(|e| states.get_mut(*e).ok()) {
+                    *state = TokenState::Claimed;
+                }
+            }
+            NatsEvent::PlayerLeft { server_id, client_id } => {
+                match tokens.0.get(client_id) {
+                    Some(&token) => {
+                        ended.write(TokenEnded { token, reason: "player left" });
+                    }
+                    None => {
+                        // A player this replica did not place: free the seat directly.
+                        if let Some(mut book) = index.0.get(server_id).and_then(|e| seats.get_mut(*e).ok()) {
+                            book.release(*client_id);
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Frees seats whose token expired before its player connected.
+pub fn expire_unclaimed_tokens(
+    tokens: Query<(Entity, &IssuedToken, &TokenState)>,
+    time: Res<Time<Real>>,
+    mut ended: MessageWriter<TokenEnded>,
+) {
+    let now = now(&time);
+    for (entity, token, state) in &tokens {
+        if *state == TokenState::Unclaimed && now > token.expires_at + CLAIM_GRACE_SECS {
+            ended.write(TokenEnded { token: entity, reason: "token expired unclaimed" });
+        }
+    }
+}
+
+/// Ends tokens whose server entity is gone.
+pub fn end_tokens_of_lost_servers(
+    tokens: Query<(Entity, &IssuedToken)>,
+    servers: Query<(), With<ServerKey>>,
+    mut ended: MessageWriter<TokenEnded>,
+) {
+    for (entity, token) in &tokens {
+        if !servers.contains(token.server) {
+            ended.write(TokenEnded { token: entity, reason: "server lost" });
+        }
+    }
+}
+
+/// Frees the seat, deletes the grant, closes the session when its last player is gone and
+/// despawns the token.
+#[allow(clippy::too_many_arguments)]
+pub fn finish_ended_tokens(
+    mut commands: Commands,
+    mut ended: MessageReader<TokenEnded>,
+    tokens: Query<&IssuedToken>,
+    mut index: ResMut<TokenIndex>,
+    mut seats: Query<&mut SeatBook>,
+    mut sessions: Query<&mut GameSession>,
+    mut session_index: ResMut<SessionIndex>,
+    writer: Res<NatsWriter>,
+) {
+    let mut done = HashSet::new();
+    for TokenEnded { token, reason } in ended.read() {
+        if !done.insert(*token) {
+            continue;
+        }
+        let Ok(issued) = tokens.get(*token) else { continue };
+        tracing::info!(client_id = issued.client_id, server_id = issued.server_id, "token ended: {reason}");
+        if let Ok(mut book) = seats.get_mut(issued.server) {
+            book.release(issued.client_id);
+        }
+        if let Ok(server_id) = bevygap_shared::ServerId::new(issued.server_id.as_str()) {
+            writer.delete_grant(&server_id, issued.client_id);
+        }
+        if let Ok(mut session) = sessions.get_mut(issued.session) {
+            session.clients.retain(|c| *c != issued.client_id);
+            if session.clients.is_empty() {
+                writer.delete_session(&session.session_id);
+                session_index.0.remove(&session.session_id);
+                commands.entity(issued.session).despawn();
+            }
+        }
+        index.0.remove(&issued.client_id);
+        commands.entity(*token).despawn();
+    }
+}

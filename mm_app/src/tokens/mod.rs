@@ -1,0 +1,66 @@
+//! Issued ConnectTokens as entities: each holds a seat until its player connects (claimed),
+//! and ends when the player leaves, when it expires unclaimed, or when its server is lost.
+
+pub mod mint;
+mod lifecycle;
+
+use std::collections::HashMap;
+
+use bevy::prelude::*;
+
+use crate::MatchmakerSet;
+
+/// A token handed to a player; the seat it holds is freed when this entity ends.
+#[derive(Component, Debug, Clone, Reflect)]
+#[reflect(Component)]
+pub struct IssuedToken {
+    pub client_id: u64,
+    pub server: Entity,
+    pub server_id: String,
+    pub session: Entity,
+    /// When the token can no longer start a connection (seconds since app start).
+    pub expires_at: f64,
+}
+
+/// Whether the player has shown up on the server.
+#[derive(Component, Debug, Clone, Copy, PartialEq, Eq, Reflect)]
+#[reflect(Component)]
+pub enum TokenState {
+    Unclaimed,
+    Claimed,
+}
+
+/// The Lightyear keys tokens are signed with. Not reflected, so BRP can never read them.
+#[derive(Resource, Clone)]
+pub struct MatchmakerKeys(pub bevygap_shared::LightyearKeys);
+
+/// Client id → token entity.
+#[derive(Resource, Debug, Default)]
+pub struct TokenIndex(pub HashMap<u64, Entity>);
+
+/// A token's life is over; [`lifecycle::finish_ended_tokens`] frees its seat, deletes its
+/// grant and closes its session.
+#[derive(Message, Debug, Clone)]
+pub struct TokenEnded {
+    pub token: Entity,
+    pub reason: &'static str,
+}
+
+/// Token lifecycle systems.
+pub struct TokensPlugin;
+
+impl Plugin for TokensPlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<TokenIndex>()
+            .add_message::<TokenEnded>()
+            .register_type::<IssuedToken>()
+            .register_type::<TokenState>()
+            .add_systems(Update, lifecycle::follow_players.in_set(MatchmakerSet::Players))
+            .add_systems(
+                Update,
+                (lifecycle::expire_unclaimed_tokens, lifecycle::end_tokens_of_lost_servers)
+                    .in_set(MatchmakerSet::Housekeeping),
+            )
+            .add_systems(Update, lifecycle::finish_ended_tokens.in_set(MatchmakerSet::Finish));
+    }
+}
