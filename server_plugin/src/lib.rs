@@ -1,1 +1,281 @@
-//! placeholder
+//! # bevygap_server_plugin
+//!
+//! Everything a Lightyear game server needs to live under the Bevygap matchmaker, in one
+//! plugin configured from the environment:
+//!
+//! - **Context**: works out where it runs: Edgegap (`ARBITRIUM_*`), a Bevygap provider
+//!   (`local`/`fleet`, via [`bevygap_shared::server_env::ServerEnv`]) or standalone for
+//!   development ([`context`]).
+//! - **Certificate**: generates a ≤14-day ECDSA P-256 WebTransport certificate at boot and
+//!   publishes its digest; drains and stops before it ends ([`certificate`]).
+//! - **Netcode**: starts one Lightyear netcode server per transport (UDP, WebTransport) with
+//!   the shared protocol id and key, accepting tokens addressed to the public addresses
+//!   ([`netcode`]).
+//! - **Admission**: admits only client ids the matchmaker granted for this server
+//!   ([`admission`]).
+//! - **Reporting**: registers the server in NATS, heartbeats, and keeps one record per
+//!   connected player, reconciling after NATS outages ([`reporting`], [`nats_bridge`]).
+//! - **Shutdown**: drains on command, stops cleanly on SIGTERM, optionally stops when idle
+//!   (with Edgegap self-stop) ([`shutdown`]).
+//!
+//! Games see [`ServerContext`], [`BevygapStatus`], the [`ServerPhase`] state, the
+//! [`PlayerJoined`]/[`PlayerLeft`] messages, [`ServerControl`] to request a drain or shutdown,
+//! and run conditions in [`api`].
+//!
+//! # Environment
+//!
+//! | variable | meaning |
+//! |---|---|
+//! | `BEVYGAP_*` of [`ServerEnv`](bevygap_shared::server_env::ServerEnv) | namespace, server id, game, version, capacity, transports (set by the provider) |
+//! | `ARBITRIUM_*`, `BEVYGAP_UDP_PORT_NAME`, `BEVYGAP_WT_PORT_NAME` | Edgegap deployments ([`context::edgegap`]) |
+//! | `NATS_*` | NATS connection ([`bevygap_shared::nats::NatsConfig`]) |
+//! | `LIGHTYEAR_PROTOCOL_ID`, `LIGHTYEAR_PRIVATE_KEY`(`_FILE`) | netcode keys ([`bevygap_shared::LightyearKeys`]) |
+//! | `BEVYGAP_ADMISSION` | `grants` (default) or `open` (development without a matchmaker) |
+//! | `BEVYGAP_IDLE_SHUTDOWN_SECS` | stop after this long without players (default: never) |
+//! | `BEVYGAP_EDGEGAP_SELF_STOP` | call Edgegap's self-stop when stopping by itself (default `true`) |
+//!
+//! # Example
+//!
+//! ```no_run
+//! use std::time::Duration;
+//!
+//! use bevy::prelude::*;
+//! use bevy::state::app::StatesPlugin;
+//! use bevygap_server_plugin::prelude::*;
+//! use lightyear::prelude::server::ServerPlugins;
+//!
+//! fn main() -> AppExit {
+//!     bevygap_shared::install_crypto_provider();
+//!     let bevygap = match BevygapServerPlugin::from_env() {
+//!         Ok(plugin) => plugin,
+//!         Err(e) => {
+//!             eprintln!("cannot start: {e}");
+//!             return AppExit::from_code(2);
+//!         }
+//!     };
+//!     App::new()
+//!         .add_plugins((MinimalPlugins, StatesPlugin))
+//!         .add_plugins(ServerPlugins { tick_duration: Duration::from_secs_f64(1.0 / 60.0) })
+//!         // your protocol here, then:
+//!         .add_plugins(bevygap)
+//!         .add_systems(Update, greet.run_if(in_state(ServerPhase::Ready)))
+//!         .run()
+//! }
+//!
+//! fn greet(mut joined: MessageReader<PlayerJoined>) {
+//!     for player in joined.read() {
+//!         info!("client {} joined for session {}", player.client_id, player.session_id);
+//!     }
+//! }
+//! ```
+
+pub mod admission;
+pub mod api;
+pub mod certificate;
+pub mod context;
+pub mod nats_bridge;
+pub mod netcode;
+pub mod reporting;
+pub mod shutdown;
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use bevy::prelude::*;
+use bevy::state::app::StatesPlugin;
+use bevy_tokio_tasks::{TokioTasksPlugin, TokioTasksRuntime};
+use bevygap_shared::LightyearKeys;
+use bevygap_shared::env::{EnvError, EnvSource, parse_bool};
+use bevygap_shared::nats::NatsConfig;
+use bevygap_shared::records::now_ms;
+
+pub use admission::{AdmissionMode, AdmissionSettings};
+pub use api::{
+    BevygapStatus, BevygapSystems, ConnectedPlayer, PlayerJoined, PlayerLeft, ServerControl, ServerPhase,
+    admitting_players, has_players, nats_connected,
+};
+pub use certificate::{CertificatePolicy, ServerCertificate, WebTransportCertificate};
+pub use context::{Provider, ServerContext};
+pub use reporting::ReportingSettings;
+pub use shutdown::ShutdownSettings;
+
+/// The usual imports for a game server.
+pub mod prelude {
+    pub use crate::api::{
+        BevygapStatus, BevygapSystems, ConnectedPlayer, PlayerJoined, PlayerLeft, ServerControl, ServerPhase,
+        admitting_players, has_players, nats_connected,
+    };
+    pub use crate::context::ServerContext;
+    pub use crate::{BevygapServerPlugin, ServerSettings, SetupError};
+}
+
+/// The server could not be set up; every variant names what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error(transparent)]
+    Context(#[from] context::ContextError),
+    #[error("bad configuration: {0}")]
+    Env(#[from] EnvError),
+    #[error(transparent)]
+    Certificate(#[from] certificate::CertificateError),
+}
+
+/// Everything the plugin needs; [`ServerSettings::from_env`] reads it all from the
+/// environment, tests build it by hand.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    pub context: ServerContext,
+    pub nats: NatsConfig,
+    pub keys: LightyearKeys,
+    pub admission: AdmissionSettings,
+    pub reporting: ReportingSettings,
+    pub shutdown: ShutdownSettings,
+    pub certificate: CertificatePolicy,
+}
+
+impl ServerSettings {
+    /// Reads the process environment (see the crate docs for the variables).
+    pub fn from_env() -> Result<Self, SetupError> {
+        Self::from_source(&bevygap_shared::env::ProcessEnv)
+    }
+
+    /// Reads settings from any [`EnvSource`].
+    pub fn from_source(env: &dyn EnvSource) -> Result<Self, SetupError> {
+        let context = ServerContext::from_source(env)?;
+        let nats = NatsConfig::from_source(env, &format!("bevygap-server-{}", context.server_id))?;
+        let keys = LightyearKeys::from_source(env)?;
+        let mode = match env.var("BEVYGAP_ADMISSION").map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+            None | Some("grants") => AdmissionMode::Grants,
+            Some("open") => AdmissionMode::Open,
+            Some(other) => {
+                return Err(EnvError::new("BEVYGAP_ADMISSION", format!("expected grants or open, got {other:?}")).into());
+            }
+        };
+        let idle_timeout = match env.var("BEVYGAP_IDLE_SHUTDOWN_SECS") {
+            None => None,
+            Some(text) => {
+                Some(Duration::from_secs(text.trim().parse::<u64>().ok().filter(|s| *s > 0).ok_or_else(|| {
+                    EnvError::new("BEVYGAP_IDLE_SHUTDOWN_SECS", format!("{text:?} is not a positive number of seconds"))
+                })?))
+            }
+        };
+        let edgegap_self_stop = parse_bool(env, "BEVYGAP_EDGEGAP_SELF_STOP")?.unwrap_or(true);
+        Ok(Self {
+            context,
+            nats,
+            keys,
+            admission: AdmissionSettings { mode, ..Default::default() },
+            reporting: ReportingSettings::default(),
+            shutdown: ShutdownSettings { idle_timeout, edgegap_self_stop, ..Default::default() },
+            certificate: CertificatePolicy::default(),
+        })
+    }
+}
+
+/// The plugin: add it after Lightyear's `ServerPlugins` (and your protocol). It adds
+/// `StatesPlugin` and bevy-tokio-tasks' `TokioTasksPlugin` if the app has not (add your own
+/// `TokioTasksPlugin` *before* this plugin to share its runtime).
+pub struct BevygapServerPlugin {
+    settings: ServerSettings,
+    certificate: Option<ServerCertificate>,
+}
+
+impl BevygapServerPlugin {
+    /// Configures the plugin from the environment; errors name the variable to fix.
+    pub fn from_env() -> Result<Self, SetupError> {
+        Self::new(ServerSettings::from_env()?)
+    }
+
+    /// Configures the plugin from explicit settings, generating the WebTransport certificate
+    /// when WebTransport is served.
+    pub fn new(settings: ServerSettings) -> Result<Self, SetupError> {
+        let certificate = match settings.context.webtransport {
+            Some(_) => Some(ServerCertificate::generate(&settings.context.certificate_names(), &settings.certificate)?),
+            None => None,
+        };
+        Ok(Self { settings, certificate })
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &ServerSettings {
+        &self.settings
+    }
+
+    /// The WebTransport certificate, when WebTransport is served.
+    pub fn certificate(&self) -> Option<&ServerCertificate> {
+        self.certificate.as_ref()
+    }
+}
+
+impl Plugin for BevygapServerPlugin {
+    fn build(&self, app: &mut App) {
+        if !app.is_plugin_added::<StatesPlugin>() {
+            app.add_plugins(StatesPlugin);
+        }
+        if !app.is_plugin_added::<TokioTasksPlugin>() {
+            app.add_plugins(TokioTasksPlugin::default());
+        }
+        let ctx = self.settings.context.clone();
+        info!(
+            "bevygap server {} ({} {} via {}) in namespace {}",
+            ctx.server_id,
+            ctx.game,
+            ctx.version,
+            ctx.provider.name(),
+            ctx.namespace
+        );
+        if self.settings.keys.is_development() {
+            warn!("using the all-zero development netcode key");
+        }
+
+        let grants = admission::GrantCache::default();
+        let clients_store = Arc::new(RwLock::new(None));
+        let lookup = app.world().get_resource::<TokioTasksRuntime>().map(|rt| admission::GrantLookup {
+            handle: rt.runtime().handle().clone(),
+            store: clients_store.clone(),
+            timeout: self.settings.admission.lookup_timeout,
+        });
+        let admission = admission::Admission::new(
+            ctx.server_id.clone(),
+            self.settings.admission.mode,
+            ctx.capacity as usize,
+            grants.clone(),
+            lookup,
+        );
+
+        app.init_state::<ServerPhase>()
+            .add_message::<PlayerJoined>()
+            .add_message::<PlayerLeft>()
+            .add_message::<ServerControl>()
+            .insert_resource(ctx.clone())
+            .insert_resource(BevygapStatus { addresses: ctx.public_addresses(), ..Default::default() })
+            .insert_resource(reporting::server_record::StartedAt(now_ms()))
+            .insert_resource(netcode::NetcodeKeys(self.settings.keys.clone()))
+            .insert_resource(admission::AdmissionHandle(Arc::new(admission)))
+            .configure_sets(
+                Update,
+                (BevygapSystems::Receive, BevygapSystems::Lifecycle, BevygapSystems::Report).chain(),
+            )
+            .add_plugins((
+                certificate::CertificatePlugin {
+                    certificate: self.certificate.clone(),
+                    policy: self.settings.certificate,
+                },
+                nats_bridge::NatsBridgePlugin {
+                    config: nats_bridge::BridgeConfig {
+                        nats: self.settings.nats.clone(),
+                        names: ctx.namespace.names(),
+                        server_id: ctx.server_id.clone(),
+                        settings: self.settings.reporting,
+                        grants,
+                        clients: clients_store,
+                    },
+                },
+                admission::AdmissionPlugin,
+                context::edgegap::EdgegapContextPlugin,
+                netcode::NetcodePlugin,
+                reporting::ReportingPlugin,
+                shutdown::ShutdownPlugin { settings: self.settings.shutdown },
+            ));
+    }
+}

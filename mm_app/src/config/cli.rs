@@ -155,7 +155,7 @@ impl Cli {
         if admin_token.as_ref().is_some_and(|t| t.expose().len() < 16) {
             return Err(bad("--admin-token / BEVYGAP_ADMIN_TOKEN", "must be at least 16 characters"));
         }
-        if self.public_addr == self.admin_addr {
+        if self.public_addr == self.admin_addr && self.public_addr.port() != 0 {
             return Err(bad("--admin-addr / BEVYGAP_ADMIN_ADDR", "must differ from the public address"));
         }
         let positive = |v: u64, name: &'static str| if v == 0 { Err(bad(name, "must be greater than 0")) } else { Ok(v) };

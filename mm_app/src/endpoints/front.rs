@@ -89,6 +89,7 @@ pub async fn serve(listener: tokio::net::TcpListener, front: Arc<Front>) {
                 async move { Ok::<_, Infallible>(handle(front, peer, req).await) }
             });
             let conn = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
                 .header_read_timeout(Duration::from_secs(10))
                 .serve_connection(TokioIo::new(stream), service);
             if let Err(e) = conn.await {

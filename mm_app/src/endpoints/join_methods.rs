@@ -21,9 +21,9 @@ pub const PEER_PARAM: &str = "$peer";
 /// Param the front sets to a unique id per HTTP stream.
 pub const STREAM_PARAM: &str = "$stream";
 
-/// Per HTTP stream: the join it follows and the last message sequence it was sent.
+/// Per HTTP stream: the join it follows and how many of its messages it was sent.
 #[derive(Resource, Debug, Default)]
-pub struct StreamCursors(pub HashMap<u64, (Entity, u32)>);
+pub struct StreamCursors(pub HashMap<u64, (Entity, usize)>);
 
 fn as_result(progress: &JoinProgress) -> BrpResult<Option<Value>> {
     match progress {
@@ -54,11 +54,12 @@ pub fn join_watch(
             cursors.0.remove(&stream);
             return Err(code_error(ErrorCode::Internal));
         };
-        if updates.seq <= sent {
-            return Ok(None);
+        let Some(next) = updates.get(sent) else { return Ok(None) };
+        cursors.0.insert(stream, (entity, sent + 1));
+        if sent + 1 < updates.len() {
+            waker.wake(); // one message per tick: come back at once for the rest
         }
-        cursors.0.insert(stream, (entity, updates.seq));
-        return as_result(&updates.latest);
+        return as_result(next);
     }
     let request: JoinRequest = serde_json::from_value(params.clone())
         .map_err(|e| join_error(&JoinError::new(ErrorCode::InvalidRequest, format!("invalid join params: {e}"))))?;
@@ -77,8 +78,8 @@ pub fn join_watch(
         .ok_or_else(|| protocol_error(error_codes::INVALID_PARAMS, "missing request id"))?;
     if let Some(&entity) = index.0.get(&request_id) {
         if let Ok((updates, _)) = joins.get(entity) {
-            cursors.0.insert(stream, (entity, updates.seq));
-            return as_result(&updates.latest);
+            cursors.0.insert(stream, (entity, updates.len()));
+            return as_result(updates.latest());
         }
     }
     let waiting = joins.iter().filter(|(_, phase)| !phase.is_terminal()).count();
@@ -104,6 +105,7 @@ pub fn join_watch(
                 region: valid.region.as_ref().map(|r| r.to_string()),
                 created_at: now,
                 deadline: now + config.join_deadline.as_secs_f64(),
+                lost_servers: 0,
             },
             JoinSpec { request: valid, game },
             JoinPhase::Queued,

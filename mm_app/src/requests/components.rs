@@ -17,6 +17,14 @@ pub struct JoinTicket {
     pub region: Option<String>,
     pub created_at: f64,
     pub deadline: f64,
+    /// Servers this join was placed on that were lost before it got a token.
+    pub lost_servers: u32,
+}
+
+impl JoinTicket {
+    /// Placements lost before a join fails with `server_failed` instead of trying again, so a
+    /// game server that cannot start does not make the matchmaker launch servers in a loop.
+    pub const MAX_LOST_SERVERS: u32 = 3;
 }
 
 /// The validated request, typed, for the systems that place it.
@@ -56,23 +64,34 @@ pub struct Placement {
     pub client_id: u64,
 }
 
-/// The latest progress message and a sequence number streams compare against. Not
-/// reflected: a ready message carries the player's ConnectToken.
+/// Every progress message of the join, in order; streams send each one they have not yet
+/// sent. Not reflected: a ready message carries the player's ConnectToken.
 #[derive(Component, Debug, Clone)]
-pub struct JoinUpdates {
-    pub seq: u32,
-    pub latest: JoinProgress,
-}
+pub struct JoinUpdates(Vec<JoinProgress>);
 
 impl JoinUpdates {
-    pub fn new(latest: JoinProgress) -> Self {
-        Self { seq: 1, latest }
+    pub fn new(first: JoinProgress) -> Self {
+        Self(vec![first])
     }
 
     /// Publishes a new message to every stream following this request.
     pub fn push(&mut self, next: JoinProgress) {
-        self.seq += 1;
-        self.latest = next;
+        self.0.push(next);
+    }
+
+    /// How many messages there are; a stream that has sent this many is up to date.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The message at `index`, if published.
+    pub fn get(&self, index: usize) -> Option<&JoinProgress> {
+        self.0.get(index)
+    }
+
+    /// The most recent message.
+    pub fn latest(&self) -> &JoinProgress {
+        self.0.last().expect("created with a first message")
     }
 }
 

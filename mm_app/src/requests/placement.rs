@@ -15,14 +15,21 @@ use crate::tokens::mint::{mint, TokenSpec};
 use crate::tokens::{IssuedToken, MatchmakerKeys, TokenIndex, TokenState};
 use crate::wake::AppWaker;
 
-/// Joins whose server vanished before their token was issued go back to the queue.
+/// Joins whose server vanished before their token was issued go back to the queue, a few
+/// times at most.
 pub fn requeue_lost_placements(
     mut commands: Commands,
-    mut joins: Query<(Entity, &JoinTicket, &mut JoinPhase, &mut JoinUpdates, &Placement)>,
+    mut joins: Query<(Entity, &mut JoinTicket, &mut JoinPhase, &mut JoinUpdates, &Placement)>,
     servers: Query<(), With<ServerKey>>,
+    mut failures: MessageWriter<FailJoin>,
 ) {
-    for (entity, ticket, mut phase, mut updates, placement) in &mut joins {
+    for (entity, mut ticket, mut phase, mut updates, placement) in &mut joins {
         if *phase == JoinPhase::WaitingForServer && !servers.contains(placement.server) {
+            ticket.lost_servers += 1;
+            if ticket.lost_servers >= JoinTicket::MAX_LOST_SERVERS {
+                failures.write(FailJoin { request: entity, error: ErrorCode::ServerFailed.into() });
+                continue;
+            }
             tracing::info!(request_id = ticket.request_id, "server lost before ready; re-placing");
             *phase = JoinPhase::Queued;
             updates.push(JoinProgress::FindingServer { request_id: ticket.request_id.clone() });

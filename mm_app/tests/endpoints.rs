@@ -1,0 +1,162 @@
+//! What the public and admin endpoints let through: method allow-list, limits, admin token,
+//! CORS, client IP handling, and secrets kept out of BRP.
+
+mod support;
+
+use serde_json::{json, Value};
+use support::*;
+
+#[test]
+fn the_public_endpoint_refuses_every_brp_builtin_and_admin_method() {
+    let mm = Matchmaker::start(|c| c.rate_burst = 1000);
+    let discovered = mm.admin("rpc.discover", json!(null));
+    let methods: Vec<String> = discovered["methods"]
+        .as_array()
+        .expect("rpc.discover lists methods")
+        .iter()
+        .filter_map(|m| m["name"].as_str().map(str::to_string))
+        .collect();
+    for expected in ["world.query", "world.despawn_entity", "world.insert_resources", "schedule.graph", "admin.servers"] {
+        assert!(methods.iter().any(|m| m == expected), "{expected} missing from {methods:?}");
+    }
+    let public_ok = ["matchmaker.join", "matchmaker.join+watch", "matchmaker.cancel"];
+    let mut refused = 0;
+    for method in methods.iter().map(String::as_str).chain(["rpc.discover", "world.query"]) {
+        if public_ok.contains(&method) {
+            continue;
+        }
+        let (status, body) = mm.call(&mm.public_url(), method, json!({}));
+        assert_eq!(status, 200);
+        assert_eq!(body["error"]["code"], -32601, "{method} must be refused: {body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains("not available"), "{body}");
+        refused += 1;
+    }
+    assert!(refused >= 20, "only {refused} methods checked");
+}
+
+#[test]
+fn operators_see_live_state_over_brp_without_secrets() {
+    let mm = Matchmaker::start(|_| {});
+    let body = mm.join(json!({"game": GAME, "version": VERSION}));
+    assert_eq!(body["result"]["status"], "ready", "{body}");
+    let query = json!({"data": {"components": ["bevygap_matchmaker::servers::components::GameServer"]}});
+    let servers = mm.admin("world.query", query);
+    let rows = servers.as_array().expect("query rows");
+    assert_eq!(rows.len(), 1, "{servers}");
+    let server = &rows[0]["components"]["bevygap_matchmaker::servers::components::GameServer"];
+    assert_eq!(server["game"], GAME);
+
+    let resources = mm.admin("world.list_resources", json!(null)).to_string();
+    for secret in ["MatchmakerKeys", "MatchmakerConfig", "PrivateKey", "Nats"] {
+        assert!(!resources.contains(secret), "{secret} is exposed over BRP: {resources}");
+    }
+    let joins = mm.admin(
+        "world.query",
+        json!({"data": {"components": ["bevygap_matchmaker::requests::components::JoinTicket"], "option": "all"}}),
+    );
+    assert_eq!(joins.as_array().map(Vec::len), Some(1), "{joins}");
+    let token = body["result"]["connect_token"].as_str().unwrap();
+    assert!(!joins.to_string().contains(token), "the join's ConnectToken is not reflected: {joins}");
+}
+
+#[test]
+fn oversized_bodies_are_refused() {
+    let mm = Matchmaker::start(|c| c.max_body_bytes = 512);
+    let padding = "x".repeat(1000);
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "matchmaker.join", "params": {"game": GAME, "version": VERSION, "pad": padding}});
+    let (status, response) = post(&mm.public_url(), &body.to_string(), None);
+    assert_eq!(status, 413);
+    assert!(response["error"]["message"].as_str().unwrap().contains("512 bytes"), "{response}");
+    let (status, response) = post(&mm.public_url(), "{not json", None);
+    assert_eq!(status, 200);
+    assert_eq!(response["error"]["code"], -32700);
+}
+
+#[test]
+fn each_ip_is_rate_limited() {
+    let mm = Matchmaker::start(|c| {
+        c.rate_burst = 3;
+        c.rate_per_minute = 1;
+    });
+    for _ in 0..3 {
+        let (status, _) = mm.call(&mm.public_url(), "matchmaker.cancel", json!({"request_id": "nope-nope-nope"}));
+        assert_eq!(status, 200);
+    }
+    let (status, body) = mm.call(&mm.public_url(), "matchmaker.cancel", json!({"request_id": "nope-nope-nope"}));
+    assert_eq!(status, 429);
+    assert_eq!(body["error"]["data"]["code"], "rate_limited", "{body}");
+    let (status, _) = mm.call(&mm.admin_url(), "admin.stats", json!({}));
+    assert_eq!(status, 200, "the admin endpoint is not rate limited");
+}
+
+#[test]
+fn waiting_joins_are_capped() {
+    let mm = Matchmaker::start(|c| {
+        c.max_waiting = 1;
+        c.game_server_cmd.push("--never-ready".into());
+    });
+    let url = mm.public_url();
+    let first = std::thread::spawn(move || {
+        let params = json!({"game": GAME, "version": VERSION, "request_id": "waiting-first-1"});
+        post(&url, &json!({"jsonrpc": "2.0", "id": 1, "method": "matchmaker.join", "params": params}).to_string(), None)
+    });
+    mm.wait_for(20, "the first join to wait", |mm| (mm.admin("admin.stats", json!({}))["joins_waiting"] == 1).then_some(()));
+    let body = mm.join(json!({"game": GAME, "version": VERSION}));
+    assert_eq!(body["error"]["data"]["code"], "too_many_waiting", "{body}");
+    mm.call(&mm.public_url(), "matchmaker.cancel", json!({"request_id": "waiting-first-1"}));
+    let (_, first) = first.join().unwrap();
+    assert_eq!(first["error"]["data"]["code"], "cancelled");
+}
+
+#[test]
+fn the_admin_endpoint_off_loopback_requires_its_token() {
+    let token = "an-admin-token-0123456789";
+    let mm = Matchmaker::start(|c| {
+        c.admin_addr = "0.0.0.0:0".parse().unwrap();
+        c.admin_token = Some(bevygap_shared::Secret::new(token));
+    });
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "admin.stats"}).to_string();
+    let (status, response) = post(&mm.admin_url(), &body, None);
+    assert_eq!(status, 401, "{response}");
+    let (status, _) = post(&mm.admin_url(), &body, Some("wrong-token-wrong-token-xx"));
+    assert_eq!(status, 401);
+    let (status, response) = post(&mm.admin_url(), &body, Some(token));
+    assert_eq!(status, 200);
+    assert!(response["result"]["servers_ready"].is_number(), "{response}");
+}
+
+#[test]
+fn cors_preflight_gets_the_configured_origin() {
+    let mm = Matchmaker::start(|c| c.cors_origin = Some("https://game.example".into()));
+    let response = agent().options(&mm.public_url()).call().expect("preflight");
+    assert_eq!(response.status().as_u16(), 204);
+    assert_eq!(
+        response.headers().get("access-control-allow-origin").and_then(|v| v.to_str().ok()),
+        Some("https://game.example")
+    );
+}
+
+fn ticket_ip(mm: &Matchmaker, request_id: &str) -> Value {
+    let rows = mm.admin(
+        "world.query",
+        json!({"data": {"components": ["bevygap_matchmaker::requests::components::JoinTicket"]}}),
+    );
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["components"]["bevygap_matchmaker::requests::components::JoinTicket"])
+        .find(|t| t["request_id"] == request_id)
+        .map(|t| t["client_ip"].clone())
+        .expect("ticket present")
+}
+
+#[test]
+fn the_player_ip_is_the_peer_unless_in_development_mode() {
+    let mm = Matchmaker::start(|_| {});
+    mm.join(json!({"game": GAME, "version": VERSION, "request_id": "ip-check-0001", "client_ip": "203.0.113.9"}));
+    assert_eq!(ticket_ip(&mm, "ip-check-0001"), json!("127.0.0.1"), "client_ip is ignored outside development mode");
+    drop(mm);
+    let dev = Matchmaker::start(|c| c.dev_mode = true);
+    dev.join(json!({"game": GAME, "version": VERSION, "request_id": "ip-check-0002", "client_ip": "203.0.113.9"}));
+    assert_eq!(ticket_ip(&dev, "ip-check-0002"), json!("203.0.113.9"));
+}

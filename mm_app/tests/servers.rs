@@ -1,0 +1,117 @@
+//! Server lifecycle against a real matchmaker: seat filling, token expiry, players leaving,
+//! empty servers stopping, and servers that vanish.
+
+mod support;
+
+use std::time::Duration;
+
+use bevygap_matchmaker::providers::ServerProvider;
+use serde_json::{json, Value};
+use support::*;
+
+fn session_server(mm: &Matchmaker, body: &Value) -> (String, u64) {
+    let ready = &body["result"];
+    assert_eq!(ready["status"], "ready", "{body}");
+    let session = mm.session(ready["session_id"].as_str().unwrap()).expect("session record");
+    (session.server_id.to_string(), session.client_ids[0])
+}
+
+fn join(mm: &Matchmaker) -> Value {
+    mm.join(json!({"game": GAME, "version": VERSION}))
+}
+
+#[test]
+fn fills_a_server_before_starting_a_second() {
+    let mm = Matchmaker::start(|c| c.server_capacity = 2);
+    let a = session_server(&mm, &join(&mm)).0;
+    let b = session_server(&mm, &join(&mm)).0;
+    let c = session_server(&mm, &join(&mm)).0;
+    assert_eq!(a, b, "the second player fills the first server");
+    assert_ne!(a, c, "the third player gets a new server");
+    assert_eq!(mm.servers().len(), 2);
+    assert_eq!(mm.keys(&mm.kv.servers).len(), 2);
+}
+
+#[test]
+fn an_unclaimed_token_frees_its_seat_when_it_expires() {
+    let mm = Matchmaker::start(|c| {
+        c.server_capacity = 1;
+        c.max_servers = 1;
+        c.token_ttl_secs = 1;
+    });
+    let first = join(&mm);
+    let (server, client) = session_server(&mm, &first);
+    let session_id = first["result"]["session_id"].as_str().unwrap().to_string();
+    assert_eq!(mm.servers()[0]["taken"], 1);
+    mm.wait_for(30, "the expired token's seat to be freed", |mm| (mm.servers()[0]["taken"] == 0).then_some(()));
+    assert!(!mm.keys(&mm.kv.clients).contains(&format!("{server}.{client}")), "grant deleted");
+    assert!(mm.session(&session_id).is_none(), "session record deleted");
+    let (again, _) = session_server(&mm, &join(&mm));
+    assert_eq!(again, server, "the freed seat is reused");
+}
+
+#[test]
+fn a_connected_player_keeps_the_seat_until_they_leave_then_the_empty_server_stops() {
+    let mm = Matchmaker::start(|c| {
+        c.token_ttl_secs = 1;
+        c.empty_grace = Duration::from_secs(1);
+    });
+    let body = join(&mm);
+    let (server, client) = session_server(&mm, &body);
+    let session_id = body["result"]["session_id"].as_str().unwrap().to_string();
+    mm.player_joins(&server, client, &session_id);
+    mm.wait_for(10, "the player to count as connected", |mm| (mm.servers()[0]["connected"] == 1).then_some(()));
+    std::thread::sleep(Duration::from_secs(7)); // past token expiry plus its grace
+    assert_eq!(mm.servers()[0]["taken"], 1, "a claimed token keeps its seat past expiry");
+
+    mm.player_leaves(&server, client);
+    mm.wait_for(30, "the empty server to stop", |mm| mm.servers().is_empty().then_some(()));
+    mm.wait_for(10, "the game-server process to exit", |mm| mm.provider.running().is_empty().then_some(()));
+    assert!(mm.keys(&mm.kv.servers).is_empty(), "server record removed");
+    assert!(mm.keys(&mm.kv.clients).is_empty(), "grant removed");
+    assert!(mm.keys(&mm.kv.sessions).is_empty(), "session removed");
+}
+
+#[test]
+fn a_crashed_server_is_cleaned_up() {
+    let mm = Matchmaker::start(|c| c.game_server_cmd.extend(["--exit-after-ms".into(), "1500".into()]));
+    let body = join(&mm);
+    let (server, client) = session_server(&mm, &body);
+    mm.player_joins(&server, client, body["result"]["session_id"].as_str().unwrap());
+    mm.wait_for(30, "the crashed server to be forgotten", |mm| mm.servers().is_empty().then_some(()));
+    mm.wait_for(10, "its records to be removed", |mm| {
+        (mm.keys(&mm.kv.servers).is_empty()
+            && mm.keys(&mm.kv.clients).is_empty()
+            && mm.keys(&mm.kv.players).is_empty()
+            && mm.keys(&mm.kv.sessions).is_empty())
+        .then_some(())
+    });
+}
+
+#[test]
+fn a_join_waiting_on_a_server_that_dies_is_placed_again() {
+    let marker = tempfile_path("crash-once");
+    let mm = Matchmaker::start(|c| c.game_server_cmd.extend(["--crash-once".into(), marker.clone()]));
+    let events = mm.join_stream(json!({"game": GAME, "version": VERSION}));
+    let statuses: Vec<&str> = events.iter().map(|e| e["result"]["status"].as_str().unwrap_or("error")).collect();
+    let restarted = statuses.iter().position(|s| *s == "finding_server").unwrap_or_else(|| panic!("not re-placed: {events:?}"));
+    assert!(statuses[..restarted].contains(&"server_starting"), "{statuses:?}");
+    assert_eq!(statuses.last(), Some(&"ready"), "{statuses:?}");
+    assert_eq!(mm.keys(&mm.kv.servers).len(), 1, "only the healthy server remains");
+}
+
+#[test]
+fn a_server_that_never_gets_ready_fails_the_join_without_looping() {
+    let mm = Matchmaker::start(|c| {
+        c.game_server_cmd.push("--never-ready".into());
+        c.server_start_timeout = Duration::from_secs(1);
+    });
+    let body = join(&mm);
+    assert_eq!(body["error"]["data"]["code"], "server_failed", "{body}");
+    mm.wait_for(20, "the failed servers to be stopped", |mm| mm.provider.running().is_empty().then_some(()));
+}
+
+fn tempfile_path(name: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("bevygap-{name}-{:016x}", rand::random::<u64>()));
+    dir.display().to_string()
+}

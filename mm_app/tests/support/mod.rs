@@ -1,0 +1,223 @@
+//! Runs a real matchmaker (real nats-server, real child processes, real HTTP) on a thread for
+//! one test, with helpers to call its endpoints and to read or write its NATS records.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bevygap_matchmaker::app::{build_app, ShutdownHandle};
+use bevygap_matchmaker::config::MatchmakerConfig;
+use bevygap_matchmaker::endpoints::EndpointAddrs;
+use bevygap_matchmaker::providers::{LocalProvider, LocalProviderConfig, ServerProvider};
+use bevygap_shared::kv::KvStores;
+use bevygap_shared::nats::{InitialConnect, NatsConfig, NatsConnection};
+use bevygap_shared::{LightyearKeys, PrivateKey};
+use bevygap_testkit::NatsServer;
+use serde_json::{json, Value};
+
+pub const GAME: &str = "demo";
+pub const VERSION: &str = "1.0";
+
+pub fn test_keys() -> LightyearKeys {
+    LightyearKeys { protocol_id: 4242, private_key: PrivateKey::from_bytes([7; 32]) }
+}
+
+/// The stand-in game server example, built by `cargo test` next to the test binaries.
+pub fn stand_in_server() -> PathBuf {
+    let exe = std::env::current_exe().expect("test exe path");
+    let dir = exe.parent().and_then(|p| p.parent()).expect("target/debug");
+    let path = dir.join("examples").join("stand_in_server");
+    assert!(path.exists(), "{} is missing: `cargo test` builds examples; run it without --test filters", path.display());
+    path
+}
+
+pub struct Matchmaker {
+    pub nats: NatsServer,
+    pub addrs: EndpointAddrs,
+    pub provider: Arc<LocalProvider>,
+    pub rt: tokio::runtime::Runtime,
+    pub kv: KvStores,
+    pub namespace: String,
+    shutdown: ShutdownHandle,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Matchmaker {
+    /// Starts a matchmaker whose game servers are `server_cmd` (default: the stand-in).
+    pub fn start(configure: impl FnOnce(&mut MatchmakerConfig)) -> Self {
+        let nats = NatsServer::start().expect("nats-server starts");
+        let namespace = format!("t{:08x}", rand::random::<u32>());
+        let mut config = MatchmakerConfig::for_tests(&namespace, vec![stand_in_server().display().to_string()]);
+        config.stop_grace = Duration::from_secs(2);
+        configure(&mut config);
+        let provider = Arc::new(LocalProvider::new(LocalProviderConfig {
+            command: config.game_server_cmd.clone(),
+            namespace: config.namespace.clone(),
+            public_ip: config.local_public_ip,
+            extra_env: vec![("NATS_URL".into(), nats.url())],
+            stop_grace: config.stop_grace,
+        }));
+        let nats_config = NatsConfig::new(nats.url(), "matchmaker-test");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let app_provider: Arc<dyn ServerProvider> = provider.clone();
+        let thread = std::thread::spawn(move || {
+            let (mut app, shutdown) = build_app(config, &nats_config, test_keys(), app_provider, false).expect("matchmaker starts");
+            app.finish();
+            app.cleanup();
+            app.update();
+            let addrs = *app.world().resource::<EndpointAddrs>();
+            tx.send((addrs, shutdown)).expect("test waits");
+            app.run();
+        });
+        let (addrs, shutdown) = rx.recv_timeout(Duration::from_secs(60)).expect("matchmaker started");
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        let kv = rt.block_on(async {
+            let conn = NatsConnection::connect(&NatsConfig::new(nats.url(), "test-observer"), InitialConnect::FailFast)
+                .await
+                .expect("observer connects");
+            KvStores::open(&conn.jetstream(), &bevygap_shared::Namespace::new(&namespace).unwrap().names())
+                .await
+                .expect("buckets exist")
+        });
+        Self { nats, addrs, provider, rt, kv, namespace, shutdown, thread: Some(thread) }
+    }
+
+    pub fn public_url(&self) -> String {
+        format!("http://{}", self.addrs.public)
+    }
+
+    pub fn admin_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.addrs.admin.port())
+    }
+
+    /// One JSON-RPC call; returns (HTTP status, parsed body).
+    pub fn call(&self, url: &str, method: &str, params: Value) -> (u16, Value) {
+        post(url, &json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string(), None)
+    }
+
+    pub fn join(&self, params: Value) -> Value {
+        let (status, body) = self.call(&self.public_url(), "matchmaker.join", params);
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    /// A streamed join: every `data:` message until the stream closes.
+    pub fn join_stream(&self, params: Value) -> Vec<Value> {
+        let body = json!({"jsonrpc": "2.0", "id": 7, "method": "matchmaker.join+watch", "params": params}).to_string();
+        let agent = agent();
+        let response = agent
+            .post(&self.public_url())
+            .header("content-type", "application/json")
+            .send(body.as_str())
+            .expect("stream opens");
+        assert_eq!(
+            response.headers().get("content-type").and_then(|v| v.to_str().ok()),
+            Some("text/event-stream")
+        );
+        let reader = BufReader::new(response.into_body().into_reader());
+        reader
+            .lines()
+            .map_while(Result::ok)
+            .filter_map(|line| line.strip_prefix("data: ").map(|d| serde_json::from_str(d).expect("json event")))
+            .collect()
+    }
+
+    pub fn admin(&self, method: &str, params: Value) -> Value {
+        let (status, body) = self.call(&self.admin_url(), method, params);
+        assert_eq!(status, 200, "{body}");
+        body["result"].clone()
+    }
+
+    /// Polls `check` until it returns Some or `secs` pass.
+    pub fn wait_for<T>(&self, secs: u64, what: &str, mut check: impl FnMut(&Self) -> Option<T>) -> T {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some(v) = check(self) {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn servers(&self) -> Vec<Value> {
+        self.admin("admin.servers", json!({}))["servers"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Keys of a bucket that currently hold a value.
+    pub fn keys(&self, store: &async_nats::jetstream::kv::Store) -> Vec<String> {
+        use futures::StreamExt;
+        self.rt.block_on(async {
+            let mut keys = match store.keys().await {
+                Ok(k) => k,
+                Err(_) => return Vec::new(),
+            };
+            let mut out = Vec::new();
+            while let Some(Ok(k)) = keys.next().await {
+                out.push(k);
+            }
+            out.sort();
+            out
+        })
+    }
+
+    /// Simulates the game server reporting a connected player.
+    pub fn player_joins(&self, server_id: &str, client_id: u64, session_id: &str) {
+        let record = bevygap_shared::records::PlayerRecord {
+            client_id,
+            server_id: bevygap_shared::ServerId::new(server_id).unwrap(),
+            session_id: session_id.into(),
+            connected_at_ms: bevygap_shared::records::now_ms(),
+        };
+        let bytes = serde_json::to_vec(&record).unwrap();
+        self.rt.block_on(self.kv.players.put(format!("{server_id}.{client_id}"), bytes.into())).unwrap();
+    }
+
+    /// Simulates the game server reporting the player gone.
+    pub fn player_leaves(&self, server_id: &str, client_id: u64) {
+        self.rt.block_on(self.kv.players.delete(format!("{server_id}.{client_id}"))).unwrap();
+    }
+
+    /// The session record of a ready join.
+    pub fn session(&self, session_id: &str) -> Option<bevygap_shared::records::SessionRecord> {
+        let bytes = self.rt.block_on(self.kv.sessions.get(session_id)).ok()??;
+        serde_json::from_slice(&bytes).ok()
+    }
+}
+
+impl Drop for Matchmaker {
+    fn drop(&mut self) {
+        self.shutdown.shutdown();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        assert!(self.provider.running().is_empty(), "game servers outlived the matchmaker");
+    }
+}
+
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(90)))
+        .build()
+        .into()
+}
+
+/// POSTs a raw body; returns (status, JSON body).
+pub fn post(url: &str, body: &str, bearer: Option<&str>) -> (u16, Value) {
+    let mut req = agent().post(url).header("content-type", "application/json");
+    if let Some(token) = bearer {
+        req = req.header("authorization", &format!("Bearer {token}"));
+    }
+    let mut response = req.send(body).expect("http request");
+    let status = response.status().as_u16();
+    let value = response.body_mut().read_json::<Value>().unwrap_or(Value::Null);
+    (status, value)
+}
+
+pub fn addr(v: &Value) -> SocketAddr {
+    v.as_str().expect("address string").parse().expect("socket address")
+}

@@ -1,0 +1,243 @@
+//! Lifecycle: becoming ready, draining, and shutting down cleanly.
+//!
+//! - **Ready** once every Lightyear server listens and NATS acknowledged the server record.
+//! - **Drain** ([`ServerControl::Drain`]: matchmaker command, certificate expiry, game code):
+//!   admit no one new, publish status `draining`, shut down when the last player leaves.
+//! - **Shutdown** ([`ServerControl::Shutdown`], SIGTERM/SIGINT, end of a drain, idle timeout):
+//!   stop the netcode servers (clients get disconnect packets), remove every record, exit the
+//!   app with [`AppExit::Success`]. On Edgegap, a shutdown the server decided itself also calls
+//!   the deployment's self-stop URL, so Edgegap tears the deployment down instead of seeing a
+//!   crash.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bevy::prelude::*;
+use bevy_tokio_tasks::TokioTasksRuntime;
+use lightyear::prelude::Connected;
+use lightyear::prelude::server::{ClientOf, Stop};
+use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
+
+use crate::api::{BevygapStatus, BevygapSystems, ServerControl, ServerPhase};
+use crate::context::ServerContext;
+use crate::nats_bridge::{NatsBridge, RecordsRetired, ToNats};
+use crate::netcode::BevygapNetcodeServer;
+
+/// When and how the server stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShutdownSettings {
+    /// Shut down cleanly on SIGTERM and SIGINT. Turn off when the app handles signals itself
+    /// (then write [`ServerControl::Shutdown`]) or in tests sharing one process.
+    pub handle_signals: bool,
+    /// Stop when no player has been connected for this long (`BEVYGAP_IDLE_SHUTDOWN_SECS`).
+    pub idle_timeout: Option<Duration>,
+    /// On Edgegap, call the self-stop URL when the server decides to stop by itself
+    /// (`BEVYGAP_EDGEGAP_SELF_STOP`, default true).
+    pub edgegap_self_stop: bool,
+    /// Longest time between starting to shut down and exiting, whatever is still pending.
+    pub grace: Duration,
+}
+
+impl Default for ShutdownSettings {
+    fn default() -> Self {
+        Self { handle_signals: true, idle_timeout: None, edgegap_self_stop: true, grace: Duration::from_secs(8) }
+    }
+}
+
+#[derive(Resource, Debug, Clone, Copy)]
+struct ShutdownConfig(ShutdownSettings);
+
+/// Termination signals received by the background listener.
+#[derive(Resource)]
+struct Signals(Mutex<UnboundedReceiver<&'static str>>);
+
+/// Whether the stop came from outside (SIGTERM: the provider is already stopping us).
+#[derive(Resource, Debug, Default)]
+struct StoppedFromOutside(bool);
+
+/// Progress of an ongoing shutdown.
+#[derive(Resource, Debug)]
+struct ShutdownProgress {
+    began: Instant,
+    self_stop_done: Arc<AtomicBool>,
+    exited: bool,
+}
+
+/// Drives the server phase and the exit.
+pub struct ShutdownPlugin {
+    pub settings: ShutdownSettings,
+}
+
+impl Plugin for ShutdownPlugin {
+    fn build(&self, app: &mut App) {
+        app.insert_resource(ShutdownConfig(self.settings)).init_resource::<StoppedFromOutside>();
+        if self.settings.handle_signals {
+            let (tx, rx) = unbounded_channel();
+            if let Some(runtime) = app.world().get_resource::<TokioTasksRuntime>() {
+                runtime.runtime().spawn(async move {
+                    let name = wait_for_termination().await;
+                    let _ = tx.send(name);
+                });
+            }
+            app.insert_resource(Signals(Mutex::new(rx)))
+                .add_systems(Update, receive_signals.in_set(BevygapSystems::Receive));
+        }
+        app.add_systems(
+            Update,
+            (
+                apply_control_requests,
+                become_ready.run_if(in_state(ServerPhase::Starting)),
+                finish_draining.run_if(in_state(ServerPhase::Draining)),
+                stop_when_idle.run_if(in_state(ServerPhase::Ready)),
+                finish_shutdown.run_if(in_state(ServerPhase::ShuttingDown)),
+            )
+                .chain()
+                .in_set(BevygapSystems::Lifecycle),
+        )
+        .add_systems(OnEnter(ServerPhase::ShuttingDown), begin_shutdown);
+    }
+}
+
+async fn wait_for_termination() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = tokio::signal::ctrl_c() => "SIGINT",
+        },
+        Err(e) => {
+            warn!("cannot listen for SIGTERM: {e}");
+            let _ = tokio::signal::ctrl_c().await;
+            "SIGINT"
+        }
+    }
+}
+
+fn receive_signals(
+    signals: Res<Signals>,
+    mut outside: ResMut<StoppedFromOutside>,
+    mut control: MessageWriter<ServerControl>,
+) {
+    let Ok(mut rx) = signals.0.lock() else { return };
+    while let Ok(name) = rx.try_recv() {
+        info!("{name} received: shutting down");
+        outside.0 = true;
+        control.write(ServerControl::Shutdown { reason: name.to_string() });
+    }
+}
+
+fn apply_control_requests(
+    mut requests: MessageReader<ServerControl>,
+    phase: Res<State<ServerPhase>>,
+    mut next: ResMut<NextState<ServerPhase>>,
+    mut status: ResMut<BevygapStatus>,
+) {
+    let mut target = *phase.get();
+    for request in requests.read() {
+        let (wanted, reason) = match request {
+            ServerControl::Drain { reason } => (ServerPhase::Draining, reason),
+            ServerControl::Shutdown { reason } => (ServerPhase::ShuttingDown, reason),
+        };
+        // Phases only move forward: a drain never undoes a shutdown.
+        if wanted > target {
+            info!("{wanted:?}: {reason}");
+            target = wanted;
+            status.stop_reason = Some(reason.clone());
+        }
+    }
+    if target != *phase.get() {
+        next.set(target);
+    }
+}
+
+fn become_ready(status: Res<BevygapStatus>, mut next: ResMut<NextState<ServerPhase>>) {
+    if status.listening && status.registered {
+        info!("server ready");
+        next.set(ServerPhase::Ready);
+    }
+}
+
+fn finish_draining(status: Res<BevygapStatus>, mut control: MessageWriter<ServerControl>) {
+    if status.players.is_empty() {
+        control.write(ServerControl::Shutdown { reason: "drained: the last player left".into() });
+    }
+}
+
+fn stop_when_idle(
+    config: Res<ShutdownConfig>,
+    status: Res<BevygapStatus>,
+    mut empty_since: Local<Option<Instant>>,
+    mut control: MessageWriter<ServerControl>,
+) {
+    let Some(timeout) = config.0.idle_timeout else { return };
+    if !status.players.is_empty() {
+        *empty_since = None;
+        return;
+    }
+    let since = *empty_since.get_or_insert_with(Instant::now);
+    if since.elapsed() >= timeout {
+        control.write(ServerControl::Shutdown { reason: format!("no players for {timeout:?}") });
+        *empty_since = None;
+    }
+}
+
+fn begin_shutdown(
+    mut commands: Commands,
+    servers: Query<Entity, With<BevygapNetcodeServer>>,
+    bridge: Res<NatsBridge>,
+    ctx: Res<ServerContext>,
+    config: Res<ShutdownConfig>,
+    outside: Res<StoppedFromOutside>,
+    runtime: Option<Res<TokioTasksRuntime>>,
+) {
+    info!("shutting down: disconnecting players and removing records");
+    for entity in &servers {
+        commands.trigger(Stop { entity });
+    }
+    bridge.send(ToNats::Retire);
+    let self_stop_done = Arc::new(AtomicBool::new(true));
+    if let (Some(deployment), Some(runtime)) = (ctx.edgegap(), runtime)
+        && config.0.edgegap_self_stop
+        && !outside.0
+    {
+        self_stop_done.store(false, Ordering::SeqCst);
+        let done = self_stop_done.clone();
+        let client = deployment.context_client();
+        runtime.runtime().spawn_blocking(move || {
+            match client.self_stop() {
+                Ok(outcome) => info!("Edgegap self-stop requested: {outcome:?}"),
+                Err(e) => error!("Edgegap self-stop failed: {e}"),
+            }
+            done.store(true, Ordering::SeqCst);
+        });
+    }
+    commands.insert_resource(ShutdownProgress { began: Instant::now(), self_stop_done, exited: false });
+}
+
+fn finish_shutdown(
+    progress: Option<ResMut<ShutdownProgress>>,
+    retired: Res<RecordsRetired>,
+    config: Res<ShutdownConfig>,
+    players: Query<(), (With<ClientOf>, With<Connected>)>,
+    mut exit: MessageWriter<AppExit>,
+) {
+    let Some(mut progress) = progress else { return };
+    if progress.exited {
+        return;
+    }
+    let elapsed = progress.began.elapsed();
+    // A few frames at least, so the disconnect packets go out.
+    let settled = retired.0.is_some()
+        && players.is_empty()
+        && progress.self_stop_done.load(Ordering::SeqCst)
+        && elapsed >= Duration::from_millis(200);
+    if settled || elapsed >= config.0.grace {
+        if !settled {
+            warn!("exiting after {elapsed:?} with work still pending");
+        }
+        info!("server stopped");
+        progress.exited = true;
+        exit.write(AppExit::Success);
+    }
+}

@@ -1,0 +1,131 @@
+//! Admission and player records over real UDP, against a real nats-server.
+
+mod common;
+
+use bevy::prelude::*;
+use bevygap_server_plugin::prelude::*;
+use bevygap_shared::naming::ServerId;
+use bevygap_shared::protocol::Transport;
+use bevygap_shared::records::ServerStatus;
+use common::*;
+use lightyear::netcode::ConnectToken;
+
+/// What the server told the game.
+#[derive(Resource, Default)]
+struct Seen(Vec<String>);
+
+fn record_messages(
+    mut seen: ResMut<Seen>,
+    mut joined: MessageReader<PlayerJoined>,
+    mut left: MessageReader<PlayerLeft>,
+) {
+    for j in joined.read() {
+        seen.0.push(format!("joined {} {} {:?}", j.client_id, j.session_id, j.transport));
+    }
+    for l in left.read() {
+        seen.0.push(format!("left {} {}", l.client_id, l.session_id));
+    }
+}
+
+#[test]
+fn an_issued_client_is_admitted_and_its_record_comes_and_goes() {
+    let mm = Matchmaker::start("udp-admit");
+    let id = ServerId::new("local-admit").unwrap();
+    let mut server = server_app(settings(&mm, id.as_str(), true, false));
+    server.init_resource::<Seen>().add_systems(Update, record_messages);
+
+    let record = wait_ready(&mut server, &mm, &id);
+    let addr = record.addresses.udp.expect("UDP address in the server record");
+    assert_ne!(addr.port(), 0, "the record must carry the bound port");
+    assert_eq!((record.capacity, record.provider.as_str(), record.status), (8, "local", ServerStatus::Ready));
+    assert!(record.cert_digest.is_none() && record.addresses.webtransport.is_none());
+
+    mm.grant(&id, 1001, "session-a");
+    let (mut client, entity) = client_app(token(addr, 1001), Transport::Udp, None);
+    let connected = step_until(&mut [&mut server, &mut client], DEADLINE, |apps| {
+        client_state(apps[1], entity) == ClientState::Connected
+            && apps[0].world().resource::<BevygapStatus>().players.contains_key(&1001)
+    });
+    assert!(connected, "issued client not admitted: {:?}", client_state(&client, entity));
+
+    let world = server.world_mut();
+    let players: Vec<ConnectedPlayer> = world.query::<&ConnectedPlayer>().iter(world).cloned().collect();
+    assert_eq!(players.len(), 1);
+    assert_eq!((players[0].client_id, players[0].session_id.as_str()), (1001, "session-a"));
+
+    let appeared = step_until_slow(&mut [&mut server, &mut client], DEADLINE, || {
+        mm.player_record(&id, 1001).is_some_and(|p| p.session_id == "session-a" && p.server_id == id)
+    });
+    assert!(appeared, "player record never appeared");
+
+    disconnect(&mut client, entity);
+    let gone = step_until_slow(&mut [&mut server, &mut client], DEADLINE, || mm.player_record(&id, 1001).is_none());
+    assert!(gone, "player record not removed after the client left");
+    assert!(server.world().resource::<BevygapStatus>().players.is_empty());
+    assert_eq!(
+        server.world().resource::<Seen>().0,
+        vec!["joined 1001 session-a Udp".to_string(), "left 1001 session-a".to_string()]
+    );
+}
+
+#[test]
+fn unknown_and_foreign_clients_are_refused() {
+    let mm = Matchmaker::start("udp-refuse");
+    let id = ServerId::new("local-refuse").unwrap();
+    let other = ServerId::new("local-other").unwrap();
+    let mut server = server_app(settings(&mm, id.as_str(), true, false));
+    let addr = wait_ready(&mut server, &mm, &id).addresses.udp.unwrap();
+
+    // 2001: never granted. 2002: granted, but for another server.
+    mm.grant(&other, 2002, "elsewhere");
+    let (mut unknown, unknown_e) = client_app(token(addr, 2001), Transport::Udp, None);
+    let (mut foreign, foreign_e) = client_app(token(addr, 2002), Transport::Udp, None);
+    // 2003: granted here, but its token was minted for another server's socket.
+    mm.grant(&id, 2003, "misaddressed");
+    let wrong_server: std::net::SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let misaddressed = ConnectToken::build(addr, PROTOCOL_ID, 2003, KEY)
+        .timeout_seconds(3)
+        .internal_addresses(wrong_server)
+        .unwrap()
+        .generate()
+        .unwrap();
+    let (mut stray, stray_e) = client_app(misaddressed, Transport::Udp, None);
+
+    let settled = step_until(&mut [&mut server, &mut unknown, &mut foreign, &mut stray], DEADLINE, |apps| {
+        [(1, unknown_e), (2, foreign_e), (3, stray_e)]
+            .iter()
+            .all(|(i, e)| matches!(client_state(apps[*i], *e), ClientState::Disconnected(_)))
+    });
+    assert!(settled, "refused clients should end disconnected");
+    for (app, e) in [(&unknown, unknown_e), (&foreign, foreign_e)] {
+        let state = client_state(app, e);
+        assert!(matches!(&state, ClientState::Disconnected(r) if r.contains("ConnectionDenied")), "{state:?}");
+    }
+    assert!(server.world().resource::<BevygapStatus>().players.is_empty());
+    for client_id in [2001, 2002, 2003] {
+        assert!(mm.player_record(&id, client_id).is_none(), "refused client {client_id} has a record");
+    }
+    assert_eq!(*server.world().resource::<State<ServerPhase>>().get(), ServerPhase::Ready);
+}
+
+#[test]
+fn a_token_replayed_while_its_client_is_connected_is_refused() {
+    let mm = Matchmaker::start("udp-replay");
+    let id = ServerId::new("local-replay").unwrap();
+    let mut server = server_app(settings(&mm, id.as_str(), true, false));
+    let addr = wait_ready(&mut server, &mm, &id).addresses.udp.unwrap();
+
+    mm.grant(&id, 3001, "session-r");
+    let original = token(addr, 3001);
+    let (mut first, first_e) = client_app(original.clone(), Transport::Udp, None);
+    assert!(step_until(&mut [&mut server, &mut first], DEADLINE, |apps| client_state(apps[1], first_e)
+        == ClientState::Connected));
+
+    let (mut replay, replay_e) = client_app(original, Transport::Udp, None);
+    let settled = step_until(&mut [&mut server, &mut first, &mut replay], DEADLINE, |apps| {
+        matches!(client_state(apps[2], replay_e), ClientState::Disconnected(_))
+    });
+    assert!(settled, "the replayed token should never connect: {:?}", client_state(&replay, replay_e));
+    assert_eq!(client_state(&first, first_e), ClientState::Connected, "the original connection must survive");
+    assert_eq!(server.world().resource::<BevygapStatus>().players.len(), 1);
+}
