@@ -34,6 +34,23 @@ pub fn stand_in_server() -> PathBuf {
     path
 }
 
+/// The real Lightyear game server (`bevygap-demo-server` of the server plugin), built on
+/// demand when this test binary was built without it.
+pub fn demo_server() -> PathBuf {
+    let exe = std::env::current_exe().expect("test exe path");
+    let dir = exe.parent().and_then(|p| p.parent()).expect("target/debug");
+    let path = dir.join("bevygap-demo-server");
+    if !path.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = std::process::Command::new(cargo)
+            .args(["build", "-p", "bevygap_server_plugin", "--bin", "bevygap-demo-server"])
+            .status()
+            .expect("cargo runs");
+        assert!(status.success() && path.exists(), "could not build bevygap-demo-server at {}", path.display());
+    }
+    path
+}
+
 pub struct Matchmaker {
     pub nats: NatsServer,
     pub addrs: EndpointAddrs,
@@ -57,7 +74,11 @@ impl Matchmaker {
             command: config.game_server_cmd.clone(),
             namespace: config.namespace.clone(),
             public_ip: config.local_public_ip,
-            extra_env: vec![("NATS_URL".into(), nats.url())],
+            extra_env: vec![
+                ("NATS_URL".into(), nats.url()),
+                ("LIGHTYEAR_PROTOCOL_ID".into(), test_keys().protocol_id.to_string()),
+                ("LIGHTYEAR_PRIVATE_KEY".into(), "07".repeat(32)),
+            ],
             stop_grace: config.stop_grace,
         }));
         let nats_config = NatsConfig::new(nats.url(), "matchmaker-test");
