@@ -1,0 +1,102 @@
+//! The `bevygap-matchmaker` binary itself: `--help`, config errors, and the one-machine
+//! default (its own nats-server and local game servers), stopped cleanly by SIGTERM.
+
+mod support;
+
+use std::io::Read;
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use support::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_bevygap-matchmaker");
+
+#[test]
+fn help_lists_every_setting_with_its_env_var() {
+    let out = Command::new(BIN).arg("--help").output().expect("runs");
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for var in [
+        "BEVYGAP_NAMESPACE", "BEVYGAP_GAMES", "BEVYGAP_PUBLIC_ADDR", "BEVYGAP_ADMIN_ADDR", "BEVYGAP_ADMIN_TOKEN",
+        "BEVYGAP_TRUSTED_PROXIES", "BEVYGAP_DEV_MODE", "BEVYGAP_CORS_ORIGIN", "BEVYGAP_MAX_BODY_BYTES",
+        "BEVYGAP_RATE_PER_MINUTE", "BEVYGAP_MAX_WAITING", "BEVYGAP_JOIN_DEADLINE_SECS", "BEVYGAP_TOKEN_TTL_SECS",
+        "BEVYGAP_GAME_SERVER_CMD", "BEVYGAP_SERVER_CAPACITY", "BEVYGAP_MAX_SERVERS", "BEVYGAP_EMPTY_GRACE_SECS",
+    ] {
+        assert!(help.contains(var), "--help does not mention {var}");
+    }
+    assert!(help.contains("[default: 0.0.0.0:7800]"), "defaults are shown");
+}
+
+#[test]
+fn bad_config_fails_at_start_naming_the_setting() {
+    let out = Command::new(BIN).env("BEVYGAP_ADMIN_ADDR", "0.0.0.0:15999").output().expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("BEVYGAP_ADMIN_TOKEN"));
+    let out = Command::new(BIN).env("LIGHTYEAR_PRIVATE_KEY", "short").output().expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("LIGHTYEAR_PRIVATE_KEY"));
+    let out = Command::new(BIN).env("NATS_USER", "only-user").output().expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("NATS_PASSWORD"));
+}
+
+#[test]
+fn with_no_nats_url_it_runs_its_own_nats_and_game_servers_and_stops_them_all() {
+    let public = bevygap_testkit::free_tcp_port();
+    let admin = bevygap_testkit::free_tcp_port();
+    let mut child = Command::new(BIN)
+        .env_remove("NATS_URL")
+        .env("BEVYGAP_PUBLIC_ADDR", format!("127.0.0.1:{public}"))
+        .env("BEVYGAP_ADMIN_ADDR", format!("127.0.0.1:{admin}"))
+        .env("BEVYGAP_NAMESPACE", "binary-test")
+        .env("BEVYGAP_GAME_SERVER_CMD", stand_in_server().display().to_string())
+        .env("RUST_LOG", "debug")
+        .env("LIGHTYEAR_PROTOCOL_ID", "5")
+        .env("LIGHTYEAR_PRIVATE_KEY", "ab".repeat(32))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("matchmaker starts");
+    let mut stderr_pipe = child.stderr.take().expect("piped");
+    let stderr_reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr_pipe.read_to_string(&mut text);
+        text
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while TcpStream::connect(("127.0.0.1", public)).is_err() {
+        assert!(Instant::now() < deadline, "the matchmaker never listened");
+        assert!(child.try_wait().unwrap().is_none(), "the matchmaker exited early");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let url = format!("http://127.0.0.1:{public}");
+    let request = json!({"jsonrpc": "2.0", "id": 1, "method": "matchmaker.join", "params": {"game": GAME, "version": VERSION}});
+    let (status, body) = post(&url, &request.to_string(), None);
+    assert_eq!(status, 200);
+    assert_eq!(body["result"]["status"], "ready", "{body}");
+
+    // SAFETY: plain kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the matchmaker did not exit on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let stderr = stderr_reader.join().expect("stderr read");
+    assert!(status.success(), "exit status {status}: {stderr}");
+    let nats_url = stderr
+        .lines()
+        .find_map(|l| l.split("embedded nats-server at ").nth(1))
+        .expect("it announced its embedded nats-server")
+        .trim()
+        .to_string();
+    let port: u16 = nats_url.rsplit(':').next().unwrap().parse().unwrap();
+    assert!(TcpStream::connect(("127.0.0.1", port)).is_err(), "the embedded nats-server was stopped");
+    assert!(stderr.contains("DEBUG") || stderr.contains("INFO"), "logs were captured");
+    assert!(!stderr.contains(&"ab".repeat(32)), "no key material in logs");
+}
