@@ -160,3 +160,15 @@ fn the_player_ip_is_the_peer_unless_in_development_mode() {
     dev.join(json!({"game": GAME, "version": VERSION, "request_id": "ip-check-0002", "client_ip": "203.0.113.9"}));
     assert_eq!(ticket_ip(&dev, "ip-check-0002"), json!("203.0.113.9"));
 }
+
+#[test]
+fn the_admin_endpoint_serves_the_dashboard_and_the_public_one_does_not() {
+    let mm = Matchmaker::start(|_| {});
+    let mut page = agent().get(&mm.admin_url()).call().expect("dashboard");
+    assert_eq!(page.status().as_u16(), 200);
+    let html = page.body_mut().read_to_string().expect("html");
+    assert!(html.contains("Bevygap matchmaker") && html.contains("admin.servers"), "{html}");
+    let mut public = agent().get(&mm.public_url()).call().expect("public GET");
+    let body = public.body_mut().read_to_string().unwrap_or_default();
+    assert!(!body.contains("<html"), "the public endpoint must not serve the dashboard");
+}

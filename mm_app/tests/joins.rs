@@ -56,6 +56,22 @@ fn streamed_join_reports_progress_then_ready_and_closes() {
 }
 
 #[test]
+fn a_waiting_stream_is_kept_alive_and_ends_with_an_error_at_its_deadline() {
+    let mm = Matchmaker::start(|c| {
+        c.game_server_cmd.push("--never-ready".into());
+        c.keepalive = std::time::Duration::from_millis(200);
+        c.join_deadline = std::time::Duration::from_secs(2);
+    });
+    let lines = mm.join_stream_lines(json!({"game": GAME, "version": VERSION}));
+    assert!(lines.iter().filter(|l| l.starts_with(": keep-alive")).count() >= 3, "{lines:?}");
+    let last: Value = serde_json::from_str(lines.iter().rev().find_map(|l| l.strip_prefix("data: ")).unwrap()).unwrap();
+    assert_eq!(last["error"]["data"]["code"], "timeout", "{last}");
+    mm.wait_for(10, "the abandoned seat to be freed", |mm| {
+        mm.servers().iter().all(|s| s["taken"] == 0).then_some(())
+    });
+}
+
+#[test]
 fn retry_with_the_same_request_id_resumes_the_same_join() {
     let mm = Matchmaker::start(|_| {});
     let params = json!({"game": GAME, "version": VERSION, "request_id": "retry-0123456789"});

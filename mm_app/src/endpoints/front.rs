@@ -99,22 +99,29 @@ pub async fn serve(listener: tokio::net::TcpListener, front: Arc<Front>) {
     }
 }
 
+/// The operator dashboard, served by the admin endpoint on `GET /`. It holds no data: its
+/// requests go through the same token check as any other admin call.
+const DASHBOARD: &str = include_str!("../../../assets/dashboard.html");
+
 async fn handle(front: Arc<Front>, peer: SocketAddr, req: Request<Incoming>) -> Response<Body> {
     if req.method() == Method::OPTIONS {
         return front.respond(StatusCode::NO_CONTENT, Body::default());
     }
-    if let Some(token) = &front.admin_token {
-        if !bearer_matches(req.headers().get(AUTHORIZATION), token) {
+    if front.kind == FrontKind::Admin && req.method() == Method::GET {
+        let mut page = front.respond(StatusCode::OK, BodyExt::boxed(Full::new(Bytes::from_static(DASHBOARD.as_bytes()))));
+        page.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+        return page;
+    }
+    if let Some(token) = &front.admin_token
+        && !bearer_matches(req.headers().get(AUTHORIZATION), token) {
             return front.rpc_error(StatusCode::UNAUTHORIZED, None, protocol_error(super::rpc::UNAUTHORIZED, "a valid bearer token is required"));
         }
-    }
     let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
     let ip = client_ip(peer.ip(), forwarded, &front.trusted_proxies);
-    if let Some(limiter) = &front.limiter {
-        if !limiter.allow(ip) {
+    if let Some(limiter) = &front.limiter
+        && !limiter.allow(ip) {
             return front.rpc_error(StatusCode::TOO_MANY_REQUESTS, None, code_error(ErrorCode::RateLimited));
         }
-    }
     let declared = req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|len| len > front.max_body) {
         return front.too_large();
@@ -179,7 +186,7 @@ impl Front {
         object.insert(PEER_PARAM.into(), Value::String(ip.to_string()));
         let stream = self.next_stream.fetch_add(1, Ordering::Relaxed);
         object.insert(STREAM_PARAM.into(), Value::from(stream));
-        if !object.get("request_id").is_some_and(|v| !v.is_null()) {
+        if object.get("request_id").is_none_or(|v| v.is_null()) {
             object.insert("request_id".into(), Value::String(format!("{:032x}", rand::random::<u128>())));
         }
         Ok(Value::Object(object))

@@ -76,12 +76,11 @@ pub fn join_watch(
         .as_ref()
         .map(|r| r.to_string())
         .ok_or_else(|| protocol_error(error_codes::INVALID_PARAMS, "missing request id"))?;
-    if let Some(&entity) = index.0.get(&request_id) {
-        if let Ok((updates, _)) = joins.get(entity) {
+    if let Some(&entity) = index.0.get(&request_id)
+        && let Ok((updates, _)) = joins.get(entity) {
             cursors.0.insert(stream, (entity, updates.len()));
             return as_result(updates.latest());
         }
-    }
     let waiting = joins.iter().filter(|(_, phase)| !phase.is_terminal()).count();
     if waiting >= config.max_waiting {
         return Err(code_error(ErrorCode::TooManyWaiting));

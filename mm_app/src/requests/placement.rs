@@ -13,7 +13,6 @@ use crate::servers::{launch_server, SeatBook, ServerEndpoints, ServerIndex, Serv
 use crate::sessions::{GameSession, SessionIndex};
 use crate::tokens::mint::{mint, TokenSpec};
 use crate::tokens::{IssuedToken, MatchmakerKeys, TokenIndex, TokenState};
-use crate::wake::AppWaker;
 
 /// Joins whose server vanished before their token was issued go back to the queue, a few
 /// times at most.
@@ -58,7 +57,6 @@ pub fn place_queued_joins(
     config: Res<MatchmakerConfig>,
     provider: Res<Provider>,
     provider_events: Res<Inbox<ProviderEvent>>,
-    waker: Res<AppWaker>,
     time: Res<Time<Real>>,
 ) {
     let mut queued: Vec<_> = joins.iter_mut().filter(|(.., phase, _)| **phase == JoinPhase::Queued).collect();
@@ -135,7 +133,6 @@ pub fn place_queued_joins(
     for (server, book) in new_books {
         commands.entity(server).insert(book);
     }
-    waker.wake();
 }
 
 /// Mints tokens for joins whose server is ready, spawns the token and session entities and

@@ -127,6 +127,14 @@ impl Matchmaker {
 
     /// A streamed join: every `data:` message until the stream closes.
     pub fn join_stream(&self, params: Value) -> Vec<Value> {
+        self.join_stream_lines(params)
+            .iter()
+            .filter_map(|line| line.strip_prefix("data: ").map(|d| serde_json::from_str(d).expect("json event")))
+            .collect()
+    }
+
+    /// A streamed join's raw lines, keep-alive comments included.
+    pub fn join_stream_lines(&self, params: Value) -> Vec<String> {
         let body = json!({"jsonrpc": "2.0", "id": 7, "method": "matchmaker.join+watch", "params": params}).to_string();
         let agent = agent();
         let response = agent
@@ -138,12 +146,7 @@ impl Matchmaker {
             response.headers().get("content-type").and_then(|v| v.to_str().ok()),
             Some("text/event-stream")
         );
-        let reader = BufReader::new(response.into_body().into_reader());
-        reader
-            .lines()
-            .map_while(Result::ok)
-            .filter_map(|line| line.strip_prefix("data: ").map(|d| serde_json::from_str(d).expect("json event")))
-            .collect()
+        BufReader::new(response.into_body().into_reader()).lines().map_while(Result::ok).collect()
     }
 
     pub fn admin(&self, method: &str, params: Value) -> Value {

@@ -150,12 +150,11 @@ impl NatsServer {
         let timeout = Duration::from_secs(20);
         let deadline = Instant::now() + timeout;
         loop {
-            if let Some(found) = read_port(&ports_dir) {
-                if TcpStream::connect(("127.0.0.1", found)).is_ok() {
+            if let Some(found) = read_port(&ports_dir)
+                && TcpStream::connect(("127.0.0.1", found)).is_ok() {
                     self.port = found;
                     return Ok(());
                 }
-            }
             if Instant::now() > deadline || !self.is_running() {
                 let mut log = String::new();
                 let _ = std::fs::File::open(&log_path).and_then(|mut f| f.read_to_string(&mut log));
