@@ -1,0 +1,134 @@
+//! The Lightyear side: turning a ready payload into a configured, connecting client entity.
+
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use base64::Engine;
+use bevy::prelude::*;
+use bevygap_shared::protocol::{ReadyPayload, Transport};
+use lightyear::netcode::{CONNECT_TOKEN_BYTES, ConnectToken};
+use lightyear::prelude::client::{NetcodeClient, NetcodeConfig, WebTransportClientIo};
+use lightyear::prelude::{Authentication, Connect, LocalAddr, UdpIo};
+
+/// Marks the entity that becomes the Lightyear client.
+///
+/// Spawn it yourself (with any components of your own, such as your protocol's message
+/// receivers) before connecting, or let the plugin spawn one. On each successful join the
+/// plugin inserts the `NetcodeClient` and the transport's IO on it and triggers `Connect`;
+/// if there are several, the first found is used.
+#[derive(Component, Debug, Default, Clone, Copy, Reflect)]
+#[reflect(Component)]
+pub struct BevygapClient;
+
+/// A ready payload that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadyError {
+    #[error("the connect token is not base64: {0}")]
+    TokenEncoding(#[from] base64::DecodeError),
+    #[error("the connect token is {0} bytes long; a Lightyear token is {CONNECT_TOKEN_BYTES}")]
+    TokenLength(usize),
+    #[error("the connect token is invalid: {0}")]
+    TokenInvalid(#[from] lightyear::netcode::InvalidTokenError),
+    #[error("the server offers no {0:?} address although the token is for it")]
+    NoAddress(Transport),
+    #[error("cannot create the netcode client: {0}")]
+    Netcode(#[from] lightyear::netcode::Error),
+}
+
+/// Everything the Lightyear client needs, checked.
+pub struct ServerTarget {
+    pub token: ConnectToken,
+    pub transport: Transport,
+    /// The address the matchmaker lists for `transport`.
+    pub address: SocketAddr,
+    /// Lowercase hex SHA-256 of the server's WebTransport certificate.
+    pub cert_digest: Option<String>,
+}
+
+impl ServerTarget {
+    /// Checks and decodes a ready payload; nothing from the network is trusted unchecked.
+    pub fn from_ready(ready: &ReadyPayload) -> Result<Self, ReadyError> {
+        let bytes = base64::engine::general_purpose::STANDARD.decode(ready.connect_token.trim())?;
+        if bytes.len() != CONNECT_TOKEN_BYTES {
+            return Err(ReadyError::TokenLength(bytes.len()));
+        }
+        let token = ConnectToken::try_from_bytes(&bytes)?;
+        let address = ready.addresses.get(ready.transport).ok_or(ReadyError::NoAddress(ready.transport))?;
+        Ok(Self {
+            token,
+            transport: ready.transport,
+            address,
+            cert_digest: ready.cert_digest.as_ref().map(|d| d.as_str().to_string()),
+        })
+    }
+}
+
+/// Inserts the netcode client and the IO for the target's transport on `entity`, then
+/// triggers Lightyear's `Connect`. Returns the address the client will dial (the token's).
+pub fn connect_client(commands: &mut Commands, entity: Entity, target: ServerTarget) -> Result<SocketAddr, ReadyError> {
+    let netcode = NetcodeClient::new(Authentication::Token(target.token), NetcodeConfig::default())?;
+    let dialled = netcode.inner.server_addr();
+    if dialled != target.address {
+        // The token decides where the client goes; a mismatch is the matchmaker's bug to log.
+        warn!("the connect token dials {dialled} but the matchmaker listed {}", target.address);
+    }
+    let mut client = commands.entity(entity);
+    match target.transport {
+        Transport::Udp => {
+            let any = if dialled.is_ipv4() { Ipv4Addr::UNSPECIFIED.into() } else { Ipv6Addr::UNSPECIFIED.into() };
+            client.remove::<WebTransportClientIo>().insert((netcode, UdpIo::default(), LocalAddr(SocketAddr::new(any, 0))));
+        }
+        Transport::WebTransport => {
+            // An empty digest means "validate the certificate normally" (a CA-signed server).
+            let certificate_digest = target.cert_digest.unwrap_or_default();
+            client.remove::<UdpIo>().insert((netcode, WebTransportClientIo { certificate_digest, target: None }));
+        }
+    }
+    commands.trigger(Connect { entity });
+    Ok(dialled)
+}
+
+#[cfg(test)]
+mod tests {
+    use bevygap_shared::protocol::ServerAddresses;
+
+    use super::*;
+
+    fn ready(token: String, transport: Transport) -> ReadyPayload {
+        ReadyPayload {
+            connect_token: token,
+            transport,
+            addresses: ServerAddresses { udp: Some("127.0.0.1:5000".parse().unwrap()), webtransport: None },
+            cert_digest: None,
+            request_id: "req-00000001".into(),
+            session_id: "s".into(),
+            token_expires_in_secs: 30,
+        }
+    }
+
+    fn real_token() -> String {
+        let token = ConnectToken::build("127.0.0.1:5000", 1, 7, [3; 32]).generate().unwrap();
+        base64::engine::general_purpose::STANDARD.encode(token.try_into_bytes().unwrap())
+    }
+
+    #[test]
+    fn accepts_a_real_token() {
+        let target = ServerTarget::from_ready(&ready(real_token(), Transport::Udp)).unwrap();
+        assert_eq!(target.address, "127.0.0.1:5000".parse().unwrap());
+    }
+
+    #[test]
+    fn refuses_broken_tokens_and_missing_addresses() {
+        let short = base64::engine::general_purpose::STANDARD.encode([0u8; 100]);
+        assert!(matches!(ServerTarget::from_ready(&ready(short, Transport::Udp)), Err(ReadyError::TokenLength(100))));
+        assert!(matches!(
+            ServerTarget::from_ready(&ready("%%%".into(), Transport::Udp)),
+            Err(ReadyError::TokenEncoding(_))
+        ));
+        let garbage = base64::engine::general_purpose::STANDARD.encode([0xffu8; CONNECT_TOKEN_BYTES]);
+        assert!(ServerTarget::from_ready(&ready(garbage, Transport::Udp)).is_err());
+        assert!(matches!(
+            ServerTarget::from_ready(&ready(real_token(), Transport::WebTransport)),
+            Err(ReadyError::NoAddress(Transport::WebTransport))
+        ));
+    }
+}

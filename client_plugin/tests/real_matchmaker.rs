@@ -1,0 +1,181 @@
+//! End to end with real parts only: the plugin joins through the real matchmaker (with its
+//! real NATS), which starts the real Lightyear game server (the server plugin's demo binary);
+//! the plugin connects the Lightyear client and the matchmaker counts the player connected.
+
+mod support;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bevy::prelude::*;
+use bevygap_client_plugin::prelude::*;
+use bevygap_matchmaker::app::{ShutdownHandle, build_app};
+use bevygap_matchmaker::config::MatchmakerConfig;
+use bevygap_matchmaker::endpoints::EndpointAddrs;
+use bevygap_matchmaker::providers::{LocalProvider, LocalProviderConfig, ServerProvider};
+use bevygap_shared::nats::NatsConfig;
+use bevygap_shared::{LightyearKeys, PrivateKey};
+use bevygap_testkit::NatsServer;
+use bevygap_shared::protocol::Transport;
+use lightyear::prelude::client::WebTransportClientIo;
+use lightyear::prelude::{Connected, Disconnect, UdpIo};
+use serde_json::{Value, json};
+use support::*;
+
+const KEY: [u8; 32] = [0x2a; 32];
+const PROTOCOL_ID: u64 = 0xB3_C1_1E;
+
+/// The server plugin's demo game server, built on demand next to this test binary.
+fn demo_server() -> PathBuf {
+    let exe = std::env::current_exe().expect("test exe path");
+    let debug = exe.parent().and_then(|deps| deps.parent()).expect("tests run from <target>/debug/deps");
+    let path = debug.join("bevygap-demo-server");
+    if !path.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let target = debug.parent().expect("<target>");
+        let status = std::process::Command::new(cargo)
+            .args(["build", "-p", "bevygap_server_plugin", "--bin", "bevygap-demo-server"])
+            .env("CARGO_TARGET_DIR", target)
+            .status()
+            .expect("cargo runs");
+        assert!(
+            status.success() && path.exists(),
+            "could not build bevygap-demo-server at {}; build it with `cargo build -p bevygap_server_plugin --bin bevygap-demo-server`",
+            path.display()
+        );
+    }
+    path
+}
+
+/// A real matchmaker on a thread, stopped (with its game servers) on drop.
+struct Matchmaker {
+    _nats: NatsServer,
+    addrs: EndpointAddrs,
+    provider: Arc<LocalProvider>,
+    shutdown: ShutdownHandle,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Matchmaker {
+    fn start() -> Self {
+        let nats = NatsServer::start().expect("nats-server starts (is nats-server installed?)");
+        let namespace = format!("c{:08x}", rand::random::<u32>());
+        let mut config = MatchmakerConfig::for_tests(&namespace, vec![demo_server().display().to_string()]);
+        config.stop_grace = Duration::from_secs(2);
+        let provider = Arc::new(LocalProvider::new(LocalProviderConfig {
+            command: config.game_server_cmd.clone(),
+            namespace: config.namespace.clone(),
+            public_ip: config.local_public_ip,
+            extra_env: vec![
+                ("NATS_URL".into(), nats.url()),
+                ("LIGHTYEAR_PROTOCOL_ID".into(), PROTOCOL_ID.to_string()),
+                ("LIGHTYEAR_PRIVATE_KEY".into(), KEY.iter().map(|b| format!("{b:02x}")).collect()),
+            ],
+            stop_grace: config.stop_grace,
+        }));
+        let keys = LightyearKeys { protocol_id: PROTOCOL_ID, private_key: PrivateKey::from_bytes(KEY) };
+        let nats_config = NatsConfig::new(nats.url(), "matchmaker-test");
+        let app_provider: Arc<dyn ServerProvider> = provider.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let (mut app, shutdown) = build_app(config, &nats_config, keys, app_provider, false).expect("matchmaker starts");
+            app.finish();
+            app.cleanup();
+            app.update();
+            tx.send((*app.world().resource::<EndpointAddrs>(), shutdown)).expect("test waits");
+            app.run();
+        });
+        let (addrs, shutdown) = rx.recv_timeout(Duration::from_secs(60)).expect("matchmaker started");
+        Self { _nats: nats, addrs, provider, shutdown, thread: Some(thread) }
+    }
+
+    fn public_url(&self) -> String {
+        format!("http://{}", self.addrs.public)
+    }
+
+    /// `admin.servers` on the admin endpoint.
+    fn servers(&self) -> Vec<Value> {
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": "admin.servers", "params": {}}).to_string();
+        let url = format!("http://127.0.0.1:{}", self.addrs.admin.port());
+        let value: Value = ureq::post(&url)
+            .header("content-type", "application/json")
+            .send(body.as_str())
+            .expect("admin endpoint answers")
+            .body_mut()
+            .read_json()
+            .expect("JSON");
+        value["result"]["servers"].as_array().cloned().unwrap_or_default()
+    }
+}
+
+impl Drop for Matchmaker {
+    fn drop(&mut self) {
+        self.shutdown.shutdown();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        assert!(self.provider.running().is_empty(), "game servers outlived the matchmaker");
+    }
+}
+
+#[test]
+fn joins_over_udp_through_the_real_matchmaker_and_game_server() {
+    play(Transport::Udp);
+}
+
+#[test]
+fn joins_over_webtransport_with_the_servers_certificate_digest() {
+    play(Transport::WebTransport);
+}
+
+fn play(transport: Transport) {
+    let mm = Matchmaker::start();
+    let mut config = BevygapClientConfig::new(mm.public_url(), "demo", "1.0");
+    config.transport = transport;
+    config.timeouts.join = Duration::from_secs(60);
+    let mut app = client_app(config);
+    connect(&mut app);
+
+    step_until(&mut [&mut app], "the plugin to connect", |apps| {
+        matches!(state(apps[0]), BevygapClientState::Connected | BevygapClientState::Failed)
+    });
+    let seen_now = seen(&app);
+    assert_eq!(state(&app), BevygapClientState::Connected, "failed: {:?}", seen_now.failed);
+    let states: Vec<_> = seen_now.progress.iter().map(|p| p.state).collect();
+    assert!(states.contains(&BevygapClientState::WaitingForServer), "{states:?}");
+    let connected = seen_now.connected.first().cloned().expect("a BevygapConnected message");
+    assert!(app.world().get::<Connected>(connected.client).is_some(), "the Lightyear client entity is Connected");
+
+    // The game server reports the player over NATS; the matchmaker counts it connected.
+    let start = Instant::now();
+    let mut last = Vec::new();
+    let mut last_check = Instant::now() - Duration::from_secs(1);
+    step_until(&mut [&mut app], "the matchmaker to count the player", |_| {
+        if last_check.elapsed() < Duration::from_millis(200) {
+            return false;
+        }
+        last_check = Instant::now();
+        last = mm.servers();
+        last.len() == 1 && last[0]["connected"] == 1
+    });
+    assert!(start.elapsed() < DEADLINE);
+    let key = if transport == Transport::Udp { "udp" } else { "webtransport" };
+    let address = last[0]["addresses"][key].as_str().expect("the server's address for the transport");
+    assert_eq!(connected.server.to_string(), address, "the client dialled the server the matchmaker chose");
+    assert_eq!(connected.transport, transport);
+    let world = app.world();
+    match transport {
+        Transport::Udp => assert!(world.get::<UdpIo>(connected.client).is_some()),
+        Transport::WebTransport => {
+            let io = world.get::<WebTransportClientIo>(connected.client).expect("WebTransport IO");
+            assert_eq!(io.certificate_digest.len(), 64, "pinned to the server's certificate");
+        }
+    }
+    assert_eq!(state(&app), BevygapClientState::Connected);
+
+    // The game disconnects on its own: that is not a failure.
+    app.world_mut().trigger(Disconnect { entity: connected.client });
+    step_until(&mut [&mut app], "the state to return to Idle", |apps| state(apps[0]) == BevygapClientState::Idle);
+    assert!(seen(&app).failed.is_empty(), "{:?}", seen(&app).failed);
+}
