@@ -172,3 +172,76 @@ fn the_admin_endpoint_serves_the_dashboard_and_the_public_one_does_not() {
     let body = public.body_mut().read_to_string().unwrap_or_default();
     assert!(!body.contains("<html"), "the public endpoint must not serve the dashboard");
 }
+
+#[test]
+fn web_pages_cannot_drive_the_loopback_admin_endpoint() {
+    let mm = Matchmaker::start(|_| {});
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "admin.stats"}).to_string();
+    let port = mm.addrs.admin.port();
+    let (status, _) = post_with(&mm.admin_url(), &body, &[("origin", "https://evil.example".into())]);
+    assert_eq!(status, 403, "a cross-site request is refused");
+    let (status, _) = post_with(&mm.admin_url(), &body, &[("host", format!("evil.example:{port}"))]);
+    assert_eq!(status, 403, "a DNS-rebound request is refused");
+    let same_origin = [("host", format!("127.0.0.1:{port}")), ("origin", format!("http://127.0.0.1:{port}"))];
+    let (status, response) = post_with(&mm.admin_url(), &body, &same_origin);
+    assert_eq!(status, 200, "the dashboard's own requests work: {response}");
+    let (status, _) = post(&mm.admin_url(), &body, None);
+    assert_eq!(status, 200, "tools without an Origin work");
+}
+
+fn join_from(mm: &Matchmaker, ip: &str, params: Value) -> Value {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "matchmaker.join", "params": params}).to_string();
+    post_with(&mm.public_url(), &body, &[("x-forwarded-for", ip.into())]).1
+}
+
+#[test]
+fn a_request_id_belongs_to_the_address_that_made_it() {
+    let mm = Matchmaker::start(|c| c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()]);
+    let params = json!({"game": GAME, "version": VERSION, "request_id": "owned-request-01"});
+    let mine = join_from(&mm, "203.0.113.1", params.clone());
+    assert_eq!(mine["result"]["status"], "ready", "{mine}");
+    let stolen = join_from(&mm, "203.0.113.2", params.clone());
+    assert_eq!(stolen["error"]["data"]["code"], "invalid_request", "another address cannot resume it: {stolen}");
+    assert!(!stolen.to_string().contains(mine["result"]["connect_token"].as_str().unwrap()));
+    let changed = join_from(&mm, "203.0.113.1", json!({"game": GAME, "version": VERSION, "request_id": "owned-request-01", "transport": "webtransport"}));
+    assert_eq!(changed["error"]["data"]["code"], "invalid_request", "a resume must ask for the same thing: {changed}");
+    let again = join_from(&mm, "203.0.113.1", params);
+    assert_eq!(again["result"]["session_id"], mine["result"]["session_id"]);
+}
+
+#[test]
+fn one_address_cannot_hold_many_waiting_joins() {
+    let mm = Matchmaker::start(|c| {
+        c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+        c.max_joins_per_ip = 2;
+        c.game_server_cmd.push("--never-ready".into());
+    });
+    let url = mm.public_url();
+    let waiters: Vec<_> = (0..2)
+        .map(|i| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let params = json!({"game": GAME, "version": VERSION, "request_id": format!("hoard-{i:010}")});
+                let body = json!({"jsonrpc": "2.0", "id": 1, "method": "matchmaker.join", "params": params}).to_string();
+                post_with(&url, &body, &[("x-forwarded-for", "198.51.100.7".into())])
+            })
+        })
+        .collect();
+    mm.wait_for(20, "two joins waiting", |mm| (mm.admin("admin.stats", json!({}))["joins_waiting"] == 2).then_some(()));
+    let third = join_from(&mm, "198.51.100.7", json!({"game": GAME, "version": VERSION}));
+    assert_eq!(third["error"]["data"]["code"], "rate_limited", "{third}");
+    let (_, foreign_cancel) = post_with(
+        &mm.public_url(),
+        &json!({"jsonrpc": "2.0", "id": 1, "method": "matchmaker.cancel", "params": {"request_id": "hoard-0000000000"}}).to_string(),
+        &[("x-forwarded-for", "198.51.100.8".into())],
+    );
+    assert_eq!(foreign_cancel["result"]["cancelled"], false, "another address cannot cancel it");
+    for i in 0..2 {
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": "matchmaker.cancel", "params": {"request_id": format!("hoard-{i:010}")}});
+        let (_, cancel) = post_with(&mm.public_url(), &body.to_string(), &[("x-forwarded-for", "198.51.100.7".into())]);
+        assert_eq!(cancel["result"]["cancelled"], true, "{cancel}");
+    }
+    for waiter in waiters {
+        assert_eq!(waiter.join().unwrap().1["error"]["data"]["code"], "cancelled");
+    }
+}

@@ -115,3 +115,44 @@ fn tempfile_path(name: &str) -> String {
     let dir = std::env::temp_dir().join(format!("bevygap-{name}-{:016x}", rand::random::<u64>()));
     dir.display().to_string()
 }
+
+#[test]
+fn a_server_whose_record_vanishes_is_held_not_killed_and_returns_when_it_reports() {
+    let mm = Matchmaker::start(|_| {});
+    let (server, _) = session_server(&mm, &join(&mm));
+    mm.rt.block_on(mm.kv.servers.delete(&server)).unwrap(); // as a NATS outage would expire it
+    mm.wait_for(10, "the server to be held as unreported", |mm| {
+        mm.servers().first().filter(|s| s["phase"].as_str().unwrap_or("").starts_with("Unreported")).map(|_| ())
+    });
+    assert_eq!(mm.provider.running().len(), 1, "the game server was not stopped");
+    mm.wait_for(20, "the server to report again", |mm| {
+        mm.servers().first().filter(|s| s["phase"] == "Ready").map(|_| ())
+    });
+    let (again, _) = session_server(&mm, &join(&mm));
+    assert_eq!(again, server, "it takes players again");
+}
+
+#[test]
+fn a_server_that_stays_unreported_is_given_up() {
+    let mm = Matchmaker::start(|c| c.silence_grace = Duration::from_secs(1));
+    // A server this matchmaker did not launch (another replica's, or from before a restart):
+    // only its record speaks for it.
+    let record = bevygap_shared::records::ServerRecord {
+        server_id: bevygap_shared::ServerId::new("ghost-1").unwrap(),
+        game: bevygap_shared::protocol::GameName::new(GAME).unwrap(),
+        version: bevygap_shared::protocol::GameVersion::new(VERSION).unwrap(),
+        provider: "elsewhere".into(),
+        addresses: Default::default(),
+        cert_digest: None,
+        cert_not_after: None,
+        capacity: 4,
+        status: bevygap_shared::records::ServerStatus::Ready,
+        started_at_ms: 0,
+        heartbeat_at_ms: 0,
+    };
+    let bytes = serde_json::to_vec(&record).unwrap();
+    mm.rt.block_on(mm.kv.servers.put("ghost-1", bytes.into())).unwrap();
+    mm.wait_for(10, "the server to be adopted", |mm| mm.servers().iter().any(|s| s["server_id"] == "ghost-1").then_some(()));
+    mm.rt.block_on(mm.kv.servers.delete("ghost-1")).unwrap();
+    mm.wait_for(10, "the silent server to be given up", |mm| mm.servers().is_empty().then_some(()));
+}

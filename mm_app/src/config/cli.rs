@@ -56,6 +56,9 @@ pub struct Cli {
     /// Most join requests waiting at once; more fail with too_many_waiting.
     #[arg(long, env = "BEVYGAP_MAX_WAITING", default_value_t = 1000)]
     pub max_waiting: usize,
+    /// Most joins waiting at once from one address.
+    #[arg(long, env = "BEVYGAP_MAX_JOINS_PER_IP", default_value_t = 4)]
+    pub max_joins_per_ip: usize,
     /// Seconds a join may take before it fails with timeout.
     #[arg(long, env = "BEVYGAP_JOIN_DEADLINE_SECS", default_value_t = 60)]
     pub join_deadline_secs: u64,
@@ -90,6 +93,10 @@ pub struct Cli {
     /// Seconds a new server may take to report itself ready.
     #[arg(long, env = "BEVYGAP_SERVER_START_TIMEOUT_SECS", default_value_t = 45)]
     pub server_start_timeout_secs: u64,
+    /// Seconds a server whose NATS record vanished (crash or NATS outage) is waited for
+    /// before it is given up and stopped.
+    #[arg(long, env = "BEVYGAP_SERVER_SILENCE_GRACE_SECS", default_value_t = 60)]
+    pub server_silence_grace_secs: u64,
     /// Seconds a stopped server gets to exit after SIGTERM before SIGKILL.
     #[arg(long, env = "BEVYGAP_STOP_GRACE_SECS", default_value_t = 5)]
     pub stop_grace_secs: u64,
@@ -125,6 +132,7 @@ pub struct MatchmakerConfig {
     pub rate_per_minute: u32,
     pub rate_burst: u32,
     pub max_waiting: usize,
+    pub max_joins_per_ip: usize,
     pub join_deadline: Duration,
     pub keepalive: Duration,
     pub token_ttl_secs: u32,
@@ -136,6 +144,7 @@ pub struct MatchmakerConfig {
     pub max_servers: usize,
     pub empty_grace: Duration,
     pub server_start_timeout: Duration,
+    pub silence_grace: Duration,
     pub stop_grace: Duration,
     pub nats_server_bin: PathBuf,
 }
@@ -163,6 +172,7 @@ impl Cli {
         positive(self.rate_per_minute.into(), "--rate-per-minute / BEVYGAP_RATE_PER_MINUTE")?;
         positive(self.rate_burst.into(), "--rate-burst / BEVYGAP_RATE_BURST")?;
         positive(self.max_waiting as u64, "--max-waiting / BEVYGAP_MAX_WAITING")?;
+        positive(self.max_joins_per_ip as u64, "--max-joins-per-ip / BEVYGAP_MAX_JOINS_PER_IP")?;
         positive(self.join_deadline_secs, "--join-deadline-secs / BEVYGAP_JOIN_DEADLINE_SECS")?;
         positive(self.keepalive_secs, "--keepalive-secs / BEVYGAP_KEEPALIVE_SECS")?;
         positive(self.token_ttl_secs.into(), "--token-ttl-secs / BEVYGAP_TOKEN_TTL_SECS")?;
@@ -192,6 +202,7 @@ impl Cli {
             rate_per_minute: self.rate_per_minute,
             rate_burst: self.rate_burst,
             max_waiting: self.max_waiting,
+            max_joins_per_ip: self.max_joins_per_ip,
             join_deadline: Duration::from_secs(self.join_deadline_secs),
             keepalive: Duration::from_secs(self.keepalive_secs),
             token_ttl_secs: self.token_ttl_secs,
@@ -203,6 +214,7 @@ impl Cli {
             max_servers: self.max_servers,
             empty_grace: Duration::from_secs(self.empty_grace_secs),
             server_start_timeout: Duration::from_secs(self.server_start_timeout_secs.max(1)),
+            silence_grace: Duration::from_secs(self.server_silence_grace_secs),
             stop_grace: Duration::from_secs(self.stop_grace_secs),
             nats_server_bin: self.nats_server_bin,
         })

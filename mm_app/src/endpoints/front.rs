@@ -24,10 +24,17 @@ use super::join_methods::{PEER_PARAM, STREAM_PARAM};
 use super::limits::{client_ip, RateLimiter};
 use super::rpc::{code_error, is_terminal_join_result, method_not_available, protocol_error, response_json};
 use super::PUBLIC_METHODS;
+use bevygap_shared::protocol::METHOD_CANCEL;
 use crate::config::MatchmakerConfig;
 use crate::wake::AppWaker;
 
 type Body = BoxBody<Bytes, Infallible>;
+
+/// How long a client may take to send its (small) request body.
+const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Open connections per endpoint; beyond this new connections are closed at once, so slow
+/// clients cannot exhaust the process's file descriptors.
+const MAX_CONNECTIONS: usize = 4096;
 
 /// Which listener a front serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +80,7 @@ impl Front {
 
 /// Accepts connections until the runtime shuts down.
 pub async fn serve(listener: tokio::net::TcpListener, front: Arc<Front>) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(conn) => conn,
@@ -82,8 +90,13 @@ pub async fn serve(listener: tokio::net::TcpListener, front: Arc<Front>) {
                 continue;
             }
         };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::warn!("too many open connections; refusing {peer}");
+            continue;
+        };
         let front = front.clone();
         tokio::spawn(async move {
+            let _slot = slot;
             let service = hyper::service::service_fn(move |req| {
                 let front = front.clone();
                 async move { Ok::<_, Infallible>(handle(front, peer, req).await) }
@@ -107,6 +120,10 @@ async fn handle(front: Arc<Front>, peer: SocketAddr, req: Request<Incoming>) -> 
     if req.method() == Method::OPTIONS {
         return front.respond(StatusCode::NO_CONTENT, Body::default());
     }
+    if front.kind == FrontKind::Admin && front.admin_token.is_none() && !loopback_same_origin(req.headers()) {
+        let error = protocol_error(super::rpc::UNAUTHORIZED, "cross-origin requests to the admin endpoint are refused");
+        return front.rpc_error(StatusCode::FORBIDDEN, None, error);
+    }
     if front.kind == FrontKind::Admin && req.method() == Method::GET {
         let mut page = front.respond(StatusCode::OK, BodyExt::boxed(Full::new(Bytes::from_static(DASHBOARD.as_bytes()))));
         page.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
@@ -126,9 +143,14 @@ async fn handle(front: Arc<Front>, peer: SocketAddr, req: Request<Incoming>) -> 
     if declared.is_some_and(|len| len > front.max_body) {
         return front.too_large();
     }
-    let body = match Limited::new(req.into_body(), front.max_body).collect().await {
-        Ok(body) => body.to_bytes(),
-        Err(_) => return front.too_large(),
+    let read = tokio::time::timeout(BODY_READ_TIMEOUT, Limited::new(req.into_body(), front.max_body).collect()).await;
+    let body = match read {
+        Ok(Ok(body)) => body.to_bytes(),
+        Ok(Err(_)) => return front.too_large(),
+        Err(_) => {
+            let error = protocol_error(error_codes::INVALID_REQUEST, "request body not received in time");
+            return front.rpc_error(StatusCode::REQUEST_TIMEOUT, None, error);
+        }
     };
     let request: Value = match serde_json::from_slice(&body) {
         Ok(value) => value,
@@ -151,14 +173,17 @@ async fn handle(front: Arc<Front>, peer: SocketAddr, req: Request<Incoming>) -> 
     }
     let is_join = method == METHOD_JOIN || method == METHOD_JOIN_WATCH;
     let mut params = request.get("params").cloned();
-    if is_join {
-        match front.join_params(params, ip) {
+    if is_join || method == METHOD_CANCEL {
+        match front.player_params(params, ip, is_join) {
             Ok(p) => params = Some(p),
             Err(e) => return front.rpc_error(StatusCode::OK, id, e),
         }
     }
     let (tx, rx) = async_channel::bounded(64);
-    if front.brp.try_send(BrpMessage { method: method.clone(), params, sender: tx }).is_err() {
+    let message = BrpMessage { method: method.clone(), params, sender: tx };
+    // bevy_remote's mailbox is small; wait briefly for room rather than refuse a burst.
+    let queued = tokio::time::timeout(Duration::from_secs(2), front.brp.send(message)).await;
+    if !matches!(queued, Ok(Ok(()))) {
         return front.rpc_error(StatusCode::SERVICE_UNAVAILABLE, id, code_error(ErrorCode::Unavailable));
     }
     front.waker.wake();
@@ -175,15 +200,18 @@ async fn handle(front: Arc<Front>, peer: SocketAddr, req: Request<Incoming>) -> 
 }
 
 impl Front {
-    /// Join params with server-set fields: every client `$` key dropped, then the resolved
-    /// peer IP and a stream id added; a request id assigned when the client sent none.
-    fn join_params(&self, params: Option<Value>, ip: IpAddr) -> Result<Value, bevy_remote::BrpError> {
+    /// Player params with server-set fields: every client `$` key dropped, then the resolved
+    /// peer IP added; for joins also a stream id, and a request id when the client sent none.
+    fn player_params(&self, params: Option<Value>, ip: IpAddr, join: bool) -> Result<Value, bevy_remote::BrpError> {
         let mut object = match params {
             Some(Value::Object(map)) => map,
             _ => return Err(protocol_error(error_codes::INVALID_PARAMS, "params must be an object")),
         };
         object.retain(|key, _| !key.starts_with('$'));
         object.insert(PEER_PARAM.into(), Value::String(ip.to_string()));
+        if !join {
+            return Ok(Value::Object(object));
+        }
         let stream = self.next_stream.fetch_add(1, Ordering::Relaxed);
         object.insert(STREAM_PARAM.into(), Value::from(stream));
         if object.get("request_id").is_none_or(|v| v.is_null()) {
@@ -274,6 +302,28 @@ impl Front {
             headers.insert("access-control-allow-headers", HeaderValue::from_static("content-type"));
         }
         response
+    }
+}
+
+/// Without a token the admin endpoint trusts loopback, so it must not be reachable from a web
+/// page: the `Host` must be a loopback name (defeating DNS rebinding) and an `Origin`, which
+/// browsers send on cross-site requests, must be that same host (the dashboard itself).
+fn loopback_same_origin(headers: &hyper::HeaderMap) -> bool {
+    let host = headers.get(hyper::header::HOST).and_then(|h| h.to_str().ok());
+    if let Some(host) = host {
+        let name = match host.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or(""),
+            None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+        };
+        let loopback = name.eq_ignore_ascii_case("localhost") || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        if !loopback {
+            return false;
+        }
+    }
+    match headers.get(hyper::header::ORIGIN).map(|o| o.to_str()) {
+        None => true,
+        Some(Ok(origin)) => host.is_some_and(|host| origin == format!("http://{host}")),
+        Some(Err(_)) => false,
     }
 }
 

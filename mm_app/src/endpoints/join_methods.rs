@@ -39,7 +39,7 @@ pub fn join_watch(
     mut commands: Commands,
     mut index: ResMut<RequestIndex>,
     mut cursors: ResMut<StreamCursors>,
-    joins: Query<(&JoinUpdates, &JoinPhase)>,
+    joins: Query<(&JoinUpdates, &JoinPhase, &JoinTicket)>,
     config: Res<MatchmakerConfig>,
     waker: Res<AppWaker>,
     time: Res<Time<Real>>,
@@ -50,7 +50,7 @@ pub fn join_watch(
         .and_then(Value::as_u64)
         .ok_or_else(|| protocol_error(error_codes::INVALID_PARAMS, "missing stream id"))?;
     if let Some(&(entity, sent)) = cursors.0.get(&stream) {
-        let Ok((updates, _)) = joins.get(entity) else {
+        let Ok((updates, ..)) = joins.get(entity) else {
             cursors.0.remove(&stream);
             return Err(code_error(ErrorCode::Internal));
         };
@@ -76,19 +76,34 @@ pub fn join_watch(
         .as_ref()
         .map(|r| r.to_string())
         .ok_or_else(|| protocol_error(error_codes::INVALID_PARAMS, "missing request id"))?;
+    let peer = params.get(PEER_PARAM).and_then(Value::as_str).map(str::to_string);
     if let Some(&entity) = index.0.get(&request_id)
-        && let Ok((updates, _)) = joins.get(entity) {
-            cursors.0.insert(stream, (entity, updates.len()));
-            return as_result(updates.latest());
+        && let Ok((updates, _, ticket)) = joins.get(entity)
+    {
+        let same = ticket.peer_ip == peer
+            && ticket.game == game.game.as_str()
+            && ticket.version == game.version.as_str()
+            && ticket.transport == valid.transport;
+        if !same {
+            return Err(join_error(&JoinError::new(
+                ErrorCode::InvalidRequest,
+                "request_id is already used by a different request; choose a new one",
+            )));
         }
-    let waiting = joins.iter().filter(|(_, phase)| !phase.is_terminal()).count();
+        cursors.0.insert(stream, (entity, updates.len()));
+        return as_result(updates.latest());
+    }
+    let waiting = joins.iter().filter(|(_, phase, _)| !phase.is_terminal()).count();
     if waiting >= config.max_waiting {
         return Err(code_error(ErrorCode::TooManyWaiting));
     }
-    let peer = params.get(PEER_PARAM).and_then(Value::as_str).map(str::to_string);
+    let from_peer = joins.iter().filter(|(_, phase, t)| !phase.is_terminal() && t.peer_ip == peer).count();
+    if from_peer >= config.max_joins_per_ip {
+        return Err(join_error(&JoinError::new(ErrorCode::RateLimited, "too many joins waiting from this address")));
+    }
     let client_ip = match valid.client_ip {
         Some(ip) if config.dev_mode => Some(ip.to_string()),
-        _ => peer,
+        _ => peer.clone(),
     };
     let now = now(&time);
     let first = JoinProgress::Queued { request_id: request_id.clone() };
@@ -101,6 +116,7 @@ pub fn join_watch(
                 version: game.version.to_string(),
                 transport: valid.transport,
                 client_ip,
+                peer_ip: peer,
                 region: valid.region.as_ref().map(|r| r.to_string()),
                 created_at: now,
                 deadline: now + config.join_deadline.as_secs_f64(),
@@ -117,11 +133,11 @@ pub fn join_watch(
     as_result(&first)
 }
 
-/// Withdraws a pending join by its request id.
+/// Withdraws a pending join by its request id; only from the address that made it.
 pub fn cancel(
     In(params): In<Option<Value>>,
     index: Res<RequestIndex>,
-    joins: Query<&JoinPhase>,
+    joins: Query<(&JoinPhase, &JoinTicket)>,
     mut failures: MessageWriter<FailJoin>,
     waker: Res<AppWaker>,
 ) -> BrpResult {
@@ -130,7 +146,10 @@ pub fn cancel(
         .and_then(|p| p.get("request_id"))
         .and_then(Value::as_str)
         .ok_or_else(|| join_error(&JoinError::new(ErrorCode::InvalidRequest, "request_id is required")))?;
-    let pending = index.0.get(request_id).filter(|e| joins.get(**e).is_ok_and(|phase| !phase.is_terminal()));
+    let peer = params.as_ref().and_then(|p| p.get(PEER_PARAM)).and_then(Value::as_str);
+    let pending = index.0.get(request_id).filter(|e| {
+        joins.get(**e).is_ok_and(|(phase, ticket)| !phase.is_terminal() && ticket.peer_ip.as_deref() == peer)
+    });
     if let Some(&request) = pending {
         failures.write(FailJoin { request, error: ErrorCode::Cancelled.into() });
         waker.wake();

@@ -27,6 +27,7 @@ impl RateLimiter {
     }
 
     fn allow_at(&self, ip: IpAddr, now: Instant) -> bool {
+        let ip = rate_key(ip);
         let Ok(mut buckets) = self.buckets.lock() else { return true };
         if buckets.len() >= MAX_TRACKED {
             let (burst, per_sec) = (self.burst, self.per_sec);
@@ -40,6 +41,19 @@ impl RateLimiter {
             true
         } else {
             false
+        }
+    }
+}
+
+/// The bucket an address counts against: IPv4 addresses one by one, IPv6 by /64, since one
+/// subscriber usually holds a whole /64 and could otherwise rotate through it.
+fn rate_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => {
+            let mut segments = v6.segments();
+            segments[4..].fill(0);
+            IpAddr::from(segments)
         }
     }
 }
@@ -79,6 +93,15 @@ mod tests {
         assert!(limiter.allow_at(other, t0), "limits are per IP");
         assert!(limiter.allow_at(ip, t0 + Duration::from_millis(1100)), "one token per second refills");
         assert!(!limiter.allow_at(ip, t0 + Duration::from_millis(1200)));
+    }
+
+    #[test]
+    fn an_ipv6_slash_64_shares_one_bucket() {
+        let limiter = RateLimiter::new(60, 1);
+        let t0 = Instant::now();
+        assert!(limiter.allow_at("2001:db8:1:2::1".parse().unwrap(), t0));
+        assert!(!limiter.allow_at("2001:db8:1:2:ffff::9".parse().unwrap(), t0), "same /64");
+        assert!(limiter.allow_at("2001:db8:1:3::1".parse().unwrap(), t0), "another /64");
     }
 
     #[test]

@@ -46,8 +46,7 @@ impl LocalProvider {
     }
 
     fn spawn(&self, spec: &ServerSpec) -> Result<std::process::Child, ProviderError> {
-        let udp = free_udp_addr(self.config.public_ip)?;
-        let webtransport = free_udp_addr(self.config.public_ip)?;
+        let (udp, webtransport) = free_udp_pair(self.config.public_ip)?;
         let env = ServerEnv {
             namespace: self.config.namespace.clone(),
             server_id: spec.server_id.clone(),
@@ -171,9 +170,15 @@ impl Drop for LocalProvider {
     }
 }
 
-/// A currently free UDP port on `ip` (UDP carries both plain netcode and WebTransport/QUIC).
-fn free_udp_addr(ip: IpAddr) -> Result<SocketAddr, ProviderError> {
-    UdpSocket::bind(SocketAddr::new(ip, 0))
-        .and_then(|s| s.local_addr())
-        .map_err(|e| ProviderError::Ports(format!("{ip}: {e}")))
+/// Two distinct currently free UDP ports on `ip`, for plain netcode and WebTransport/QUIC.
+/// Both probe sockets are held until both are chosen, so the two can never be the same port.
+fn free_udp_pair(ip: IpAddr) -> Result<(SocketAddr, SocketAddr), ProviderError> {
+    let bind = || {
+        UdpSocket::bind(SocketAddr::new(ip, 0))
+            .and_then(|s| s.local_addr().map(|a| (s, a)))
+            .map_err(|e| ProviderError::Ports(format!("{ip}: {e}")))
+    };
+    let (_first, a) = bind()?;
+    let (_second, b) = bind()?;
+    Ok((a, b))
 }

@@ -14,6 +14,9 @@ pub struct JoinTicket {
     pub version: String,
     pub transport: Transport,
     pub client_ip: Option<String>,
+    /// The address the request came from (after trusted-proxy resolution); only it may resume
+    /// or cancel this join, so knowing a request id is not enough to take someone's token.
+    pub peer_ip: Option<String>,
     pub region: Option<String>,
     pub created_at: f64,
     pub deadline: f64,

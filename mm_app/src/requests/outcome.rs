@@ -37,6 +37,7 @@ pub fn complete_grants(
     mut commands: Commands,
     mut events: MessageReader<NatsEvent>,
     mut joins: Query<(&mut JoinPhase, &mut JoinUpdates, Option<&PendingReady>)>,
+    tokens: Res<TokenIndex>,
     writer: Res<NatsWriter>,
     time: Res<Time<Real>>,
     mut failures: MessageWriter<FailJoin>,
@@ -44,9 +45,15 @@ pub fn complete_grants(
     for event in events.read() {
         let NatsEvent::GrantStored { request, server_id, client_id, result } = event else { continue };
         let issuing = joins.get(*request).is_ok_and(|(phase, ..)| *phase == JoinPhase::IssuingToken);
-        if !issuing {
+        let token_alive = tokens.0.contains_key(client_id);
+        if !issuing || !token_alive {
+            // The join or its token ended while the write was in flight: any delete issued
+            // then may have landed first, so delete again now that the put is done.
             if result.is_ok() {
                 writer.delete_grant(server_id, *client_id);
+            }
+            if issuing {
+                failures.write(FailJoin { request: *request, error: ErrorCode::ServerFailed.into() });
             }
             continue;
         }

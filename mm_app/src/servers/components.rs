@@ -31,6 +31,10 @@ pub enum ServerPhase {
     Starting { since: f64 },
     /// Reporting ready: takes players.
     Ready,
+    /// Its NATS record expired or was deleted while it was not being stopped: perhaps a crash,
+    /// perhaps only a NATS outage. No new players go there; it is given up only if it stays
+    /// silent past a grace period, so a NATS hiccup never kills a healthy server.
+    Unreported { since: f64 },
     /// Finishing its players; takes no one new.
     Draining,
     /// Asked to stop; waiting for it to go.

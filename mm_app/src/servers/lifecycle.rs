@@ -86,7 +86,7 @@ pub fn apply_server_reports(
             NatsEvent::ServerPut(record) => match index.0.get(&record.server_id) {
                 Some(&entity) => {
                     if let Ok((mut phase, mut endpoints, mut seats)) = servers.get_mut(entity) {
-                        apply_record(record, &mut phase, &mut endpoints);
+                        apply_record(record, &mut phase, &mut endpoints, now(&time));
                         seats.capacity = record.capacity;
                     }
                 }
@@ -96,8 +96,13 @@ pub fn apply_server_reports(
                 }
             },
             NatsEvent::ServerGone(server_id) => {
-                if let Some(&server) = index.0.get(server_id) {
-                    lost.write(ServerLost { server, reason: "its NATS record was deleted or expired".into() });
+                let Some(&server) = index.0.get(server_id) else { continue };
+                let Ok((mut phase, ..)) = servers.get_mut(server) else { continue };
+                if matches!(*phase, ServerPhase::Stopping { .. }) {
+                    lost.write(ServerLost { server, reason: "it stopped".into() });
+                } else if !matches!(*phase, ServerPhase::Unreported { .. }) {
+                    tracing::warn!(%server_id, "server record gone; holding new players until it reports again");
+                    *phase = ServerPhase::Unreported { since: now(&time) };
                 }
             }
             _ => {}
@@ -105,13 +110,14 @@ pub fn apply_server_reports(
     }
 }
 
-fn apply_record(record: &ServerRecord, phase: &mut ServerPhase, endpoints: &mut ServerEndpoints) {
+fn apply_record(record: &ServerRecord, phase: &mut ServerPhase, endpoints: &mut ServerEndpoints, now: f64) {
     endpoints.addresses = record.addresses.clone();
     endpoints.cert_digest = record.cert_digest.as_ref().map(|d| d.to_string());
     let next = match (*phase, record.status) {
         (ServerPhase::Stopping { .. }, _) => *phase,
         (_, ServerStatus::Ready) if *phase != ServerPhase::Draining => ServerPhase::Ready,
         (_, ServerStatus::Draining) => ServerPhase::Draining,
+        (ServerPhase::Unreported { .. }, ServerStatus::Starting) => ServerPhase::Starting { since: now },
         _ => *phase,
     };
     if next != *phase {
@@ -124,7 +130,7 @@ fn adopt(commands: &mut Commands, record: &ServerRecord, now: f64) -> Entity {
     tracing::info!(server_id = %record.server_id, "adopting a server this matchmaker did not launch");
     let mut phase = ServerPhase::Starting { since: now };
     let mut endpoints = ServerEndpoints::default();
-    apply_record(record, &mut phase, &mut endpoints);
+    apply_record(record, &mut phase, &mut endpoints, now);
     commands
         .spawn((
             Name::new(format!("server {}", record.server_id)),
@@ -146,7 +152,8 @@ fn adopt(commands: &mut Commands, record: &ServerRecord, now: f64) -> Entity {
         .id()
 }
 
-/// A server that never reports ready is lost (its joins are re-placed).
+/// A server that never reports ready, never stops, or stays unreported is lost (its joins are
+/// re-placed).
 pub fn time_out_starting_servers(
     servers: Query<(Entity, &ServerPhase)>,
     config: Res<MatchmakerConfig>,
@@ -161,6 +168,9 @@ pub fn time_out_starting_servers(
             }
             ServerPhase::Stopping { since } if now - since > config.stop_grace.as_secs_f64() + 10.0 => {
                 lost.write(ServerLost { server, reason: "did not stop in time".into() });
+            }
+            ServerPhase::Unreported { since } if now - since > config.silence_grace.as_secs_f64() => {
+                lost.write(ServerLost { server, reason: "its record stayed gone past the grace period".into() });
             }
             _ => {}
         }

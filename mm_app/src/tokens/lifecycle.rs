@@ -1,4 +1,6 @@
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+
+use bevygap_shared::ServerId;
 
 use bevy::prelude::*;
 
@@ -12,21 +14,38 @@ use crate::sessions::{GameSession, SessionIndex};
 /// still completes, and the server's player record needs a moment to arrive.
 const CLAIM_GRACE_SECS: f64 = 5.0;
 
+/// Players reported for servers the matchmaker does not know yet (the two buckets are watched
+/// separately, so at start-up a player record can arrive before its server's); their seats
+/// are taken as soon as the server appears.
+#[derive(Resource, Debug, Default)]
+pub struct EarlyPlayers(pub HashMap<ServerId, HashSet<u64>>);
+
 /// Player records from game servers: a connect occupies the seat and claims the token; a
 /// leave (however the player left) ends the token, which frees the seat.
 pub fn follow_players(
     mut events: MessageReader<NatsEvent>,
     index: Res<ServerIndex>,
     tokens: Res<TokenIndex>,
+    mut early: ResMut<EarlyPlayers>,
     mut seats: Query<&mut SeatBook>,
     mut states: Query<&mut TokenState>,
     mut ended: MessageWriter<TokenEnded>,
 ) {
+    if !early.0.is_empty() {
+        early.0.retain(|server_id, clients| {
+            let Some(mut book) = index.0.get(server_id).and_then(|e| seats.get_mut(*e).ok()) else { return true };
+            clients.iter().for_each(|c| book.occupy(*c));
+            false
+        });
+    }
     for event in events.read() {
         match event {
             NatsEvent::PlayerJoined(record) => {
-                if let Some(mut book) = index.0.get(&record.server_id).and_then(|e| seats.get_mut(*e).ok()) {
-                    book.occupy(record.client_id);
+                match index.0.get(&record.server_id).and_then(|e| seats.get_mut(*e).ok()) {
+                    Some(mut book) => book.occupy(record.client_id),
+                    None => {
+                        early.0.entry(record.server_id.clone()).or_default().insert(record.client_id);
+                    }
                 }
                 if let Some(mut state) = tokens.0.get(&record.client_id).and_then(|e| states.get_mut(*e).ok()) {
                     *state = TokenState::Claimed;
@@ -41,6 +60,9 @@ pub fn follow_players(
                         // A player this replica did not place: free the seat directly.
                         if let Some(mut book) = index.0.get(server_id).and_then(|e| seats.get_mut(*e).ok()) {
                             book.release(*client_id);
+                        }
+                        if let Some(clients) = early.0.get_mut(server_id) {
+                            clients.remove(client_id);
                         }
                     }
                 }

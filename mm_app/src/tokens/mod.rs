@@ -52,6 +52,7 @@ pub struct TokensPlugin;
 impl Plugin for TokensPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<TokenIndex>()
+            .init_resource::<lifecycle::EarlyPlayers>()
             .add_message::<TokenEnded>()
             .register_type::<IssuedToken>()
             .register_type::<TokenState>()

@@ -232,9 +232,15 @@ pub fn agent() -> ureq::Agent {
 
 /// POSTs a raw body; returns (status, JSON body).
 pub fn post(url: &str, body: &str, bearer: Option<&str>) -> (u16, Value) {
+    let headers: Vec<(&str, String)> = bearer.map(|t| ("authorization", format!("Bearer {t}"))).into_iter().collect();
+    post_with(url, body, &headers)
+}
+
+/// POSTs a raw body with extra headers; returns (status, JSON body).
+pub fn post_with(url: &str, body: &str, headers: &[(&str, String)]) -> (u16, Value) {
     let mut req = agent().post(url).header("content-type", "application/json");
-    if let Some(token) = bearer {
-        req = req.header("authorization", &format!("Bearer {token}"));
+    for (name, value) in headers {
+        req = req.header(*name, value.as_str());
     }
     let mut response = req.send(body).expect("http request");
     let status = response.status().as_u16();

@@ -37,7 +37,9 @@ pub enum CaSource {
 /// | `NATS_CA_FILE` | path of a PEM CA bundle to trust |
 /// | `NATS_CA_PEM` | the PEM CA bundle itself |
 /// | `NATS_REQUIRE_TLS` | `true` to refuse plaintext connections |
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// `Debug` shows URLs through [`redact_url`], so credentials written into a URL never reach logs.
+#[derive(Clone, PartialEq, Eq)]
 pub struct NatsConfig {
     pub urls: Vec<String>,
     pub auth: NatsAuth,
@@ -126,6 +128,29 @@ impl NatsConfig {
     }
 }
 
+impl std::fmt::Debug for NatsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NatsConfig")
+            .field("urls", &self.urls.iter().map(|u| redact_url(u)).collect::<Vec<_>>())
+            .field("auth", &self.auth)
+            .field("ca", &self.ca)
+            .field("require_tls", &self.require_tls)
+            .field("client_name", &self.client_name)
+            .finish()
+    }
+}
+
+/// A URL with any `user:password@` or `token@` part replaced by `***@`, for logs and errors.
+pub fn redact_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) if scheme.is_empty() => format!("***@{}", &rest[at + 1..]),
+        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+        None => url.to_string(),
+    }
+}
+
 fn parse_urls(list: &str) -> Result<Vec<String>, EnvError> {
     let urls: Vec<String> = list.split(',').map(|u| u.trim().to_string()).filter(|u| !u.is_empty()).collect();
     if urls.is_empty() {
@@ -133,7 +158,7 @@ fn parse_urls(list: &str) -> Result<Vec<String>, EnvError> {
     }
     for url in &urls {
         async_nats::ServerAddr::from_str(url)
-            .map_err(|e| EnvError::new("NATS_URL", format!("{url:?} is not a NATS URL: {e}")))?;
+            .map_err(|e| EnvError::new("NATS_URL", format!("{:?} is not a NATS URL: {e}", redact_url(url))))?;
     }
     Ok(urls)
 }
@@ -163,6 +188,17 @@ mod tests {
         assert_eq!(c.urls, vec!["nats://a:4222", "tls://b:4223"]);
         assert!(matches!(c.auth, NatsAuth::UserPassword { ref user, .. } if user == "mm"));
         assert!(!format!("{c:?}").contains("pw\""), "password leaked into Debug: {c:?}");
+    }
+
+    #[test]
+    fn credentials_in_urls_never_show() {
+        assert_eq!(redact_url("nats://mm:pw@host:4222"), "nats://***@host:4222");
+        assert_eq!(redact_url("tok@host:4222"), "***@host:4222");
+        assert_eq!(redact_url("tls://host:4222"), "tls://host:4222");
+        let c = cfg(&[("NATS_URL", "nats://mm:s3cret@host:4222")]).unwrap();
+        assert!(!format!("{c:?}").contains("s3cret"));
+        let err = cfg(&[("NATS_URL", "nats://mm:s3cret@host:notaport")]).unwrap_err();
+        assert!(!err.to_string().contains("s3cret"), "{err}");
     }
 
     #[test]

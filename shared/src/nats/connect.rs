@@ -93,7 +93,10 @@ impl NatsConnection {
         let client = opts
             .connect(config.urls.as_slice())
             .await
-            .map_err(|source| NatsError::Connect { urls: config.urls.join(","), source })?;
+            .map_err(|source| NatsError::Connect {
+                urls: config.urls.iter().map(|u| super::redact_url(u)).collect::<Vec<_>>().join(","),
+                source,
+            })?;
         if client.connection_state() == async_nats::connection::State::Connected {
             tx.send_replace(LinkStatus::Connected);
         }

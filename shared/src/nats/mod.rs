@@ -5,7 +5,7 @@ mod connect;
 #[cfg(feature = "embedded-nats")]
 mod embedded;
 
-pub use config::{CaSource, NatsAuth, NatsConfig};
+pub use config::{redact_url, CaSource, NatsAuth, NatsConfig};
 pub use connect::{InitialConnect, LinkStatus, NatsConnection, NatsError};
 #[cfg(feature = "embedded-nats")]
 pub use embedded::{NatsServer, NatsServerError, MIN_NATS_SERVER_VERSION};
