@@ -19,7 +19,7 @@ const MAX_LINE: usize = 256 * 1024;
 /// The stream broke the format badly enough that continuing makes no sense.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SseError {
-    #[error("an event-stream line exceeds {MAX_LINE} bytes")]
+    #[error("an event-stream line or event exceeds {MAX_LINE} bytes")]
     LineTooLong,
     #[error("an event-stream line is not UTF-8")]
     NotUtf8,
@@ -40,6 +40,9 @@ impl SseDecoder {
             let line = String::from_utf8(line).map_err(|_| SseError::NotUtf8)?;
             if let Some(event) = self.line(&line) {
                 events.push(event);
+            }
+            if self.data.as_ref().is_some_and(|data| data.len() > MAX_LINE) {
+                return Err(SseError::LineTooLong);
             }
         }
         self.pending.extend_from_slice(rest);
@@ -104,6 +107,10 @@ mod tests {
     fn refuses_endless_lines_and_bad_utf8() {
         let mut decoder = SseDecoder::default();
         assert_eq!(decoder.push(&vec![b'x'; MAX_LINE + 1]), Err(SseError::LineTooLong));
+        let mut many = SseDecoder::default();
+        let line = format!("data: {}\n", "y".repeat(1024));
+        let flood: String = std::iter::repeat_n(line.as_str(), MAX_LINE / 1024 + 2).collect();
+        assert_eq!(many.push(flood.as_bytes()), Err(SseError::LineTooLong), "an event's data is bounded too");
         let mut decoder = SseDecoder::default();
         assert_eq!(decoder.push(b"data: \xff\n"), Err(SseError::NotUtf8));
     }

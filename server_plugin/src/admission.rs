@@ -48,7 +48,7 @@ pub struct AdmissionSettings {
 
 impl Default for AdmissionSettings {
     fn default() -> Self {
-        Self { mode: AdmissionMode::Grants, lookup_timeout: Duration::from_millis(250) }
+        Self { mode: AdmissionMode::Grants, lookup_timeout: Duration::from_millis(50) }
     }
 }
 
@@ -130,6 +130,12 @@ impl GrantCache {
     /// Whether no grant is cached.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Whether a granted token may still be on its way (not yet expired at `now_ms`): a player
+    /// the matchmaker just placed here, so the server is not idle.
+    pub fn awaiting_players(&self, now_ms: u64) -> bool {
+        self.0.read().map(|m| m.values().any(|g| g.token_expires_at_ms > now_ms)).unwrap_or(false)
     }
 
     /// Caches a grant, if it is for `server_id`.
@@ -222,11 +228,15 @@ pub struct Admission {
     live: RwLock<Live>,
     lookup: Option<GrantLookup>,
     recent_misses: Mutex<HashMap<u64, Instant>>,
+    last_lookup: Mutex<Option<Instant>>,
 }
 
 impl Admission {
     /// How long a failed direct read is trusted (the watch still delivers late grants).
     pub const MISS_MEMORY: Duration = Duration::from_secs(1);
+    /// Least time between two blocking lookups, whatever the client ids: clients sending
+    /// made-up ids cannot stall more than a bounded share of the server's frames.
+    pub const LOOKUP_INTERVAL: Duration = Duration::from_millis(200);
 
     pub(crate) fn new(
         server_id: ServerId,
@@ -243,6 +253,7 @@ impl Admission {
             live: RwLock::new(Live { admitting: true, ..default() }),
             lookup,
             recent_misses: Mutex::default(),
+            last_lookup: Mutex::default(),
         }
     }
 
@@ -277,6 +288,10 @@ impl Admission {
             && misses.get(&client_id).is_some_and(|at| at.elapsed() < Self::MISS_MEMORY)
         {
             return None;
+        }
+        match self.last_lookup.lock() {
+            Ok(mut last) if last.is_none_or(|at| at.elapsed() >= Self::LOOKUP_INTERVAL) => *last = Some(Instant::now()),
+            _ => return None,
         }
         let key = bevygap_shared::NatsNames::client_key(&self.server_id, client_id);
         match lookup.get(key) {

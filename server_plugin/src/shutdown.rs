@@ -167,11 +167,14 @@ fn finish_draining(status: Res<BevygapStatus>, mut control: MessageWriter<Server
 fn stop_when_idle(
     config: Res<ShutdownConfig>,
     status: Res<BevygapStatus>,
+    admission: Res<crate::admission::AdmissionHandle>,
     mut empty_since: Local<Option<Instant>>,
     mut control: MessageWriter<ServerControl>,
 ) {
     let Some(timeout) = config.0.idle_timeout else { return };
-    if !status.players.is_empty() {
+    // A granted, unexpired token means a player is on the way: not idle.
+    let expected = admission.0.grants().awaiting_players(bevygap_shared::records::now_ms());
+    if !status.players.is_empty() || expected {
         *empty_since = None;
         return;
     }
