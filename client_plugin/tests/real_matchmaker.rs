@@ -4,19 +4,13 @@
 
 mod support;
 
-use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bevy::prelude::*;
 use bevygap_client_plugin::prelude::*;
-use bevygap_matchmaker::app::{ShutdownHandle, build_app};
 use bevygap_matchmaker::config::MatchmakerConfig;
-use bevygap_matchmaker::endpoints::EndpointAddrs;
-use bevygap_matchmaker::providers::{LocalProvider, LocalProviderConfig, ServerProvider};
-use bevygap_shared::nats::NatsConfig;
+use bevygap_matchmaker::harness::LocalMatchmaker;
 use bevygap_shared::{LightyearKeys, PrivateKey};
-use bevygap_testkit::NatsServer;
 use bevygap_shared::protocol::Transport;
 use lightyear::prelude::client::WebTransportClientIo;
 use lightyear::prelude::{Connected, Disconnect, UdpIo};
@@ -26,78 +20,30 @@ use support::*;
 const KEY: [u8; 32] = [0x2a; 32];
 const PROTOCOL_ID: u64 = 0xB3_C1_1E;
 
-/// The server plugin's demo game server, built on demand next to this test binary.
-fn demo_server() -> PathBuf {
-    let exe = std::env::current_exe().expect("test exe path");
-    let debug = exe.parent().and_then(|deps| deps.parent()).expect("tests run from <target>/debug/deps");
-    let path = debug.join("bevygap-demo-server");
-    if !path.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let target = debug.parent().expect("<target>");
-        let status = std::process::Command::new(cargo)
-            .args(["build", "-p", "bevygap_server_plugin", "--bin", "bevygap-demo-server"])
-            .env("CARGO_TARGET_DIR", target)
-            .status()
-            .expect("cargo runs");
-        assert!(
-            status.success() && path.exists(),
-            "could not build bevygap-demo-server at {}; build it with `cargo build -p bevygap_server_plugin --bin bevygap-demo-server`",
-            path.display()
-        );
-    }
-    path
-}
-
-/// A real matchmaker on a thread, stopped (with its game servers) on drop.
+/// A real matchmaker whose game servers are the server plugin's demo binary.
 struct Matchmaker {
-    _nats: NatsServer,
-    addrs: EndpointAddrs,
-    provider: Arc<LocalProvider>,
-    shutdown: ShutdownHandle,
-    thread: Option<std::thread::JoinHandle<()>>,
+    inner: LocalMatchmaker,
 }
 
 impl Matchmaker {
     fn start() -> Self {
-        let nats = NatsServer::start().expect("nats-server starts (is nats-server installed?)");
         let namespace = format!("c{:08x}", rand::random::<u32>());
-        let mut config = MatchmakerConfig::for_tests(&namespace, vec![demo_server().display().to_string()]);
+        let demo = bevygap_testkit::workspace_binary("bevygap_server_plugin", "bevygap-demo-server");
+        let mut config = MatchmakerConfig::for_tests(&namespace, vec![demo.display().to_string()]);
         config.stop_grace = Duration::from_secs(2);
-        let provider = Arc::new(LocalProvider::new(LocalProviderConfig {
-            command: config.game_server_cmd.clone(),
-            namespace: config.namespace.clone(),
-            public_ip: config.local_public_ip,
-            extra_env: vec![
-                ("NATS_URL".into(), nats.url()),
-                ("LIGHTYEAR_PROTOCOL_ID".into(), PROTOCOL_ID.to_string()),
-                ("LIGHTYEAR_PRIVATE_KEY".into(), KEY.iter().map(|b| format!("{b:02x}")).collect()),
-            ],
-            stop_grace: config.stop_grace,
-        }));
         let keys = LightyearKeys { protocol_id: PROTOCOL_ID, private_key: PrivateKey::from_bytes(KEY) };
-        let nats_config = NatsConfig::new(nats.url(), "matchmaker-test");
-        let app_provider: Arc<dyn ServerProvider> = provider.clone();
-        let (tx, rx) = std::sync::mpsc::channel();
-        let thread = std::thread::spawn(move || {
-            let (mut app, shutdown) = build_app(config, &nats_config, keys, app_provider, false).expect("matchmaker starts");
-            app.finish();
-            app.cleanup();
-            app.update();
-            tx.send((*app.world().resource::<EndpointAddrs>(), shutdown)).expect("test waits");
-            app.run();
-        });
-        let (addrs, shutdown) = rx.recv_timeout(Duration::from_secs(60)).expect("matchmaker started");
-        Self { _nats: nats, addrs, provider, shutdown, thread: Some(thread) }
+        let inner = LocalMatchmaker::start(config, keys).expect("matchmaker starts (is nats-server installed?)");
+        Self { inner }
     }
 
     fn public_url(&self) -> String {
-        format!("http://{}", self.addrs.public)
+        self.inner.public_url()
     }
 
     /// `admin.servers` on the admin endpoint.
     fn servers(&self) -> Vec<Value> {
         let body = json!({"jsonrpc": "2.0", "id": 1, "method": "admin.servers", "params": {}}).to_string();
-        let url = format!("http://127.0.0.1:{}", self.addrs.admin.port());
+        let url = self.inner.admin_url();
         let value: Value = ureq::post(&url)
             .header("content-type", "application/json")
             .send(body.as_str())
@@ -106,16 +52,6 @@ impl Matchmaker {
             .read_json()
             .expect("JSON");
         value["result"]["servers"].as_array().cloned().unwrap_or_default()
-    }
-}
-
-impl Drop for Matchmaker {
-    fn drop(&mut self) {
-        self.shutdown.shutdown();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-        assert!(self.provider.running().is_empty(), "game servers outlived the matchmaker");
     }
 }
 

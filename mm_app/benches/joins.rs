@@ -3,15 +3,11 @@
 //! fixed 30 Hz loop. `cargo bench -p bevygap_matchmaker --bench joins` (figures in BENCHMARKS.md).
 
 use std::io::Read;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bevy::app::App;
-use bevygap_matchmaker::app::build_app;
 use bevygap_matchmaker::config::MatchmakerConfig;
-use bevygap_matchmaker::endpoints::EndpointAddrs;
-use bevygap_matchmaker::providers::{LocalProvider, LocalProviderConfig, ServerProvider};
-use bevygap_shared::nats::{NatsConfig, NatsServer};
+use bevygap_matchmaker::harness::LocalMatchmaker;
 use bevygap_shared::{LightyearKeys, PrivateKey};
 use serde_json::{json, Value};
 
@@ -57,38 +53,23 @@ fn rss_mib() -> f64 {
 }
 
 fn run(runner: Runner) {
-    let nats = NatsServer::start().expect("nats-server");
     let mut config = MatchmakerConfig::for_tests(&format!("bench{:04x}", rand::random::<u16>()), vec![stand_in()]);
     config.server_capacity = 4000;
     config.max_servers = 2;
     config.rate_per_minute = 10_000_000;
     config.rate_burst = 1_000_000;
     config.max_waiting = 100_000;
+    config.max_joins_per_ip = 100_000;
     config.token_ttl_secs = 600;
-    let provider = Arc::new(LocalProvider::new(LocalProviderConfig {
-        command: config.game_server_cmd.clone(),
-        namespace: config.namespace.clone(),
-        public_ip: config.local_public_ip,
-        extra_env: vec![("NATS_URL".into(), nats.url())],
-        stop_grace: Duration::from_secs(2),
-    }));
+    config.stop_grace = Duration::from_secs(2);
     let keys = LightyearKeys { protocol_id: 1, private_key: PrivateKey::from_bytes([3; 32]) };
-    let nats_config = NatsConfig::new(nats.url(), "bench");
-    let (tx, rx) = std::sync::mpsc::channel();
-    let app_provider: Arc<dyn ServerProvider> = provider.clone();
-    let thread = std::thread::spawn(move || {
-        let (mut app, shutdown) = build_app(config, &nats_config, keys, app_provider, false).expect("starts");
+    let mm = LocalMatchmaker::start_with(config, keys, move |app| {
         if let Runner::Fixed30Hz = runner {
             app.set_runner(fixed_rate_runner);
         }
-        app.finish();
-        app.cleanup();
-        app.update();
-        tx.send((*app.world().resource::<EndpointAddrs>(), shutdown)).expect("bench waits");
-        app.run();
-    });
-    let (addrs, shutdown) = rx.recv().expect("started");
-    let url = format!("http://{}", addrs.public);
+    })
+    .expect("matchmaker starts");
+    let url = mm.public_url();
     join(&url, 0); // first join starts the server
     let rss_before = rss_mib();
     let cpu_before = cpu_seconds();
@@ -121,8 +102,7 @@ fn run(runner: Runner) {
     let idle_from = cpu_seconds();
     std::thread::sleep(Duration::from_secs(10));
     println!("{runner:?}: idle for 10 s with {} live tokens: {:.1}% of one core", JOINS, (cpu_seconds() - idle_from) * 10.0);
-    shutdown.shutdown();
-    thread.join().expect("app thread");
+    drop(mm);
 }
 
 /// What Bevy's ScheduleRunnerPlugin::run_loop(1/30 s) does: tick, then sleep out the frame.

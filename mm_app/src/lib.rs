@@ -13,6 +13,7 @@ pub mod app;
 pub mod clock;
 pub mod config;
 pub mod endpoints;
+pub mod harness;
 pub mod inbox;
 pub mod nats_bridge;
 pub mod providers;

@@ -4,7 +4,9 @@
 //! loopback port with a throw-away store, so tests are isolated from each other and can stop and
 //! restart the server to exercise outages.
 
+mod binaries;
 mod ports;
 
 pub use bevygap_shared::nats::{NatsServer, NatsServerError, MIN_NATS_SERVER_VERSION};
+pub use binaries::workspace_binary;
 pub use ports::free_tcp_port;

@@ -8,14 +8,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bevygap_matchmaker::app::{build_app, ShutdownHandle};
 use bevygap_matchmaker::config::MatchmakerConfig;
 use bevygap_matchmaker::endpoints::EndpointAddrs;
-use bevygap_matchmaker::providers::{LocalProvider, LocalProviderConfig, ServerProvider};
+use bevygap_matchmaker::harness::LocalMatchmaker;
+use bevygap_matchmaker::providers::{LocalProvider, ServerProvider};
 use bevygap_shared::kv::KvStores;
 use bevygap_shared::nats::{InitialConnect, NatsConfig, NatsConnection};
 use bevygap_shared::{LightyearKeys, PrivateKey};
-use bevygap_testkit::NatsServer;
 use serde_json::{json, Value};
 
 pub const GAME: &str = "demo";
@@ -34,76 +33,38 @@ pub fn stand_in_server() -> PathBuf {
     path
 }
 
-/// The real Lightyear game server (`bevygap-demo-server` of the server plugin), built on
-/// demand when this test binary was built without it.
+/// The real Lightyear game server (`bevygap-demo-server` of the server plugin).
 pub fn demo_server() -> PathBuf {
-    let exe = std::env::current_exe().expect("test exe path");
-    let dir = exe.parent().and_then(|p| p.parent()).expect("target/debug");
-    let path = dir.join("bevygap-demo-server");
-    if !path.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = std::process::Command::new(cargo)
-            .args(["build", "-p", "bevygap_server_plugin", "--bin", "bevygap-demo-server"])
-            .status()
-            .expect("cargo runs");
-        assert!(status.success() && path.exists(), "could not build bevygap-demo-server at {}", path.display());
-    }
-    path
+    bevygap_testkit::workspace_binary("bevygap_server_plugin", "bevygap-demo-server")
 }
 
 pub struct Matchmaker {
-    pub nats: NatsServer,
+    inner: Option<LocalMatchmaker>,
     pub addrs: EndpointAddrs,
     pub provider: Arc<LocalProvider>,
     pub rt: tokio::runtime::Runtime,
     pub kv: KvStores,
     pub namespace: String,
-    shutdown: ShutdownHandle,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Matchmaker {
-    /// Starts a matchmaker whose game servers are `server_cmd` (default: the stand-in).
+    /// Starts a matchmaker whose game servers are the stand-in unless `configure` says otherwise.
     pub fn start(configure: impl FnOnce(&mut MatchmakerConfig)) -> Self {
-        let nats = NatsServer::start().expect("nats-server starts");
         let namespace = format!("t{:08x}", rand::random::<u32>());
         let mut config = MatchmakerConfig::for_tests(&namespace, vec![stand_in_server().display().to_string()]);
         config.stop_grace = Duration::from_secs(2);
         configure(&mut config);
-        let provider = Arc::new(LocalProvider::new(LocalProviderConfig {
-            command: config.game_server_cmd.clone(),
-            namespace: config.namespace.clone(),
-            public_ip: config.local_public_ip,
-            extra_env: vec![
-                ("NATS_URL".into(), nats.url()),
-                ("LIGHTYEAR_PROTOCOL_ID".into(), test_keys().protocol_id.to_string()),
-                ("LIGHTYEAR_PRIVATE_KEY".into(), "07".repeat(32)),
-            ],
-            stop_grace: config.stop_grace,
-        }));
-        let nats_config = NatsConfig::new(nats.url(), "matchmaker-test");
-        let (tx, rx) = std::sync::mpsc::channel();
-        let app_provider: Arc<dyn ServerProvider> = provider.clone();
-        let thread = std::thread::spawn(move || {
-            let (mut app, shutdown) = build_app(config, &nats_config, test_keys(), app_provider, false).expect("matchmaker starts");
-            app.finish();
-            app.cleanup();
-            app.update();
-            let addrs = *app.world().resource::<EndpointAddrs>();
-            tx.send((addrs, shutdown)).expect("test waits");
-            app.run();
-        });
-        let (addrs, shutdown) = rx.recv_timeout(Duration::from_secs(60)).expect("matchmaker started");
+        let inner = LocalMatchmaker::start(config, test_keys()).expect("matchmaker starts");
         let rt = tokio::runtime::Runtime::new().expect("runtime");
         let kv = rt.block_on(async {
-            let conn = NatsConnection::connect(&NatsConfig::new(nats.url(), "test-observer"), InitialConnect::FailFast)
+            let conn = NatsConnection::connect(&NatsConfig::new(inner.nats.url(), "test-observer"), InitialConnect::FailFast)
                 .await
                 .expect("observer connects");
             KvStores::open(&conn.jetstream(), &bevygap_shared::Namespace::new(&namespace).unwrap().names())
                 .await
                 .expect("buckets exist")
         });
-        Self { nats, addrs, provider, rt, kv, namespace, shutdown, thread: Some(thread) }
+        Self { addrs: inner.addrs, provider: inner.provider.clone(), inner: Some(inner), rt, kv, namespace }
     }
 
     pub fn public_url(&self) -> String {
@@ -214,11 +175,10 @@ impl Matchmaker {
 
 impl Drop for Matchmaker {
     fn drop(&mut self) {
-        self.shutdown.shutdown();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+        drop(self.inner.take()); // stops the app, which stops its game servers
+        if !std::thread::panicking() {
+            assert!(self.provider.running().is_empty(), "game servers outlived the matchmaker");
         }
-        assert!(self.provider.running().is_empty(), "game servers outlived the matchmaker");
     }
 }
 
