@@ -4,7 +4,8 @@
 //!
 //! Flags: `--ready-after-ms N` (report ready late), `--never-ready`, `--exit-after-ms N`
 //! (die abruptly, leaving its record behind, like a crash), `--crash-once FILE` (the first
-//! server to find FILE missing creates it, never gets ready and crashes after 800 ms).
+//! server to find FILE missing creates it, never gets ready and crashes after 800 ms),
+//! `--mute-after-ms N` (stop heartbeating but keep running, like a hung process).
 
 use std::time::Duration;
 
@@ -71,6 +72,7 @@ async fn main() {
     tokio::pin!(crash);
     let mut beat = tokio::time::interval(Duration::from_secs(2));
     let ready_at = tokio::time::Instant::now() + ready_after;
+    let mute_at = flag("--mute-after-ms").map(|ms| tokio::time::Instant::now() + Duration::from_millis(ms));
     loop {
         tokio::select! {
             _ = beat.tick() => {}
@@ -82,6 +84,9 @@ async fn main() {
                     break;
                 }
             }
+        }
+        if mute_at.is_some_and(|at| tokio::time::Instant::now() >= at) {
+            continue;
         }
         let ready = !never_ready && tokio::time::Instant::now() >= ready_at;
         put(if ready { ServerStatus::Ready } else { ServerStatus::Starting }).await;

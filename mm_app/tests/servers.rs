@@ -156,3 +156,19 @@ fn a_server_that_stays_unreported_is_given_up() {
     mm.rt.block_on(mm.kv.servers.delete("ghost-1")).unwrap();
     mm.wait_for(10, "the silent server to be given up", |mm| mm.servers().is_empty().then_some(()));
 }
+
+#[test]
+fn a_server_whose_heartbeats_stop_is_given_up_when_its_record_expires() {
+    let mm = Matchmaker::start(|c| {
+        c.game_server_cmd.extend(["--mute-after-ms".into(), "2500".into()]);
+        c.silence_grace = Duration::from_secs(1);
+        c.empty_grace = Duration::from_secs(600); // only the expiry can end it
+    });
+    let (server, _) = session_server(&mm, &join(&mm));
+    // The bucket's max age (30 s) expires the silent server's record; the expiry marker reaches
+    // the matchmaker's watch, which holds the server, then gives it up and stops the process.
+    mm.wait_for(60, "the hung server to be given up", |mm| {
+        mm.servers().iter().all(|s| s["server_id"] != server.as_str()).then_some(())
+    });
+    mm.wait_for(20, "its process to be stopped", |mm| mm.provider.running().is_empty().then_some(()));
+}
