@@ -270,23 +270,12 @@ fn binary_process_pid(addr: &str, id: &str) -> u32 {
     })
 }
 
-#[test]
-fn the_binary_prints_its_address_and_stops_children_on_sigterm() {
+/// Starts the `fake-edgegap` binary and one READY deployment on it; returns the fake's
+/// process, its address and the game server's pid.
+fn binary_with_a_ready_deployment() -> (std::process::Child, String, u32) {
     let gs = game_server_bin().display().to_string();
-    let (mut child, addr) = spawn_binary(&[
-        "--api-token",
-        "T",
-        "--game-server-cmd",
-        &gs,
-        "--step-delay-ms",
-        "5",
-        "--deploying-delay-ms",
-        "50",
-    ]);
-    assert!(
-        addr.parse::<std::net::SocketAddr>().is_ok(),
-        "first line is the address: {addr:?}"
-    );
+    let args = ["--api-token", "T", "--game-server-cmd", &gs, "--step-delay-ms", "5", "--deploying-delay-ms", "50"];
+    let (child, addr) = spawn_binary(&args);
     let client = binary_client(&addr);
     let id = client
         .create_deployment(&DeploymentCreate::for_ip("demo", "v1", "1.2.3.4"))
@@ -294,7 +283,16 @@ fn the_binary_prints_its_address_and_stops_children_on_sigterm() {
         .request_id;
     wait_state(&client, &id, DeploymentState::Ready);
     let game_pid = binary_process_pid(&addr, &id);
+    (child, addr, game_pid)
+}
 
+#[test]
+fn the_binary_prints_its_address_and_stops_children_on_sigterm() {
+    let (mut child, addr, game_pid) = binary_with_a_ready_deployment();
+    assert!(
+        addr.parse::<std::net::SocketAddr>().is_ok(),
+        "first line is the address: {addr:?}"
+    );
     let fake_pid = libc::pid_t::try_from(child.id()).expect("pid");
     // SAFETY: signalling our own child.
     unsafe { libc::kill(fake_pid, libc::SIGTERM) };
@@ -305,24 +303,7 @@ fn the_binary_prints_its_address_and_stops_children_on_sigterm() {
 
 #[test]
 fn children_die_even_if_the_binary_is_sigkilled() {
-    let gs = game_server_bin().display().to_string();
-    let (mut child, addr) = spawn_binary(&[
-        "--api-token",
-        "T",
-        "--game-server-cmd",
-        &gs,
-        "--step-delay-ms",
-        "5",
-        "--deploying-delay-ms",
-        "50",
-    ]);
-    let client = binary_client(&addr);
-    let id = client
-        .create_deployment(&DeploymentCreate::for_ip("demo", "v1", "1.2.3.4"))
-        .expect("deploy")
-        .request_id;
-    wait_state(&client, &id, DeploymentState::Ready);
-    let game_pid = binary_process_pid(&addr, &id);
+    let (mut child, _addr, game_pid) = binary_with_a_ready_deployment();
     child.kill().expect("SIGKILL the fake");
     child.wait().expect("reap fake");
     // PR_SET_DEATHSIG kills the orphan; init reaps it.
