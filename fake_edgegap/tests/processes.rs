@@ -171,44 +171,30 @@ fn a_process_that_exits_on_its_own_is_terminated() {
     assert!(fake.inventory().is_idle());
 }
 
+/// Deploys once on a fake started with `config`; returns the ERROR status's detail.
+fn error_detail_of_a_deployment(config: FakeConfig) -> Option<String> {
+    let fake = start(config);
+    let client = client(&fake);
+    let id = client
+        .create_deployment(&DeploymentCreate::for_ip("demo", "v1", "1.2.3.4"))
+        .expect("deploy")
+        .request_id;
+    wait_state(&client, &id, DeploymentState::Error).error_detail
+}
+
 #[test]
 fn a_crashing_process_puts_the_deployment_in_error() {
     let mut config = FakeConfig::for_tests().with_game_server(GameServerCommand::new("/bin/false"));
     config.delays.deploying = Duration::from_secs(30); // crash happens while DEPLOYING
-    let fake = start(config);
-    let client = client(&fake);
-    let id = client
-        .create_deployment(&DeploymentCreate::for_ip("demo", "v1", "1.2.3.4"))
-        .expect("deploy")
-        .request_id;
-    let failed = wait_state(&client, &id, DeploymentState::Error);
-    assert!(
-        failed
-            .error_detail
-            .as_deref()
-            .is_some_and(|d| d.contains("code 1")),
-        "{:?}",
-        failed.error_detail
-    );
+    let detail = error_detail_of_a_deployment(config);
+    assert!(detail.as_deref().is_some_and(|d| d.contains("code 1")), "{detail:?}");
 }
 
 #[test]
 fn a_missing_program_puts_the_deployment_in_error() {
-    let config = FakeConfig::for_tests()
-        .with_game_server(GameServerCommand::new("/nonexistent/game-server"));
-    let fake = start(config);
-    let client = client(&fake);
-    let id = client
-        .create_deployment(&DeploymentCreate::for_ip("demo", "v1", "1.2.3.4"))
-        .expect("deploy")
-        .request_id;
-    let failed = wait_state(&client, &id, DeploymentState::Error);
-    assert!(
-        failed
-            .error_detail
-            .as_deref()
-            .is_some_and(|d| d.contains("Could not start"))
-    );
+    let config = FakeConfig::for_tests().with_game_server(GameServerCommand::new("/nonexistent/game-server"));
+    let detail = error_detail_of_a_deployment(config);
+    assert!(detail.as_deref().is_some_and(|d| d.contains("Could not start")), "{detail:?}");
 }
 
 #[test]

@@ -81,23 +81,24 @@ impl Plugin for EndpointsPlugin {
                 public: listeners.public.local_addr().unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0))),
                 admin: listeners.admin.local_addr().unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0))),
             };
-            app.insert_resource(addrs).insert_resource(PendingListeners(std::sync::Mutex::new(Some(listeners))));
+            app.insert_resource(addrs).insert_resource(PendingListeners(Some(listeners)));
             app.add_systems(Startup, start_serving);
         }
     }
 }
 
+/// The bound listeners until the Startup system hands them to the tokio runtime.
 #[derive(Resource)]
-struct PendingListeners(std::sync::Mutex<Option<Listeners>>);
+struct PendingListeners(Option<Listeners>);
 
 fn start_serving(
-    pending: Res<PendingListeners>,
+    mut pending: ResMut<PendingListeners>,
     brp: Res<BrpSender>,
     rt: Res<TokioTasksRuntime>,
     config: Res<MatchmakerConfig>,
     waker: Res<AppWaker>,
 ) {
-    let Some(listeners) = pending.0.lock().ok().and_then(|mut l| l.take()) else { return };
+    let Some(listeners) = pending.0.take() else { return };
     let sender: async_channel::Sender<bevy_remote::BrpMessage> = (*brp).clone();
     let handle = rt.runtime().handle().clone();
     for (kind, listener) in [(FrontKind::Public, listeners.public), (FrontKind::Admin, listeners.admin)] {

@@ -21,11 +21,12 @@ pub fn fail_overdue_joins(
     mut failures: MessageWriter<FailJoin>,
 ) {
     let now = now(&time);
-    for (request, ticket, phase) in &joins {
-        if phase.is_terminal() || now <= ticket.deadline {
-            continue;
-        }
-        let at_limit = servers.iter().filter(|p| !matches!(p, ServerPhase::Stopping { .. })).count() >= config.max_servers;
+    let mut overdue = joins.iter().filter(|(_, ticket, phase)| !phase.is_terminal() && now > ticket.deadline).peekable();
+    if overdue.peek().is_none() {
+        return;
+    }
+    let at_limit = servers.iter().filter(|p| !matches!(p, ServerPhase::Stopping { .. })).count() >= config.max_servers;
+    for (request, _, phase) in overdue {
         let code = if *phase == JoinPhase::Queued && at_limit { ErrorCode::NoCapacity } else { ErrorCode::Timeout };
         failures.write(FailJoin { request, error: code.into() });
     }
