@@ -106,7 +106,12 @@ impl BevygapClientConfig {
             self.transport = match text.trim().to_ascii_lowercase().as_str() {
                 "udp" => Transport::Udp,
                 "webtransport" => Transport::WebTransport,
-                _ => return Err(EnvError::new("BEVYGAP_TRANSPORT", format!("expected udp or webtransport, got {text:?}"))),
+                _ => {
+                    return Err(EnvError::new(
+                        "BEVYGAP_TRANSPORT",
+                        format!("expected udp or webtransport, got {text:?}"),
+                    ));
+                }
             };
         }
         if let Some(region) = env.var("BEVYGAP_REGION") {
@@ -122,12 +127,9 @@ impl BevygapClientConfig {
             self.timeouts.server_connect = secs;
         }
         if let Some(text) = env.var("BEVYGAP_MAX_ATTEMPTS") {
-            self.retry.max_attempts = text
-                .trim()
-                .parse::<u32>()
-                .ok()
-                .filter(|n| *n >= 1)
-                .ok_or_else(|| EnvError::new("BEVYGAP_MAX_ATTEMPTS", format!("expected a whole number ≥ 1, got {text:?}")))?;
+            self.retry.max_attempts = text.trim().parse::<u32>().ok().filter(|n| *n >= 1).ok_or_else(|| {
+                EnvError::new("BEVYGAP_MAX_ATTEMPTS", format!("expected a whole number ≥ 1, got {text:?}"))
+            })?;
         }
         Ok(self)
     }

@@ -75,7 +75,11 @@ pub fn connect_client(commands: &mut Commands, entity: Entity, target: ServerTar
     match target.transport {
         Transport::Udp => {
             let any = if dialled.is_ipv4() { Ipv4Addr::UNSPECIFIED.into() } else { Ipv6Addr::UNSPECIFIED.into() };
-            client.remove::<WebTransportClientIo>().insert((netcode, UdpIo::default(), LocalAddr(SocketAddr::new(any, 0))));
+            client.remove::<WebTransportClientIo>().insert((
+                netcode,
+                UdpIo::default(),
+                LocalAddr(SocketAddr::new(any, 0)),
+            ));
         }
         Transport::WebTransport => {
             // An empty digest means "validate the certificate normally" (a CA-signed server).

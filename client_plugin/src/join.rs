@@ -16,9 +16,7 @@ use crate::connect::{BevygapClient, ServerTarget, connect_client};
 use crate::http::{HttpEvent, HttpRequest, HttpSink, MatchmakerHttp};
 use crate::retry::classify;
 use crate::rpc::{AttemptDecoder, AttemptError, AttemptUpdate, cancel_body, join_body};
-use crate::{
-    BevygapClientConfig, BevygapClientState, BevygapConnected, BevygapFailed, BevygapProgress, FailureCode,
-};
+use crate::{BevygapClientConfig, BevygapClientState, BevygapConnected, BevygapFailed, BevygapProgress, FailureCode};
 
 /// The HTTP backend the plugin uses.
 #[derive(Resource, Clone)]
@@ -223,9 +221,10 @@ pub(crate) fn follow_matchmaker(
                         return;
                     }
                 };
-                let client = clients.iter().next().unwrap_or_else(|| {
-                    commands.spawn((BevygapClient, Name::new("Bevygap client"))).id()
-                });
+                let client = clients
+                    .iter()
+                    .next()
+                    .unwrap_or_else(|| commands.spawn((BevygapClient, Name::new("Bevygap client"))).id());
                 let transport = target.transport;
                 match connect_client(&mut commands, client, target) {
                     Ok(server) => {

@@ -93,8 +93,8 @@ pub use state::BevygapClientState;
 pub mod prelude {
     pub use crate::{
         BevygapCancel, BevygapClient, BevygapClientConfig, BevygapClientPlugin, BevygapClientState,
-        BevygapClientSystems, BevygapCommandsExt, BevygapConnect, BevygapConnected, BevygapFailed,
-        BevygapProgress, FailureCode,
+        BevygapClientSystems, BevygapCommandsExt, BevygapConnect, BevygapConnected, BevygapFailed, BevygapProgress,
+        FailureCode,
     };
 }
 
@@ -144,7 +144,10 @@ impl Plugin for BevygapClientPlugin {
             .add_observer(join::start_join)
             .add_observer(join::cancel_join)
             // Connection first: a client entity spawned by this frame's token exists next frame.
-            .add_systems(Update, (join::watch_connection, join::follow_matchmaker).chain().in_set(BevygapClientSystems));
+            .add_systems(
+                Update,
+                (join::watch_connection, join::follow_matchmaker).chain().in_set(BevygapClientSystems),
+            );
     }
 
     fn finish(&self, app: &mut App) {

@@ -72,9 +72,7 @@ fn rpc_verdict(error: &RpcError) -> Verdict {
 /// Classifies one failed attempt.
 pub fn classify(error: &AttemptError) -> Verdict {
     match error {
-        AttemptError::Network(_) | AttemptError::StreamEnded => {
-            Verdict { retry: true, code: FailureCode::Unreachable }
-        }
+        AttemptError::Network(_) | AttemptError::StreamEnded => Verdict { retry: true, code: FailureCode::Unreachable },
         AttemptError::Rpc(e) => rpc_verdict(e),
         AttemptError::HttpStatus { status, error } => match (status, error) {
             (429, _) => Verdict { retry: true, code: FailureCode::Matchmaker(ErrorCode::RateLimited) },

@@ -224,7 +224,9 @@ mod tests {
         let ready = format!("data: {}\n\n", READY.replace('\n', ""));
         let updates = stream(&mut decoder, &[queued, "\n\n: keep-alive\n\n", &ready, "data: {}\n\n"]);
         assert_eq!(updates.len(), 2, "{updates:?}");
-        assert!(matches!(&updates[0], AttemptUpdate::Progress(JoinProgress::Queued { request_id }) if request_id == "r"));
+        assert!(
+            matches!(&updates[0], AttemptUpdate::Progress(JoinProgress::Queued { request_id }) if request_id == "r")
+        );
         assert!(matches!(&updates[1], AttemptUpdate::Ready(r) if r.session_id == "s1"));
         assert!(decoder.is_finished());
         assert!(decoder.feed(HttpEvent::End).is_empty(), "silent after the terminal message");
@@ -239,7 +241,8 @@ mod tests {
         assert_eq!(e.error_code, Some(ErrorCode::UnknownGame));
         assert_eq!(e.message, "demo@9 is not served here");
         // Without `data`, the number identifies the code.
-        let AttemptUpdate::Failed(AttemptError::Rpc(e)) = decode_message(r#"{"error":{"code":-32005,"message":"full"}}"#)
+        let AttemptUpdate::Failed(AttemptError::Rpc(e)) =
+            decode_message(r#"{"error":{"code":-32005,"message":"full"}}"#)
         else {
             panic!()
         };

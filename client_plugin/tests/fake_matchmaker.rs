@@ -157,7 +157,8 @@ fn transient_failures_retry_with_the_same_request_id_until_ready() {
     let ids = mm.join_request_ids();
     assert_eq!(ids.len(), 6, "{ids:?}");
     assert!(ids.iter().all(|id| *id == ids[0]), "same request id on every retry: {ids:?}");
-    let attempts: Vec<u32> = seen(&app).progress.iter().filter(|p| p.text.contains("retrying")).map(|p| p.attempt).collect();
+    let attempts: Vec<u32> =
+        seen(&app).progress.iter().filter(|p| p.text.contains("retrying")).map(|p| p.attempt).collect();
     assert_eq!(attempts, [1, 2, 3, 4, 5]);
     assert!(seen(&app).failed.is_empty(), "{:?}", seen(&app).failed);
 
@@ -186,9 +187,10 @@ fn a_refused_connection_is_retried_until_the_matchmaker_listens() {
     });
     assert_eq!(state(&app), BevygapClientState::Requesting);
     let server = silent_udp_addr();
-    let mm = FakeMatchmaker::serve(TcpListener::bind(("127.0.0.1", port)).expect("port still free"), move |_, params| {
-        Reply::Stream(vec![ready(server, params, 6)])
-    });
+    let mm =
+        FakeMatchmaker::serve(TcpListener::bind(("127.0.0.1", port)).expect("port still free"), move |_, params| {
+            Reply::Stream(vec![ready(server, params, 6)])
+        });
     step_until(&mut [&mut app], "a token", |apps| state(apps[0]) == BevygapClientState::Connecting);
     assert_eq!(mm.join_request_ids(), [seen(&app).progress[0].request_id.clone()]);
 }
@@ -200,9 +202,7 @@ fn cancel_withdraws_a_waiting_join_from_the_matchmaker() {
     });
     let mut app = client_app(fast_config(&mm.url()));
     connect(&mut app);
-    step_until(&mut [&mut app], "the join to be queued", |apps| {
-        state(apps[0]) == BevygapClientState::WaitingForServer
-    });
+    step_until(&mut [&mut app], "the join to be queued", |apps| state(apps[0]) == BevygapClientState::WaitingForServer);
     cancel(&mut app);
     mm.wait_for_calls("matchmaker.cancel", 1);
     let cancel_call = &mm.calls_of("matchmaker.cancel")[0];
@@ -224,7 +224,10 @@ fn refusals_fail_at_once_and_bad_settings_never_reach_the_network() {
         1 => Reply::Stream(vec![Step::Result(json!({"status": "ready", "connect_token": "AAAA", "transport": "udp",
             "addresses": {"udp": "127.0.0.1:9"}, "request_id": params["request_id"], "session_id": "s",
             "token_expires_in_secs": 30}))]),
-        _ => Reply::Json(200, json!({"jsonrpc": "2.0", "id": 1, "error": {"code": -32601, "message": "Method not found"}})),
+        _ => Reply::Json(
+            200,
+            json!({"jsonrpc": "2.0", "id": 1, "error": {"code": -32601, "message": "Method not found"}}),
+        ),
     });
     let mut app = client_app(fast_config(&mm.url()));
     let expected = [

@@ -25,16 +25,8 @@ const HOST_ID: &str = "ARBITRIUM_HOST_ID";
 const TAGS: &str = "ARBITRIUM_DEPLOYMENT_TAGS";
 
 /// The variables bevygap's game server cannot run without.
-pub const REQUIRED_VARS: [&str; 8] = [
-    REQUEST_ID,
-    PUBLIC_IP,
-    CONTEXT_URL,
-    CONTEXT_TOKEN,
-    DELETE_URL,
-    DELETE_TOKEN,
-    LOCATION,
-    PORTS_MAPPING,
-];
+pub const REQUIRED_VARS: [&str; 8] =
+    [REQUEST_ID, PUBLIC_IP, CONTEXT_URL, CONTEXT_TOKEN, DELETE_URL, DELETE_TOKEN, LOCATION, PORTS_MAPPING];
 
 /// What is wrong with the environment.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -119,45 +111,24 @@ impl ArbitriumEnv {
                 found.insert(key.to_owned(), value.into());
             }
         }
-        let missing: Vec<&'static str> = REQUIRED_VARS
-            .iter()
-            .copied()
-            .filter(|name| found.get(*name).is_none_or(|v| v.trim().is_empty()))
-            .collect();
+        let missing: Vec<&'static str> =
+            REQUIRED_VARS.iter().copied().filter(|name| found.get(*name).is_none_or(|v| v.trim().is_empty())).collect();
         if !missing.is_empty() {
             return Err(ArbitriumError::Missing(missing));
         }
-        let get = |name: &'static str| {
-            found
-                .get(name)
-                .map(|v| v.trim().to_owned())
-                .unwrap_or_default()
-        };
+        let get = |name: &'static str| found.get(name).map(|v| v.trim().to_owned()).unwrap_or_default();
 
-        let public_ip =
-            get(PUBLIC_IP)
-                .parse::<IpAddr>()
-                .map_err(|e| ArbitriumError::Malformed {
-                    var: PUBLIC_IP,
-                    reason: e.to_string(),
-                })?;
+        let public_ip = get(PUBLIC_IP)
+            .parse::<IpAddr>()
+            .map_err(|e| ArbitriumError::Malformed { var: PUBLIC_IP, reason: e.to_string() })?;
         let context_url = url_var(CONTEXT_URL, get(CONTEXT_URL))?;
         let delete_url = url_var(DELETE_URL, get(DELETE_URL))?;
-        let location: DeploymentLocation =
-            serde_json::from_str(&get(LOCATION)).map_err(|e| ArbitriumError::Malformed {
-                var: LOCATION,
-                reason: e.to_string(),
-            })?;
+        let location: DeploymentLocation = serde_json::from_str(&get(LOCATION))
+            .map_err(|e| ArbitriumError::Malformed { var: LOCATION, reason: e.to_string() })?;
         let ports = parse_ports(&get(PORTS_MAPPING))?;
         let tags = found
             .get(TAGS)
-            .map(|t| {
-                t.split(',')
-                    .map(str::trim)
-                    .filter(|t| !t.is_empty())
-                    .map(str::to_owned)
-                    .collect()
-            })
+            .map(|t| t.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned).collect())
             .unwrap_or_default();
 
         Ok(Self {
@@ -189,24 +160,15 @@ fn url_var(var: &'static str, value: String) -> Result<String, ArbitriumError> {
     if value.starts_with("http://") || value.starts_with("https://") {
         Ok(value)
     } else {
-        Err(ArbitriumError::Malformed {
-            var,
-            reason: format!("expected an http(s) URL, got {value:?}"),
-        })
+        Err(ArbitriumError::Malformed { var, reason: format!("expected an http(s) URL, got {value:?}") })
     }
 }
 
 fn parse_ports(raw: &str) -> Result<BTreeMap<String, ArbitriumPort>, ArbitriumError> {
-    let parsed: PortsMappingJson =
-        serde_json::from_str(raw).map_err(|e| ArbitriumError::Malformed {
-            var: PORTS_MAPPING,
-            reason: e.to_string(),
-        })?;
+    let parsed: PortsMappingJson = serde_json::from_str(raw)
+        .map_err(|e| ArbitriumError::Malformed { var: PORTS_MAPPING, reason: e.to_string() })?;
     if parsed.ports.is_empty() {
-        return Err(ArbitriumError::Malformed {
-            var: PORTS_MAPPING,
-            reason: "no ports in the mapping".into(),
-        });
+        return Err(ArbitriumError::Malformed { var: PORTS_MAPPING, reason: "no ports in the mapping".into() });
     }
     Ok(parsed
         .ports
@@ -255,26 +217,17 @@ mod tests {
         assert_eq!(env.public_ip.to_string(), "172.235.165.125");
         assert_eq!(env.location.city, "Amsterdam");
         let port = env.port("server port").expect("named port");
-        assert_eq!(
-            (port.internal, port.external, port.protocol.as_str()),
-            (5420, 30898, "UDP")
-        );
+        assert_eq!((port.internal, port.external, port.protocol.as_str()), (5420, 30898, "UDP"));
         assert_eq!(env.tags, vec!["tag1", "tag2"]);
         assert!(!format!("{env:?}").contains("dfaf50b9333b9ee07b22ed247e4a17e6"));
     }
 
     #[test]
     fn reports_every_missing_variable() {
-        let vars: Vec<_> = sample()
-            .into_iter()
-            .filter(|(k, _)| !k.contains("TOKEN"))
-            .collect();
+        let vars: Vec<_> = sample().into_iter().filter(|(k, _)| !k.contains("TOKEN")).collect();
         assert_eq!(
             ArbitriumEnv::from_vars(vars),
-            Err(ArbitriumError::Missing(vec![
-                "ARBITRIUM_CONTEXT_TOKEN",
-                "ARBITRIUM_DELETE_TOKEN"
-            ]))
+            Err(ArbitriumError::Missing(vec!["ARBITRIUM_CONTEXT_TOKEN", "ARBITRIUM_DELETE_TOKEN"]))
         );
         let err = ArbitriumEnv::from_vars(Vec::<(String, String)>::new()).expect_err("empty env");
         assert!(err.to_string().contains("ARBITRIUM_PORTS_MAPPING"), "{err}");
@@ -283,43 +236,19 @@ mod tests {
     #[test]
     fn reports_malformed_values() {
         let with = |key: &str, value: &str| {
-            sample()
-                .into_iter()
-                .map(|(k, v)| {
-                    if k == key {
-                        (k, value.to_owned())
-                    } else {
-                        (k, v)
-                    }
-                })
-                .collect::<Vec<_>>()
+            sample().into_iter().map(|(k, v)| if k == key { (k, value.to_owned()) } else { (k, v) }).collect::<Vec<_>>()
         };
         let malformed = |key: &str, value: &str| match ArbitriumEnv::from_vars(with(key, value)) {
             Err(ArbitriumError::Malformed { var, .. }) => var,
             other => panic!("expected malformed {key}, got {other:?}"),
         };
+        assert_eq!(malformed("ARBITRIUM_PUBLIC_IP", "not-an-ip"), "ARBITRIUM_PUBLIC_IP");
+        assert_eq!(malformed("ARBITRIUM_PORTS_MAPPING", r#"{"ports":{}}"#), "ARBITRIUM_PORTS_MAPPING");
         assert_eq!(
-            malformed("ARBITRIUM_PUBLIC_IP", "not-an-ip"),
-            "ARBITRIUM_PUBLIC_IP"
-        );
-        assert_eq!(
-            malformed("ARBITRIUM_PORTS_MAPPING", r#"{"ports":{}}"#),
+            malformed("ARBITRIUM_PORTS_MAPPING", r#"{"ports":{"a":{"internal":"x"}}}"#),
             "ARBITRIUM_PORTS_MAPPING"
         );
-        assert_eq!(
-            malformed(
-                "ARBITRIUM_PORTS_MAPPING",
-                r#"{"ports":{"a":{"internal":"x"}}}"#
-            ),
-            "ARBITRIUM_PORTS_MAPPING"
-        );
-        assert_eq!(
-            malformed("ARBITRIUM_DEPLOYMENT_LOCATION", r#"{"city":"x"}"#),
-            "ARBITRIUM_DEPLOYMENT_LOCATION"
-        );
-        assert_eq!(
-            malformed("ARBITRIUM_CONTEXT_URL", "api.edgegap.com/v1/context/x/1"),
-            "ARBITRIUM_CONTEXT_URL"
-        );
+        assert_eq!(malformed("ARBITRIUM_DEPLOYMENT_LOCATION", r#"{"city":"x"}"#), "ARBITRIUM_DEPLOYMENT_LOCATION");
+        assert_eq!(malformed("ARBITRIUM_CONTEXT_URL", "api.edgegap.com/v1/context/x/1"), "ARBITRIUM_CONTEXT_URL");
     }
 }

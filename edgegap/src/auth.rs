@@ -28,16 +28,12 @@ impl ApiKey {
     pub fn parse(configured: &str) -> Result<Self, EdgegapError> {
         let trimmed = configured.trim();
         let bare = match trimmed.get(..TOKEN_PREFIX.len()) {
-            Some(head) if head.eq_ignore_ascii_case(TOKEN_PREFIX) => {
-                trimmed[TOKEN_PREFIX.len()..].trim_start()
-            }
+            Some(head) if head.eq_ignore_ascii_case(TOKEN_PREFIX) => trimmed[TOKEN_PREFIX.len()..].trim_start(),
             _ => trimmed,
         };
         // "token " trims to "token": a prefix with no key.
         if bare.is_empty() || bare.eq_ignore_ascii_case(TOKEN_PREFIX.trim_end()) {
-            return Err(EdgegapError::InvalidConfig(
-                "the Edgegap API key is empty".into(),
-            ));
+            return Err(EdgegapError::InvalidConfig("the Edgegap API key is empty".into()));
         }
         if bare.chars().any(char::is_whitespace) {
             return Err(EdgegapError::InvalidConfig(
@@ -94,12 +90,7 @@ mod tests {
         let prefixed = ApiKey::parse("token a1b2-c3").expect("prefixed key");
         assert_eq!(bare, prefixed);
         assert_eq!(bare.header_value(), "token a1b2-c3");
-        assert_eq!(
-            ApiKey::parse("  Token a1b2-c3\n")
-                .expect("padded")
-                .header_value(),
-            "token a1b2-c3"
-        );
+        assert_eq!(ApiKey::parse("  Token a1b2-c3\n").expect("padded").header_value(), "token a1b2-c3");
     }
 
     #[test]

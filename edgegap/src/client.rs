@@ -11,8 +11,8 @@ use crate::auth::ApiKey;
 use crate::error::EdgegapError;
 use crate::models::deployment::{DeleteBody, DeleteRequestReceivedBody};
 use crate::models::{
-    AppVersion, Application, DeploymentCreate, DeploymentCreated, DeploymentStatus, SessionCreate,
-    SessionCreated, SessionDeleted, SessionGet, SessionList, StopOutcome,
+    AppVersion, Application, DeploymentCreate, DeploymentCreated, DeploymentStatus, SessionCreate, SessionCreated,
+    SessionDeleted, SessionGet, SessionList, StopOutcome,
 };
 use crate::rate_limit::{DEPLOYS_PER_SECOND, RateLimiter, STATUS_PER_SECOND};
 use crate::retry::{Idempotency, RetryPolicy, with_retries};
@@ -91,10 +91,7 @@ impl EdgegapClient {
     pub fn new(config: EdgegapConfig) -> Result<Self, EdgegapError> {
         let base_url = normalise_base_url(&config.base_url)?;
         let (deploy_limiter, status_limiter) = if config.rate_limit {
-            (
-                Some(RateLimiter::per_second(DEPLOYS_PER_SECOND)),
-                Some(RateLimiter::per_second(STATUS_PER_SECOND)),
-            )
+            (Some(RateLimiter::per_second(DEPLOYS_PER_SECOND)), Some(RateLimiter::per_second(STATUS_PER_SECOND)))
         } else {
             (None, None)
         };
@@ -121,19 +118,8 @@ impl EdgegapClient {
     }
 
     /// `GET /v1/app/{app_name}/version/{version_name}`.
-    pub fn get_app_version(
-        &self,
-        app_name: &str,
-        version_name: &str,
-    ) -> Result<AppVersion, EdgegapError> {
-        self.get(
-            &format!(
-                "/v1/app/{}/version/{}",
-                segment(app_name),
-                segment(version_name)
-            ),
-            None,
-        )
+    pub fn get_app_version(&self, app_name: &str, version_name: &str) -> Result<AppVersion, EdgegapError> {
+        self.get(&format!("/v1/app/{}/version/{}", segment(app_name), segment(version_name)), None)
     }
 
     /// `POST /v1/session` (legacy Sessions API). Not retried except on 429,
@@ -152,16 +138,11 @@ impl EdgegapClient {
     /// through answers 404, so callers should treat [`EdgegapError::is_gone`]
     /// as success.
     pub fn delete_session(&self, session_id: &str) -> Result<SessionDeleted, EdgegapError> {
-        self.delete(&format!("/v1/session/{}", segment(session_id)))?
-            .json()
+        self.delete(&format!("/v1/session/{}", segment(session_id)))?.json()
     }
 
     /// `GET /v1/sessions?page=&limit=`.
-    pub fn list_sessions(
-        &self,
-        page: Option<u32>,
-        limit: Option<u32>,
-    ) -> Result<SessionList, EdgegapError> {
+    pub fn list_sessions(&self, page: Option<u32>, limit: Option<u32>) -> Result<SessionList, EdgegapError> {
         let mut query = Vec::new();
         if let Some(page) = page {
             query.push(format!("page={page}"));
@@ -169,11 +150,8 @@ impl EdgegapClient {
         if let Some(limit) = limit {
             query.push(format!("limit={limit}"));
         }
-        let path = if query.is_empty() {
-            "/v1/sessions".to_owned()
-        } else {
-            format!("/v1/sessions?{}", query.join("&"))
-        };
+        let path =
+            if query.is_empty() { "/v1/sessions".to_owned() } else { format!("/v1/sessions?{}", query.join("&")) };
         self.get(&path, None)
     }
 
@@ -181,24 +159,13 @@ impl EdgegapClient {
     /// [`Self::deployment_status`]). Rate limited to 40/s locally. On a 422
     /// the error's `request_id` names a deployment left in ERROR that the
     /// caller should stop.
-    pub fn create_deployment(
-        &self,
-        request: &DeploymentCreate,
-    ) -> Result<DeploymentCreated, EdgegapError> {
-        self.post(
-            "/v2/deployments",
-            request,
-            self.inner.deploy_limiter.as_ref(),
-        )?
-        .json()
+    pub fn create_deployment(&self, request: &DeploymentCreate) -> Result<DeploymentCreated, EdgegapError> {
+        self.post("/v2/deployments", request, self.inner.deploy_limiter.as_ref())?.json()
     }
 
     /// `GET /v1/status/{request_id}`. Rate limited to 20/s locally.
     pub fn deployment_status(&self, request_id: &str) -> Result<DeploymentStatus, EdgegapError> {
-        self.get(
-            &format!("/v1/status/{}", segment(request_id)),
-            self.inner.status_limiter.as_ref(),
-        )
+        self.get(&format!("/v1/status/{}", segment(request_id)), self.inner.status_limiter.as_ref())
     }
 
     /// `DELETE /v1/stop/{request_id}`: 200 (stopping now) or 202 (will stop
@@ -211,21 +178,14 @@ impl EdgegapClient {
         format!("{}{path}", self.inner.base_url)
     }
 
-    fn get<T: DeserializeOwned>(
-        &self,
-        path: &str,
-        limiter: Option<&RateLimiter>,
-    ) -> Result<T, EdgegapError> {
+    fn get<T: DeserializeOwned>(&self, path: &str, limiter: Option<&RateLimiter>) -> Result<T, EdgegapError> {
         let url = self.url(path);
         let auth = Auth::Account(&self.inner.api_key);
         with_retries(&self.inner.retry, Idempotency::Idempotent, || {
             if let Some(limiter) = limiter {
                 limiter.acquire();
             }
-            self.inner
-                .transport
-                .send(Method::Get, &url, auth, None)?
-                .json()
+            self.inner.transport.send(Method::Get, &url, auth, None)?.json()
         })
     }
 
@@ -237,24 +197,16 @@ impl EdgegapClient {
         })
     }
 
-    fn post<B: Serialize>(
-        &self,
-        path: &str,
-        body: &B,
-        limiter: Option<&RateLimiter>,
-    ) -> Result<Answer, EdgegapError> {
+    fn post<B: Serialize>(&self, path: &str, body: &B, limiter: Option<&RateLimiter>) -> Result<Answer, EdgegapError> {
         let url = self.url(path);
-        let json = serde_json::to_value(body).map_err(|e| {
-            EdgegapError::InvalidConfig(format!("request body does not serialise: {e}"))
-        })?;
+        let json = serde_json::to_value(body)
+            .map_err(|e| EdgegapError::InvalidConfig(format!("request body does not serialise: {e}")))?;
         let auth = Auth::Account(&self.inner.api_key);
         with_retries(&self.inner.retry, Idempotency::Creating, || {
             if let Some(limiter) = limiter {
                 limiter.acquire();
             }
-            self.inner
-                .transport
-                .send(Method::Post, &url, auth, Some(&json))
+            self.inner.transport.send(Method::Post, &url, auth, Some(&json))
         })
     }
 }
@@ -263,15 +215,10 @@ impl EdgegapClient {
 pub(crate) fn parse_stop(answer: &Answer) -> Result<StopOutcome, EdgegapError> {
     if answer.status == 202 {
         let body: DeleteRequestReceivedBody = answer.json()?;
-        return Ok(StopOutcome::Accepted {
-            message: body.message,
-        });
+        return Ok(StopOutcome::Accepted { message: body.message });
     }
     let body: DeleteBody = answer.json()?;
-    Ok(StopOutcome::Stopping {
-        message: body.message,
-        deployment_summary: body.deployment_summary.map(Box::new),
-    })
+    Ok(StopOutcome::Stopping { message: body.message, deployment_summary: body.deployment_summary.map(Box::new) })
 }
 
 /// Checks the scheme and strips trailing slashes, so paths join with one `/`.
@@ -291,14 +238,8 @@ mod tests {
 
     #[test]
     fn base_url_trailing_slash_is_tolerated() {
-        assert_eq!(
-            normalise_base_url("https://api.edgegap.com/").expect("ok"),
-            "https://api.edgegap.com"
-        );
-        assert_eq!(
-            normalise_base_url("http://127.0.0.1:80//").expect("ok"),
-            "http://127.0.0.1:80"
-        );
+        assert_eq!(normalise_base_url("https://api.edgegap.com/").expect("ok"), "https://api.edgegap.com");
+        assert_eq!(normalise_base_url("http://127.0.0.1:80//").expect("ok"), "http://127.0.0.1:80");
         assert!(normalise_base_url("api.edgegap.com").is_err());
     }
 

@@ -50,14 +50,7 @@ impl ContextClient {
     /// deployment is still `Status.DEPLOYING`.
     pub fn context(&self) -> Result<Deployment, EdgegapError> {
         with_retries(&self.retry, Idempotency::Idempotent, || {
-            self.transport
-                .send(
-                    Method::Get,
-                    &self.context_url,
-                    Auth::Raw(&self.context_token),
-                    None,
-                )?
-                .json()
+            self.transport.send(Method::Get, &self.context_url, Auth::Raw(&self.context_token), None)?.json()
         })
     }
 
@@ -66,12 +59,7 @@ impl ContextClient {
     /// yet READY: the stop happens once it is.
     pub fn self_stop(&self) -> Result<StopOutcome, EdgegapError> {
         let answer = with_retries(&self.retry, Idempotency::Idempotent, || {
-            self.transport.send(
-                Method::Delete,
-                &self.delete_url,
-                Auth::Raw(&self.delete_token),
-                None,
-            )
+            self.transport.send(Method::Delete, &self.delete_url, Auth::Raw(&self.delete_token), None)
         })?;
         parse_stop(&answer)
     }

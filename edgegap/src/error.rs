@@ -57,9 +57,9 @@ impl EdgegapError {
     /// The HTTP status of the answer, when there was one.
     pub fn status(&self) -> Option<u16> {
         match self {
-            Self::Api { status, .. }
-            | Self::Server { status, .. }
-            | Self::MalformedBody { status, .. } => Some(*status),
+            Self::Api { status, .. } | Self::Server { status, .. } | Self::MalformedBody { status, .. } => {
+                Some(*status)
+            }
             Self::RateLimited { .. } => Some(429),
             Self::Timeout(_) | Self::Transport(_) | Self::InvalidConfig(_) => None,
         }
@@ -74,9 +74,6 @@ impl EdgegapError {
     /// True when trying again later may succeed (rate limit, 5xx, timeout,
     /// connection trouble). 4xx answers and malformed bodies are not retryable.
     pub fn is_retryable(&self) -> bool {
-        matches!(
-            self,
-            Self::RateLimited { .. } | Self::Server { .. } | Self::Timeout(_) | Self::Transport(_)
-        )
+        matches!(self, Self::RateLimited { .. } | Self::Server { .. } | Self::Timeout(_) | Self::Transport(_))
     }
 }

@@ -31,11 +31,7 @@ impl RateLimiter {
     /// At most `limit` permits per `window`. A `limit` of 0 is treated as 1.
     pub fn new(limit: u32, window: Duration) -> Self {
         let limit = usize::try_from(limit.max(1)).unwrap_or(usize::MAX);
-        Self {
-            limit,
-            window,
-            granted: Mutex::new(VecDeque::with_capacity(limit)),
-        }
+        Self { limit, window, granted: Mutex::new(VecDeque::with_capacity(limit)) }
     }
 
     /// `limit` permits per second.
@@ -52,10 +48,7 @@ impl RateLimiter {
                 // holding it; the deque is still consistent.
                 let mut granted = self.granted.lock().unwrap_or_else(|p| p.into_inner());
                 let now = Instant::now();
-                while granted
-                    .front()
-                    .is_some_and(|t| now.duration_since(*t) >= self.window)
-                {
+                while granted.front().is_some_and(|t| now.duration_since(*t) >= self.window) {
                     granted.pop_front();
                 }
                 if granted.len() < self.limit {
@@ -83,11 +76,7 @@ mod tests {
         let times: Vec<Instant> = (0..16).map(|_| limiter.acquire()).collect();
         for pair in times.windows(6) {
             // permit i and permit i+5 can never be in the same window
-            assert!(
-                pair[5].duration_since(pair[0]) >= window,
-                "{:?}",
-                pair[5].duration_since(pair[0])
-            );
+            assert!(pair[5].duration_since(pair[0]) >= window, "{:?}", pair[5].duration_since(pair[0]));
         }
     }
 

@@ -24,21 +24,14 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self {
-            max_retries: 3,
-            base_delay: Duration::from_millis(200),
-            max_delay: Duration::from_secs(2),
-        }
+        Self { max_retries: 3, base_delay: Duration::from_millis(200), max_delay: Duration::from_secs(2) }
     }
 }
 
 impl RetryPolicy {
     /// A policy that never retries (for callers with their own retry loop).
     pub fn none() -> Self {
-        Self {
-            max_retries: 0,
-            ..Self::default()
-        }
+        Self { max_retries: 0, ..Self::default() }
     }
 
     /// Backoff before retry number `retry` (0-based): `base * 2^retry`, capped,
@@ -94,23 +87,14 @@ mod tests {
     use super::*;
 
     fn fast(max_retries: u32) -> RetryPolicy {
-        RetryPolicy {
-            max_retries,
-            base_delay: Duration::from_millis(1),
-            max_delay: Duration::from_millis(2),
-        }
+        RetryPolicy { max_retries, base_delay: Duration::from_millis(1), max_delay: Duration::from_millis(2) }
     }
 
     #[test]
     fn delay_grows_and_is_capped() {
-        let p = RetryPolicy {
-            max_retries: 5,
-            base_delay: Duration::from_millis(100),
-            max_delay: Duration::from_secs(1),
-        };
-        assert!(
-            p.delay(0) <= Duration::from_millis(100) && p.delay(0) >= Duration::from_millis(50)
-        );
+        let p =
+            RetryPolicy { max_retries: 5, base_delay: Duration::from_millis(100), max_delay: Duration::from_secs(1) };
+        assert!(p.delay(0) <= Duration::from_millis(100) && p.delay(0) >= Duration::from_millis(50));
         assert!(p.delay(2) >= Duration::from_millis(200));
         assert!(p.delay(30) <= Duration::from_secs(1));
     }
@@ -120,14 +104,7 @@ mod tests {
         let mut calls = 0;
         let out = with_retries(&fast(3), Idempotency::Idempotent, || {
             calls += 1;
-            if calls < 3 {
-                Err(EdgegapError::Server {
-                    status: 500,
-                    message: "x".into(),
-                })
-            } else {
-                Ok(calls)
-            }
+            if calls < 3 { Err(EdgegapError::Server { status: 500, message: "x".into() }) } else { Ok(calls) }
         });
         assert_eq!(out.expect("third attempt succeeds"), 3);
     }
@@ -145,9 +122,7 @@ mod tests {
         let mut calls = 0;
         let out: Result<(), _> = with_retries(&fast(2), Idempotency::Creating, || {
             calls += 1;
-            Err(EdgegapError::RateLimited {
-                message: String::new(),
-            })
+            Err(EdgegapError::RateLimited { message: String::new() })
         });
         assert!(matches!(out, Err(EdgegapError::RateLimited { .. })));
         assert_eq!(calls, 3);
@@ -158,11 +133,7 @@ mod tests {
         let mut calls = 0;
         let out: Result<(), _> = with_retries(&fast(3), Idempotency::Idempotent, || {
             calls += 1;
-            Err(EdgegapError::Api {
-                status: 400,
-                message: "bad".into(),
-                request_id: None,
-            })
+            Err(EdgegapError::Api { status: 400, message: "bad".into(), request_id: None })
         });
         assert!(out.is_err());
         assert_eq!(calls, 1);

@@ -50,10 +50,8 @@ pub(crate) struct Answer {
 impl Answer {
     /// Deserialises the body, reporting a mismatch as `MalformedBody`.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, EdgegapError> {
-        serde_json::from_str(&self.body).map_err(|e| EdgegapError::MalformedBody {
-            status: self.status,
-            detail: e.to_string(),
-        })
+        serde_json::from_str(&self.body)
+            .map_err(|e| EdgegapError::MalformedBody { status: self.status, detail: e.to_string() })
     }
 }
 
@@ -88,33 +86,14 @@ impl Transport {
             Auth::Raw(token) => token.header_value().to_owned(),
         };
         let result = match (method, body) {
-            (Method::Get, _) => self
-                .agent
-                .get(url)
-                .header("authorization", &auth_value)
-                .call(),
-            (Method::Delete, _) => self
-                .agent
-                .delete(url)
-                .header("authorization", &auth_value)
-                .call(),
-            (Method::Post, Some(json)) => self
-                .agent
-                .post(url)
-                .header("authorization", &auth_value)
-                .send_json(json),
-            (Method::Post, None) => self
-                .agent
-                .post(url)
-                .header("authorization", &auth_value)
-                .send_empty(),
+            (Method::Get, _) => self.agent.get(url).header("authorization", &auth_value).call(),
+            (Method::Delete, _) => self.agent.delete(url).header("authorization", &auth_value).call(),
+            (Method::Post, Some(json)) => self.agent.post(url).header("authorization", &auth_value).send_json(json),
+            (Method::Post, None) => self.agent.post(url).header("authorization", &auth_value).send_empty(),
         };
         let mut response = result.map_err(|e| self.map_ureq(e))?;
         let status = response.status().as_u16();
-        let body = response
-            .body_mut()
-            .read_to_string()
-            .map_err(|e| self.map_ureq(e))?;
+        let body = response.body_mut().read_to_string().map_err(|e| self.map_ureq(e))?;
         tracing::debug!(method = method.as_str(), url, status, "Edgegap call");
         classify(status, body)
     }
@@ -123,10 +102,7 @@ impl Transport {
         match err {
             ureq::Error::Timeout(_) => EdgegapError::Timeout(self.timeout),
             ureq::Error::Io(io)
-                if matches!(
-                    io.kind(),
-                    std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
-                ) =>
+                if matches!(io.kind(), std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock) =>
             {
                 EdgegapError::Timeout(self.timeout)
             }
@@ -142,22 +118,12 @@ fn classify(status: u16, body: String) -> Result<Answer, EdgegapError> {
         return Ok(Answer { status, body });
     }
     let parsed: Option<serde_json::Value> = serde_json::from_str(&body).ok();
-    let field = |name: &str| {
-        parsed
-            .as_ref()
-            .and_then(|v| v.get(name))
-            .and_then(|m| m.as_str())
-            .map(str::to_owned)
-    };
+    let field = |name: &str| parsed.as_ref().and_then(|v| v.get(name)).and_then(|m| m.as_str()).map(str::to_owned);
     let message = field("message").unwrap_or_else(|| quote(&body));
     match status {
         429 => Err(EdgegapError::RateLimited { message }),
         500..=599 => Err(EdgegapError::Server { status, message }),
-        _ => Err(EdgegapError::Api {
-            status,
-            message,
-            request_id: field("request_id"),
-        }),
+        _ => Err(EdgegapError::Api { status, message, request_id: field("request_id") }),
     }
 }
 
@@ -198,15 +164,8 @@ mod tests {
         assert!(
             matches!(classify(503, "upstream".into()), Err(EdgegapError::Server { status: 503, message }) if message == "upstream")
         );
-        match classify(
-            422,
-            r#"{"request_id":"abc","message":"Could not allocate"}"#.into(),
-        ) {
-            Err(EdgegapError::Api {
-                status: 422,
-                message,
-                request_id,
-            }) => {
+        match classify(422, r#"{"request_id":"abc","message":"Could not allocate"}"#.into()) {
+            Err(EdgegapError::Api { status: 422, message, request_id }) => {
                 assert_eq!(message, "Could not allocate");
                 assert_eq!(request_id.as_deref(), Some("abc"));
             }

@@ -3,8 +3,8 @@
 //! examples. Pins which fields are required and their JSON types.
 
 use bevygap_edgegap::{
-    Deployment, DeploymentCreate, DeploymentState, DeploymentStatus, SessionContext, SessionCreate,
-    SessionCreated, SessionDeleted, SessionGet,
+    Deployment, DeploymentCreate, DeploymentState, DeploymentStatus, SessionContext, SessionCreate, SessionCreated,
+    SessionDeleted, SessionGet,
 };
 use serde_json::json;
 
@@ -51,14 +51,8 @@ fn real_session_bodies_parse() {
     assert_eq!(deployment.public_ip, "172.235.165.125");
     assert_eq!(deployment.state(), DeploymentState::Ready);
     let port = &deployment.ports.expect("ports")["server port"];
-    assert_eq!(
-        (port.external, port.internal, port.proxy),
-        (Some(30898), Some(5420), None)
-    );
-    assert!(
-        deployment.location.is_none(),
-        "the live embedded deployment had no location"
-    );
+    assert_eq!((port.external, port.internal, port.proxy), (Some(30898), Some(5420), None));
+    assert!(deployment.location.is_none(), "the live embedded deployment had no location");
 }
 
 #[test]
@@ -86,48 +80,28 @@ fn status_example_parses_with_nulls_and_string_version() {
 fn app_version_type_differs_between_session_and_status() {
     let mut session: serde_json::Value = serde_json::from_str(REAL_SESSION_READY).expect("json");
     session["app_version"] = json!("v1");
-    assert!(
-        serde_json::from_value::<SessionGet>(session).is_err(),
-        "session app_version must be an integer"
-    );
+    assert!(serde_json::from_value::<SessionGet>(session).is_err(), "session app_version must be an integer");
 
     let mut status: serde_json::Value = serde_json::from_str(STATUS_EXAMPLE).expect("json");
     status["app_version"] = json!(55039);
-    assert!(
-        serde_json::from_value::<DeploymentStatus>(status).is_err(),
-        "status app_version must be a string"
-    );
+    assert!(serde_json::from_value::<DeploymentStatus>(status).is_err(), "status app_version must be a string");
 }
 
 #[test]
 fn required_fields_are_enforced_and_unknown_fields_ignored() {
-    for field in [
-        "fqdn",
-        "public_ip",
-        "status",
-        "ready",
-        "whitelisting_active",
-        "request_id",
-    ] {
+    for field in ["fqdn", "public_ip", "status", "ready", "whitelisting_active", "request_id"] {
         let mut context: serde_json::Value = serde_json::from_str(REAL_CONTEXT).expect("json");
         context.as_object_mut().expect("object").remove(field);
-        assert!(
-            serde_json::from_value::<Deployment>(context).is_err(),
-            "{field} is required"
-        );
+        assert!(serde_json::from_value::<Deployment>(context).is_err(), "{field} is required");
     }
     let mut extra: serde_json::Value = serde_json::from_str(REAL_CONTEXT).expect("json");
     extra["a_field_edgegap_added_later"] = json!({"x": 1});
     assert!(serde_json::from_value::<Deployment>(extra).is_ok());
 
     let created: SessionCreated =
-        serde_json::from_value(json!({"session_id":"abc123-s","app":"demo","version":"v1.0"}))
-            .expect("minimal");
+        serde_json::from_value(json!({"session_id":"abc123-s","app":"demo","version":"v1.0"})).expect("minimal");
     assert!(created.deployment_request_id.is_none());
-    assert!(
-        serde_json::from_value::<SessionCreated>(json!({"session_id":"abc123-s","app":"demo"}))
-            .is_err()
-    );
+    assert!(serde_json::from_value::<SessionCreated>(json!({"session_id":"abc123-s","app":"demo"})).is_err());
 
     let deleted: SessionDeleted = serde_json::from_value(
         json!({"message":"Instance 93924761ccde will be deleted","session_id":"abc123-s","custom_id":"custom-abc123"}),

@@ -69,11 +69,7 @@ pub fn parse(args: &[String], env_token: Option<String>) -> Result<CliAction, St
     let mut extra_args: Vec<String> = Vec::new();
     let mut it = args.iter();
     while let Some(flag) = it.next() {
-        let mut value = || {
-            it.next()
-                .cloned()
-                .ok_or_else(|| format!("{flag} needs a value"))
-        };
+        let mut value = || it.next().cloned().ok_or_else(|| format!("{flag} needs a value"));
         let app = &mut config.apps[0];
         match flag.as_str() {
             "-h" | "--help" => return Ok(CliAction::Help),
@@ -102,12 +98,8 @@ pub fn parse(args: &[String], env_token: Option<String>) -> Result<CliAction, St
             "--session-link-delay-ms" => config.delays.session_link = millis(flag, &value()?)?,
             "--stop-grace-ms" => config.stop_grace = millis(flag, &value()?)?,
             "--fault" => apply_cli_fault(&mut config.faults, &value()?)?,
-            "--deploy-error-rate" => {
-                config.faults.deploy_error_rate = probability(flag, &value()?)?
-            }
-            "--deploy-unprocessable-rate" => {
-                config.faults.deploy_unprocessable_rate = probability(flag, &value()?)?
-            }
+            "--deploy-error-rate" => config.faults.deploy_error_rate = probability(flag, &value()?)?,
+            "--deploy-unprocessable-rate" => config.faults.deploy_unprocessable_rate = probability(flag, &value()?)?,
             "--no-rate-limits" => config.rate_limits.clear(),
             other => return Err(format!("unknown option {other:?} (see --help)")),
         }
@@ -127,17 +119,10 @@ pub fn parse(args: &[String], env_token: Option<String>) -> Result<CliAction, St
 }
 
 fn parse_port(spec: &str) -> Result<FakePort, String> {
-    let (name, rest) = spec
-        .rsplit_once(':')
-        .ok_or_else(|| format!("--port {spec:?}: expected NAME:PORT/PROTO"))?;
+    let (name, rest) = spec.rsplit_once(':').ok_or_else(|| format!("--port {spec:?}: expected NAME:PORT/PROTO"))?;
     let (port, protocol) = rest.split_once('/').unwrap_or((rest, "UDP"));
     let internal = port.parse().map_err(|e| format!("--port {spec:?}: {e}"))?;
-    Ok(FakePort {
-        name: name.to_owned(),
-        internal,
-        protocol: protocol.to_ascii_uppercase(),
-        tls_upgrade: false,
-    })
+    Ok(FakePort { name: name.to_owned(), internal, protocol: protocol.to_ascii_uppercase(), tls_upgrade: false })
 }
 
 fn number(flag: &str, value: &str) -> Result<u32, String> {
@@ -145,10 +130,7 @@ fn number(flag: &str, value: &str) -> Result<u32, String> {
 }
 
 fn millis(flag: &str, value: &str) -> Result<Duration, String> {
-    value
-        .parse()
-        .map(Duration::from_millis)
-        .map_err(|e| format!("{flag}: {e}"))
+    value.parse().map(Duration::from_millis).map_err(|e| format!("{flag}: {e}"))
 }
 
 fn probability(flag: &str, value: &str) -> Result<f64, String> {
@@ -192,9 +174,7 @@ mod tests {
             None,
         )
         .expect("valid");
-        let CliAction::Run(config) = action else {
-            panic!("expected run")
-        };
+        let CliAction::Run(config) = action else { panic!("expected run") };
         assert_eq!(config.api_token, "T");
         let cmd = config.game_server.as_ref().expect("command");
         assert_eq!(cmd.program, PathBuf::from("/bin/game"));
@@ -208,14 +188,9 @@ mod tests {
 
     #[test]
     fn env_token_and_errors() {
-        let CliAction::Run(config) = parse(&[], Some("from-env".into())).expect("valid") else {
-            panic!()
-        };
+        let CliAction::Run(config) = parse(&[], Some("from-env".into())).expect("valid") else { panic!() };
         assert_eq!(config.api_token, "from-env");
-        assert!(matches!(
-            parse(&args(&["--help"]), None),
-            Ok(CliAction::Help)
-        ));
+        assert!(matches!(parse(&args(&["--help"]), None), Ok(CliAction::Help)));
         assert!(parse(&args(&["--bogus"]), None).is_err());
         assert!(parse(&args(&["--listen"]), None).is_err());
         assert!(parse(&args(&["--deploy-error-rate", "2"]), None).is_err());

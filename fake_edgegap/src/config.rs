@@ -65,10 +65,7 @@ impl Default for FakeConfig {
 impl FakeConfig {
     /// Edgegap's documented limits: 40 deploys/s, 20 status reads/s.
     pub fn documented_rate_limits() -> BTreeMap<Endpoint, u32> {
-        BTreeMap::from([
-            (Endpoint::CreateDeployment, 40),
-            (Endpoint::DeploymentStatus, 20),
-        ])
+        BTreeMap::from([(Endpoint::CreateDeployment, 40), (Endpoint::DeploymentStatus, 20)])
     }
 
     /// Fast lifecycle for tests: every step 5 ms, deploying 50 ms, 2 s grace.
@@ -127,11 +124,7 @@ pub struct FakeApp {
 
 impl Default for FakeApp {
     fn default() -> Self {
-        Self {
-            name: "demo".to_owned(),
-            is_active: true,
-            versions: vec![FakeVersion::default()],
-        }
+        Self { name: "demo".to_owned(), is_active: true, versions: vec![FakeVersion::default()] }
     }
 }
 
@@ -184,12 +177,7 @@ pub struct FakePort {
 impl FakePort {
     /// A named UDP port.
     pub fn udp(name: &str, internal: u16) -> Self {
-        Self {
-            name: name.to_owned(),
-            internal,
-            protocol: "UDP".to_owned(),
-            tls_upgrade: false,
-        }
+        Self { name: name.to_owned(), internal, protocol: "UDP".to_owned(), tls_upgrade: false }
     }
 }
 
@@ -240,11 +228,7 @@ pub struct GameServerCommand {
 impl GameServerCommand {
     /// A command with no arguments.
     pub fn new(program: impl Into<PathBuf>) -> Self {
-        Self {
-            program: program.into(),
-            args: Vec::new(),
-            env: Vec::new(),
-        }
+        Self { program: program.into(), args: Vec::new(), env: Vec::new() }
     }
 
     /// Adds an argument.

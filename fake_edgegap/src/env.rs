@@ -10,11 +10,7 @@ use crate::state::DeploymentRec;
 
 /// Version variables, then deployment variables, then `ARBITRIUM_*` (which
 /// therefore cannot be overridden by user variables).
-pub fn deployment_env(
-    shared: &Shared,
-    dep: &DeploymentRec,
-    version: Option<&FakeVersion>,
-) -> Vec<(String, String)> {
+pub fn deployment_env(shared: &Shared, dep: &DeploymentRec, version: Option<&FakeVersion>) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = version.map(|v| v.envs.clone()).unwrap_or_default();
     env.extend(dep.env.iter().cloned());
     let base = &shared.base_url;
@@ -22,24 +18,12 @@ pub fn deployment_env(
     let mut add = |k: &str, v: String| env.push((k.to_owned(), v));
     add("ARBITRIUM_REQUEST_ID", id.clone());
     add("ARBITRIUM_PUBLIC_IP", shared.config.public_ip.clone());
-    add(
-        "ARBITRIUM_HOST_ID",
-        format!("fake-local-{}", std::process::id()),
-    );
-    add(
-        "ARBITRIUM_CONTEXT_URL",
-        format!("{base}/v1/context/{id}/{}", dep.security_number),
-    );
+    add("ARBITRIUM_HOST_ID", format!("fake-local-{}", std::process::id()));
+    add("ARBITRIUM_CONTEXT_URL", format!("{base}/v1/context/{id}/{}", dep.security_number));
     add("ARBITRIUM_CONTEXT_TOKEN", dep.context_token.clone());
-    add(
-        "ARBITRIUM_DELETE_URL",
-        format!("{base}/v1/self/stop/{id}/{}", dep.access_point_id),
-    );
+    add("ARBITRIUM_DELETE_URL", format!("{base}/v1/self/stop/{id}/{}", dep.access_point_id));
     add("ARBITRIUM_DELETE_TOKEN", dep.delete_token.clone());
-    add(
-        "ARBITRIUM_DEPLOYMENT_LOCATION",
-        crate::views::location(&shared.config).to_string(),
-    );
+    add("ARBITRIUM_DEPLOYMENT_LOCATION", crate::views::location(&shared.config).to_string());
     add("ARBITRIUM_PORTS_MAPPING", ports_mapping(dep).to_string());
     add("ARBITRIUM_DEPLOYMENT_TAGS", dep.tags.join(","));
     add("ARBITRIUM_DEPLOYMENT_VCPU_UNITS", "256".to_owned());
@@ -48,18 +32,9 @@ pub fn deployment_env(
     add("ARBITRIUM_PRIVATE_FLEET_ID", "PUBLIC_CLOUD".to_owned());
     for port in &dep.ports {
         let name = env_port_name(&port.name);
-        add(
-            &format!("ARBITRIUM_PORT_{name}_INTERNAL"),
-            port.internal.to_string(),
-        );
-        add(
-            &format!("ARBITRIUM_PORT_{name}_EXTERNAL"),
-            port.external.to_string(),
-        );
-        add(
-            &format!("ARBITRIUM_PORT_{name}_PROTOCOL"),
-            port.protocol.clone(),
-        );
+        add(&format!("ARBITRIUM_PORT_{name}_INTERNAL"), port.internal.to_string());
+        add(&format!("ARBITRIUM_PORT_{name}_EXTERNAL"), port.external.to_string());
+        add(&format!("ARBITRIUM_PORT_{name}_PROTOCOL"), port.protocol.clone());
     }
     env
 }
@@ -70,7 +45,10 @@ fn ports_mapping(dep: &DeploymentRec) -> Value {
         .ports
         .iter()
         .map(|p| {
-            (p.name.clone(), json!({"name": p.name, "internal": p.internal, "external": p.external, "protocol": p.protocol}))
+            (
+                p.name.clone(),
+                json!({"name": p.name, "internal": p.internal, "external": p.external, "protocol": p.protocol}),
+            )
         })
         .collect();
     json!({ "ports": ports })

@@ -84,16 +84,10 @@ impl fmt::Display for Endpoint {
 impl FromStr for Endpoint {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|e| e.name() == s)
-            .ok_or_else(|| {
-                let names: Vec<_> = Self::ALL.iter().map(|e| e.name()).collect();
-                format!(
-                    "unknown endpoint {s:?}; expected one of {}",
-                    names.join(", ")
-                )
-            })
+        Self::ALL.into_iter().find(|e| e.name() == s).ok_or_else(|| {
+            let names: Vec<_> = Self::ALL.iter().map(|e| e.name()).collect();
+            format!("unknown endpoint {s:?}; expected one of {}", names.join(", "))
+        })
     }
 }
 
@@ -123,49 +117,27 @@ pub struct EndpointFaults {
 impl EndpointFaults {
     /// Always 500, at most `n` times.
     pub fn server_errors(n: u32) -> Self {
-        Self {
-            server_error_rate: 1.0,
-            max_faults: Some(n),
-            ..Self::default()
-        }
+        Self { server_error_rate: 1.0, max_faults: Some(n), ..Self::default() }
     }
 
     /// Always 429, at most `n` times.
     pub fn rate_limited(n: u32) -> Self {
-        Self {
-            rate_limited_rate: 1.0,
-            max_faults: Some(n),
-            ..Self::default()
-        }
+        Self { rate_limited_rate: 1.0, max_faults: Some(n), ..Self::default() }
     }
 
     /// Always slower than any sane client timeout, at most `n` times.
     pub fn timeouts(n: u32, hold: Duration) -> Self {
-        Self {
-            timeout_rate: 1.0,
-            timeout_ms: millis(hold),
-            max_faults: Some(n),
-            ..Self::default()
-        }
+        Self { timeout_rate: 1.0, timeout_ms: millis(hold), max_faults: Some(n), ..Self::default() }
     }
 
     /// Always a 200 with a body of the wrong shape, at most `n` times.
     pub fn malformed(n: u32) -> Self {
-        Self {
-            malformed_rate: 1.0,
-            max_faults: Some(n),
-            ..Self::default()
-        }
+        Self { malformed_rate: 1.0, max_faults: Some(n), ..Self::default() }
     }
 
     /// Always slow by `delay`, at most `n` times.
     pub fn slow(n: u32, delay: Duration) -> Self {
-        Self {
-            slow_rate: 1.0,
-            slow_ms: millis(delay),
-            max_faults: Some(n),
-            ..Self::default()
-        }
+        Self { slow_rate: 1.0, slow_ms: millis(delay), max_faults: Some(n), ..Self::default() }
     }
 }
 
@@ -220,12 +192,7 @@ pub(crate) struct FaultState {
 
 impl FaultState {
     pub fn new(config: FaultConfig, rate_limits: BTreeMap<Endpoint, u32>) -> Self {
-        Self {
-            config,
-            injected: BTreeMap::new(),
-            rate_limits,
-            windows: BTreeMap::new(),
-        }
+        Self { config, injected: BTreeMap::new(), rate_limits, windows: BTreeMap::new() }
     }
 
     /// Decides the fate of one request to `endpoint`.
@@ -243,11 +210,7 @@ impl FaultState {
         let mut rng = rand::rng();
         let mut roll = |p: f64| p > 0.0 && rng.random::<f64>() < p;
         let decision = if roll(faults.timeout_rate) {
-            let hold = if faults.timeout_ms == 0 {
-                30_000
-            } else {
-                faults.timeout_ms
-            };
+            let hold = if faults.timeout_ms == 0 { 30_000 } else { faults.timeout_ms };
             Decision::Hang(Duration::from_millis(hold))
         } else if roll(faults.server_error_rate) {
             Decision::Fail(500, "Internal Server Error")
@@ -273,10 +236,7 @@ impl FaultState {
         };
         let window = self.windows.entry(endpoint).or_default();
         let now = Instant::now();
-        while window
-            .front()
-            .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1))
-        {
+        while window.front().is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1)) {
             window.pop_front();
         }
         if window.len() >= usize::try_from(limit).unwrap_or(usize::MAX) {
@@ -302,13 +262,10 @@ impl FaultState {
 /// Parses a command-line fault, `ENDPOINT:FIELD=VALUE`
 /// (e.g. `deployment_status:server_error_rate=0.2`), into `config`.
 pub fn apply_cli_fault(config: &mut FaultConfig, spec: &str) -> Result<(), String> {
-    let (endpoint, setting) = spec
-        .split_once(':')
-        .ok_or_else(|| format!("fault {spec:?}: expected ENDPOINT:FIELD=VALUE"))?;
+    let (endpoint, setting) =
+        spec.split_once(':').ok_or_else(|| format!("fault {spec:?}: expected ENDPOINT:FIELD=VALUE"))?;
     let endpoint: Endpoint = endpoint.parse()?;
-    let (field, value) = setting
-        .split_once('=')
-        .ok_or_else(|| format!("fault {spec:?}: expected FIELD=VALUE"))?;
+    let (field, value) = setting.split_once('=').ok_or_else(|| format!("fault {spec:?}: expected FIELD=VALUE"))?;
     let faults = config.endpoints.entry(endpoint).or_default();
     let rate = |v: &str| v.parse::<f64>().map_err(|e| format!("fault {spec:?}: {e}"));
     let ms = |v: &str| v.parse::<u64>().map_err(|e| format!("fault {spec:?}: {e}"));
@@ -320,9 +277,7 @@ pub fn apply_cli_fault(config: &mut FaultConfig, spec: &str) -> Result<(), Strin
         "slow_ms" => faults.slow_ms = ms(value)?,
         "timeout_rate" => faults.timeout_rate = rate(value)?,
         "timeout_ms" => faults.timeout_ms = ms(value)?,
-        "max_faults" => {
-            faults.max_faults = Some(value.parse().map_err(|e| format!("fault {spec:?}: {e}"))?)
-        }
+        "max_faults" => faults.max_faults = Some(value.parse().map_err(|e| format!("fault {spec:?}: {e}"))?),
         other => return Err(format!("fault {spec:?}: unknown field {other:?}")),
     }
     Ok(())
@@ -334,8 +289,7 @@ mod tests {
 
     #[test]
     fn max_faults_bounds_injection() {
-        let config =
-            FaultConfig::default().on(Endpoint::GetSession, EndpointFaults::server_errors(2));
+        let config = FaultConfig::default().on(Endpoint::GetSession, EndpointFaults::server_errors(2));
         let mut state = FaultState::new(config, BTreeMap::new());
         let decisions: Vec<_> = (0..4).map(|_| state.decide(Endpoint::GetSession)).collect();
         assert_eq!(decisions[0], Decision::Fail(500, "Internal Server Error"));
@@ -346,16 +300,10 @@ mod tests {
 
     #[test]
     fn rate_limit_rejects_beyond_limit() {
-        let mut state = FaultState::new(
-            FaultConfig::default(),
-            BTreeMap::from([(Endpoint::DeploymentStatus, 2)]),
-        );
+        let mut state = FaultState::new(FaultConfig::default(), BTreeMap::from([(Endpoint::DeploymentStatus, 2)]));
         assert_eq!(state.decide(Endpoint::DeploymentStatus), Decision::Pass);
         assert_eq!(state.decide(Endpoint::DeploymentStatus), Decision::Pass);
-        assert_eq!(
-            state.decide(Endpoint::DeploymentStatus),
-            Decision::Fail(429, "Too Many Requests")
-        );
+        assert_eq!(state.decide(Endpoint::DeploymentStatus), Decision::Fail(429, "Too Many Requests"));
     }
 
     #[test]

@@ -24,9 +24,7 @@ pub fn small_number() -> u32 {
 
 fn hex(bytes: usize) -> String {
     let mut rng = rand::rng();
-    (0..bytes)
-        .map(|_| format!("{:02x}", rng.random::<u8>()))
-        .collect()
+    (0..bytes).map(|_| format!("{:02x}", rng.random::<u8>())).collect()
 }
 
 /// Edgegap timestamp: `2024-10-09 14:03:24.975285` (UTC, space, microseconds).
@@ -59,15 +57,7 @@ pub fn port_link(fqdn: &str, external: u16, protocol: &str, tls_upgrade: bool) -
 /// Name suffix of `ARBITRIUM_PORT_<NAME>_*`: upper-cased, non-alphanumerics
 /// replaced by `_` (Edgegap's exact sanitising is undocumented).
 pub fn env_port_name(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_uppercase()
-            } else {
-                '_'
-            }
-        })
-        .collect()
+    name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect()
 }
 
 #[cfg(test)]
@@ -78,23 +68,14 @@ mod tests {
     fn formats_match_edgegap() {
         let id = request_id();
         assert_eq!(id.len(), 12);
-        assert!(
-            id.chars()
-                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
-        );
+        assert!(id.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
         assert!(session_id().ends_with("-S"));
         assert_eq!(token().len(), 32);
         let ts = timestamp_now();
         assert_eq!(ts.len(), "2024-10-09 14:03:24.975285".len(), "{ts}");
         assert_eq!(&ts[10..11], " ");
-        assert_eq!(
-            port_link("x.pr.edgegap.net", 31587, "HTTP", true),
-            "https://x.pr.edgegap.net:31587"
-        );
-        assert_eq!(
-            port_link("x.pr.edgegap.net", 30898, "UDP", false),
-            "x.pr.edgegap.net:30898"
-        );
+        assert_eq!(port_link("x.pr.edgegap.net", 31587, "HTTP", true), "https://x.pr.edgegap.net:31587");
+        assert_eq!(port_link("x.pr.edgegap.net", 30898, "UDP", false), "x.pr.edgegap.net:30898");
         assert_eq!(env_port_name("server port"), "SERVER_PORT");
     }
 }

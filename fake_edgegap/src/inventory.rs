@@ -106,29 +106,12 @@ impl Inventory {
         let processes = world
             .deployments
             .values()
-            .filter_map(|d| {
-                d.process.as_ref().map(|p| LiveProcess {
-                    pid: p.pid(),
-                    request_id: d.request_id.clone(),
-                })
-            })
+            .filter_map(|d| d.process.as_ref().map(|p| LiveProcess { pid: p.pid(), request_id: d.request_id.clone() }))
             .collect();
         let requests = world.request_counts.clone();
         let deployments_created = world.deployments.len();
         drop(world);
-        let faults_injected = shared
-            .faults()
-            .injected
-            .iter()
-            .map(|(e, n)| (e.name().to_owned(), *n))
-            .collect();
-        Self {
-            deployments,
-            sessions,
-            processes,
-            deployments_created,
-            requests,
-            faults_injected,
-        }
+        let faults_injected = shared.faults().injected.iter().map(|(e, n)| (e.name().to_owned(), *n)).collect();
+        Self { deployments, sessions, processes, deployments_created, requests, faults_injected }
     }
 }

@@ -77,8 +77,7 @@ mod webhook;
 pub mod cli;
 
 pub use config::{
-    ChildOutput, FakeApp, FakeConfig, FakeLocation, FakePort, FakeVersion, GameServerCommand,
-    LifecycleDelays,
+    ChildOutput, FakeApp, FakeConfig, FakeLocation, FakePort, FakeVersion, GameServerCommand, LifecycleDelays,
 };
 pub use faults::{Endpoint, EndpointFaults, FaultConfig, apply_cli_fault};
 pub use inventory::{Inventory, LiveDeployment, LiveProcess, LiveSession};

@@ -29,11 +29,7 @@ pub(crate) struct DeploymentSpec {
 }
 
 /// Creates a deployment in INITIALIZING (or ERROR) and returns its id.
-pub(crate) fn create_deployment(
-    shared: &Shared,
-    world: &mut World,
-    spec: DeploymentSpec,
-) -> String {
+pub(crate) fn create_deployment(shared: &Shared, world: &mut World, spec: DeploymentSpec) -> String {
     let mut request_id = format::request_id();
     while world.deployments.contains_key(&request_id) {
         request_id = format::request_id();
@@ -82,14 +78,7 @@ pub(crate) fn create_deployment(
 }
 
 fn find_version<'a>(shared: &'a Shared, app: &str, version: &str) -> Option<&'a FakeVersion> {
-    shared
-        .config
-        .apps
-        .iter()
-        .find(|a| a.name == app)?
-        .versions
-        .iter()
-        .find(|v| v.name == version)
+    shared.config.apps.iter().find(|a| a.name == app)?.versions.iter().find(|v| v.name == version)
 }
 
 /// Runs until shutdown, then stops every process.
@@ -202,19 +191,12 @@ fn start_process(shared: &Shared, dep: &mut DeploymentRec, now: Instant) {
     let env = crate::env::deployment_env(shared, dep, find_version(shared, &dep.app, &dep.version));
     match GameProcess::spawn(command, &env, &shared.config.child_output, &dep.request_id) {
         Ok(process) => {
-            tracing::info!(
-                request_id = dep.request_id,
-                pid = process.pid(),
-                "deployment process started"
-            );
+            tracing::info!(request_id = dep.request_id, pid = process.pid(), "deployment process started");
             dep.process = Some(process);
         }
         Err(err) => {
             set_state(dep, DeployState::Error, now);
-            dep.error_detail = Some(format!(
-                "Could not start {}: {err}",
-                command.program.display()
-            ));
+            dep.error_detail = Some(format!("Could not start {}: {err}", command.program.display()));
         }
     }
 }
@@ -228,11 +210,7 @@ fn carry_out_stop(shared: &Shared, dep: &mut DeploymentRec, now: Instant) {
     };
     match process.term_sent {
         None => process.terminate(),
-        Some(sent)
-            if !process.kill_sent && now.duration_since(sent) >= shared.config.stop_grace =>
-        {
-            process.kill()
-        }
+        Some(sent) if !process.kill_sent && now.duration_since(sent) >= shared.config.stop_grace => process.kill(),
         Some(_) => {}
     }
 }
@@ -251,43 +229,25 @@ fn link_sessions(shared: &Shared, world: &mut World, now: Instant) {
         let Some(session) = world.sessions.get(&id) else {
             continue;
         };
-        let (app, version, kind, seats) = (
-            session.app.clone(),
-            session.version.clone(),
-            session.kind.clone(),
-            session.users.len(),
-        );
+        let (app, version, kind, seats) =
+            (session.app.clone(), session.version.clone(), session.kind.clone(), session.users.len());
         let requested = session.requested_deployment.clone();
         let seats = u32::try_from(seats).unwrap_or(u32::MAX);
         let config = find_version(shared, &app, &version);
         let autodeploy = config.is_some_and(|v| v.autodeploy);
         let capacity = config.map_or(0, |v| v.sockets);
         let target = if let Some(requested) = requested {
-            world
-                .deployments
-                .get(&requested)
-                .filter(|d| d.state != DeployState::Terminated)
-                .map(|_| requested)
+            world.deployments.get(&requested).filter(|d| d.state != DeployState::Terminated).map(|_| requested)
         } else if kind == "Seat" {
-            world
-                .deployment_with_free_seats(&app, &version, seats)
-                .or_else(|| {
-                    (autodeploy && seats <= capacity).then(|| {
-                        let spec = DeploymentSpec {
-                            app: app.clone(),
-                            version: version.clone(),
-                            ..Default::default()
-                        };
-                        create_deployment(shared, world, spec)
-                    })
+            world.deployment_with_free_seats(&app, &version, seats).or_else(|| {
+                (autodeploy && seats <= capacity).then(|| {
+                    let spec = DeploymentSpec { app: app.clone(), version: version.clone(), ..Default::default() };
+                    create_deployment(shared, world, spec)
                 })
+            })
         } else {
             autodeploy.then(|| {
-                let spec = DeploymentSpec {
-                    app: app.clone(),
-                    version: version.clone(),
-                    ..Default::default()
-                };
+                let spec = DeploymentSpec { app: app.clone(), version: version.clone(), ..Default::default() };
                 create_deployment(shared, world, spec)
             })
         };
@@ -306,12 +266,7 @@ fn collect_session_webhooks(world: &mut World, outgoing: &mut Vec<(String, Value
         .sessions
         .values()
         .filter(|s| s.webhook_url.is_some() && !s.webhook_sent)
-        .filter(|s| {
-            matches!(
-                views::session_flags(world, s).0,
-                "Ready" | "Unprocessable" | "Error"
-            )
-        })
+        .filter(|s| matches!(views::session_flags(world, s).0, "Ready" | "Unprocessable" | "Error"))
         .map(|s| s.session_id.clone())
         .collect();
     for id in due {

@@ -36,16 +36,10 @@ fn main() -> ExitCode {
         }
     };
     let mut stdout = std::io::stdout();
-    if writeln!(stdout, "{}", fake.addr())
-        .and_then(|()| stdout.flush())
-        .is_err()
-    {
+    if writeln!(stdout, "{}", fake.addr()).and_then(|()| stdout.flush()).is_err() {
         eprintln!("fake-edgegap: cannot write the address to stdout");
     }
-    eprintln!(
-        "fake-edgegap: serving {} (token from --api-token)",
-        fake.base_url()
-    );
+    eprintln!("fake-edgegap: serving {} (token from --api-token)", fake.base_url());
     let signal = wait_for(&signals);
     eprintln!("fake-edgegap: signal {signal}, stopping deployments");
     fake.shutdown();

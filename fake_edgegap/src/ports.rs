@@ -47,8 +47,5 @@ fn free_port(protocol: &str, taken: &BTreeSet<u16>) -> io::Result<u16> {
             return Ok(port);
         }
     }
-    Err(io::Error::new(
-        io::ErrorKind::AddrInUse,
-        "no free port found",
-    ))
+    Err(io::Error::new(io::ErrorKind::AddrInUse, "no free port found"))
 }

@@ -55,11 +55,7 @@ impl GameProcess {
             cmd.pre_exec(move || prepare_child(parent));
         }
         let child = cmd.spawn()?;
-        Ok(Self {
-            child,
-            term_sent: None,
-            kill_sent: false,
-        })
+        Ok(Self { child, term_sent: None, kill_sent: false })
     }
 
     /// OS process id (also the process group id).

@@ -68,9 +68,7 @@ impl Shared {
             if self.is_shutting_down() {
                 return false;
             }
-            std::thread::sleep(
-                step.min(deadline.saturating_duration_since(std::time::Instant::now())),
-            );
+            std::thread::sleep(step.min(deadline.saturating_duration_since(std::time::Instant::now())));
         }
         true
     }
@@ -88,17 +86,12 @@ pub struct FakeEdgegap {
 impl FakeEdgegap {
     /// Binds `config.listen` and starts serving.
     pub fn start(config: FakeConfig) -> Result<Self, FakeError> {
-        let server = tiny_http::Server::http(config.listen).map_err(|e| FakeError::Bind {
-            addr: config.listen,
-            reason: e.to_string(),
-        })?;
+        let server = tiny_http::Server::http(config.listen)
+            .map_err(|e| FakeError::Bind { addr: config.listen, reason: e.to_string() })?;
         let addr = server
             .server_addr()
             .to_ip()
-            .ok_or_else(|| FakeError::Bind {
-                addr: config.listen,
-                reason: "not an IP listener".into(),
-            })?;
+            .ok_or_else(|| FakeError::Bind { addr: config.listen, reason: "not an IP listener".into() })?;
         let server = Arc::new(server);
         let faults = FaultState::new(config.faults.clone(), config.rate_limits.clone());
         let shared = Arc::new(Shared {
@@ -109,12 +102,7 @@ impl FakeEdgegap {
             faults: Mutex::new(faults),
             shutdown: AtomicBool::new(false),
         });
-        let mut fake = Self {
-            shared: shared.clone(),
-            addr,
-            server: server.clone(),
-            threads: Vec::new(),
-        };
+        let mut fake = Self { shared: shared.clone(), addr, server: server.clone(), threads: Vec::new() };
         let lifecycle_shared = shared.clone();
         fake.threads.push(
             std::thread::Builder::new()
@@ -176,9 +164,7 @@ impl FakeEdgegap {
 
 impl std::fmt::Debug for FakeEdgegap {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FakeEdgegap")
-            .field("addr", &self.addr)
-            .finish_non_exhaustive()
+        f.debug_struct("FakeEdgegap").field("addr", &self.addr).finish_non_exhaustive()
     }
 }
 
@@ -216,27 +202,17 @@ fn handle(mut request: tiny_http::Request, shared: &Shared) {
         Some((p, q)) => (p.to_owned(), q.to_owned()),
         None => (url, String::new()),
     };
-    let authorization = request
-        .headers()
-        .iter()
-        .find(|h| h.field.equiv("authorization"))
-        .map(|h| h.value.as_str().to_owned());
-    let incoming = Incoming {
-        method: request.method().as_str().to_ascii_uppercase(),
-        path,
-        query,
-        authorization,
-        body,
-    };
+    let authorization =
+        request.headers().iter().find(|h| h.field.equiv("authorization")).map(|h| h.value.as_str().to_owned());
+    let incoming =
+        Incoming { method: request.method().as_str().to_ascii_uppercase(), path, query, authorization, body };
     let reply = match read {
         Ok(_) => routes::dispatch(shared, &incoming),
         Err(_) => routes::Reply::error(400, "Request body is not valid UTF-8 JSON"),
     };
     let text = reply.body.to_string();
     let mut response = tiny_http::Response::from_string(text).with_status_code(reply.status);
-    if let Ok(header) =
-        tiny_http::Header::from_bytes(&b"Content-Type"[..], &b"application/json"[..])
-    {
+    if let Ok(header) = tiny_http::Header::from_bytes(&b"Content-Type"[..], &b"application/json"[..]) {
         response = response.with_header(header);
     }
     if let Err(err) = request.respond(response) {

@@ -197,33 +197,20 @@ pub struct World {
 impl World {
     /// Seats taken on a deployment by its sessions.
     pub fn sockets_usage(&self, request_id: &str) -> u32 {
-        let users: usize = self
-            .sessions
-            .values()
-            .filter(|s| s.deployment.as_deref() == Some(request_id))
-            .map(|s| s.users.len())
-            .sum();
+        let users: usize =
+            self.sessions.values().filter(|s| s.deployment.as_deref() == Some(request_id)).map(|s| s.users.len()).sum();
         u32::try_from(users).unwrap_or(u32::MAX)
     }
 
     /// Sessions linked to a deployment, in creation order.
     pub fn sessions_of(&self, request_id: &str) -> Vec<&SessionRec> {
-        let mut list: Vec<_> = self
-            .sessions
-            .values()
-            .filter(|s| s.deployment.as_deref() == Some(request_id))
-            .collect();
+        let mut list: Vec<_> = self.sessions.values().filter(|s| s.deployment.as_deref() == Some(request_id)).collect();
         list.sort_by_key(|s| s.seq);
         list
     }
 
     /// A live deployment of this app version with `seats` free sockets.
-    pub fn deployment_with_free_seats(
-        &self,
-        app: &str,
-        version: &str,
-        seats: u32,
-    ) -> Option<String> {
+    pub fn deployment_with_free_seats(&self, app: &str, version: &str, seats: u32) -> Option<String> {
         self.deployments
             .values()
             .filter(|d| d.app == app && d.version == version && !d.stop_requested)

@@ -46,11 +46,8 @@ pub fn location(config: &FakeConfig) -> Value {
 
 /// `Status` (`GET /v1/status`, stop summaries, deployment webhooks).
 pub fn status(config: &FakeConfig, world: &World, dep: &DeploymentRec) -> Value {
-    let sessions: Vec<Value> = world
-        .sessions_of(&dep.request_id)
-        .into_iter()
-        .map(|s| deployment_session(world, s))
-        .collect();
+    let sessions: Vec<Value> =
+        world.sessions_of(&dep.request_id).into_iter().map(|s| deployment_session(world, s)).collect();
     json!({
         "request_id": dep.request_id,
         "fqdn": fqdn(config, &dep.request_id),
@@ -84,14 +81,8 @@ pub fn context(config: &FakeConfig, world: &World, dep: &DeploymentRec) -> Value
         map.insert("location".into(), location(config));
         map.insert("tags".into(), json!(dep.tags));
         map.insert("sockets".into(), json!(dep.sockets));
-        map.insert(
-            "sockets_usage".into(),
-            json!(world.sockets_usage(&dep.request_id)),
-        );
-        map.insert(
-            "is_joinable_by_session".into(),
-            json!(is_joinable(world, dep)),
-        );
+        map.insert("sockets_usage".into(), json!(world.sockets_usage(&dep.request_id)));
+        map.insert("is_joinable_by_session".into(), json!(is_joinable(world, dep)));
     }
     body
 }
@@ -117,34 +108,19 @@ fn is_joinable(world: &World, dep: &DeploymentRec) -> bool {
 }
 
 /// Session status word and flags: (`status`, `ready`, `linked`, `error`).
-pub fn session_flags(
-    world: &World,
-    session: &SessionRec,
-) -> (&'static str, bool, bool, Option<String>) {
-    let Some(dep) = session
-        .deployment
-        .as_deref()
-        .and_then(|id| world.deployments.get(id))
-    else {
+pub fn session_flags(world: &World, session: &SessionRec) -> (&'static str, bool, bool, Option<String>) {
+    let Some(dep) = session.deployment.as_deref().and_then(|id| world.deployments.get(id)) else {
         return match session.unlinked_state {
             SessionState::Seeking => ("Seeking", false, false, None),
-            SessionState::Unprocessable => (
-                "Unprocessable",
-                false,
-                false,
-                Some("No deployment with free sockets and autodeploy is off".into()),
-            ),
+            SessionState::Unprocessable => {
+                ("Unprocessable", false, false, Some("No deployment with free sockets and autodeploy is off".into()))
+            }
         };
     };
     match dep.state {
         DeployState::Ready if !dep.stop_requested => ("Ready", true, true, None),
         DeployState::Ready => ("Linked", false, true, None),
-        DeployState::Error => (
-            "Error",
-            false,
-            true,
-            Some(dep.error_detail.clone().unwrap_or_default()),
-        ),
+        DeployState::Error => ("Error", false, true, Some(dep.error_detail.clone().unwrap_or_default())),
         DeployState::Terminated => ("Error", false, true, Some("Deployment terminated".into())),
         _ => ("Linked", false, true, None),
     }
@@ -177,11 +153,7 @@ pub fn session_get(config: &FakeConfig, world: &World, session: &SessionRec) -> 
         if let Some(url) = &session.webhook_url {
             map.insert("webhook_url".into(), json!(url));
         }
-        if let Some(dep) = session
-            .deployment
-            .as_deref()
-            .and_then(|id| world.deployments.get(id))
-        {
+        if let Some(dep) = session.deployment.as_deref().and_then(|id| world.deployments.get(id)) {
             map.insert("deployment".into(), embedded_deployment(config, dep));
         }
     }

@@ -49,22 +49,10 @@ fn real_session_webhook() -> Value {
 
 #[test]
 fn the_checker_accepts_real_edgegap_bodies() {
-    assert_shape(
-        "real seeking session",
-        &real_session_seeking(),
-        schema::SESSION_GET,
-    );
-    assert_shape(
-        "real ready session",
-        &real_session_ready(),
-        schema::SESSION_GET,
-    );
+    assert_shape("real seeking session", &real_session_seeking(), schema::SESSION_GET);
+    assert_shape("real ready session", &real_session_ready(), schema::SESSION_GET);
     assert_shape("real context", &real_context(), schema::DEPLOYMENT);
-    assert_shape(
-        "real session webhook",
-        &real_session_webhook(),
-        schema::SESSION_CONTEXT,
-    );
+    assert_shape("real session webhook", &real_session_webhook(), schema::SESSION_CONTEXT);
 }
 
 #[test]
@@ -75,27 +63,15 @@ fn the_checker_rejects_wrong_types_and_missing_fields() {
 
     let mut no_fqdn = real_context();
     no_fqdn.as_object_mut().expect("object").remove("fqdn");
-    assert!(
-        violations(&no_fqdn, schema::DEPLOYMENT)
-            .iter()
-            .any(|v| v.contains("fqdn"))
-    );
+    assert!(violations(&no_fqdn, schema::DEPLOYMENT).iter().any(|v| v.contains("fqdn")));
 
     let mut bad_port = real_context();
     bad_port["ports"]["server port"]["external"] = json!("30898");
-    assert!(
-        violations(&bad_port, schema::DEPLOYMENT)
-            .iter()
-            .any(|v| v.contains("external"))
-    );
+    assert!(violations(&bad_port, schema::DEPLOYMENT).iter().any(|v| v.contains("external")));
 
     let status_with_int_version = json!({"request_id":"x","fqdn":"x","app_name":"a","app_version":1,"current_status":"Status.READY",
         "running":true,"whitelisting_active":false,"start_time":"t","elapsed_time":0,"error":false,"public_ip":"1.1.1.1"});
-    assert!(
-        violations(&status_with_int_version, schema::STATUS)
-            .iter()
-            .any(|v| v.contains("app_version"))
-    );
+    assert!(violations(&status_with_int_version, schema::STATUS).iter().any(|v| v.contains("app_version")));
 }
 
 fn fake_with_process() -> FakeEdgegap {
@@ -131,26 +107,11 @@ fn every_fake_response_satisfies_the_swagger() {
     assert_eq!(status, 200);
     assert_shape("session request", &created, schema::SESSION_REQUEST);
     let session_id = created["session_id"].as_str().expect("id").to_owned();
-    let (_, seeking) = raw(
-        &fake,
-        "GET",
-        &format!("/v1/session/{session_id}"),
-        auth,
-        None,
-    );
+    let (_, seeking) = raw(&fake, "GET", &format!("/v1/session/{session_id}"), auth, None);
     assert_shape("session (seeking)", &seeking, schema::SESSION_GET);
-    assert!(
-        seeking["app_version"].is_i64(),
-        "app_version is an integer in a session"
-    );
+    assert!(seeking["app_version"].is_i64(), "app_version is an integer in a session");
     let ready = wait_for("session ready", || {
-        let (_, body) = raw(
-            &fake,
-            "GET",
-            &format!("/v1/session/{session_id}"),
-            auth,
-            None,
-        );
+        let (_, body) = raw(&fake, "GET", &format!("/v1/session/{session_id}"), auth, None);
         (body["ready"] == json!(true)).then_some(body)
     });
     assert_shape("session (ready)", &ready, schema::SESSION_GET);
@@ -169,31 +130,17 @@ fn every_fake_response_satisfies_the_swagger() {
     let (status, early) = raw(&fake, "GET", &format!("/v1/status/{id}"), auth, None);
     assert_eq!(status, 200);
     assert_shape("status (early)", &early, schema::STATUS);
-    assert!(
-        early["app_version"].is_string(),
-        "app_version is a string in a status"
-    );
+    assert!(early["app_version"].is_string(), "app_version is a string in a status");
     let status_ready = wait_for("ready", || {
         let (_, body) = raw(&fake, "GET", &format!("/v1/status/{id}"), auth, None);
         (body["current_status"] == json!("Status.READY")).then_some(body)
     });
     assert_shape("status (ready)", &status_ready, schema::STATUS);
-    let context = wait_for("game server report", || {
-        std::fs::read_to_string(&report).ok()
-    });
+    let context = wait_for("game server report", || std::fs::read_to_string(&report).ok());
     assert!(context.contains(&id));
 
-    let linked_dep = ready["deployment"]["request_id"]
-        .as_str()
-        .expect("linked")
-        .to_owned();
-    let (_, linked_status) = raw(
-        &fake,
-        "GET",
-        &format!("/v1/status/{linked_dep}"),
-        auth,
-        None,
-    );
+    let linked_dep = ready["deployment"]["request_id"].as_str().expect("linked").to_owned();
+    let (_, linked_status) = raw(&fake, "GET", &format!("/v1/status/{linked_dep}"), auth, None);
     assert_shape("status with sessions", &linked_status, schema::STATUS);
     assert_eq!(linked_status["sessions"].as_array().map(Vec::len), Some(1));
 
@@ -215,13 +162,7 @@ fn every_fake_response_satisfies_the_swagger() {
     assert_eq!(status, 410);
     assert_shape("stop (410)", &gone, schema::ERROR);
 
-    let (status, deleted) = raw(
-        &fake,
-        "DELETE",
-        &format!("/v1/session/{session_id}"),
-        auth,
-        None,
-    );
+    let (status, deleted) = raw(&fake, "DELETE", &format!("/v1/session/{session_id}"), auth, None);
     assert_eq!(status, 200);
     assert_shape("session delete", &deleted, schema::SESSION_DELETE);
 
@@ -249,8 +190,7 @@ fn in_container_endpoints_check_their_raw_tokens() {
     let report = dir.path().join("env.json");
     // A shell "game server" that dumps the env it was given.
     let script = format!("env > {}.tmp && mv {0}.tmp {0}; sleep 60", report.display());
-    let mut config = FakeConfig::for_tests()
-        .with_game_server(GameServerCommand::new("/bin/sh").arg("-c").arg(script));
+    let mut config = FakeConfig::for_tests().with_game_server(GameServerCommand::new("/bin/sh").arg("-c").arg(script));
     config.child_output = ChildOutput::Null;
     config.rate_limits.clear(); // raw polling below is faster than 20 status/s
     let fake = start(config);
@@ -260,108 +200,42 @@ fn in_container_endpoints_check_their_raw_tokens() {
     let (_, created) = raw(&fake, "POST", "/v2/deployments", Some(&auth), Some(&deploy));
     let id = created["request_id"].as_str().expect("id").to_owned();
     let text = wait_for("env dump", || std::fs::read_to_string(&report).ok());
-    let vars: Vec<(String, String)> = text
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-    let get = |k: &str| {
-        vars.iter()
-            .find(|(key, _)| key == k)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
+    let vars: Vec<(String, String)> =
+        text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+    let get = |k: &str| vars.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone()).unwrap_or_default();
 
-    let env = bevygap_edgegap::ArbitriumEnv::from_vars(vars.clone())
-        .expect("the client parses the injected env");
+    let env = bevygap_edgegap::ArbitriumEnv::from_vars(vars.clone()).expect("the client parses the injected env");
     assert_eq!(env.request_id, id);
     assert_eq!(get("ARBITRIUM_PORT_SERVER_PORT_PROTOCOL"), "UDP");
-    assert_eq!(
-        get("ARBITRIUM_PORT_SERVER_PORT_EXTERNAL"),
-        env.port("server port").expect("port").external.to_string()
-    );
+    assert_eq!(get("ARBITRIUM_PORT_SERVER_PORT_EXTERNAL"), env.port("server port").expect("port").external.to_string());
     assert_eq!(get("ARBITRIUM_CONTEXT_TOKEN").len(), 32);
 
     let context_path = get("ARBITRIUM_CONTEXT_URL").replace(fake.base_url(), "");
     let delete_path = get("ARBITRIUM_DELETE_URL").replace(fake.base_url(), "");
-    assert!(
-        context_path.starts_with(&format!("/v1/context/{id}/")),
-        "{context_path}"
-    );
-    assert!(
-        delete_path.starts_with(&format!("/v1/self/stop/{id}/")),
-        "{delete_path}"
-    );
+    assert!(context_path.starts_with(&format!("/v1/context/{id}/")), "{context_path}");
+    assert!(delete_path.starts_with(&format!("/v1/self/stop/{id}/")), "{delete_path}");
 
-    let (status, context) = raw(
-        &fake,
-        "GET",
-        &context_path,
-        Some(&get("ARBITRIUM_CONTEXT_TOKEN")),
-        None,
-    );
+    let (status, context) = raw(&fake, "GET", &context_path, Some(&get("ARBITRIUM_CONTEXT_TOKEN")), None);
     assert_eq!(status, 200);
     assert_shape("context", &context, schema::DEPLOYMENT);
     assert_shape("context location", &context["location"], schema::LOCATION);
     assert!(context["sockets"].is_i64());
     // The account key is not a context token; the delete token is not either.
     assert_eq!(raw(&fake, "GET", &context_path, Some(&auth), None).0, 401);
-    assert_eq!(
-        raw(
-            &fake,
-            "GET",
-            &context_path,
-            Some(&get("ARBITRIUM_DELETE_TOKEN")),
-            None
-        )
-        .0,
-        401
-    );
-    assert_eq!(
-        raw(
-            &fake,
-            "GET",
-            &format!("/v1/context/{id}/0"),
-            Some(&get("ARBITRIUM_CONTEXT_TOKEN")),
-            None
-        )
-        .0,
-        400
-    );
-    assert_eq!(
-        raw(
-            &fake,
-            "DELETE",
-            &delete_path,
-            Some(&get("ARBITRIUM_CONTEXT_TOKEN")),
-            None
-        )
-        .0,
-        401
-    );
+    assert_eq!(raw(&fake, "GET", &context_path, Some(&get("ARBITRIUM_DELETE_TOKEN")), None).0, 401);
+    assert_eq!(raw(&fake, "GET", &format!("/v1/context/{id}/0"), Some(&get("ARBITRIUM_CONTEXT_TOKEN")), None).0, 400);
+    assert_eq!(raw(&fake, "DELETE", &delete_path, Some(&get("ARBITRIUM_CONTEXT_TOKEN")), None).0, 401);
 
     // Before READY self-stop would answer 202; wait so the 200 shape is checked.
     wait_for("ready", || {
         let (_, body) = raw(&fake, "GET", &format!("/v1/status/{id}"), Some(&auth), None);
         (body["current_status"] == json!("Status.READY")).then_some(())
     });
-    let (status, body) = raw(
-        &fake,
-        "DELETE",
-        &delete_path,
-        Some(&get("ARBITRIUM_DELETE_TOKEN")),
-        None,
-    );
+    let (status, body) = raw(&fake, "DELETE", &delete_path, Some(&get("ARBITRIUM_DELETE_TOKEN")), None);
     assert_eq!(status, 200);
     assert_shape("self stop", &body, schema::DELETE);
     wait_for("terminated", || fake.inventory().is_idle().then_some(()));
-    let (status, body) = raw(
-        &fake,
-        "DELETE",
-        &delete_path,
-        Some(&get("ARBITRIUM_DELETE_TOKEN")),
-        None,
-    );
+    let (status, body) = raw(&fake, "DELETE", &delete_path, Some(&get("ARBITRIUM_DELETE_TOKEN")), None);
     assert_eq!(status, 410);
     assert_shape("self stop 410", &body, schema::ERROR);
 }

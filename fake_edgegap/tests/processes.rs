@@ -15,8 +15,7 @@ use fake_edgegap::{ChildOutput, FakeConfig, FakeEdgegap, GameServerCommand};
 use serde_json::Value;
 
 fn fake_with_game_server(grace: Duration) -> FakeEdgegap {
-    let mut config =
-        FakeConfig::for_tests().with_game_server(GameServerCommand::new(game_server_bin()));
+    let mut config = FakeConfig::for_tests().with_game_server(GameServerCommand::new(game_server_bin()));
     config.stop_grace = grace;
     config.child_output = ChildOutput::Inherit;
     start(config)
@@ -25,21 +24,14 @@ fn fake_with_game_server(grace: Duration) -> FakeEdgegap {
 /// Deploys with `FAKE_GS_MODE=mode` and a report file; returns the id.
 fn deploy_mode(client: &EdgegapClient, mode: &str, report: &Path) -> String {
     let mut request = DeploymentCreate::for_ip("demo", "v1", "1.2.3.4");
-    let var = |k: &str, v: &str| EnvironmentVariable {
-        key: k.into(),
-        value: v.into(),
-        is_hidden: false,
-    };
+    let var = |k: &str, v: &str| EnvironmentVariable { key: k.into(), value: v.into(), is_hidden: false };
     request.environment_variables = Some(vec![
         var("FAKE_GS_MODE", mode),
         var("FAKE_GS_REPORT", &report.display().to_string()),
         var("FAKE_GS_USER_VAR", "hello"),
     ]);
     request.tags = Some(vec!["t1".into(), "t2".into()]);
-    client
-        .create_deployment(&request)
-        .expect("deploy")
-        .request_id
+    client.create_deployment(&request).expect("deploy").request_id
 }
 
 fn read_report(path: &Path) -> Value {
@@ -49,27 +41,12 @@ fn read_report(path: &Path) -> Value {
     })
 }
 
-fn wait_state(
-    client: &EdgegapClient,
-    id: &str,
-    state: DeploymentState,
-) -> bevygap_edgegap::DeploymentStatus {
-    wait_for(&format!("{state:?}"), || {
-        client
-            .deployment_status(id)
-            .ok()
-            .filter(|s| s.state() == state)
-    })
+fn wait_state(client: &EdgegapClient, id: &str, state: DeploymentState) -> bevygap_edgegap::DeploymentStatus {
+    wait_for(&format!("{state:?}"), || client.deployment_status(id).ok().filter(|s| s.state() == state))
 }
 
 fn pid_of(fake: &FakeEdgegap, id: &str) -> u32 {
-    wait_for("process listed", || {
-        fake.inventory()
-            .processes
-            .iter()
-            .find(|p| p.request_id == id)
-            .map(|p| p.pid)
-    })
+    wait_for("process listed", || fake.inventory().processes.iter().find(|p| p.request_id == id).map(|p| p.pid))
 }
 
 #[test]
@@ -89,30 +66,14 @@ fn game_server_reads_its_env_calls_context_and_stops_itself() {
     assert_eq!(report["context_sockets"], Value::from(10));
     assert_eq!(report["user_env"], Value::from("hello"));
     let status_seen = report["context_status"].as_str().expect("status");
-    assert!(
-        matches!(status_seen, "Status.DEPLOYING" | "Status.READY"),
-        "{status_seen}"
-    );
-    assert!(
-        matches!(report["self_stop"].as_str(), Some("200" | "202")),
-        "{report}"
-    );
+    assert!(matches!(status_seen, "Status.DEPLOYING" | "Status.READY"), "{status_seen}");
+    assert!(matches!(report["self_stop"].as_str(), Some("200" | "202")), "{report}");
 
     // The ports the process saw are the ones Edgegap reports.
     let ended = wait_state(&client, &id, DeploymentState::Terminated);
-    let port = ended
-        .ports
-        .as_ref()
-        .and_then(|p| p.get("server port"))
-        .expect("port");
-    assert_eq!(
-        report["ports"][0]["external"],
-        Value::from(port.external.expect("external"))
-    );
-    assert_eq!(
-        report["ports"][0]["internal"],
-        report["ports"][0]["external"]
-    );
+    let port = ended.ports.as_ref().and_then(|p| p.get("server port")).expect("port");
+    assert_eq!(report["ports"][0]["external"], Value::from(port.external.expect("external")));
+    assert_eq!(report["ports"][0]["internal"], report["ports"][0]["external"]);
     assert!(ended.removal_time.is_some());
 
     wait_for("process reaped", || (!pid_alive(pid)).then_some(()));
@@ -127,11 +88,7 @@ fn a_serving_process_is_stopped_with_sigterm() {
     let client = client(&fake);
     let id = deploy_mode(&client, "serve", &report_path);
     let report = read_report(&report_path);
-    assert_eq!(
-        report["bound"],
-        Value::from(true),
-        "the server binds its reported port"
-    );
+    assert_eq!(report["bound"], Value::from(true), "the server binds its reported port");
     wait_state(&client, &id, DeploymentState::Ready);
     let pid = pid_of(&fake, &id);
     assert!(pid_alive(pid));
@@ -175,10 +132,7 @@ fn a_process_that_exits_on_its_own_is_terminated() {
 fn error_detail_of_a_deployment(config: FakeConfig) -> Option<String> {
     let fake = start(config);
     let client = client(&fake);
-    let id = client
-        .create_deployment(&DeploymentCreate::for_ip("demo", "v1", "1.2.3.4"))
-        .expect("deploy")
-        .request_id;
+    let id = client.create_deployment(&DeploymentCreate::for_ip("demo", "v1", "1.2.3.4")).expect("deploy").request_id;
     wait_state(&client, &id, DeploymentState::Error).error_detail
 }
 
@@ -224,35 +178,22 @@ fn spawn_binary(args: &[&str]) -> (std::process::Child, String) {
         .expect("spawn fake-edgegap");
     let stdout = child.stdout.take().expect("stdout");
     let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("first line");
+    BufReader::new(stdout).read_line(&mut line).expect("first line");
     (child, line.trim().to_owned())
 }
 
 fn binary_client(addr: &str) -> EdgegapClient {
-    let mut config =
-        bevygap_edgegap::EdgegapConfig::new(bevygap_edgegap::ApiKey::parse("T").expect("key"));
+    let mut config = bevygap_edgegap::EdgegapConfig::new(bevygap_edgegap::ApiKey::parse("T").expect("key"));
     config.base_url = format!("http://{addr}");
     EdgegapClient::new(config).expect("client")
 }
 
 fn binary_process_pid(addr: &str, id: &str) -> u32 {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(5)))
-        .build()
-        .into();
+    let agent: ureq::Agent = ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(5))).build().into();
     wait_for("process in inventory", || {
-        let mut response = agent
-            .get(format!("http://{addr}/_fake/inventory"))
-            .call()
-            .ok()?;
+        let mut response = agent.get(format!("http://{addr}/_fake/inventory")).call().ok()?;
         let inventory: fake_edgegap::Inventory = response.body_mut().read_json().ok()?;
-        inventory
-            .processes
-            .iter()
-            .find(|p| p.request_id == id)
-            .map(|p| p.pid)
+        inventory.processes.iter().find(|p| p.request_id == id).map(|p| p.pid)
     })
 }
 
@@ -263,10 +204,7 @@ fn binary_with_a_ready_deployment() -> (std::process::Child, String, u32) {
     let args = ["--api-token", "T", "--game-server-cmd", &gs, "--step-delay-ms", "5", "--deploying-delay-ms", "50"];
     let (child, addr) = spawn_binary(&args);
     let client = binary_client(&addr);
-    let id = client
-        .create_deployment(&DeploymentCreate::for_ip("demo", "v1", "1.2.3.4"))
-        .expect("deploy")
-        .request_id;
+    let id = client.create_deployment(&DeploymentCreate::for_ip("demo", "v1", "1.2.3.4")).expect("deploy").request_id;
     wait_state(&client, &id, DeploymentState::Ready);
     let game_pid = binary_process_pid(&addr, &id);
     (child, addr, game_pid)
@@ -275,10 +213,7 @@ fn binary_with_a_ready_deployment() -> (std::process::Child, String, u32) {
 #[test]
 fn the_binary_prints_its_address_and_stops_children_on_sigterm() {
     let (mut child, addr, game_pid) = binary_with_a_ready_deployment();
-    assert!(
-        addr.parse::<std::net::SocketAddr>().is_ok(),
-        "first line is the address: {addr:?}"
-    );
+    assert!(addr.parse::<std::net::SocketAddr>().is_ok(), "first line is the address: {addr:?}");
     let fake_pid = libc::pid_t::try_from(child.id()).expect("pid");
     // SAFETY: signalling our own child.
     unsafe { libc::kill(fake_pid, libc::SIGTERM) };
@@ -298,25 +233,12 @@ fn children_die_even_if_the_binary_is_sigkilled() {
 
 #[test]
 fn the_binary_documents_its_settings() {
-    let output = Command::new(env!("CARGO_BIN_EXE_fake-edgegap"))
-        .arg("--help")
-        .output()
-        .expect("run --help");
+    let output = Command::new(env!("CARGO_BIN_EXE_fake-edgegap")).arg("--help").output().expect("run --help");
     assert!(output.status.success());
     let text = String::from_utf8_lossy(&output.stdout);
-    for flag in [
-        "--listen",
-        "--api-token",
-        "--game-server-cmd",
-        "--fault",
-        "--stop-grace-ms",
-        "--no-rate-limits",
-    ] {
+    for flag in ["--listen", "--api-token", "--game-server-cmd", "--fault", "--stop-grace-ms", "--no-rate-limits"] {
         assert!(text.contains(flag), "--help lacks {flag}");
     }
-    let bad = Command::new(env!("CARGO_BIN_EXE_fake-edgegap"))
-        .arg("--bogus")
-        .output()
-        .expect("run");
+    let bad = Command::new(env!("CARGO_BIN_EXE_fake-edgegap")).arg("--bogus").output().expect("run");
     assert_eq!(bad.status.code(), Some(2));
 }

@@ -9,7 +9,7 @@ use bevy::app::App;
 use bevygap_matchmaker::config::MatchmakerConfig;
 use bevygap_matchmaker::harness::LocalMatchmaker;
 use bevygap_shared::{LightyearKeys, PrivateKey};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 const JOINS: usize = 2000;
 const CLIENTS: usize = 16;
@@ -101,7 +101,11 @@ fn run(runner: Runner) {
     );
     let idle_from = cpu_seconds();
     std::thread::sleep(Duration::from_secs(10));
-    println!("{runner:?}: idle for 10 s with {} live tokens: {:.1}% of one core", JOINS, (cpu_seconds() - idle_from) * 10.0);
+    println!(
+        "{runner:?}: idle for 10 s with {} live tokens: {:.1}% of one core",
+        JOINS,
+        (cpu_seconds() - idle_from) * 10.0
+    );
     drop(mm);
 }
 

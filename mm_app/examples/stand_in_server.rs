@@ -13,7 +13,7 @@ use bevygap_shared::env::ProcessEnv;
 use bevygap_shared::kv::KvStores;
 use bevygap_shared::nats::{InitialConnect, NatsConfig, NatsConnection};
 use bevygap_shared::protocol::ServerAddresses;
-use bevygap_shared::records::{now_ms, ServerCommand, ServerRecord, ServerStatus};
+use bevygap_shared::records::{ServerCommand, ServerRecord, ServerStatus, now_ms};
 use bevygap_shared::server_env::ServerEnv;
 use futures::StreamExt;
 
@@ -31,9 +31,11 @@ async fn main() {
         .expect("nats reachable");
     let kv = KvStores::open(&nats.jetstream(), &env.namespace.names()).await.expect("buckets provisioned");
     let args: Vec<String> = std::env::args().collect();
-    let crash_once = args.iter().position(|a| a == "--crash-once").and_then(|i| args.get(i + 1)).is_some_and(|file| {
-        std::fs::OpenOptions::new().write(true).create_new(true).open(file).is_ok()
-    });
+    let crash_once = args
+        .iter()
+        .position(|a| a == "--crash-once")
+        .and_then(|i| args.get(i + 1))
+        .is_some_and(|file| std::fs::OpenOptions::new().write(true).create_new(true).open(file).is_ok());
     let never_ready = crash_once || args.iter().any(|a| a == "--never-ready");
     let ready_after = Duration::from_millis(flag("--ready-after-ms").unwrap_or(0));
     let started = now_ms();
@@ -57,11 +59,8 @@ async fn main() {
         async move { kv.servers.put(key, bytes.into()).await.expect("server record written") }
     };
     put(ServerStatus::Starting).await;
-    let mut control = nats
-        .client()
-        .subscribe(env.namespace.names().server_control_subject(&env.server_id))
-        .await
-        .expect("subscribe");
+    let mut control =
+        nats.client().subscribe(env.namespace.names().server_control_subject(&env.server_id)).await.expect("subscribe");
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal");
     let crash = async {
         match flag("--exit-after-ms").or(crash_once.then_some(800)) {

@@ -1,14 +1,15 @@
 //! Assembling the matchmaker app from its plugins.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bevy::prelude::*;
 use bevy_tokio_tasks::{TokioTasksPlugin, TokioTasksRuntime};
+use bevygap_shared::LightyearKeys;
 use bevygap_shared::kv::{KvError, KvStores};
 use bevygap_shared::nats::{InitialConnect, NatsConfig, NatsConnection, NatsError};
-use bevygap_shared::LightyearKeys;
 
+use crate::MatchmakerSetsPlugin;
 use crate::config::MatchmakerConfig;
 use crate::endpoints::{EndpointsPlugin, Listeners};
 use crate::nats_bridge::{Nats, NatsBridgePlugin};
@@ -17,8 +18,7 @@ use crate::requests::RequestsPlugin;
 use crate::servers::ServersPlugin;
 use crate::sessions::SessionsPlugin;
 use crate::tokens::{MatchmakerKeys, TokensPlugin};
-use crate::wake::{wakeable_runner, AppWaker};
-use crate::MatchmakerSetsPlugin;
+use crate::wake::{AppWaker, wakeable_runner};
 
 /// Why the matchmaker could not start.
 #[derive(Debug, thiserror::Error)]

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bevy::app::App;
-use bevygap_shared::nats::{NatsConfig, NatsServer, NatsServerError};
 use bevygap_shared::LightyearKeys;
+use bevygap_shared::nats::{NatsConfig, NatsServer, NatsServerError};
 
-use crate::app::{build_app, ShutdownHandle, StartError};
+use crate::app::{ShutdownHandle, StartError, build_app};
 use crate::config::MatchmakerConfig;
 use crate::endpoints::EndpointAddrs;
 use crate::providers::{LocalProvider, LocalProviderConfig, ServerProvider};
@@ -66,7 +66,10 @@ impl LocalMatchmaker {
             extra_env: vec![
                 ("NATS_URL".into(), nats.url()),
                 ("LIGHTYEAR_PROTOCOL_ID".into(), keys.protocol_id.to_string()),
-                ("LIGHTYEAR_PRIVATE_KEY".into(), keys.private_key.expose().iter().map(|b| format!("{b:02x}")).collect()),
+                (
+                    "LIGHTYEAR_PRIVATE_KEY".into(),
+                    keys.private_key.expose().iter().map(|b| format!("{b:02x}")).collect(),
+                ),
             ],
             stop_grace: config.stop_grace,
         }));

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use bevygap_matchmaker::app::build_app;
 use bevygap_matchmaker::config::{Cli, ProviderKind};
 use bevygap_matchmaker::providers::{LocalProvider, LocalProviderConfig, ServerProvider};
-use bevygap_shared::nats::{NatsConfig, NatsServer};
 use bevygap_shared::LightyearKeys;
+use bevygap_shared::nats::{NatsConfig, NatsServer};
 use clap::Parser;
 
 fn main() -> ExitCode {

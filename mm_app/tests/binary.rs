@@ -19,10 +19,23 @@ fn help_lists_every_setting_with_its_env_var() {
     assert!(out.status.success());
     let help = String::from_utf8_lossy(&out.stdout);
     for var in [
-        "BEVYGAP_NAMESPACE", "BEVYGAP_GAMES", "BEVYGAP_PUBLIC_ADDR", "BEVYGAP_ADMIN_ADDR", "BEVYGAP_ADMIN_TOKEN",
-        "BEVYGAP_TRUSTED_PROXIES", "BEVYGAP_DEV_MODE", "BEVYGAP_CORS_ORIGIN", "BEVYGAP_MAX_BODY_BYTES",
-        "BEVYGAP_RATE_PER_MINUTE", "BEVYGAP_MAX_WAITING", "BEVYGAP_JOIN_DEADLINE_SECS", "BEVYGAP_TOKEN_TTL_SECS",
-        "BEVYGAP_GAME_SERVER_CMD", "BEVYGAP_SERVER_CAPACITY", "BEVYGAP_MAX_SERVERS", "BEVYGAP_EMPTY_GRACE_SECS",
+        "BEVYGAP_NAMESPACE",
+        "BEVYGAP_GAMES",
+        "BEVYGAP_PUBLIC_ADDR",
+        "BEVYGAP_ADMIN_ADDR",
+        "BEVYGAP_ADMIN_TOKEN",
+        "BEVYGAP_TRUSTED_PROXIES",
+        "BEVYGAP_DEV_MODE",
+        "BEVYGAP_CORS_ORIGIN",
+        "BEVYGAP_MAX_BODY_BYTES",
+        "BEVYGAP_RATE_PER_MINUTE",
+        "BEVYGAP_MAX_WAITING",
+        "BEVYGAP_JOIN_DEADLINE_SECS",
+        "BEVYGAP_TOKEN_TTL_SECS",
+        "BEVYGAP_GAME_SERVER_CMD",
+        "BEVYGAP_SERVER_CAPACITY",
+        "BEVYGAP_MAX_SERVERS",
+        "BEVYGAP_EMPTY_GRACE_SECS",
     ] {
         assert!(help.contains(var), "--help does not mention {var}");
     }
@@ -72,7 +85,8 @@ fn with_no_nats_url_it_runs_its_own_nats_and_game_servers_and_stops_them_all() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let url = format!("http://127.0.0.1:{public}");
-    let request = json!({"jsonrpc": "2.0", "id": 1, "method": "matchmaker.join", "params": {"game": GAME, "version": VERSION}});
+    let request =
+        json!({"jsonrpc": "2.0", "id": 1, "method": "matchmaker.join", "params": {"game": GAME, "version": VERSION}});
     let (status, body) = post(&url, &request.to_string(), None);
     assert_eq!(status, 200);
     assert_eq!(body["result"]["status"], "ready", "{body}");

@@ -3,7 +3,7 @@
 
 mod support;
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use support::*;
 
 #[test]
@@ -16,7 +16,8 @@ fn the_public_endpoint_refuses_every_brp_builtin_and_admin_method() {
         .iter()
         .filter_map(|m| m["name"].as_str().map(str::to_string))
         .collect();
-    for expected in ["world.query", "world.despawn_entity", "world.insert_resources", "schedule.graph", "admin.servers"] {
+    for expected in ["world.query", "world.despawn_entity", "world.insert_resources", "schedule.graph", "admin.servers"]
+    {
         assert!(methods.iter().any(|m| m == expected), "{expected} missing from {methods:?}");
     }
     let public_ok = ["matchmaker.join", "matchmaker.join+watch", "matchmaker.cancel"];
@@ -100,7 +101,9 @@ fn waiting_joins_are_capped() {
         let params = json!({"game": GAME, "version": VERSION, "request_id": "waiting-first-1"});
         post(&url, &json!({"jsonrpc": "2.0", "id": 1, "method": "matchmaker.join", "params": params}).to_string(), None)
     });
-    mm.wait_for(20, "the first join to wait", |mm| (mm.admin("admin.stats", json!({}))["joins_waiting"] == 1).then_some(()));
+    mm.wait_for(20, "the first join to wait", |mm| {
+        (mm.admin("admin.stats", json!({}))["joins_waiting"] == 1).then_some(())
+    });
     let body = mm.join(json!({"game": GAME, "version": VERSION}));
     assert_eq!(body["error"]["data"]["code"], "too_many_waiting", "{body}");
     mm.call(&mm.public_url(), "matchmaker.cancel", json!({"request_id": "waiting-first-1"}));
@@ -203,7 +206,11 @@ fn a_request_id_belongs_to_the_address_that_made_it() {
     let stolen = join_from(&mm, "203.0.113.2", params.clone());
     assert_eq!(stolen["error"]["data"]["code"], "invalid_request", "another address cannot resume it: {stolen}");
     assert!(!stolen.to_string().contains(mine["result"]["connect_token"].as_str().unwrap()));
-    let changed = join_from(&mm, "203.0.113.1", json!({"game": GAME, "version": VERSION, "request_id": "owned-request-01", "transport": "webtransport"}));
+    let changed = join_from(
+        &mm,
+        "203.0.113.1",
+        json!({"game": GAME, "version": VERSION, "request_id": "owned-request-01", "transport": "webtransport"}),
+    );
     assert_eq!(changed["error"]["data"]["code"], "invalid_request", "a resume must ask for the same thing: {changed}");
     let again = join_from(&mm, "203.0.113.1", params);
     assert_eq!(again["result"]["session_id"], mine["result"]["session_id"]);
@@ -222,7 +229,8 @@ fn one_address_cannot_hold_many_waiting_joins() {
             let url = url.clone();
             std::thread::spawn(move || {
                 let params = json!({"game": GAME, "version": VERSION, "request_id": format!("hoard-{i:010}")});
-                let body = json!({"jsonrpc": "2.0", "id": 1, "method": "matchmaker.join", "params": params}).to_string();
+                let body =
+                    json!({"jsonrpc": "2.0", "id": 1, "method": "matchmaker.join", "params": params}).to_string();
                 post_with(&url, &body, &[("x-forwarded-for", "198.51.100.7".into())])
             })
         })

@@ -4,7 +4,7 @@
 mod support;
 
 use bevygap_matchmaker::tokens::mint::inspect;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use support::*;
 
 fn ready_of(body: &Value) -> &Value {
@@ -66,9 +66,7 @@ fn a_waiting_stream_is_kept_alive_and_ends_with_an_error_at_its_deadline() {
     assert!(lines.iter().filter(|l| l.starts_with(": keep-alive")).count() >= 3, "{lines:?}");
     let last: Value = serde_json::from_str(lines.iter().rev().find_map(|l| l.strip_prefix("data: ")).unwrap()).unwrap();
     assert_eq!(last["error"]["data"]["code"], "timeout", "{last}");
-    mm.wait_for(10, "the abandoned seat to be freed", |mm| {
-        mm.servers().iter().all(|s| s["taken"] == 0).then_some(())
-    });
+    mm.wait_for(10, "the abandoned seat to be freed", |mm| mm.servers().iter().all(|s| s["taken"] == 0).then_some(()));
 }
 
 #[test]
@@ -111,9 +109,7 @@ fn cancel_withdraws_a_waiting_join_and_frees_its_seat() {
     let waiter = std::thread::spawn(move || {
         post(&url, &json!({"jsonrpc": "2.0", "id": 3, "method": "matchmaker.join", "params": params}).to_string(), None)
     });
-    mm.wait_for(20, "the seat to be reserved", |mm| {
-        mm.servers().first().filter(|s| s["taken"] == 1).map(|_| ())
-    });
+    mm.wait_for(20, "the seat to be reserved", |mm| mm.servers().first().filter(|s| s["taken"] == 1).map(|_| ()));
     let (_, cancel) = mm.call(&mm.public_url(), "matchmaker.cancel", json!({"request_id": "cancel-me-0001"}));
     assert_eq!(cancel["result"]["cancelled"], true, "{cancel}");
     let (_, body) = waiter.join().unwrap();

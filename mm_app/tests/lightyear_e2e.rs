@@ -13,7 +13,7 @@ use bevygap_matchmaker::providers::ServerProvider;
 use lightyear::netcode::ConnectToken;
 use lightyear::prelude::client::{ClientPlugins, NetcodeClient, NetcodeConfig, WebTransportClientIo};
 use lightyear::prelude::{Authentication, Client, Connect, Connected, Disconnect, LocalAddr, UdpIo};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use support::*;
 
 const TICK: Duration = Duration::from_micros(16_667);
@@ -85,7 +85,12 @@ fn play(transport: &str) {
     drop(client);
     mm.wait_for(40, "the empty server to stop", |mm| mm.servers().is_empty().then_some(()));
     mm.wait_for(20, "the game-server process to exit", |mm| mm.provider.running().is_empty().then_some(()));
-    for (name, store) in [("servers", &mm.kv.servers), ("clients", &mm.kv.clients), ("players", &mm.kv.players), ("sessions", &mm.kv.sessions)] {
+    for (name, store) in [
+        ("servers", &mm.kv.servers),
+        ("clients", &mm.kv.clients),
+        ("players", &mm.kv.players),
+        ("sessions", &mm.kv.sessions),
+    ] {
         assert!(mm.keys(store).is_empty(), "{name} bucket left records behind");
     }
 }

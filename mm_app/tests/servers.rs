@@ -6,7 +6,7 @@ mod support;
 use std::time::Duration;
 
 use bevygap_matchmaker::providers::ServerProvider;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use support::*;
 
 fn session_server(mm: &Matchmaker, body: &Value) -> (String, u64) {
@@ -94,7 +94,8 @@ fn a_join_waiting_on_a_server_that_dies_is_placed_again() {
     let mm = Matchmaker::start(|c| c.game_server_cmd.extend(["--crash-once".into(), marker.clone()]));
     let events = mm.join_stream(json!({"game": GAME, "version": VERSION}));
     let statuses: Vec<&str> = events.iter().map(|e| e["result"]["status"].as_str().unwrap_or("error")).collect();
-    let restarted = statuses.iter().position(|s| *s == "finding_server").unwrap_or_else(|| panic!("not re-placed: {events:?}"));
+    let restarted =
+        statuses.iter().position(|s| *s == "finding_server").unwrap_or_else(|| panic!("not re-placed: {events:?}"));
     assert!(statuses[..restarted].contains(&"server_starting"), "{statuses:?}");
     assert_eq!(statuses.last(), Some(&"ready"), "{statuses:?}");
     assert_eq!(mm.keys(&mm.kv.servers).len(), 1, "only the healthy server remains");
@@ -152,7 +153,9 @@ fn a_server_that_stays_unreported_is_given_up() {
     };
     let bytes = serde_json::to_vec(&record).unwrap();
     mm.rt.block_on(mm.kv.servers.put("ghost-1", bytes.into())).unwrap();
-    mm.wait_for(10, "the server to be adopted", |mm| mm.servers().iter().any(|s| s["server_id"] == "ghost-1").then_some(()));
+    mm.wait_for(10, "the server to be adopted", |mm| {
+        mm.servers().iter().any(|s| s["server_id"] == "ghost-1").then_some(())
+    });
     mm.rt.block_on(mm.kv.servers.delete("ghost-1")).unwrap();
     mm.wait_for(10, "the silent server to be given up", |mm| mm.servers().is_empty().then_some(()));
 }

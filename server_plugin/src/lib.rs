@@ -148,7 +148,9 @@ impl ServerSettings {
             None | Some("grants") => AdmissionMode::Grants,
             Some("open") => AdmissionMode::Open,
             Some(other) => {
-                return Err(EnvError::new("BEVYGAP_ADMISSION", format!("expected grants or open, got {other:?}")).into());
+                return Err(
+                    EnvError::new("BEVYGAP_ADMISSION", format!("expected grants or open, got {other:?}")).into()
+                );
             }
         };
         let idle_timeout = match env.var("BEVYGAP_IDLE_SHUTDOWN_SECS") {

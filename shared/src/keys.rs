@@ -100,7 +100,10 @@ impl LightyearKeys {
         };
         let key = match (env.var("LIGHTYEAR_PRIVATE_KEY"), env.var("LIGHTYEAR_PRIVATE_KEY_FILE")) {
             (Some(_), Some(_)) => {
-                return Err(EnvError::new("LIGHTYEAR_PRIVATE_KEY_FILE", "set LIGHTYEAR_PRIVATE_KEY or its _FILE, not both"))
+                return Err(EnvError::new(
+                    "LIGHTYEAR_PRIVATE_KEY_FILE",
+                    "set LIGHTYEAR_PRIVATE_KEY or its _FILE, not both",
+                ));
             }
             (Some(text), None) => {
                 Some(PrivateKey::parse(&text).map_err(|e| EnvError::new("LIGHTYEAR_PRIVATE_KEY", e))?)
@@ -130,7 +133,8 @@ impl LightyearKeys {
 fn read_key_file(path: &Path) -> Result<PrivateKey, EnvError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| EnvError::new("LIGHTYEAR_PRIVATE_KEY_FILE", format!("{}: {e}", path.display())))?;
-    PrivateKey::parse(&text).map_err(|e| EnvError::new("LIGHTYEAR_PRIVATE_KEY_FILE", format!("{}: {e}", path.display())))
+    PrivateKey::parse(&text)
+        .map_err(|e| EnvError::new("LIGHTYEAR_PRIVATE_KEY_FILE", format!("{}: {e}", path.display())))
 }
 
 fn parse_u64(text: &str) -> Option<u64> {

@@ -76,7 +76,8 @@ pub enum Bucket {
 
 impl Bucket {
     /// Every bucket, in provisioning order.
-    pub const ALL: [Bucket; 5] = [Bucket::Servers, Bucket::Clients, Bucket::Players, Bucket::Sessions, Bucket::Requests];
+    pub const ALL: [Bucket; 5] =
+        [Bucket::Servers, Bucket::Clients, Bucket::Players, Bucket::Sessions, Bucket::Requests];
 
     fn suffix(self) -> &'static str {
         match self {

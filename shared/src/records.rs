@@ -94,10 +94,7 @@ pub struct RequestRecord {
 
 /// Milliseconds since the Unix epoch, the timestamp unit of every record.
 pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 /// A command from the matchmaker to one game server, on its control subject

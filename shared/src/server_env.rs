@@ -75,9 +75,10 @@ impl ServerEnv {
             .map_err(|e| EnvError::new("BEVYGAP_NAMESPACE", e.to_string()))?;
         let server_id = ServerId::new(required("BEVYGAP_SERVER_ID")?)
             .map_err(|e| EnvError::new("BEVYGAP_SERVER_ID", e.to_string()))?;
-        let game = GameName::new(required("BEVYGAP_GAME")?).map_err(|e| EnvError::new("BEVYGAP_GAME", e.to_string()))?;
-        let version =
-            GameVersion::new(required("BEVYGAP_VERSION")?).map_err(|e| EnvError::new("BEVYGAP_VERSION", e.to_string()))?;
+        let game =
+            GameName::new(required("BEVYGAP_GAME")?).map_err(|e| EnvError::new("BEVYGAP_GAME", e.to_string()))?;
+        let version = GameVersion::new(required("BEVYGAP_VERSION")?)
+            .map_err(|e| EnvError::new("BEVYGAP_VERSION", e.to_string()))?;
         let capacity = match env.var("BEVYGAP_CAPACITY") {
             None => Self::DEFAULT_CAPACITY,
             Some(text) => text
@@ -97,7 +98,11 @@ impl ServerEnv {
     }
 }
 
-fn endpoint(env: &dyn EnvSource, bind_var: &'static str, public_var: &'static str) -> Result<Option<Endpoint>, EnvError> {
+fn endpoint(
+    env: &dyn EnvSource,
+    bind_var: &'static str,
+    public_var: &'static str,
+) -> Result<Option<Endpoint>, EnvError> {
     let parse = |var: &'static str, text: String| {
         text.trim()
             .parse::<SocketAddr>()
@@ -105,13 +110,15 @@ fn endpoint(env: &dyn EnvSource, bind_var: &'static str, public_var: &'static st
     };
     let bind = match env.var(bind_var) {
         Some(text) => parse(bind_var, text)?,
-        None if env.var(public_var).is_some() => return Err(EnvError::new(bind_var, format!("is required when {public_var} is set"))),
+        None if env.var(public_var).is_some() => {
+            return Err(EnvError::new(bind_var, format!("is required when {public_var} is set")));
+        }
         None => return Ok(None),
     };
     let public = match env.var(public_var) {
         Some(text) => parse(public_var, text)?,
         None if bind.ip().is_unspecified() => {
-            return Err(EnvError::new(public_var, format!("is required when {bind_var} binds all interfaces")))
+            return Err(EnvError::new(public_var, format!("is required when {bind_var} binds all interfaces")));
         }
         None => bind,
     };

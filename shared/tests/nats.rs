@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use bevygap_shared::kv::{bucket_config, KvError, KvStores};
+use bevygap_shared::kv::{KvError, KvStores, bucket_config};
 use bevygap_shared::naming::{Bucket, Namespace};
 use bevygap_shared::nats::{InitialConnect, LinkStatus, NatsConfig, NatsConnection, NatsError};
 use bevygap_testkit::NatsServer;
@@ -68,7 +68,8 @@ async fn two_namespaces_do_not_see_each_other() {
 #[tokio::test]
 async fn user_and_password() {
     let nats = NatsServer::start_with_config("authorization { user: mm, password: \"pw-secret\" }").unwrap();
-    let conn = connect(&[("NATS_URL", &nats.url()), ("NATS_USER", "mm"), ("NATS_PASSWORD", "pw-secret")]).await.unwrap();
+    let conn =
+        connect(&[("NATS_URL", &nats.url()), ("NATS_USER", "mm"), ("NATS_PASSWORD", "pw-secret")]).await.unwrap();
     assert_usable(&conn).await;
     let wrong = connect(&[("NATS_URL", &nats.url()), ("NATS_USER", "mm"), ("NATS_PASSWORD", "nope")]).await;
     assert!(matches!(wrong, Err(NatsError::Connect { .. })), "wrong password must fail");
@@ -136,13 +137,15 @@ async fn tls_with_a_custom_ca_from_file_or_contents() {
     let ca_file = nats.dir().join("ca.pem");
     std::fs::write(&ca_file, &ca.ca_pem).unwrap();
 
-    let from_file = connect(&[("NATS_URL", &url), ("NATS_CA_FILE", ca_file.to_str().unwrap()), ("NATS_REQUIRE_TLS", "true")]).await;
+    let from_file =
+        connect(&[("NATS_URL", &url), ("NATS_CA_FILE", ca_file.to_str().unwrap()), ("NATS_REQUIRE_TLS", "true")]).await;
     assert_usable(&from_file.unwrap()).await;
     let from_pem = connect(&[("NATS_URL", &url), ("NATS_CA_PEM", &ca.ca_pem), ("NATS_REQUIRE_TLS", "true")]).await;
     assert_usable(&from_pem.unwrap()).await;
 
     let other_ca = make_ca();
-    let untrusted = connect(&[("NATS_URL", &url), ("NATS_CA_PEM", &other_ca.ca_pem), ("NATS_REQUIRE_TLS", "true")]).await;
+    let untrusted =
+        connect(&[("NATS_URL", &url), ("NATS_CA_PEM", &other_ca.ca_pem), ("NATS_REQUIRE_TLS", "true")]).await;
     assert!(untrusted.is_err(), "a certificate from another CA must be refused");
 }
 

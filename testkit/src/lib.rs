@@ -7,6 +7,6 @@
 mod binaries;
 mod ports;
 
-pub use bevygap_shared::nats::{NatsServer, NatsServerError, MIN_NATS_SERVER_VERSION};
+pub use bevygap_shared::nats::{MIN_NATS_SERVER_VERSION, NatsServer, NatsServerError};
 pub use binaries::workspace_binary;
 pub use ports::free_tcp_port;

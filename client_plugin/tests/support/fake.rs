@@ -137,7 +137,10 @@ fn handle(stream: TcpStream, calls: &Mutex<Vec<Call>>, script: &Script) {
     let reply = match method.as_str() {
         "matchmaker.join+watch" => script(nth, &params),
         "matchmaker.cancel" => Reply::Json(200, json!({"jsonrpc": "2.0", "id": id, "result": {"cancelled": true}})),
-        _ => Reply::Json(200, json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601, "message": "Method not found"}})),
+        _ => Reply::Json(
+            200,
+            json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601, "message": "Method not found"}}),
+        ),
     };
     let mut out = stream;
     match reply {

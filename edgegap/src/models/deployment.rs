@@ -39,11 +39,7 @@ pub struct DeploymentCreate {
 
 impl DeploymentCreate {
     /// A deployment for one player IP, the common matchmaker case.
-    pub fn for_ip(
-        application: impl Into<String>,
-        version: impl Into<String>,
-        ip: impl Into<String>,
-    ) -> Self {
+    pub fn for_ip(application: impl Into<String>, version: impl Into<String>, ip: impl Into<String>) -> Self {
         Self {
             application: application.into(),
             version: version.into(),
@@ -70,10 +66,7 @@ pub struct DeploymentUser {
 impl DeploymentUser {
     /// A user identified by IP.
     pub fn ip(ip: impl Into<String>) -> Self {
-        Self {
-            user_type: "ip_address".into(),
-            user_data: serde_json::json!({ "ip_address": ip.into() }),
-        }
+        Self { user_type: "ip_address".into(), user_data: serde_json::json!({ "ip_address": ip.into() }) }
     }
 
     /// A user identified by coordinates.

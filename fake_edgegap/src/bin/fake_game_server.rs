@@ -89,13 +89,9 @@ fn main() -> ExitCode {
 /// Keeps a socket on the server port open, as a real server would.
 fn bind(protocol: &str, port: u16) -> Option<Box<dyn std::any::Any>> {
     if protocol.eq_ignore_ascii_case("UDP") {
-        std::net::UdpSocket::bind(("127.0.0.1", port))
-            .ok()
-            .map(|s| Box::new(s) as Box<dyn std::any::Any>)
+        std::net::UdpSocket::bind(("127.0.0.1", port)).ok().map(|s| Box::new(s) as Box<dyn std::any::Any>)
     } else {
-        std::net::TcpListener::bind(("127.0.0.1", port))
-            .ok()
-            .map(|s| Box::new(s) as Box<dyn std::any::Any>)
+        std::net::TcpListener::bind(("127.0.0.1", port)).ok().map(|s| Box::new(s) as Box<dyn std::any::Any>)
     }
 }
 
@@ -104,8 +100,7 @@ fn write_report(report: &serde_json::Value) {
         return;
     };
     let tmp = format!("{path}.tmp");
-    let written =
-        std::fs::write(&tmp, report.to_string()).and_then(|()| std::fs::rename(&tmp, &path));
+    let written = std::fs::write(&tmp, report.to_string()).and_then(|()| std::fs::rename(&tmp, &path));
     if let Err(err) = written {
         eprintln!("fake-game-server: cannot write report {path}: {err}");
     }

@@ -31,11 +31,7 @@ pub(super) fn get_app_version(shared: &Shared, app: &str, version: &str) -> Repl
         .iter()
         .map(|p| json!({"port": p.internal, "protocol": p.protocol, "to_check": false, "tls_upgrade": p.tls_upgrade, "name": p.name}))
         .collect();
-    let envs: Vec<_> = v
-        .envs
-        .iter()
-        .map(|(k, val)| json!({"key": k, "value": val, "is_secret": false}))
-        .collect();
+    let envs: Vec<_> = v.envs.iter().map(|(k, val)| json!({"key": k, "value": val, "is_secret": false})).collect();
     Reply::ok(json!({
         "name": v.name,
         "is_active": v.is_active,
@@ -68,47 +64,20 @@ pub(crate) struct Resolved<'a> {
 
 /// Finds an active app version; `version: None` picks the last one created
 /// (Edgegap's documented default). Unknown or inactive → 400.
-pub(crate) fn resolve<'a>(
-    shared: &'a Shared,
-    app: &str,
-    version: Option<&str>,
-) -> Result<Resolved<'a>, Reply> {
-    let Some((app_index, found)) = shared
-        .config
-        .apps
-        .iter()
-        .enumerate()
-        .find(|(_, a)| a.name == app)
-    else {
+pub(crate) fn resolve<'a>(shared: &'a Shared, app: &str, version: Option<&str>) -> Result<Resolved<'a>, Reply> {
+    let Some((app_index, found)) = shared.config.apps.iter().enumerate().find(|(_, a)| a.name == app) else {
         return Err(Reply::error(400, format!("Application {app} not found")));
     };
     let picked = match version {
-        Some(name) => found
-            .versions
-            .iter()
-            .enumerate()
-            .find(|(_, v)| v.name == name),
+        Some(name) => found.versions.iter().enumerate().find(|(_, v)| v.name == name),
         None => found.versions.iter().enumerate().next_back(),
     };
     let Some((version_index, v)) = picked else {
-        return Err(Reply::error(
-            400,
-            format!(
-                "Version {} of {app} not found",
-                version.unwrap_or("<latest>")
-            ),
-        ));
+        return Err(Reply::error(400, format!("Version {} of {app} not found", version.unwrap_or("<latest>"))));
     };
     if !found.is_active || !v.is_active {
-        return Err(Reply::error(
-            400,
-            format!("App version {app}/{} is not active", v.name),
-        ));
+        return Err(Reply::error(400, format!("App version {app}/{} is not active", v.name)));
     }
     let offset = i64::try_from(app_index * 100 + version_index).unwrap_or(0);
-    Ok(Resolved {
-        app: found,
-        version: v,
-        version_id: 55_000 + offset,
-    })
+    Ok(Resolved { app: found, version: v, version_id: 55_000 + offset })
 }

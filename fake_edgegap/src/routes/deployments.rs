@@ -49,10 +49,7 @@ struct Hook {
 }
 
 fn bad_request(detail: &str) -> Reply {
-    Reply::with(
-        400,
-        json!({ "message": "Bad Request", "details": { "body": detail } }),
-    )
+    Reply::with(400, json!({ "message": "Bad Request", "details": { "body": detail } }))
 }
 
 pub(super) fn create_v2(shared: &Shared, req: &Incoming) -> Reply {
@@ -65,16 +62,10 @@ pub(super) fn create_v2(shared: &Shared, req: &Incoming) -> Reply {
     }
     for user in &body.users {
         let valid = match user.user_type.as_str() {
-            "ip_address" => user
-                .user_data
-                .get("ip_address")
-                .is_some_and(Value::is_string),
+            "ip_address" => user.user_data.get("ip_address").is_some_and(Value::is_string),
             "geo_coordinates" => {
                 user.user_data.get("latitude").is_some_and(Value::is_number)
-                    && user
-                        .user_data
-                        .get("longitude")
-                        .is_some_and(Value::is_number)
+                    && user.user_data.get("longitude").is_some_and(Value::is_number)
             }
             _ => false,
         };
@@ -89,19 +80,14 @@ pub(super) fn create_v2(shared: &Shared, req: &Incoming) -> Reply {
     let spec = DeploymentSpec {
         app: body.application,
         version: body.version,
-        env: body
-            .environment_variables
-            .into_iter()
-            .map(|e| (e.key, e.value))
-            .collect(),
+        env: body.environment_variables.into_iter().map(|e| (e.key, e.value)).collect(),
         tags: body.tags,
         webhooks: DeployWebhooks {
             on_ready: body.webhook_on_ready.map(|h| h.url),
             on_error: body.webhook_on_error.map(|h| h.url),
             on_terminated: body.webhook_on_terminated.map(|h| h.url),
         },
-        fail_now: unprocessable
-            .then(|| "Could not allocate a deployment (injected fault)".to_owned()),
+        fail_now: unprocessable.then(|| "Could not allocate a deployment (injected fault)".to_owned()),
     };
     let mut world = shared.world();
     let request_id = create_deployment(shared, &mut world, spec);
@@ -139,16 +125,11 @@ pub(crate) fn request_stop(shared: &Shared, id: &str) -> Reply {
     }
     dep.stop_requested = true;
     if !dep.state.stoppable_now() {
-        return Reply::with(
-            202,
-            json!({ "message": format!("{id} - Delete request will be processed soon") }),
-        );
+        return Reply::with(202, json!({ "message": format!("{id} - Delete request will be processed soon") }));
     }
     let Some(dep) = world.deployments.get(id) else {
         return Reply::error(400, format!("Deployment {id} not found"));
     };
     let summary = views::status(&shared.config, &world, dep);
-    Reply::ok(
-        json!({ "message": format!("Instance {id} will be deleted"), "deployment_summary": summary }),
-    )
+    Reply::ok(json!({ "message": format!("Instance {id} will be deleted"), "deployment_summary": summary }))
 }

@@ -31,11 +31,7 @@ pub(crate) struct Incoming {
 impl Incoming {
     /// A query parameter, if present.
     pub fn query_param(&self, name: &str) -> Option<&str> {
-        self.query
-            .split('&')
-            .filter_map(|kv| kv.split_once('='))
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v)
+        self.query.split('&').filter_map(|kv| kv.split_once('=')).find(|(k, _)| *k == name).map(|(_, v)| v)
     }
 }
 
@@ -57,10 +53,7 @@ impl Reply {
 
     /// Edgegap's error shape, `{"message": ...}`.
     pub fn error(status: u16, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            body: json!({ "message": message.into() }),
-        }
+        Self { status, body: json!({ "message": message.into() }) }
     }
 }
 
@@ -85,18 +78,12 @@ impl Route {
     fn parse(method: &str, path: &str) -> Option<Self> {
         // Splitting and dropping empty segments collapses `//` (bevygap's
         // generated client really sends `//v1/session`).
-        let segs: Vec<String> = path
-            .split('/')
-            .filter(|s| !s.is_empty())
-            .map(percent_decode)
-            .collect();
+        let segs: Vec<String> = path.split('/').filter(|s| !s.is_empty()).map(percent_decode).collect();
         let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
         let own = |s: &str| s.to_owned();
         Some(match (method, segs.as_slice()) {
             ("GET", ["v1", "app", app]) => Self::App(own(app)),
-            ("GET", ["v1", "app", app, "version", version]) => {
-                Self::AppVersion(own(app), own(version))
-            }
+            ("GET", ["v1", "app", app, "version", version]) => Self::AppVersion(own(app), own(version)),
             ("POST", ["v1", "session"]) => Self::CreateSession,
             ("GET", ["v1", "session", id]) => Self::GetSession(own(id)),
             ("DELETE", ["v1", "session", id]) => Self::DeleteSession(own(id)),
@@ -133,14 +120,7 @@ impl Route {
     /// Account endpoints need `authorization: token <key>`; in-container ones
     /// check their raw token in the handler; `/_fake/*` is open.
     fn needs_account_token(&self) -> bool {
-        !matches!(
-            self,
-            Self::Context(..)
-                | Self::SelfStop(..)
-                | Self::Inventory
-                | Self::GetFaults
-                | Self::PutFaults
-        )
+        !matches!(self, Self::Context(..) | Self::SelfStop(..) | Self::Inventory | Self::GetFaults | Self::PutFaults)
     }
 }
 
@@ -150,11 +130,7 @@ pub(crate) fn dispatch(shared: &Shared, req: &Incoming) -> Reply {
         return Reply::error(404, "Not Found");
     };
     if let Some(endpoint) = route.endpoint() {
-        *shared
-            .world()
-            .request_counts
-            .entry(endpoint.name().to_owned())
-            .or_default() += 1;
+        *shared.world().request_counts.entry(endpoint.name().to_owned()).or_default() += 1;
         let decision = shared.faults().decide(endpoint);
         match decision {
             Decision::Pass => {}
@@ -201,9 +177,7 @@ fn percent_decode(segment: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok());
+        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
         if let (b'%', Some(Ok(byte))) = (bytes[i], hex.map(|h| u8::from_str_radix(h, 16))) {
             out.push(byte);
             i += 3;
@@ -217,10 +191,6 @@ fn percent_decode(segment: &str) -> String {
 
 /// Parses a JSON body into `T`, answering 400 with serde's reason on failure.
 pub(crate) fn parse_body<T: serde::de::DeserializeOwned>(req: &Incoming) -> Result<T, Reply> {
-    serde_json::from_str(&req.body).map_err(|e| {
-        Reply::with(
-            400,
-            json!({ "message": "Bad Request", "details": { "body": e.to_string() } }),
-        )
-    })
+    serde_json::from_str(&req.body)
+        .map_err(|e| Reply::with(400, json!({ "message": "Bad Request", "details": { "body": e.to_string() } })))
 }

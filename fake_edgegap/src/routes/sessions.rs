@@ -45,27 +45,16 @@ pub(super) fn create(shared: &Shared, req: &Incoming) -> Reply {
         Err(reply) => return reply,
     };
     let mut users: Vec<String> = body.ip_list.unwrap_or_default();
-    users.extend(
-        body.geo_ip_list
-            .unwrap_or_default()
-            .into_iter()
-            .map(|g| g.ip),
-    );
+    users.extend(body.geo_ip_list.unwrap_or_default().into_iter().map(|g| g.ip));
     if users.is_empty() {
-        return Reply::error(
-            400,
-            "A session needs at least one user (ip_list or geo_ip_list)",
-        );
+        return Reply::error(400, "A session needs at least one user (ip_list or geo_ip_list)");
     }
     let mut world = shared.world();
     if let Some(requested) = &body.deployment_request_id {
         match world.deployments.get(requested) {
             Some(dep) if !matches!(dep.state, DeployState::Terminated | DeployState::Error) => {}
             _ => {
-                return Reply::error(
-                    400,
-                    format!("Deployment {requested} not found or not running"),
-                );
+                return Reply::error(400, format!("Deployment {requested} not found or not running"));
             }
         }
     }
@@ -139,16 +128,8 @@ pub(super) fn delete(shared: &Shared, id: &str) -> Reply {
 }
 
 pub(super) fn list(shared: &Shared, req: &Incoming) -> Reply {
-    let page: usize = req
-        .query_param("page")
-        .and_then(|p| p.parse().ok())
-        .filter(|p| *p >= 1)
-        .unwrap_or(1);
-    let limit: usize = req
-        .query_param("limit")
-        .and_then(|l| l.parse().ok())
-        .filter(|l| *l >= 1)
-        .unwrap_or(100);
+    let page: usize = req.query_param("page").and_then(|p| p.parse().ok()).filter(|p| *p >= 1).unwrap_or(1);
+    let limit: usize = req.query_param("limit").and_then(|l| l.parse().ok()).filter(|l| *l >= 1).unwrap_or(100);
     let world = shared.world();
     let mut all: Vec<&SessionRec> = world.sessions.values().collect();
     all.sort_by_key(|s| s.seq);

@@ -29,23 +29,14 @@ pub fn client_with(fake: &FakeEdgegap, tweak: impl FnOnce(&mut EdgegapConfig)) -
     let key = ApiKey::parse(fake.api_token()).expect("token parses");
     let mut config = EdgegapConfig::new(key).with_base_url(format!("{}/", fake.base_url()));
     config.timeout = Duration::from_secs(5);
-    config.retry = RetryPolicy {
-        max_retries: 3,
-        base_delay: Duration::from_millis(5),
-        max_delay: Duration::from_millis(20),
-    };
+    config.retry =
+        RetryPolicy { max_retries: 3, base_delay: Duration::from_millis(5), max_delay: Duration::from_millis(20) };
     tweak(&mut config);
     EdgegapClient::new(config).expect("client builds")
 }
 
 /// One raw HTTP exchange, to see exact status codes and bodies.
-pub fn raw(
-    fake: &FakeEdgegap,
-    method: &str,
-    path: &str,
-    auth: Option<&str>,
-    body: Option<&Value>,
-) -> (u16, Value) {
+pub fn raw(fake: &FakeEdgegap, method: &str, path: &str, auth: Option<&str>, body: Option<&Value>) -> (u16, Value) {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(10)))
@@ -64,8 +55,7 @@ pub fn raw(
     let mut response = result.expect("fake answers");
     let status = response.status().as_u16();
     let text = response.body_mut().read_to_string().expect("body readable");
-    let json = serde_json::from_str(&text)
-        .unwrap_or_else(|e| panic!("{method} {path}: non-JSON body {text:?}: {e}"));
+    let json = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{method} {path}: non-JSON body {text:?}: {e}"));
     (status, json)
 }
 
@@ -111,9 +101,7 @@ pub fn webhook_receiver() -> (String, Receiver<(String, Value)>) {
 /// yet reaped by whoever inherited it) counts as dead.
 pub fn pid_alive(pid: u32) -> bool {
     if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        let state = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.trim_start().chars().next());
+        let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next());
         return !matches!(state, Some('Z' | 'X'));
     }
     let Ok(pid) = libc::pid_t::try_from(pid) else {

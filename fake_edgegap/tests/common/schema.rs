@@ -25,14 +25,8 @@ const REQ: bool = true;
 const OPT: bool = false;
 
 pub static ERROR: &[Field] = &[Field("message", Ty::Str, REQ)];
-pub static V2_ERROR: &[Field] = &[
-    Field("message", Ty::Str, REQ),
-    Field("details", Ty::Any, OPT),
-];
-pub static V2_UNPROCESSABLE: &[Field] = &[
-    Field("request_id", Ty::Str, REQ),
-    Field("message", Ty::Str, REQ),
-];
+pub static V2_ERROR: &[Field] = &[Field("message", Ty::Str, REQ), Field("details", Ty::Any, OPT)];
+pub static V2_UNPROCESSABLE: &[Field] = &[Field("request_id", Ty::Str, REQ), Field("message", Ty::Str, REQ)];
 pub static V2_CREATED: &[Field] = &[Field("request_id", Ty::Str, REQ)];
 
 pub static LOCATION: &[Field] = &[
@@ -70,11 +64,8 @@ pub static DEPLOYMENT: &[Field] = &[
     Field("is_joinable_by_session", Ty::Bool, OPT),
 ];
 
-pub static SESSION_USER: &[Field] = &[
-    Field("ip", Ty::Str, REQ),
-    Field("latitude", Ty::Num, OPT),
-    Field("longitude", Ty::Num, OPT),
-];
+pub static SESSION_USER: &[Field] =
+    &[Field("ip", Ty::Str, REQ), Field("latitude", Ty::Num, OPT), Field("longitude", Ty::Num, OPT)];
 
 pub static SESSION_GET: &[Field] = &[
     Field("session_id", Ty::Str, REQ),
@@ -94,11 +85,8 @@ pub static SESSION_GET: &[Field] = &[
     Field("webhook_url", Ty::Str, OPT),
 ];
 
-pub static SELECTOR: &[Field] = &[
-    Field("tag", Ty::Str, REQ),
-    Field("tag_only", Ty::Bool, OPT),
-    Field("env", Ty::Any, OPT),
-];
+pub static SELECTOR: &[Field] =
+    &[Field("tag", Ty::Str, REQ), Field("tag_only", Ty::Bool, OPT), Field("env", Ty::Any, OPT)];
 
 pub static SESSION_REQUEST: &[Field] = &[
     Field("session_id", Ty::Str, REQ),
@@ -110,11 +98,8 @@ pub static SESSION_REQUEST: &[Field] = &[
     Field("webhook_url", Ty::Str, OPT),
 ];
 
-pub static SESSION_DELETE: &[Field] = &[
-    Field("message", Ty::Str, REQ),
-    Field("session_id", Ty::Str, REQ),
-    Field("custom_id", Ty::Str, OPT),
-];
+pub static SESSION_DELETE: &[Field] =
+    &[Field("message", Ty::Str, REQ), Field("session_id", Ty::Str, REQ), Field("custom_id", Ty::Str, OPT)];
 
 pub static SESSION_CONTEXT: &[Field] = &[
     Field("session_id", Ty::Str, REQ),
@@ -170,11 +155,7 @@ pub static STATUS: &[Field] = &[
     Field("error_detail", Ty::Str, OPT),
     Field("ports", Ty::MapOf(PORT_MAPPING), OPT),
     Field("public_ip", Ty::Str, REQ),
-    Field(
-        "sessions",
-        Ty::ArrOf(&Ty::Obj(DEPLOYMENT_SESSION_CONTEXT)),
-        OPT,
-    ),
+    Field("sessions", Ty::ArrOf(&Ty::Obj(DEPLOYMENT_SESSION_CONTEXT)), OPT),
     Field("location", Ty::Obj(LOCATION), OPT),
     Field("tags", Ty::ArrOf(&Ty::Str), OPT),
     Field("sockets", Ty::Int, OPT),
@@ -183,10 +164,7 @@ pub static STATUS: &[Field] = &[
     Field("arguments", Ty::Str, OPT),
 ];
 
-pub static DELETE: &[Field] = &[
-    Field("message", Ty::Str, REQ),
-    Field("deployment_summary", Ty::Obj(STATUS), OPT),
-];
+pub static DELETE: &[Field] = &[Field("message", Ty::Str, REQ), Field("deployment_summary", Ty::Obj(STATUS), OPT)];
 pub static DELETE_REQUEST_RECEIVED: &[Field] = &[Field("message", Ty::Str, REQ)];
 
 pub static APPLICATION: &[Field] = &[
@@ -214,11 +192,8 @@ pub static APP_VERSION_PORT: &[Field] = &[
     Field("name", Ty::Str, OPT),
 ];
 
-pub static APP_VERSION_ENV: &[Field] = &[
-    Field("key", Ty::Str, REQ),
-    Field("value", Ty::Str, REQ),
-    Field("is_secret", Ty::Bool, OPT),
-];
+pub static APP_VERSION_ENV: &[Field] =
+    &[Field("key", Ty::Str, REQ), Field("value", Ty::Str, REQ), Field("is_secret", Ty::Bool, OPT)];
 
 pub static APP_VERSION: &[Field] = &[
     Field("name", Ty::Str, REQ),
@@ -251,10 +226,7 @@ pub fn violations(value: &Value, schema: &[Field]) -> Vec<String> {
 /// Panics listing the violations, if any.
 pub fn assert_shape(what: &str, value: &Value, schema: &[Field]) {
     let found = violations(value, schema);
-    assert!(
-        found.is_empty(),
-        "{what} violates the Edgegap schema: {found:#?}\nbody: {value}"
-    );
+    assert!(found.is_empty(), "{what} violates the Edgegap schema: {found:#?}\nbody: {value}");
 }
 
 fn check_object(value: &Value, schema: &[Field], path: &str, out: &mut Vec<String>) {
@@ -265,9 +237,7 @@ fn check_object(value: &Value, schema: &[Field], path: &str, out: &mut Vec<Strin
     for Field(name, ty, required) in schema {
         let here = format!("{path}.{name}");
         match map.get(*name) {
-            None | Some(Value::Null) if *required => {
-                out.push(format!("{here}: required but missing or null"))
-            }
+            None | Some(Value::Null) if *required => out.push(format!("{here}: required but missing or null")),
             None | Some(Value::Null) => {}
             Some(v) => check_type(v, ty, &here, out),
         }

@@ -152,7 +152,8 @@ pub struct MatchmakerConfig {
 impl Cli {
     /// Checks every setting and resolves defaults that depend on the environment.
     pub fn validate(self) -> Result<MatchmakerConfig, ConfigError> {
-        let namespace = Namespace::new(&self.namespace).map_err(|e| bad("--namespace / BEVYGAP_NAMESPACE", e.to_string()))?;
+        let namespace =
+            Namespace::new(&self.namespace).map_err(|e| bad("--namespace / BEVYGAP_NAMESPACE", e.to_string()))?;
         let games = GameCatalog::parse(&self.games).map_err(|e| bad("--games / BEVYGAP_GAMES", e))?;
         let admin_token = self.admin_token.filter(|t| !t.is_empty()).map(bevygap_shared::Secret::new);
         if !self.admin_addr.ip().is_loopback() && admin_token.is_none() {
@@ -167,7 +168,8 @@ impl Cli {
         if self.public_addr == self.admin_addr && self.public_addr.port() != 0 {
             return Err(bad("--admin-addr / BEVYGAP_ADMIN_ADDR", "must differ from the public address"));
         }
-        let positive = |v: u64, name: &'static str| if v == 0 { Err(bad(name, "must be greater than 0")) } else { Ok(v) };
+        let positive =
+            |v: u64, name: &'static str| if v == 0 { Err(bad(name, "must be greater than 0")) } else { Ok(v) };
         positive(self.max_body_bytes as u64, "--max-body-bytes / BEVYGAP_MAX_BODY_BYTES")?;
         positive(self.rate_per_minute.into(), "--rate-per-minute / BEVYGAP_RATE_PER_MINUTE")?;
         positive(self.rate_burst.into(), "--rate-burst / BEVYGAP_RATE_BURST")?;

@@ -1,9 +1,9 @@
 //! Operator methods, reachable only on the admin endpoint.
 
 use bevy::prelude::*;
-use bevy_remote::{error_codes, BrpResult};
+use bevy_remote::{BrpResult, error_codes};
 use bevygap_shared::records::ServerCommand;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use super::rpc::protocol_error;
 use crate::nats_bridge::NatsWriter;
@@ -28,7 +28,10 @@ fn string_param(params: &Option<Value>, name: &str) -> Result<String, bevy_remot
 }
 
 /// Every server with its phase, seats and players.
-pub fn servers(In(_): In<Option<Value>>, servers: Query<(&GameServer, &ServerPhase, &SeatBook, &ServerEndpoints)>) -> BrpResult {
+pub fn servers(
+    In(_): In<Option<Value>>,
+    servers: Query<(&GameServer, &ServerPhase, &SeatBook, &ServerEndpoints)>,
+) -> BrpResult {
     let list: Vec<Value> = servers
         .iter()
         .map(|(server, phase, seats, endpoints)| {

@@ -5,28 +5,28 @@
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use bevy_remote::{error_codes, BrpMessage, BrpResult};
-use bevygap_shared::protocol::{ErrorCode, METHOD_JOIN, METHOD_JOIN_WATCH};
+use bevy_remote::{BrpMessage, BrpResult, error_codes};
 use bevygap_shared::Secret;
+use bevygap_shared::protocol::{ErrorCode, METHOD_JOIN, METHOD_JOIN_WATCH};
 use bytes::Bytes;
-use http_body_util::{combinators::BoxBody, BodyExt, Full, Limited, StreamBody};
+use http_body_util::{BodyExt, Full, Limited, StreamBody, combinators::BoxBody};
 use hyper::body::{Frame, Incoming};
-use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
 
-use super::join_methods::{PEER_PARAM, STREAM_PARAM};
-use super::limits::{client_ip, RateLimiter};
-use super::rpc::{code_error, is_terminal_join_result, method_not_available, protocol_error, response_json};
 use super::PUBLIC_METHODS;
-use bevygap_shared::protocol::METHOD_CANCEL;
+use super::join_methods::{PEER_PARAM, STREAM_PARAM};
+use super::limits::{RateLimiter, client_ip};
+use super::rpc::{code_error, is_terminal_join_result, method_not_available, protocol_error, response_json};
 use crate::config::MatchmakerConfig;
 use crate::wake::AppWaker;
+use bevygap_shared::protocol::METHOD_CANCEL;
 
 type Body = BoxBody<Bytes, Infallible>;
 
@@ -59,7 +59,12 @@ pub struct Front {
 }
 
 impl Front {
-    pub fn new(kind: FrontKind, config: &MatchmakerConfig, brp: async_channel::Sender<BrpMessage>, waker: AppWaker) -> Self {
+    pub fn new(
+        kind: FrontKind,
+        config: &MatchmakerConfig,
+        brp: async_channel::Sender<BrpMessage>,
+        waker: AppWaker,
+    ) -> Self {
         let public = kind == FrontKind::Public;
         Self {
             kind,
@@ -125,21 +130,29 @@ async fn handle(front: Arc<Front>, peer: SocketAddr, req: Request<Incoming>) -> 
         return front.rpc_error(StatusCode::FORBIDDEN, None, error);
     }
     if front.kind == FrontKind::Admin && req.method() == Method::GET {
-        let mut page = front.respond(StatusCode::OK, BodyExt::boxed(Full::new(Bytes::from_static(DASHBOARD.as_bytes()))));
+        let mut page =
+            front.respond(StatusCode::OK, BodyExt::boxed(Full::new(Bytes::from_static(DASHBOARD.as_bytes()))));
         page.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
         return page;
     }
     if let Some(token) = &front.admin_token
-        && !bearer_matches(req.headers().get(AUTHORIZATION), token) {
-            return front.rpc_error(StatusCode::UNAUTHORIZED, None, protocol_error(super::rpc::UNAUTHORIZED, "a valid bearer token is required"));
-        }
+        && !bearer_matches(req.headers().get(AUTHORIZATION), token)
+    {
+        return front.rpc_error(
+            StatusCode::UNAUTHORIZED,
+            None,
+            protocol_error(super::rpc::UNAUTHORIZED, "a valid bearer token is required"),
+        );
+    }
     let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
     let ip = client_ip(peer.ip(), forwarded, &front.trusted_proxies);
     if let Some(limiter) = &front.limiter
-        && !limiter.allow(ip) {
-            return front.rpc_error(StatusCode::TOO_MANY_REQUESTS, None, code_error(ErrorCode::RateLimited));
-        }
-    let declared = req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+        && !limiter.allow(ip)
+    {
+        return front.rpc_error(StatusCode::TOO_MANY_REQUESTS, None, code_error(ErrorCode::RateLimited));
+    }
+    let declared =
+        req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|len| len > front.max_body) {
         return front.too_large();
     }
@@ -154,7 +167,9 @@ async fn handle(front: Arc<Front>, peer: SocketAddr, req: Request<Incoming>) -> 
     };
     let request: Value = match serde_json::from_slice(&body) {
         Ok(value) => value,
-        Err(e) => return front.rpc_error(StatusCode::OK, None, protocol_error(error_codes::PARSE_ERROR, e.to_string())),
+        Err(e) => {
+            return front.rpc_error(StatusCode::OK, None, protocol_error(error_codes::PARSE_ERROR, e.to_string()));
+        }
     };
     if request.is_array() {
         let error = protocol_error(error_codes::INVALID_REQUEST, "batch requests are not accepted");
@@ -166,7 +181,11 @@ async fn handle(front: Arc<Front>, peer: SocketAddr, req: Request<Incoming>) -> 
         return front.rpc_error(StatusCode::OK, id, error);
     }
     let Some(method) = request.get("method").and_then(Value::as_str).map(str::to_string) else {
-        return front.rpc_error(StatusCode::OK, id, protocol_error(error_codes::INVALID_REQUEST, "`method` is required"));
+        return front.rpc_error(
+            StatusCode::OK,
+            id,
+            protocol_error(error_codes::INVALID_REQUEST, "`method` is required"),
+        );
     };
     if front.kind == FrontKind::Public && !PUBLIC_METHODS.contains(&method.as_str()) {
         return front.rpc_error(StatusCode::OK, id, method_not_available(&method));
@@ -269,7 +288,8 @@ impl Front {
             }
             Err(code_error(ErrorCode::Internal))
         };
-        let result = tokio::time::timeout(self.deadline, wait).await.unwrap_or_else(|_| Err(code_error(ErrorCode::Timeout)));
+        let result =
+            tokio::time::timeout(self.deadline, wait).await.unwrap_or_else(|_| Err(code_error(ErrorCode::Timeout)));
         self.rpc_result(id, result)
     }
 
@@ -282,7 +302,8 @@ impl Front {
     }
 
     fn too_large(&self) -> Response<Body> {
-        let error = protocol_error(error_codes::INVALID_REQUEST, format!("request body exceeds {} bytes", self.max_body));
+        let error =
+            protocol_error(error_codes::INVALID_REQUEST, format!("request body exceeds {} bytes", self.max_body));
         self.rpc_error(StatusCode::PAYLOAD_TOO_LARGE, None, error)
     }
 
@@ -315,7 +336,8 @@ fn loopback_same_origin(headers: &hyper::HeaderMap) -> bool {
             Some(v6) => v6.split(']').next().unwrap_or(""),
             None => host.rsplit_once(':').map_or(host, |(name, _)| name),
         };
-        let loopback = name.eq_ignore_ascii_case("localhost") || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        let loopback =
+            name.eq_ignore_ascii_case("localhost") || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
         if !loopback {
             return false;
         }

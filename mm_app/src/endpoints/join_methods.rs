@@ -5,9 +5,9 @@
 use std::collections::HashMap;
 
 use bevy::prelude::*;
-use bevy_remote::{error_codes, BrpError, BrpResult};
+use bevy_remote::{BrpError, BrpResult, error_codes};
 use bevygap_shared::protocol::{ErrorCode, JoinError, JoinProgress, JoinRequest};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use super::rpc::{code_error, join_error, protocol_error};
 use crate::clock::now;

@@ -4,8 +4,8 @@
 
 mod admin_methods;
 mod front;
-pub mod limits;
 mod join_methods;
+pub mod limits;
 mod rpc;
 
 use std::net::SocketAddr;
@@ -19,9 +19,9 @@ use bevygap_shared::protocol::{METHOD_CANCEL, METHOD_JOIN, METHOD_JOIN_WATCH};
 pub use front::{Front, FrontKind};
 pub use join_methods::StreamCursors;
 
+use crate::MatchmakerSet;
 use crate::config::MatchmakerConfig;
 use crate::wake::AppWaker;
-use crate::MatchmakerSet;
 
 /// Methods a player may call; everything else is refused on the public listener.
 pub const PUBLIC_METHODS: [&str; 3] = [METHOD_JOIN, METHOD_JOIN_WATCH, METHOD_CANCEL];

@@ -1,8 +1,8 @@
 //! JSON-RPC 2.0 shapes shared by both endpoints.
 
-use bevy_remote::{error_codes, BrpError, BrpResponse, BrpResult};
+use bevy_remote::{BrpError, BrpResponse, BrpResult, error_codes};
 use bevygap_shared::protocol::{ErrorCode, JoinError};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 /// A JSON-RPC error for one of our closed error codes; `data.code` carries the string form
 /// so clients can branch without a table of numbers.

@@ -6,15 +6,15 @@ mod watch;
 mod writer;
 
 use bevy::prelude::*;
+use bevy_tokio_tasks::TokioTasksRuntime;
 use bevygap_shared::kv::KvStores;
 use bevygap_shared::naming::{NatsNames, ServerId};
 use bevygap_shared::nats::NatsConnection;
 use bevygap_shared::records::{PlayerRecord, ServerRecord};
-use bevy_tokio_tasks::TokioTasksRuntime;
 
 pub use writer::NatsWriter;
 
-use crate::inbox::{add_inbox, Inbox};
+use crate::inbox::{Inbox, add_inbox};
 
 /// The live connection and buckets; NATS KV is the source of truth for anything another
 /// process must see, the ECS is the queryable view of it.

@@ -140,11 +140,12 @@ impl ServerProvider for LocalProvider {
         let _ = std::thread::Builder::new().name(format!("stop-{server_id}")).spawn(move || {
             std::thread::sleep(grace);
             if let Ok(children) = children.lock()
-                && let Some(running) = children.get(&server_id) {
-                    tracing::warn!(%server_id, "did not exit within {grace:?} of SIGTERM; killing");
-                    // SAFETY: still in the map, so not reaped yet: the pid is still our child.
-                    unsafe { libc::kill(running.pid, libc::SIGKILL) };
-                }
+                && let Some(running) = children.get(&server_id)
+            {
+                tracing::warn!(%server_id, "did not exit within {grace:?} of SIGTERM; killing");
+                // SAFETY: still in the map, so not reaped yet: the pid is still our child.
+                unsafe { libc::kill(running.pid, libc::SIGKILL) };
+            }
         });
     }
 

@@ -21,7 +21,8 @@ pub fn fail_overdue_joins(
     mut failures: MessageWriter<FailJoin>,
 ) {
     let now = now(&time);
-    let mut overdue = joins.iter().filter(|(_, ticket, phase)| !phase.is_terminal() && now > ticket.deadline).peekable();
+    let mut overdue =
+        joins.iter().filter(|(_, ticket, phase)| !phase.is_terminal() && now > ticket.deadline).peekable();
     if overdue.peek().is_none() {
         return;
     }

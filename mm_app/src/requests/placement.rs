@@ -1,6 +1,6 @@
 use bevy::prelude::*;
 use bevygap_shared::protocol::{ErrorCode, JoinError, JoinProgress, ReadyPayload};
-use bevygap_shared::records::{now_ms, ClientGrant, SessionRecord};
+use bevygap_shared::records::{ClientGrant, SessionRecord, now_ms};
 
 use super::components::*;
 use crate::clock::now;
@@ -8,10 +8,10 @@ use crate::config::MatchmakerConfig;
 use crate::inbox::Inbox;
 use crate::nats_bridge::NatsWriter;
 use crate::providers::{Provider, ProviderEvent};
-use crate::servers::seats::{choose_server, Readiness};
-use crate::servers::{launch_server, SeatBook, ServerEndpoints, ServerIndex, ServerKey, ServerPhase};
+use crate::servers::seats::{Readiness, choose_server};
+use crate::servers::{SeatBook, ServerEndpoints, ServerIndex, ServerKey, ServerPhase, launch_server};
 use crate::sessions::{GameSession, SessionIndex};
-use crate::tokens::mint::{mint, TokenSpec};
+use crate::tokens::mint::{TokenSpec, mint};
 use crate::tokens::{IssuedToken, MatchmakerKeys, TokenIndex, TokenState};
 
 /// Joins whose server vanished before their token was issued go back to the queue, a few

@@ -39,17 +39,13 @@ pub fn mint(spec: &TokenSpec<'_>) -> Result<String, MintError> {
     user_data[..session.len()].copy_from_slice(session);
     let expire = i32::try_from(spec.expire_secs).unwrap_or(i32::MAX);
     let timeout = i32::try_from(spec.timeout_secs).unwrap_or(i32::MAX);
-    let token = ConnectToken::build(
-        spec.server_addr,
-        spec.keys.protocol_id,
-        spec.client_id,
-        *spec.keys.private_key.expose(),
-    )
-    .expire_seconds(expire)
-    .timeout_seconds(timeout)
-    .user_data(user_data)
-    .generate()
-    .map_err(|e| MintError::Netcode(e.to_string()))?;
+    let token =
+        ConnectToken::build(spec.server_addr, spec.keys.protocol_id, spec.client_id, *spec.keys.private_key.expose())
+            .expire_seconds(expire)
+            .timeout_seconds(timeout)
+            .user_data(user_data)
+            .generate()
+            .map_err(|e| MintError::Netcode(e.to_string()))?;
     let bytes = token.try_into_bytes().map_err(|e| MintError::Netcode(e.to_string()))?;
     Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
 }
@@ -75,7 +71,8 @@ pub fn inspect(token_b64: &str) -> Result<TokenInfo, String> {
     let created_at = u64_at(21).ok_or("short token")?;
     let expires_at = u64_at(29).ok_or("short token")?;
     let mut at = 13 + 8 + 8 + 8 + 24 + 1024;
-    let timeout_secs = bytes.get(at..at + 4).and_then(|b| b.try_into().ok()).map(i32::from_be_bytes).ok_or("short token")?;
+    let timeout_secs =
+        bytes.get(at..at + 4).and_then(|b| b.try_into().ok()).map(i32::from_be_bytes).ok_or("short token")?;
     at += 4;
     let count = bytes.get(at..at + 4).and_then(|b| b.try_into().ok()).map(u32::from_be_bytes).ok_or("short token")?;
     at += 4;
@@ -84,13 +81,18 @@ pub fn inspect(token_b64: &str) -> Result<TokenInfo, String> {
         match bytes.get(at) {
             Some(1) => {
                 let ip: [u8; 4] = bytes.get(at + 1..at + 5).and_then(|b| b.try_into().ok()).ok_or("short token")?;
-                let port = bytes.get(at + 5..at + 7).and_then(|b| b.try_into().ok()).map(u16::from_be_bytes).ok_or("short")?;
+                let port =
+                    bytes.get(at + 5..at + 7).and_then(|b| b.try_into().ok()).map(u16::from_be_bytes).ok_or("short")?;
                 server_addresses.push(SocketAddr::from((ip, port)));
                 at += 7;
             }
             Some(2) => {
                 let ip: [u8; 16] = bytes.get(at + 1..at + 17).and_then(|b| b.try_into().ok()).ok_or("short token")?;
-                let port = bytes.get(at + 17..at + 19).and_then(|b| b.try_into().ok()).map(u16::from_be_bytes).ok_or("short")?;
+                let port = bytes
+                    .get(at + 17..at + 19)
+                    .and_then(|b| b.try_into().ok())
+                    .map(u16::from_be_bytes)
+                    .ok_or("short")?;
                 server_addresses.push(SocketAddr::from((ip, port)));
                 at += 19;
             }

@@ -1,8 +1,8 @@
 //! Issued ConnectTokens as entities: each holds a seat until its player connects (claimed),
 //! and ends when the player leaves, when it expires unclaimed, or when its server is lost.
 
-pub mod mint;
 mod lifecycle;
+pub mod mint;
 
 use std::collections::HashMap;
 

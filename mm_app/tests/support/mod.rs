@@ -15,7 +15,7 @@ use bevygap_matchmaker::providers::{LocalProvider, ServerProvider};
 use bevygap_shared::kv::KvStores;
 use bevygap_shared::nats::{InitialConnect, NatsConfig, NatsConnection};
 use bevygap_shared::{LightyearKeys, PrivateKey};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 pub const GAME: &str = "demo";
 pub const VERSION: &str = "1.0";
@@ -29,7 +29,11 @@ pub fn stand_in_server() -> PathBuf {
     let exe = std::env::current_exe().expect("test exe path");
     let dir = exe.parent().and_then(|p| p.parent()).expect("target/debug");
     let path = dir.join("examples").join("stand_in_server");
-    assert!(path.exists(), "{} is missing: `cargo test` builds examples; run it without --test filters", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: `cargo test` builds examples; run it without --test filters",
+        path.display()
+    );
     path
 }
 
@@ -57,9 +61,10 @@ impl Matchmaker {
         let inner = LocalMatchmaker::start(config, test_keys()).expect("matchmaker starts");
         let rt = tokio::runtime::Runtime::new().expect("runtime");
         let kv = rt.block_on(async {
-            let conn = NatsConnection::connect(&NatsConfig::new(inner.nats.url(), "test-observer"), InitialConnect::FailFast)
-                .await
-                .expect("observer connects");
+            let conn =
+                NatsConnection::connect(&NatsConfig::new(inner.nats.url(), "test-observer"), InitialConnect::FailFast)
+                    .await
+                    .expect("observer connects");
             KvStores::open(&conn.jetstream(), &bevygap_shared::Namespace::new(&namespace).unwrap().names())
                 .await
                 .expect("buckets exist")
@@ -103,10 +108,7 @@ impl Matchmaker {
             .header("content-type", "application/json")
             .send(body.as_str())
             .expect("stream opens");
-        assert_eq!(
-            response.headers().get("content-type").and_then(|v| v.to_str().ok()),
-            Some("text/event-stream")
-        );
+        assert_eq!(response.headers().get("content-type").and_then(|v| v.to_str().ok()), Some("text/event-stream"));
         BufReader::new(response.into_body().into_reader()).lines().map_while(Result::ok).collect()
     }
 

@@ -1,15 +1,18 @@
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use crate::env::{parse_bool, EnvError, EnvSource};
 use crate::Secret;
+use crate::env::{EnvError, EnvSource, parse_bool};
 
 /// How to authenticate to NATS; at most one mode may be configured.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum NatsAuth {
     #[default]
     None,
-    UserPassword { user: String, password: Secret },
+    UserPassword {
+        user: String,
+        password: Secret,
+    },
     Token(Secret),
     /// An nkey seed (`SU…`), for servers configured with `nkey` users.
     NKey(Secret),
@@ -90,7 +93,10 @@ impl NatsConfig {
         if let Some(seed) = env.var("NATS_NKEY_SEED") {
             let seed = seed.trim().to_string();
             if !seed.starts_with('S') || seed.len() < 32 {
-                return Err(EnvError::new("NATS_NKEY_SEED", "is not an nkey seed (it should start with 'S', e.g. SUA…)"));
+                return Err(EnvError::new(
+                    "NATS_NKEY_SEED",
+                    "is not an nkey seed (it should start with 'S', e.g. SUA…)",
+                ));
             }
             modes.push(("NATS_NKEY_SEED", NatsAuth::NKey(Secret::new(seed))));
         }
@@ -103,11 +109,16 @@ impl NatsConfig {
         }
         if modes.len() > 1 {
             let names: Vec<_> = modes.iter().map(|(n, _)| *n).collect();
-            return Err(EnvError::new(modes[1].0, format!("only one NATS auth mode may be set, found {}", names.join(", "))));
+            return Err(EnvError::new(
+                modes[1].0,
+                format!("only one NATS auth mode may be set, found {}", names.join(", ")),
+            ));
         }
         let auth = modes.pop().map(|(_, a)| a).unwrap_or_default();
         let ca = match (env.var("NATS_CA_FILE"), env.var("NATS_CA_PEM")) {
-            (Some(_), Some(_)) => return Err(EnvError::new("NATS_CA_PEM", "set NATS_CA_FILE or NATS_CA_PEM, not both")),
+            (Some(_), Some(_)) => {
+                return Err(EnvError::new("NATS_CA_PEM", "set NATS_CA_FILE or NATS_CA_PEM, not both"));
+            }
             (Some(path), None) => {
                 let path = PathBuf::from(path);
                 if !path.is_file() {
@@ -184,7 +195,8 @@ mod tests {
 
     #[test]
     fn parses_a_cluster_and_user_password() {
-        let c = cfg(&[("NATS_URL", "nats://a:4222, tls://b:4223"), ("NATS_USER", "mm"), ("NATS_PASSWORD", "pw")]).unwrap();
+        let c =
+            cfg(&[("NATS_URL", "nats://a:4222, tls://b:4223"), ("NATS_USER", "mm"), ("NATS_PASSWORD", "pw")]).unwrap();
         assert_eq!(c.urls, vec!["nats://a:4222", "tls://b:4223"]);
         assert!(matches!(c.auth, NatsAuth::UserPassword { ref user, .. } if user == "mm"));
         assert!(!format!("{c:?}").contains("pw\""), "password leaked into Debug: {c:?}");

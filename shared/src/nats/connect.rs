@@ -3,8 +3,8 @@ use std::time::Duration;
 
 use async_nats::rustls;
 use async_nats::{ConnectOptions, Event};
-use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use tokio::sync::watch;
 
 use super::config::{CaSource, NatsAuth, NatsConfig};
@@ -59,7 +59,8 @@ impl NatsConnection {
         let (tx, rx) = watch::channel(LinkStatus::Connecting);
         let tx = Arc::new(tx);
         let events = tx.clone();
-        let mut opts = auth_options(&config.auth).await?
+        let mut opts = auth_options(&config.auth)
+            .await?
             .name(config.client_name.clone())
             .connection_timeout(Duration::from_secs(5))
             .request_timeout(Some(Duration::from_secs(5)))
@@ -90,13 +91,10 @@ impl NatsConnection {
         if initial == InitialConnect::RetryInBackground {
             opts = opts.retry_on_initial_connect();
         }
-        let client = opts
-            .connect(config.urls.as_slice())
-            .await
-            .map_err(|source| NatsError::Connect {
-                urls: config.urls.iter().map(|u| super::redact_url(u)).collect::<Vec<_>>().join(","),
-                source,
-            })?;
+        let client = opts.connect(config.urls.as_slice()).await.map_err(|source| NatsError::Connect {
+            urls: config.urls.iter().map(|u| super::redact_url(u)).collect::<Vec<_>>().join(","),
+            source,
+        })?;
         if client.connection_state() == async_nats::connection::State::Connected {
             tx.send_replace(LinkStatus::Connected);
         }
@@ -144,7 +142,8 @@ fn tls_config(ca: &CaSource) -> Result<rustls::ClientConfig, NatsError> {
     let (var, pem) = match ca {
         CaSource::File(path) => (
             "NATS_CA_FILE",
-            std::fs::read(path).map_err(|e| NatsError::Ca { var: "NATS_CA_FILE", reason: format!("{}: {e}", path.display()) })?,
+            std::fs::read(path)
+                .map_err(|e| NatsError::Ca { var: "NATS_CA_FILE", reason: format!("{}: {e}", path.display()) })?,
         ),
         CaSource::Pem(text) => ("NATS_CA_PEM", text.as_bytes().to_vec()),
     };

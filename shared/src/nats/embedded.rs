@@ -151,10 +151,11 @@ impl NatsServer {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(found) = read_port(&ports_dir)
-                && TcpStream::connect(("127.0.0.1", found)).is_ok() {
-                    self.port = found;
-                    return Ok(());
-                }
+                && TcpStream::connect(("127.0.0.1", found)).is_ok()
+            {
+                self.port = found;
+                return Ok(());
+            }
             if Instant::now() > deadline || !self.is_running() {
                 let mut log = String::new();
                 let _ = std::fs::File::open(&log_path).and_then(|mut f| f.read_to_string(&mut log));
@@ -174,9 +175,7 @@ impl Drop for NatsServer {
 
 /// Reads the client port from the `*.ports` JSON file nats-server writes once it listens.
 fn read_port(dir: &Path) -> Option<u16> {
-    let entry = std::fs::read_dir(dir).ok()?.flatten().find(|e| {
-        e.path().extension().is_some_and(|x| x == "ports")
-    })?;
+    let entry = std::fs::read_dir(dir).ok()?.flatten().find(|e| e.path().extension().is_some_and(|x| x == "ports"))?;
     let text = std::fs::read_to_string(entry.path()).ok()?;
     let json: serde_json::Value = serde_json::from_str(&text).ok()?;
     let url = json.get("nats")?.get(0)?.as_str()?;

@@ -5,7 +5,7 @@ mod connect;
 #[cfg(feature = "embedded-nats")]
 mod embedded;
 
-pub use config::{redact_url, CaSource, NatsAuth, NatsConfig};
+pub use config::{CaSource, NatsAuth, NatsConfig, redact_url};
 pub use connect::{InitialConnect, LinkStatus, NatsConnection, NatsError};
 #[cfg(feature = "embedded-nats")]
-pub use embedded::{NatsServer, NatsServerError, MIN_NATS_SERVER_VERSION};
+pub use embedded::{MIN_NATS_SERVER_VERSION, NatsServer, NatsServerError};

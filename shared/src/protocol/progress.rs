@@ -117,7 +117,10 @@ mod tests {
 
         let failed = JoinProgress::Failed(ErrorCode::Timeout.into());
         let v = serde_json::to_value(&failed).unwrap();
-        assert_eq!(v, serde_json::json!({"status":"failed","code":"timeout","message":"No game server was ready in time."}));
+        assert_eq!(
+            v,
+            serde_json::json!({"status":"failed","code":"timeout","message":"No game server was ready in time."})
+        );
         assert!(failed.is_terminal());
         assert!(!JoinProgress::Queued { request_id: "r".into() }.is_terminal());
     }

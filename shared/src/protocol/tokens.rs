@@ -166,10 +166,7 @@ mod tests {
 
     #[test]
     fn request_ids_have_a_minimum_length() {
-        assert_eq!(
-            RequestId::new("abc").unwrap_err(),
-            TokenError::TooShort { field: "request_id", len: 3, min: 8 }
-        );
+        assert_eq!(RequestId::new("abc").unwrap_err(), TokenError::TooShort { field: "request_id", len: 3, min: 8 });
         assert!(RequestId::new("0123456789abcdef").is_ok());
         assert!(serde_json::from_str::<RequestId>("\"abc\"").is_err());
     }
