@@ -18,7 +18,8 @@ use crate::requests::RequestsPlugin;
 use crate::servers::ServersPlugin;
 use crate::sessions::SessionsPlugin;
 use crate::tokens::{MatchmakerKeys, TokensPlugin};
-use crate::wake::{AppWaker, wakeable_runner};
+use crate::wake::wakeable_runner;
+use bevygap_shared::inbox::AppWaker;
 
 /// Why the matchmaker could not start.
 #[derive(Debug, thiserror::Error)]

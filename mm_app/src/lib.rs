@@ -14,7 +14,6 @@ pub mod clock;
 pub mod config;
 pub mod endpoints;
 pub mod harness;
-pub mod inbox;
 pub mod nats_bridge;
 pub mod providers;
 pub mod requests;

@@ -8,6 +8,8 @@
 //!   as file or PEM contents, require-TLS) with automatic reconnects and an observable link.
 //! - [`kv`] and [`records`]: the JetStream KV layout.
 //! - [`keys`]: the Lightyear protocol id and private key, never printed.
+//! - `inbox` (feature `bevy`): the one async → ECS idiom, an inbox drained by systems plus a
+//!   waker for event-driven apps.
 //!
 //! Bevy is optional: enable the `bevy` feature for `Resource`/`Reflect` derives.
 //!
@@ -43,6 +45,8 @@
 //! ```
 
 pub mod env;
+#[cfg(feature = "bevy")]
+pub mod inbox;
 pub mod keys;
 pub mod kv;
 pub mod naming;

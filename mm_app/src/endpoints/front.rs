@@ -25,7 +25,7 @@ use super::join_methods::{PEER_PARAM, STREAM_PARAM};
 use super::limits::{RateLimiter, client_ip};
 use super::rpc::{code_error, is_terminal_join_result, method_not_available, protocol_error, response_json};
 use crate::config::MatchmakerConfig;
-use crate::wake::AppWaker;
+use bevygap_shared::inbox::AppWaker;
 use bevygap_shared::protocol::METHOD_CANCEL;
 
 type Body = BoxBody<Bytes, Infallible>;

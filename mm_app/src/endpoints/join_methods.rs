@@ -13,7 +13,7 @@ use super::rpc::{code_error, join_error, protocol_error};
 use crate::clock::now;
 use crate::config::{GameKey, MatchmakerConfig};
 use crate::requests::{FailJoin, JoinPhase, JoinSpec, JoinTicket, JoinUpdates, RequestIndex};
-use crate::wake::AppWaker;
+use bevygap_shared::inbox::AppWaker;
 
 /// Param the front sets to the player's resolved IP (clients cannot set it: the front strips
 /// every `$` key it receives).

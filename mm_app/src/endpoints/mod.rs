@@ -21,7 +21,7 @@ pub use join_methods::StreamCursors;
 
 use crate::MatchmakerSet;
 use crate::config::MatchmakerConfig;
-use crate::wake::AppWaker;
+use bevygap_shared::inbox::AppWaker;
 
 /// Methods a player may call; everything else is refused on the public listener.
 pub const PUBLIC_METHODS: [&str; 3] = [METHOD_JOIN, METHOD_JOIN_WATCH, METHOD_CANCEL];

@@ -1,7 +1,7 @@
 use bevy::prelude::*;
 
 use super::NatsEvent;
-use crate::inbox::Inbox;
+use bevygap_shared::inbox::Inbox;
 
 /// Re-emits everything NATS delivered as [`NatsEvent`] messages for this tick's systems.
 pub fn dispatch_nats_events(mut inbox: ResMut<Inbox<NatsEvent>>, mut out: MessageWriter<NatsEvent>) {

@@ -14,7 +14,7 @@ use bevygap_shared::records::{PlayerRecord, ServerRecord};
 
 pub use writer::NatsWriter;
 
-use crate::inbox::{Inbox, add_inbox};
+use bevygap_shared::inbox::{Inbox, add_inbox};
 
 /// The live connection and buckets; NATS KV is the source of truth for anything another
 /// process must see, the ECS is the queryable view of it.

@@ -6,7 +6,7 @@ use bevygap_shared::records::{PlayerRecord, ServerRecord};
 use futures::StreamExt;
 
 use super::NatsEvent;
-use crate::inbox::InboxSender;
+use bevygap_shared::inbox::InboxSender;
 
 /// Follows the `servers` bucket forever, re-subscribing (with history) if the watch ends.
 pub async fn servers(store: Store, events: InboxSender<NatsEvent>) {

@@ -4,7 +4,7 @@ use bevygap_shared::records::{ClientGrant, SessionRecord};
 use tokio::runtime::Handle;
 
 use super::{Nats, NatsEvent};
-use crate::inbox::InboxSender;
+use bevygap_shared::inbox::InboxSender;
 
 /// Performs KV writes off the main thread. Grants report back (the token waits for them);
 /// deletes are fire-and-forget with a log on failure, and records expire anyway.

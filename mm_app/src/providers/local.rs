@@ -9,7 +9,7 @@ use bevygap_shared::naming::{Namespace, ServerId};
 use bevygap_shared::server_env::{Endpoint, ServerEnv};
 
 use super::{ProviderError, ProviderEvent, ServerProvider, ServerSpec};
-use crate::inbox::InboxSender;
+use bevygap_shared::inbox::InboxSender;
 
 /// Settings of the `local` provider.
 #[derive(Debug, Clone)]

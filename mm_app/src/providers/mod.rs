@@ -12,7 +12,7 @@ use bevygap_shared::protocol::{GameName, GameVersion};
 
 pub use local::{LocalProvider, LocalProviderConfig};
 
-use crate::inbox::{InboxSender, add_inbox};
+use bevygap_shared::inbox::{InboxSender, add_inbox};
 
 /// What to start.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,7 +5,6 @@ use bevygap_shared::records::{ClientGrant, SessionRecord, now_ms};
 use super::components::*;
 use crate::clock::now;
 use crate::config::MatchmakerConfig;
-use crate::inbox::Inbox;
 use crate::nats_bridge::NatsWriter;
 use crate::providers::{Provider, ProviderEvent};
 use crate::servers::seats::{Readiness, choose_server};
@@ -13,6 +12,7 @@ use crate::servers::{SeatBook, ServerEndpoints, ServerIndex, ServerKey, ServerPh
 use crate::sessions::{GameSession, SessionIndex};
 use crate::tokens::mint::{TokenSpec, mint};
 use crate::tokens::{IssuedToken, MatchmakerKeys, TokenIndex, TokenState};
+use bevygap_shared::inbox::Inbox;
 
 /// Joins whose server vanished before their token was issued go back to the queue, a few
 /// times at most.

@@ -8,9 +8,9 @@ use super::components::*;
 use super::seats::SeatBook;
 use crate::clock::now;
 use crate::config::{GameKey, MatchmakerConfig};
-use crate::inbox::Inbox;
 use crate::nats_bridge::{NatsEvent, NatsWriter};
 use crate::providers::{Provider, ProviderEvent, ServerSpec};
+use bevygap_shared::inbox::Inbox;
 
 /// Spawns a server entity in `Starting` and asks the provider to launch it.
 pub fn launch_server(
