@@ -9,20 +9,17 @@ use bevygap_shared::LightyearKeys;
 use bevygap_shared::kv::{KvError, KvStores};
 use bevygap_shared::nats::{InitialConnect, NatsConfig, NatsConnection, NatsError};
 
-use crate::MatchmakerSetsPlugin;
 use crate::config::MatchmakerConfig;
 use crate::endpoints::{EndpointsPlugin, Listeners};
 use crate::nats_bridge::{Nats, NatsBridgePlugin};
 use crate::providers::{ProviderPlugin, ServerProvider};
-use crate::requests::RequestsPlugin;
-use crate::servers::ServersPlugin;
-use crate::sessions::SessionsPlugin;
-use crate::tokens::{MatchmakerKeys, TokensPlugin};
+use crate::tokens::MatchmakerKeys;
 use crate::wake::wakeable_runner;
 use bevygap_shared::inbox::AppWaker;
 
 /// Why the matchmaker could not start.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StartError {
     #[error(transparent)]
     Nats(#[from] NatsError),
@@ -94,16 +91,7 @@ pub fn build_app(
         .insert_resource(Nats { conn, kv, names })
         .insert_resource(MatchmakerKeys(keys))
         .insert_resource(flag.clone())
-        .add_plugins((
-            MatchmakerSetsPlugin,
-            NatsBridgePlugin,
-            ProviderPlugin::new(provider),
-            ServersPlugin,
-            SessionsPlugin,
-            TokensPlugin,
-            RequestsPlugin,
-            EndpointsPlugin::new(listeners),
-        ))
+        .add_plugins((NatsBridgePlugin, ProviderPlugin::new(provider), EndpointsPlugin::new(listeners)))
         .add_systems(First, exit_when_flagged)
         .set_runner(wakeable_runner);
     Ok((app, ShutdownHandle { flag, waker }))

@@ -16,6 +16,7 @@ use crate::providers::{LocalProvider, LocalProviderConfig, ServerProvider};
 
 /// Why the in-process matchmaker did not start.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum HarnessError {
     #[error(transparent)]
     Nats(#[from] NatsServerError),
@@ -119,5 +120,202 @@ impl Drop for LocalMatchmaker {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+/// A matchmaker App stepped by hand with manual time, no nats-server and no processes: the
+/// [`FakeProvider`](crate::providers::FakeProvider) starts nothing and the in-memory NATS
+/// stand-in records writes. The test plays the game servers' part with
+/// [`report_server`](Self::report_server) and friends, and moves the clock with
+/// [`advance`](Self::advance), so lifecycle cases (token expiry, empty-server grace, start
+/// timeout, crash → re-place) run in milliseconds.
+///
+/// ```
+/// use bevygap_matchmaker::harness::SteppedMatchmaker;
+/// use bevygap_shared::records::ServerStatus;
+///
+/// let mut mm = SteppedMatchmaker::new(|_| {});
+/// let join = mm.join("demo", "1.0");
+/// mm.step();
+/// let server = mm.server_ids()[0].clone();
+/// mm.report_server(&server, ServerStatus::Ready);
+/// mm.step_n(2);
+/// assert!(mm.ready_payload(join).is_some(), "the player got a token");
+/// ```
+pub struct SteppedMatchmaker {
+    pub app: App,
+    pub provider: crate::providers::FakeProvider,
+}
+
+impl SteppedMatchmaker {
+    /// A matchmaker serving `demo:1.0` with test settings, changed by `configure`.
+    pub fn new(configure: impl FnOnce(&mut MatchmakerConfig)) -> Self {
+        use bevy::prelude::*;
+        let mut config = MatchmakerConfig::for_tests("stepped", Vec::new());
+        configure(&mut config);
+        let provider = crate::providers::FakeProvider::new();
+        let mut app = App::new();
+        app.add_plugins(MinimalPlugins)
+            .insert_resource(bevy::time::TimeUpdateStrategy::ManualDuration(Duration::ZERO))
+            .insert_resource(config)
+            .insert_resource(crate::tokens::MatchmakerKeys(LightyearKeys::development()))
+            .add_plugins((
+                crate::nats_bridge::MemoryNatsPlugin,
+                crate::providers::ProviderPlugin::new(Arc::new(provider.clone())),
+                crate::joins::JoinsPlugin,
+            ));
+        app.finish();
+        app.cleanup();
+        app.update();
+        Self { app, provider }
+    }
+
+    /// One tick with the clock standing still.
+    pub fn step(&mut self) {
+        self.app.update();
+    }
+
+    /// `n` ticks with the clock standing still.
+    pub fn step_n(&mut self, n: usize) {
+        (0..n).for_each(|_| self.app.update());
+    }
+
+    /// Moves the clock `secs` forward in one tick, then ticks once more so what the first tick
+    /// decided is applied.
+    pub fn advance(&mut self, secs: f64) {
+        use bevy::time::TimeUpdateStrategy;
+        self.app.insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_secs_f64(secs)));
+        self.app.update();
+        self.app.insert_resource(TimeUpdateStrategy::ManualDuration(Duration::ZERO));
+        self.app.update();
+    }
+
+    /// Queues a join for `game` at `version` from `127.0.0.1` (admission is unit-tested on
+    /// its own; this enters the flow right after it).
+    pub fn join(&mut self, game: &str, version: &str) -> bevy::prelude::Entity {
+        use bevygap_shared::protocol::{JoinRequest, RequestId};
+        let world = self.app.world_mut();
+        let now = world.resource::<bevy::time::Time<bevy::time::Real>>().elapsed_secs_f64();
+        let deadline = now + world.resource::<MatchmakerConfig>().join_deadline.as_secs_f64();
+        let request = JoinRequest::new(game, version).validate().expect("a valid test request");
+        let request_id = RequestId::new(format!("r{:016x}", rand::random::<u64>())).expect("a valid request id");
+        let (join, first) = crate::joins::Join::new(
+            &request,
+            request_id.clone(),
+            "127.0.0.1".into(),
+            "127.0.0.1".into(),
+            now,
+            deadline,
+        );
+        let entity = world.spawn((join, crate::joins::JoinUpdates::new(first))).id();
+        world.resource_mut::<crate::joins::RequestIndex>().0.insert(request_id.to_string(), entity);
+        entity
+    }
+
+    /// The join's phase.
+    pub fn phase(&self, join: bevy::prelude::Entity) -> Option<crate::joins::JoinPhase> {
+        self.app.world().get::<crate::joins::Join>(join).map(|j| j.phase())
+    }
+
+    /// The join's progress messages so far.
+    pub fn updates(&self, join: bevy::prelude::Entity) -> Vec<bevygap_shared::protocol::JoinProgress> {
+        let Some(updates) = self.app.world().get::<crate::joins::JoinUpdates>(join) else { return Vec::new() };
+        (0..updates.len()).filter_map(|i| updates.get(i).cloned()).collect()
+    }
+
+    /// The ready answer, once the join has one.
+    pub fn ready_payload(&self, join: bevy::prelude::Entity) -> Option<bevygap_shared::protocol::ReadyPayload> {
+        self.updates(join).into_iter().find_map(|p| match p {
+            bevygap_shared::protocol::JoinProgress::Ready(ready) => Some(ready),
+            _ => None,
+        })
+    }
+
+    /// Ids of the servers the matchmaker knows, oldest launch first.
+    pub fn server_ids(&self) -> Vec<bevygap_shared::ServerId> {
+        self.provider.log().launched.into_iter().map(|s| s.server_id).filter(|id| self.server(id).is_some()).collect()
+    }
+
+    /// A server's entity, if the matchmaker still knows it.
+    pub fn server(&self, id: &bevygap_shared::ServerId) -> Option<bevy::prelude::Entity> {
+        self.app.world().resource::<crate::servers::ServerIndex>().0.get(id).copied()
+    }
+
+    /// A server's phase and seats.
+    pub fn server_state(
+        &self,
+        id: &bevygap_shared::ServerId,
+    ) -> Option<(crate::servers::ServerPhase, crate::servers::SeatBook)> {
+        let entity = self.server(id)?;
+        let world = self.app.world();
+        Some((
+            *world.get::<crate::servers::ServerPhase>(entity)?,
+            world.get::<crate::servers::SeatBook>(entity)?.clone(),
+        ))
+    }
+
+    /// Plays the game server writing its record with `status` (UDP and WebTransport on
+    /// loopback, 16 seats unless the matchmaker launched it with another capacity).
+    pub fn report_server(&mut self, id: &bevygap_shared::ServerId, status: bevygap_shared::records::ServerStatus) {
+        use bevygap_shared::protocol::{GameName, GameVersion, ServerAddresses};
+        let spec = self.provider.log().launched.into_iter().find(|s| &s.server_id == id);
+        let (game, version, capacity) = match spec {
+            Some(spec) => (spec.game, spec.version, spec.capacity),
+            None => (GameName::new("demo").expect("name"), GameVersion::new("1.0").expect("version"), 16),
+        };
+        let record = bevygap_shared::records::ServerRecord {
+            server_id: id.clone(),
+            game,
+            version,
+            provider: "fake".into(),
+            addresses: ServerAddresses {
+                udp: Some(([127, 0, 0, 1], 5000).into()),
+                webtransport: Some(([127, 0, 0, 1], 5001).into()),
+            },
+            cert_digest: None,
+            cert_not_after: None,
+            capacity,
+            status,
+            started_at_ms: 0,
+            heartbeat_at_ms: 0,
+        };
+        self.app.world_mut().write_message(crate::nats_bridge::NatsEvent::ServerPut(Box::new(record)));
+    }
+
+    /// Plays NATS reporting that a server's record expired or was deleted.
+    pub fn server_record_gone(&mut self, id: &bevygap_shared::ServerId) {
+        self.app.world_mut().write_message(crate::nats_bridge::NatsEvent::ServerGone(id.clone()));
+    }
+
+    /// Plays the game server reporting the player of `join` connected.
+    pub fn player_connects(&mut self, join: bevy::prelude::Entity) {
+        let Some(seat) = self.phase(join).and_then(|p| p.seat()) else { return };
+        let Some(server_id) = self.app.world().get::<crate::servers::GameServer>(seat.server).map(|s| s.id.clone())
+        else {
+            return;
+        };
+        let record = bevygap_shared::records::PlayerRecord {
+            client_id: seat.client_id,
+            server_id,
+            session_id: String::new(),
+            connected_at_ms: 0,
+        };
+        self.app.world_mut().write_message(crate::nats_bridge::NatsEvent::PlayerJoined(record));
+    }
+
+    /// Plays the game server reporting the player of `join` gone.
+    pub fn player_leaves(&mut self, join: bevy::prelude::Entity) {
+        let Some(seat) = self.phase(join).and_then(|p| p.seat()) else { return };
+        let Some(server_id) = self.app.world().get::<crate::servers::GameServer>(seat.server).map(|s| s.id.clone())
+        else {
+            return;
+        };
+        let event = crate::nats_bridge::NatsEvent::PlayerLeft { server_id, client_id: seat.client_id };
+        self.app.world_mut().write_message(event);
+    }
+
+    /// The in-memory NATS state.
+    pub fn nats(&self) -> &crate::nats_bridge::MemoryNats {
+        self.app.world().resource::<crate::nats_bridge::MemoryNats>()
     }
 }

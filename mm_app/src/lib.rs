@@ -1,65 +1,74 @@
-//! The Bevygap matchmaker: a headless Bevy app in which join requests, game sessions, game
-//! servers and issued ConnectTokens are entities. Systems move them through their lifecycles;
-//! async tasks do the NATS and provider I/O and report back through inboxes; players reach it
-//! over JSON-RPC on a public endpoint, operators over the full Bevy Remote Protocol on an
-//! admin endpoint.
+//! The Bevygap matchmaker: a headless Bevy app in which join requests, game servers, sessions
+//! and issued ConnectTokens are entities. Pure modules decide (a join's life, placement, a
+//! server's phases, admission); systems gather ECS state, call them and apply the answer; async
+//! tasks do the NATS and provider I/O behind two seams and report back through inboxes.
 //!
-//! Each concern is its own plugin, so tests build an App with exactly the parts they need:
-//! [`nats_bridge::NatsBridgePlugin`], [`servers::ServersPlugin`], [`requests::RequestsPlugin`],
-//! [`tokens::TokensPlugin`], [`sessions::SessionsPlugin`], [`providers::ProviderPlugin`] and
-//! [`endpoints::EndpointsPlugin`], ordered by [`MatchmakerSet`].
+//! # How a join flows
+//!
+//! 1. **Request.** A player POSTs `matchmaker.join+watch` to the public endpoint. The front
+//!    ([`endpoints`], `front.rs`) applies policy (rate, body size, allow-list) and builds typed
+//!    params ([`endpoints::params`]) into bevy_remote's channel.
+//! 2. **Admission.** `endpoints/join_methods.rs` counts waiting joins and asks the pure check
+//!    [`joins::admission::admit`]: unknown game, caps, or a retry that resumes an earlier join.
+//!    An admitted request becomes a [`joins::Join`] entity, `Queued`.
+//! 3. **Placement.** [`placement::plan`] (pure) picks a seat for each queued join, oldest
+//!    first: a ready server, else a starting one, else a launch through the provider
+//!    ([`providers`], `ServerProvider`), under the server limit. The system applying it is in
+//!    `joins/systems.rs`; the join moves to `WaitingForServer` ([`joins::machine`]).
+//! 4. **Server ready.** The game server writes its NATS record; the bridge ([`nats_bridge`])
+//!    turns it into a `NatsEvent`, and [`servers::phase`] moves the server to `Ready`
+//!    (`servers/lifecycle.rs` applies it).
+//! 5. **Token.** `joins/systems.rs` mints a Lightyear ConnectToken ([`tokens::mint`]), spawns
+//!    the [`tokens::IssuedToken`] and [`sessions::GameSession`], and asks the bridge to store
+//!    the client grant: the join is `IssuingToken`.
+//! 6. **Ready.** When NATS acknowledges the grant the join turns `Ready` and the stream sends
+//!    the token; the game server admits the client because it can read the grant.
+//! 7. **Seats freed.** The game server reports the player (`players` bucket); leaving, or the
+//!    token expiring unclaimed, ends the token and frees the seat (`tokens/lifecycle.rs`).
+//! 8. **Scale to zero.** A server empty past the grace period is stopped
+//!    (`servers/lifecycle.rs`); a lost server's waiting joins are placed again.
+//!
+//! Every step runs in one of the ordered [`schedule::MatchmakerSystems`] sets of one tick.
+//!
+//! # Plugins
+//!
+//! Each concern is a plugin that declares the plugins it builds on:
+//! [`endpoints::EndpointsPlugin`] → [`joins::JoinsPlugin`] → [`tokens::TokensPlugin`] →
+//! [`servers::ServersPlugin`] and [`sessions::SessionsPlugin`]. The two seams are chosen by the
+//! app: a provider ([`providers::ProviderPlugin`] with the local provider, or a
+//! [`providers::FakeProvider`]) and a NATS bridge ([`nats_bridge::NatsBridgePlugin`], or the
+//! in-memory [`nats_bridge::MemoryNatsPlugin`]). So a test can step the whole join flow with
+//! no nats-server and no processes:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use bevy::prelude::*;
+//! use bevygap_matchmaker::config::MatchmakerConfig;
+//! use bevygap_matchmaker::joins::JoinsPlugin;
+//! use bevygap_matchmaker::nats_bridge::MemoryNatsPlugin;
+//! use bevygap_matchmaker::providers::{FakeProvider, ProviderPlugin};
+//!
+//! let mut app = App::new();
+//! app.add_plugins(MinimalPlugins)
+//!     .insert_resource(MatchmakerConfig::for_tests("doc", vec![]))
+//!     .insert_resource(bevygap_matchmaker::tokens::MatchmakerKeys(bevygap_shared::LightyearKeys::development()))
+//!     .add_plugins((MemoryNatsPlugin, ProviderPlugin::new(Arc::new(FakeProvider::new())), JoinsPlugin));
+//! app.finish();
+//! app.cleanup();
+//! app.update();
+//! ```
 
 pub mod app;
 pub mod clock;
 pub mod config;
 pub mod endpoints;
 pub mod harness;
+pub mod joins;
 pub mod nats_bridge;
+pub mod placement;
 pub mod providers;
-pub mod requests;
+pub mod schedule;
 pub mod servers;
 pub mod sessions;
 pub mod tokens;
 pub mod wake;
-
-use bevy::prelude::*;
-
-/// The order of the matchmaker's work within one tick.
-#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum MatchmakerSet {
-    /// Bring in what async tasks delivered.
-    Ingest,
-    /// Server records and provider outcomes.
-    Servers,
-    /// Player connects and leaves.
-    Players,
-    /// Place joins and issue tokens.
-    Requests,
-    /// Timers: token expiry, empty servers.
-    Housekeeping,
-    /// Apply failures and ended tokens.
-    Finish,
-    /// Remove what is gone.
-    Cleanup,
-}
-
-/// Orders the sets in `Update`.
-pub struct MatchmakerSetsPlugin;
-
-impl Plugin for MatchmakerSetsPlugin {
-    fn build(&self, app: &mut App) {
-        app.configure_sets(
-            Update,
-            (
-                MatchmakerSet::Ingest,
-                MatchmakerSet::Servers,
-                MatchmakerSet::Players,
-                MatchmakerSet::Requests,
-                MatchmakerSet::Housekeeping,
-                MatchmakerSet::Finish,
-                MatchmakerSet::Cleanup,
-            )
-                .chain(),
-        );
-    }
-}

@@ -40,21 +40,19 @@ fn operators_see_live_state_over_brp_without_secrets() {
     let mm = Matchmaker::start(|_| {});
     let body = mm.join(json!({"game": GAME, "version": VERSION}));
     assert_eq!(body["result"]["status"], "ready", "{body}");
-    let query = json!({"data": {"components": ["bevygap_matchmaker::servers::components::GameServer"]}});
+    let query = json!({"data": {"components": ["bevygap::GameServer"]}});
     let servers = mm.admin("world.query", query);
     let rows = servers.as_array().expect("query rows");
     assert_eq!(rows.len(), 1, "{servers}");
-    let server = &rows[0]["components"]["bevygap_matchmaker::servers::components::GameServer"];
-    assert_eq!(server["game"], GAME);
+    let server = &rows[0]["components"]["bevygap::GameServer"];
+    assert_eq!(server["game"]["game"], GAME);
+    assert!(server["id"].as_str().is_some_and(|id| id.starts_with("local-")), "{server}");
 
     let resources = mm.admin("world.list_resources", json!(null)).to_string();
     for secret in ["MatchmakerKeys", "MatchmakerConfig", "PrivateKey", "Nats"] {
         assert!(!resources.contains(secret), "{secret} is exposed over BRP: {resources}");
     }
-    let joins = mm.admin(
-        "world.query",
-        json!({"data": {"components": ["bevygap_matchmaker::requests::components::JoinTicket"], "option": "all"}}),
-    );
+    let joins = mm.admin("world.query", json!({"data": {"components": ["bevygap::Join"], "option": "all"}}));
     assert_eq!(joins.as_array().map(Vec::len), Some(1), "{joins}");
     let token = body["result"]["connect_token"].as_str().unwrap();
     assert!(!joins.to_string().contains(token), "the join's ConnectToken is not reflected: {joins}");
@@ -140,14 +138,11 @@ fn cors_preflight_gets_the_configured_origin() {
 }
 
 fn ticket_ip(mm: &Matchmaker, request_id: &str) -> Value {
-    let rows = mm.admin(
-        "world.query",
-        json!({"data": {"components": ["bevygap_matchmaker::requests::components::JoinTicket"]}}),
-    );
+    let rows = mm.admin("world.query", json!({"data": {"components": ["bevygap::Join"]}}));
     rows.as_array()
         .unwrap()
         .iter()
-        .map(|r| &r["components"]["bevygap_matchmaker::requests::components::JoinTicket"])
+        .map(|r| &r["components"]["bevygap::Join"])
         .find(|t| t["request_id"] == request_id)
         .map(|t| t["client_ip"].clone())
         .expect("ticket present")

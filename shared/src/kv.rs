@@ -11,6 +11,7 @@ use crate::naming::{Bucket, NatsNames};
 
 /// A bucket could not be created or opened.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum KvError {
     #[error("cannot create or update KV bucket {bucket}: {source}")]
     Provision {

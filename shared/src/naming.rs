@@ -8,6 +8,8 @@
 use std::fmt;
 
 use crate::protocol::GameName;
+#[cfg(feature = "bevy")]
+use bevy::reflect::{ReflectDeserialize, ReflectSerialize};
 
 /// A namespace that was not a valid NATS bucket/subject token.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -145,7 +147,12 @@ impl NatsNames {
 /// Built only from `[A-Za-z0-9_-]`, so it is safe as a key and as one subject token.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 #[serde(try_from = "String", into = "String")]
-#[cfg_attr(feature = "bevy", derive(bevy::reflect::Reflect))]
+#[cfg_attr(
+    feature = "bevy",
+    derive(bevy::reflect::Reflect),
+    reflect(opaque, Debug, PartialEq, Hash, Serialize, Deserialize),
+    type_path = "bevygap"
+)]
 pub struct ServerId(String);
 
 /// A server id with characters outside `[A-Za-z0-9_-]` or a bad length.

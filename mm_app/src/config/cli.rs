@@ -233,6 +233,29 @@ fn default_game_server() -> String {
 }
 
 impl MatchmakerConfig {
+    /// The limits placement works within.
+    pub fn placement_limits(&self) -> crate::placement::PlacementLimits {
+        crate::placement::PlacementLimits { max_servers: self.max_servers, server_capacity: self.server_capacity }
+    }
+
+    /// The timers of the server phase table.
+    pub fn phase_timers(&self) -> crate::servers::PhaseTimers {
+        crate::servers::PhaseTimers {
+            start_timeout: self.server_start_timeout.as_secs_f64(),
+            silence_grace: self.silence_grace.as_secs_f64(),
+            // SIGTERM, the stop grace, SIGKILL, then a margin for the record to go.
+            stop_timeout: self.stop_grace.as_secs_f64() + 10.0,
+        }
+    }
+
+    /// The caps of join admission.
+    pub fn admission_limits(&self) -> crate::joins::admission::AdmissionLimits {
+        crate::joins::admission::AdmissionLimits {
+            max_waiting: self.max_waiting,
+            max_per_requester: self.max_joins_per_ip,
+        }
+    }
+
     /// Settings for tests: ephemeral loopback ports and short timers.
     pub fn for_tests(namespace: &str, game_server_cmd: Vec<String>) -> Self {
         let mut cli = Cli::parse_from(["bevygap-matchmaker"]);

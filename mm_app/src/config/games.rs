@@ -3,7 +3,8 @@ use std::collections::HashSet;
 use bevygap_shared::protocol::{GameName, GameVersion};
 
 /// A game and version the matchmaker serves.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, bevy::prelude::Reflect)]
+#[type_path = "bevygap"]
 pub struct GameKey {
     pub game: GameName,
     pub version: GameVersion,

@@ -5,10 +5,10 @@ use bevy_remote::{BrpResult, error_codes};
 use bevygap_shared::records::ServerCommand;
 use serde_json::{Value, json};
 
-use super::rpc::protocol_error;
-use crate::nats_bridge::NatsWriter;
-use crate::requests::JoinPhase;
-use crate::servers::{GameServer, SeatBook, ServerEndpoints, ServerIndex, ServerKey, ServerPhase};
+use super::envelope::protocol_error;
+use crate::joins::Join;
+use crate::nats_bridge::NatsCommand;
+use crate::servers::{GameServer, SeatBook, ServerEndpoints, ServerIndex, ServerPhase};
 use crate::sessions::{GameSession, SessionIndex};
 use crate::tokens::{IssuedToken, TokenEnded, TokenIndex, TokenState};
 
@@ -36,9 +36,9 @@ pub fn servers(
         .iter()
         .map(|(server, phase, seats, endpoints)| {
             json!({
-                "server_id": server.server_id,
-                "game": server.game,
-                "version": server.version,
+                "server_id": server.id,
+                "game": server.game.game,
+                "version": server.game.version,
                 "provider": server.provider,
                 "phase": format!("{phase:?}"),
                 "capacity": seats.capacity,
@@ -60,8 +60,8 @@ pub fn sessions(In(_): In<Option<Value>>, sessions: Query<&GameSession>) -> BrpR
             json!({
                 "session_id": s.session_id,
                 "server_id": s.server_id,
-                "game": s.game,
-                "version": s.version,
+                "game": s.game.game,
+                "version": s.game.version,
                 "clients": s.clients,
             })
         })
@@ -72,12 +72,12 @@ pub fn sessions(In(_): In<Option<Value>>, sessions: Query<&GameSession>) -> BrpR
 /// Counts for dashboards.
 pub fn stats(
     In(_): In<Option<Value>>,
-    joins: Query<&JoinPhase>,
+    joins: Query<&Join>,
     servers: Query<(&ServerPhase, &SeatBook)>,
     tokens: Query<&TokenState>,
     sessions: Query<(), With<GameSession>>,
 ) -> BrpResult {
-    let waiting = joins.iter().filter(|p| !p.is_terminal()).count();
+    let waiting = joins.iter().filter(|j| !j.phase().is_terminal()).count();
     let (mut ready, mut starting, mut other, mut players, mut capacity) = (0, 0, 0, 0u32, 0u32);
     for (phase, seats) in &servers {
         match phase {
@@ -127,17 +127,15 @@ pub fn delete_session(
 pub fn drain_server(
     In(params): In<Option<Value>>,
     index: Res<ServerIndex>,
-    mut servers: Query<(&ServerKey, &mut ServerPhase)>,
-    writer: Res<NatsWriter>,
+    mut servers: Query<(&GameServer, &mut ServerPhase)>,
+    mut nats: MessageWriter<NatsCommand>,
 ) -> BrpResult {
     let server_id = string_param(&params, "server_id")?;
     let entity = bevygap_shared::ServerId::new(server_id).ok().and_then(|id| index.0.get(&id).copied());
-    let Some((key, mut phase)) = entity.and_then(|e| servers.get_mut(e).ok()) else {
+    let Some((server, mut phase)) = entity.and_then(|e| servers.get_mut(e).ok()) else {
         return Ok(json!({ "draining": false }));
     };
-    if !matches!(*phase, ServerPhase::Stopping { .. }) {
-        *phase = ServerPhase::Draining;
-    }
-    writer.send_command(&key.id, ServerCommand::Drain);
+    *phase = phase.on_drain();
+    nats.write(NatsCommand::Control { server_id: server.id.clone(), command: ServerCommand::Drain });
     Ok(json!({ "draining": true }))
 }

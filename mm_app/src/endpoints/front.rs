@@ -1,7 +1,8 @@
-//! The HTTP front of both endpoints: hyper on the tokio runtime, feeding JSON-RPC requests
-//! into bevy_remote's channel. It enforces what bevy_remote's own HTTP plugin cannot: the
-//! public method allow-list, body and rate limits, the admin bearer token, peer-IP
-//! resolution, keep-alives and an overall deadline on streams.
+//! The HTTP transport of both endpoints: hyper on the tokio runtime, feeding JSON-RPC calls
+//! into bevy_remote's channel, streaming answers back as server-sent events with keep-alives
+//! and an overall deadline. What is let through is [`policy`](super::policy); the JSON-RPC
+//! shapes are [`envelope`](super::envelope); the typed player params are
+//! [`params`](super::params).
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
@@ -10,23 +11,20 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bevy_remote::{BrpMessage, BrpResult, error_codes};
-use bevygap_shared::Secret;
-use bevygap_shared::protocol::{ErrorCode, METHOD_JOIN, METHOD_JOIN_WATCH};
+use bevygap_shared::inbox::AppWaker;
+use bevygap_shared::protocol::{ErrorCode, JoinError, JoinRequest, METHOD_CANCEL, METHOD_JOIN, METHOD_JOIN_WATCH};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited, StreamBody, combinators::BoxBody};
 use hyper::body::{Frame, Incoming};
-use hyper::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
 
-use super::PUBLIC_METHODS;
-use super::join_methods::{PEER_PARAM, STREAM_PARAM};
-use super::limits::{RateLimiter, client_ip};
-use super::rpc::{code_error, is_terminal_join_result, method_not_available, protocol_error, response_json};
+use super::envelope::{RpcCall, code_error, is_terminal_join_result, parse_call, protocol_error, response_json};
+use super::params::{Caller, CancelCall, CancelRequest, JoinCall};
+use super::policy::{FrontKind, Gatekeeper, Refusal};
 use crate::config::MatchmakerConfig;
-use bevygap_shared::inbox::AppWaker;
-use bevygap_shared::protocol::METHOD_CANCEL;
 
 type Body = BoxBody<Bytes, Infallible>;
 
@@ -36,45 +34,28 @@ const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// clients cannot exhaust the process's file descriptors.
 const MAX_CONNECTIONS: usize = 4096;
 
-/// Which listener a front serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FrontKind {
-    Public,
-    Admin,
-}
-
-/// One endpoint's policy and its way into the ECS.
+/// One endpoint: its policy and its way into the ECS.
 pub struct Front {
-    kind: FrontKind,
+    policy: Gatekeeper,
     brp: async_channel::Sender<BrpMessage>,
     waker: AppWaker,
-    admin_token: Option<Secret>,
-    cors_origin: Option<HeaderValue>,
-    max_body: usize,
-    limiter: Option<RateLimiter>,
-    trusted_proxies: Vec<IpAddr>,
     keepalive: Duration,
     deadline: Duration,
     next_stream: AtomicU64,
 }
 
 impl Front {
+    /// The `kind` endpoint under `config`, sending calls into `brp` and waking the app.
     pub fn new(
         kind: FrontKind,
         config: &MatchmakerConfig,
         brp: async_channel::Sender<BrpMessage>,
         waker: AppWaker,
     ) -> Self {
-        let public = kind == FrontKind::Public;
         Self {
-            kind,
+            policy: Gatekeeper::new(kind, config),
             brp,
             waker,
-            admin_token: if public { None } else { config.admin_token.clone() },
-            cors_origin: config.cors_origin.as_deref().filter(|_| public).and_then(|o| HeaderValue::from_str(o).ok()),
-            max_body: config.max_body_bytes,
-            limiter: public.then(|| RateLimiter::new(config.rate_per_minute, config.rate_burst)),
-            trusted_proxies: config.trusted_proxies.clone(),
             keepalive: config.keepalive,
             // A backstop: the ECS ends every join by its own deadline first.
             deadline: config.join_deadline + Duration::from_secs(5),
@@ -118,80 +99,39 @@ pub async fn serve(listener: tokio::net::TcpListener, front: Arc<Front>) {
 }
 
 /// The operator dashboard, served by the admin endpoint on `GET /`. It holds no data: its
-/// requests go through the same token check as any other admin call.
+/// requests go through the same checks as any other admin call.
 const DASHBOARD: &str = include_str!("../../../assets/dashboard.html");
 
 async fn handle(front: Arc<Front>, peer: SocketAddr, req: Request<Incoming>) -> Response<Body> {
     if req.method() == Method::OPTIONS {
         return front.respond(StatusCode::NO_CONTENT, Body::default());
     }
-    if front.kind == FrontKind::Admin && front.admin_token.is_none() && !loopback_same_origin(req.headers()) {
-        let error = protocol_error(super::rpc::UNAUTHORIZED, "cross-origin requests to the admin endpoint are refused");
-        return front.rpc_error(StatusCode::FORBIDDEN, None, error);
+    if let Err(refusal) = front.policy.check_caller(req.headers()) {
+        return front.refuse(refusal);
     }
-    if front.kind == FrontKind::Admin && req.method() == Method::GET {
+    if front.policy.serves_dashboard() && req.method() == Method::GET {
         let mut page =
             front.respond(StatusCode::OK, BodyExt::boxed(Full::new(Bytes::from_static(DASHBOARD.as_bytes()))));
         page.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
         return page;
     }
-    if let Some(token) = &front.admin_token
-        && !bearer_matches(req.headers().get(AUTHORIZATION), token)
-    {
-        return front.rpc_error(
-            StatusCode::UNAUTHORIZED,
-            None,
-            protocol_error(super::rpc::UNAUTHORIZED, "a valid bearer token is required"),
-        );
+    let ip = front.policy.caller_ip(peer.ip(), req.headers());
+    let checked = front.policy.check_rate(ip).and_then(|()| front.policy.check_declared_length(req.headers()));
+    if let Err(refusal) = checked {
+        return front.refuse(refusal);
     }
-    let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
-    let ip = client_ip(peer.ip(), forwarded, &front.trusted_proxies);
-    if let Some(limiter) = &front.limiter
-        && !limiter.allow(ip)
-    {
-        return front.rpc_error(StatusCode::TOO_MANY_REQUESTS, None, code_error(ErrorCode::RateLimited));
-    }
-    let declared =
-        req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|len| len > front.max_body) {
-        return front.too_large();
-    }
-    let read = tokio::time::timeout(BODY_READ_TIMEOUT, Limited::new(req.into_body(), front.max_body).collect()).await;
-    let body = match read {
-        Ok(Ok(body)) => body.to_bytes(),
-        Ok(Err(_)) => return front.too_large(),
-        Err(_) => {
-            let error = protocol_error(error_codes::INVALID_REQUEST, "request body not received in time");
-            return front.rpc_error(StatusCode::REQUEST_TIMEOUT, None, error);
-        }
+    let body = match front.read_body(req).await {
+        Ok(body) => body,
+        Err(refusal) => return front.refuse(refusal),
     };
-    let request: Value = match serde_json::from_slice(&body) {
-        Ok(value) => value,
-        Err(e) => {
-            return front.rpc_error(StatusCode::OK, None, protocol_error(error_codes::PARSE_ERROR, e.to_string()));
-        }
+    let RpcCall { id, method, mut params } = match parse_call(&body) {
+        Ok(call) => call,
+        Err((id, error)) => return front.rpc_error(StatusCode::OK, id, error),
     };
-    if request.is_array() {
-        let error = protocol_error(error_codes::INVALID_REQUEST, "batch requests are not accepted");
-        return front.rpc_error(StatusCode::OK, None, error);
-    }
-    let id = request.get("id").cloned();
-    if request.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
-        let error = protocol_error(error_codes::INVALID_REQUEST, "`jsonrpc` must be \"2.0\"");
+    if let Err(error) = front.policy.check_method(&method) {
         return front.rpc_error(StatusCode::OK, id, error);
     }
-    let Some(method) = request.get("method").and_then(Value::as_str).map(str::to_string) else {
-        return front.rpc_error(
-            StatusCode::OK,
-            id,
-            protocol_error(error_codes::INVALID_REQUEST, "`method` is required"),
-        );
-    };
-    if front.kind == FrontKind::Public && !PUBLIC_METHODS.contains(&method.as_str()) {
-        return front.rpc_error(StatusCode::OK, id, method_not_available(&method));
-    }
     let is_join = method == METHOD_JOIN || method == METHOD_JOIN_WATCH;
-    let mut params = request.get("params").cloned();
     if is_join || method == METHOD_CANCEL {
         match front.player_params(params, ip, is_join) {
             Ok(p) => params = Some(p),
@@ -219,24 +159,39 @@ async fn handle(front: Arc<Front>, peer: SocketAddr, req: Request<Incoming>) -> 
 }
 
 impl Front {
-    /// Player params with server-set fields: every client `$` key dropped, then the resolved
-    /// peer IP added; for joins also a stream id, and a request id when the client sent none.
+    /// Reads the body within the size limit and the read timeout.
+    async fn read_body(&self, req: Request<Incoming>) -> Result<Bytes, Refusal> {
+        let limited = Limited::new(req.into_body(), self.policy.max_body());
+        match tokio::time::timeout(BODY_READ_TIMEOUT, limited.collect()).await {
+            Ok(Ok(body)) => Ok(body.to_bytes()),
+            Ok(Err(_)) => Err(self.policy.too_large()),
+            Err(_) => Err((
+                StatusCode::REQUEST_TIMEOUT,
+                protocol_error(error_codes::INVALID_REQUEST, "request body not received in time"),
+            )),
+        }
+    }
+
+    /// Typed params for a player method: the caller as the transport resolved it, and the
+    /// player's own params parsed into their request type (a join always gets a request id).
     fn player_params(&self, params: Option<Value>, ip: IpAddr, join: bool) -> Result<Value, bevy_remote::BrpError> {
-        let mut object = match params {
-            Some(Value::Object(map)) => map,
-            _ => return Err(protocol_error(error_codes::INVALID_PARAMS, "params must be an object")),
+        let invalid = |e: serde_json::Error| {
+            let error = JoinError::new(ErrorCode::InvalidRequest, format!("invalid params: {e}"));
+            super::envelope::join_error(&error)
         };
-        object.retain(|key, _| !key.starts_with('$'));
-        object.insert(PEER_PARAM.into(), Value::String(ip.to_string()));
-        if !join {
-            return Ok(Value::Object(object));
-        }
-        let stream = self.next_stream.fetch_add(1, Ordering::Relaxed);
-        object.insert(STREAM_PARAM.into(), Value::from(stream));
-        if object.get("request_id").is_none_or(|v| v.is_null()) {
-            object.insert("request_id".into(), Value::String(format!("{:032x}", rand::random::<u128>())));
-        }
-        Ok(Value::Object(object))
+        let caller = Caller { ip, stream: self.next_stream.fetch_add(1, Ordering::Relaxed) };
+        let params = params.unwrap_or(Value::Null);
+        let typed = if join {
+            let mut request: JoinRequest = serde_json::from_value(params).map_err(invalid)?;
+            if request.request_id.is_none() {
+                request.request_id = Some(format!("{:032x}", rand::random::<u128>()));
+            }
+            serde_json::to_value(JoinCall { caller, request })
+        } else {
+            let request: CancelRequest = serde_json::from_value(params).map_err(invalid)?;
+            serde_json::to_value(CancelCall { caller, request })
+        };
+        typed.map_err(|e| protocol_error(error_codes::INTERNAL_ERROR, e.to_string()))
     }
 
     /// Server-sent events: one `data:` line per message, keep-alive comments while waiting,
@@ -301,10 +256,8 @@ impl Front {
         self.json(status, response_json(id, Err(error)))
     }
 
-    fn too_large(&self) -> Response<Body> {
-        let error =
-            protocol_error(error_codes::INVALID_REQUEST, format!("request body exceeds {} bytes", self.max_body));
-        self.rpc_error(StatusCode::PAYLOAD_TOO_LARGE, None, error)
+    fn refuse(&self, (status, error): Refusal) -> Response<Body> {
+        self.rpc_error(status, None, error)
     }
 
     fn json(&self, status: StatusCode, text: String) -> Response<Body> {
@@ -316,44 +269,7 @@ impl Front {
     fn respond(&self, status: StatusCode, body: Body) -> Response<Body> {
         let mut response = Response::new(body);
         *response.status_mut() = status;
-        if let Some(origin) = &self.cors_origin {
-            let headers = response.headers_mut();
-            headers.insert("access-control-allow-origin", origin.clone());
-            headers.insert("access-control-allow-methods", HeaderValue::from_static("POST, OPTIONS"));
-            headers.insert("access-control-allow-headers", HeaderValue::from_static("content-type"));
-        }
+        self.policy.add_cors_headers(response.headers_mut());
         response
     }
-}
-
-/// Without a token the admin endpoint trusts loopback, so it must not be reachable from a web
-/// page: the `Host` must be a loopback name (defeating DNS rebinding) and an `Origin`, which
-/// browsers send on cross-site requests, must be that same host (the dashboard itself).
-fn loopback_same_origin(headers: &hyper::HeaderMap) -> bool {
-    let host = headers.get(hyper::header::HOST).and_then(|h| h.to_str().ok());
-    if let Some(host) = host {
-        let name = match host.strip_prefix('[') {
-            Some(v6) => v6.split(']').next().unwrap_or(""),
-            None => host.rsplit_once(':').map_or(host, |(name, _)| name),
-        };
-        let loopback =
-            name.eq_ignore_ascii_case("localhost") || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
-        if !loopback {
-            return false;
-        }
-    }
-    match headers.get(hyper::header::ORIGIN).map(|o| o.to_str()) {
-        None => true,
-        Some(Ok(origin)) => host.is_some_and(|host| origin == format!("http://{host}")),
-        Some(Err(_)) => false,
-    }
-}
-
-/// Compares `Authorization: Bearer <token>` in constant time.
-fn bearer_matches(header: Option<&HeaderValue>, token: &Secret) -> bool {
-    let Some(given) = header.and_then(|h| h.to_str().ok()).and_then(|h| h.strip_prefix("Bearer ")) else {
-        return false;
-    };
-    let (a, b) = (given.as_bytes(), token.expose().as_bytes());
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 /// A token bucket per client IP: `burst` requests at once, refilled at `per_minute`.
 #[derive(Debug)]
-pub struct RateLimiter {
+pub struct IpRateLimiter {
     burst: f64,
     per_sec: f64,
     buckets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
@@ -16,7 +16,7 @@ pub struct RateLimiter {
 /// Buckets kept before full (idle) ones are dropped, bounding memory under many IPs.
 const MAX_TRACKED: usize = 100_000;
 
-impl RateLimiter {
+impl IpRateLimiter {
     pub fn new(per_minute: u32, burst: u32) -> Self {
         Self { burst: f64::from(burst.max(1)), per_sec: f64::from(per_minute) / 60.0, buckets: Mutex::default() }
     }
@@ -84,7 +84,7 @@ mod tests {
 
     #[test]
     fn allows_a_burst_then_refills() {
-        let limiter = RateLimiter::new(60, 3);
+        let limiter = IpRateLimiter::new(60, 3);
         let ip: IpAddr = "10.0.0.1".parse().unwrap();
         let other: IpAddr = "10.0.0.2".parse().unwrap();
         let t0 = Instant::now();
@@ -97,7 +97,7 @@ mod tests {
 
     #[test]
     fn an_ipv6_slash_64_shares_one_bucket() {
-        let limiter = RateLimiter::new(60, 1);
+        let limiter = IpRateLimiter::new(60, 1);
         let t0 = Instant::now();
         assert!(limiter.allow_at("2001:db8:1:2::1".parse().unwrap(), t0));
         assert!(!limiter.allow_at("2001:db8:1:2:ffff::9".parse().unwrap(), t0), "same /64");

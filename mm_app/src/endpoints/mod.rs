@@ -3,10 +3,12 @@
 //! one (operators: full BRP plus admin methods, bearer token off loopback).
 
 mod admin_methods;
+pub mod envelope;
 mod front;
 mod join_methods;
 pub mod limits;
-mod rpc;
+pub mod params;
+pub mod policy;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,11 +18,13 @@ use bevy_remote::{BrpSender, RemotePlugin};
 use bevy_tokio_tasks::TokioTasksRuntime;
 use bevygap_shared::protocol::{METHOD_CANCEL, METHOD_JOIN, METHOD_JOIN_WATCH};
 
-pub use front::{Front, FrontKind};
+pub use front::Front;
 pub use join_methods::StreamCursors;
+pub use policy::FrontKind;
 
-use crate::MatchmakerSet;
 use crate::config::MatchmakerConfig;
+use crate::joins::JoinsPlugin;
+use crate::schedule::{MatchmakerSystems, require};
 use bevygap_shared::inbox::AppWaker;
 
 /// Methods a player may call; everything else is refused on the public listener.
@@ -50,7 +54,8 @@ impl Listeners {
     }
 }
 
-/// Registers the matchmaking and admin BRP methods and serves both endpoints.
+/// Registers the matchmaking and admin BRP methods and serves both endpoints; builds on the
+/// join plugin (and through it on tokens, servers and sessions).
 pub struct EndpointsPlugin {
     listeners: std::sync::Mutex<Option<Listeners>>,
 }
@@ -63,6 +68,7 @@ impl EndpointsPlugin {
 
 impl Plugin for EndpointsPlugin {
     fn build(&self, app: &mut App) {
+        require(app, || JoinsPlugin);
         let remote = RemotePlugin::default()
             .with_watching_method_main(METHOD_JOIN_WATCH, join_methods::join_watch)
             .with_watching_method_main(METHOD_JOIN, join_methods::join_watch)
@@ -74,7 +80,7 @@ impl Plugin for EndpointsPlugin {
             .with_method_main(admin_methods::DRAIN_SERVER, admin_methods::drain_server);
         app.add_plugins(remote)
             .init_resource::<StreamCursors>()
-            .add_systems(Update, join_methods::prune_stream_cursors.in_set(MatchmakerSet::Cleanup));
+            .add_systems(Update, join_methods::prune_stream_cursors.in_set(MatchmakerSystems::Cleanup));
         let listeners = self.listeners.lock().ok().and_then(|mut l| l.take());
         if let Some(listeners) = listeners {
             let addrs = EndpointAddrs {

@@ -1,28 +1,36 @@
-//! The bridge between NATS and the world: KV watches become [`NatsEvent`]s in an inbox, and
-//! systems hand writes to [`NatsWriter`], which performs them on the tokio runtime.
+//! The seam between the matchmaker and NATS. Systems never call NATS: they write
+//! [`NatsCommand`] messages, and read what NATS reported as [`NatsEvent`] messages. Behind the
+//! seam sits either [`NatsBridgePlugin`] (real JetStream KV, watched and written on the tokio
+//! runtime) or [`MemoryNatsPlugin`] (an in-memory stand-in for tests that step an App with no
+//! nats-server).
 
-mod dispatch;
+mod memory;
+mod real;
 mod watch;
-mod writer;
 
 use bevy::prelude::*;
-use bevy_tokio_tasks::TokioTasksRuntime;
-use bevygap_shared::kv::KvStores;
-use bevygap_shared::naming::{NatsNames, ServerId};
-use bevygap_shared::nats::NatsConnection;
-use bevygap_shared::records::{PlayerRecord, ServerRecord};
+use bevygap_shared::naming::ServerId;
+use bevygap_shared::records::{ClientGrant, PlayerRecord, ServerCommand, ServerRecord, SessionRecord};
 
-pub use writer::NatsWriter;
+pub use memory::{MemoryNats, MemoryNatsPlugin};
+pub use real::{Nats, NatsBridgePlugin};
 
-use bevygap_shared::inbox::{Inbox, add_inbox};
-
-/// The live connection and buckets; NATS KV is the source of truth for anything another
-/// process must see, the ECS is the queryable view of it.
-#[derive(Resource, Clone)]
-pub struct Nats {
-    pub conn: NatsConnection,
-    pub kv: KvStores,
-    pub names: NatsNames,
+/// A write the matchmaker asks of NATS; the bridge performs it after this tick's systems.
+#[derive(Message, Debug, Clone)]
+pub enum NatsCommand {
+    /// Write the client grant and its session record; answered by [`NatsEvent::GrantStored`]
+    /// (the token is returned only after the game server can see the grant).
+    StoreGrant { join: Entity, grant: ClientGrant, session: SessionRecord },
+    /// Remove a client's grant, so its token can no longer be admitted.
+    DeleteGrant { server_id: ServerId, client_id: u64 },
+    /// Remove a session record.
+    DeleteSession { session_id: String },
+    /// Remove a server record (a server normally does this itself on a clean exit).
+    DeleteServer { server_id: ServerId },
+    /// Remove a player record left behind by a server that vanished.
+    DeletePlayer { server_id: ServerId, client_id: u64 },
+    /// Publish a command on a server's control subject.
+    Control { server_id: ServerId, command: ServerCommand },
 }
 
 /// Something changed in NATS that the matchmaker follows.
@@ -36,25 +44,21 @@ pub enum NatsEvent {
     PlayerJoined(PlayerRecord),
     /// A player record was deleted or expired.
     PlayerLeft { server_id: ServerId, client_id: u64 },
-    /// The result of writing a client grant, before the token may be returned.
-    GrantStored { request: Entity, server_id: ServerId, client_id: u64, result: Result<(), String> },
+    /// The answer to [`NatsCommand::StoreGrant`].
+    GrantStored { join: Entity, server_id: ServerId, client_id: u64, result: Result<(), BridgeError> },
 }
 
-/// Watches the `servers` and `players` buckets and provides the writer.
-pub struct NatsBridgePlugin;
-
-impl Plugin for NatsBridgePlugin {
-    fn build(&self, app: &mut App) {
-        add_inbox::<NatsEvent>(app);
-        app.add_message::<NatsEvent>()
-            .add_systems(Startup, start_watches)
-            .add_systems(Update, dispatch::dispatch_nats_events.in_set(crate::MatchmakerSet::Ingest));
-    }
+/// A NATS write that failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BridgeError {
+    #[error("cannot write to the {bucket} bucket: {reason}")]
+    Write { bucket: &'static str, reason: String },
+    #[error("cannot encode a {what} record: {reason}")]
+    Encode { what: &'static str, reason: String },
 }
 
-fn start_watches(mut commands: Commands, nats: Res<Nats>, rt: Res<TokioTasksRuntime>, inbox: Res<Inbox<NatsEvent>>) {
-    let handle = rt.runtime().handle().clone();
-    handle.spawn(watch::servers(nats.kv.servers.clone(), inbox.sender()));
-    handle.spawn(watch::players(nats.kv.players.clone(), inbox.sender()));
-    commands.insert_resource(NatsWriter::new(nats.clone(), handle, inbox.sender()));
+/// Adds the two message types of the seam (idempotent: every side may call it).
+pub(crate) fn add_bridge_messages(app: &mut App) {
+    app.add_message::<NatsCommand>().add_message::<NatsEvent>();
 }

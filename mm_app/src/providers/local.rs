@@ -57,10 +57,7 @@ impl LocalProvider {
             udp: Some(Endpoint { bind: udp, public: udp }),
             webtransport: Some(Endpoint { bind: webtransport, public: webtransport }),
         };
-        let (program, args) = self.config.command.split_first().ok_or_else(|| ProviderError::Spawn {
-            command: String::new(),
-            reason: "the game-server command is empty".into(),
-        })?;
+        let (program, args) = self.config.command.split_first().ok_or(ProviderError::EmptyCommand)?;
         let mut cmd = Command::new(program);
         cmd.args(args).env_clear().stdin(Stdio::null());
         for (key, value) in std::env::vars() {
@@ -81,7 +78,7 @@ impl LocalProvider {
                 Ok(())
             });
         }
-        cmd.spawn().map_err(|e| ProviderError::Spawn { command: self.config.command.join(" "), reason: e.to_string() })
+        cmd.spawn().map_err(|e| ProviderError::Spawn { command: self.config.command.join(" "), source: Arc::new(e) })
     }
 }
 
@@ -96,7 +93,7 @@ impl ServerProvider for LocalProvider {
             Ok(child) => child,
             Err(e) => {
                 tracing::warn!(%server_id, "launch failed: {e}");
-                events.send(ProviderEvent::LaunchFailed { server_id, error: e.to_string() });
+                events.send(ProviderEvent::LaunchFailed { server_id, error: e });
                 return;
             }
         };
@@ -177,7 +174,7 @@ fn free_udp_pair(ip: IpAddr) -> Result<(SocketAddr, SocketAddr), ProviderError> 
     let bind = || {
         UdpSocket::bind(SocketAddr::new(ip, 0))
             .and_then(|s| s.local_addr().map(|a| (s, a)))
-            .map_err(|e| ProviderError::Ports(format!("{ip}: {e}")))
+            .map_err(|e| ProviderError::Ports { ip, source: Arc::new(e) })
     };
     let (_first, a) = bind()?;
     let (_second, b) = bind()?;

@@ -2,6 +2,7 @@
 //! server logic talk only to [`ServerProvider`]; adding the fleet and Edgegap providers means
 //! adding an implementation here, nothing else.
 
+mod fake;
 mod local;
 
 use std::sync::Arc;
@@ -10,9 +11,10 @@ use bevy::prelude::*;
 use bevygap_shared::naming::ServerId;
 use bevygap_shared::protocol::{GameName, GameVersion};
 
+pub use fake::{FakeProvider, FakeProviderLog};
 pub use local::{LocalProvider, LocalProviderConfig};
 
-use bevygap_shared::inbox::{InboxSender, add_inbox};
+use bevygap_shared::inbox::InboxSender;
 
 /// What to start.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,23 +26,37 @@ pub struct ServerSpec {
 }
 
 /// What a provider reports back, asynchronously.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum ProviderEvent {
     /// The server was launched; it is not ready until it reports itself in NATS.
     Launched { server_id: ServerId },
     /// The server could not be launched at all.
-    LaunchFailed { server_id: ServerId, error: String },
+    LaunchFailed { server_id: ServerId, error: ProviderError },
     /// The server's process (or deployment) is gone, for whatever reason.
     Exited { server_id: ServerId, detail: String },
 }
 
 /// Why a provider could not act.
 #[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
 pub enum ProviderError {
-    #[error("cannot start {command:?}: {reason}")]
-    Spawn { command: String, reason: String },
-    #[error("no free port: {0}")]
-    Ports(String),
+    #[error("the game-server command is empty")]
+    EmptyCommand,
+    #[error("cannot start {command:?}: {source}")]
+    Spawn {
+        command: String,
+        #[source]
+        source: Arc<std::io::Error>,
+    },
+    #[error("no free UDP port on {ip}: {source}")]
+    Ports {
+        ip: std::net::IpAddr,
+        #[source]
+        source: Arc<std::io::Error>,
+    },
+    /// A test's [`FakeProvider`] was told to fail.
+    #[error("refused by the fake provider")]
+    Refused,
 }
 
 /// Starts and stops game servers. Calls must not block: long work happens on the provider's
@@ -58,11 +74,22 @@ pub trait ServerProvider: Send + Sync + 'static {
     fn running(&self) -> Vec<ServerId>;
 }
 
-/// The provider the app uses.
+/// The provider the app uses (the ECS's handle on the [`ServerProvider`] seam).
 #[derive(Resource, Clone)]
-pub struct Provider(pub Arc<dyn ServerProvider>);
+pub struct ProviderHandle(pub Arc<dyn ServerProvider>);
 
-/// Installs a provider and the inbox its events arrive in; stops every server on exit.
+impl ProviderHandle {
+    /// A fresh server id: the provider's name and 64 random bits.
+    pub fn new_server_id(&self) -> ServerId {
+        let id = format!("{}-{:016x}", self.0.name(), rand::random::<u64>());
+        // Provider names are short lowercase words, so the id is always valid; fall back to a
+        // plain hex id rather than panic if a provider ever picks an odd name.
+        ServerId::new(id)
+            .unwrap_or_else(|_| ServerId::new(format!("s-{:016x}", rand::random::<u64>())).expect("hex id"))
+    }
+}
+
+/// Installs the provider; stops every server it started when the app exits.
 pub struct ProviderPlugin {
     provider: Arc<dyn ServerProvider>,
 }
@@ -75,12 +102,11 @@ impl ProviderPlugin {
 
 impl Plugin for ProviderPlugin {
     fn build(&self, app: &mut App) {
-        add_inbox::<ProviderEvent>(app);
-        app.insert_resource(Provider(self.provider.clone()))
+        app.insert_resource(ProviderHandle(self.provider.clone()))
             .add_systems(Last, stop_all_on_exit.run_if(on_message::<AppExit>));
     }
 }
 
-fn stop_all_on_exit(provider: Res<Provider>) {
+fn stop_all_on_exit(provider: Res<ProviderHandle>) {
     provider.0.shutdown_all();
 }

@@ -1,51 +1,62 @@
+//! The systems of a server's life: each gathers its inputs, asks the [`phase`](super::phase)
+//! table, and applies the answer.
+
 use std::collections::HashSet;
 
+use bevy::ecs::system::SystemParam;
 use bevy::prelude::*;
+use bevygap_shared::inbox::Inbox;
 use bevygap_shared::naming::ServerId;
-use bevygap_shared::records::{ServerCommand, ServerRecord, ServerStatus};
+use bevygap_shared::records::{ServerCommand, ServerRecord};
 
 use super::components::*;
+use super::phase::{LossReason, RecordGone, ServerPhase};
 use super::seats::SeatBook;
 use crate::clock::now;
 use crate::config::{GameKey, MatchmakerConfig};
-use crate::nats_bridge::{NatsEvent, NatsWriter};
-use crate::providers::{Provider, ProviderEvent, ServerSpec};
-use bevygap_shared::inbox::Inbox;
+use crate::nats_bridge::{NatsCommand, NatsEvent};
+use crate::placement::PlacementLimits;
+use crate::providers::{ProviderEvent, ProviderHandle, ServerSpec};
 
-/// Spawns a server entity in `Starting` and asks the provider to launch it.
-pub fn launch_server(
-    commands: &mut Commands,
-    index: &mut ServerIndex,
-    provider: &Provider,
-    events: &Inbox<ProviderEvent>,
-    game: &GameKey,
-    capacity: u32,
-    now: f64,
-) -> Entity {
-    let id = ServerId::new(format!("{}-{:016x}", provider.0.name(), rand::random::<u64>()))
-        .expect("provider names and hex are valid id characters");
-    let entity = commands
-        .spawn((
-            Name::new(format!("server {id}")),
-            GameServer {
-                server_id: id.to_string(),
-                game: game.game.to_string(),
-                version: game.version.to_string(),
-                provider: provider.0.name().into(),
-            },
-            ServerKey { id: id.clone(), game: game.clone() },
-            ServerPhase::Starting { since: now },
-            SeatBook::new(capacity),
-            ServerEndpoints::default(),
-            EmptySince(Some(now)),
-        ))
-        .id();
-    index.0.insert(id.clone(), entity);
-    provider.0.launch(
-        ServerSpec { server_id: id, game: game.game.clone(), version: game.version.clone(), capacity },
-        events.sender(),
-    );
-    entity
+/// Launches servers for placement: spawns the entity in `Starting` and asks the provider.
+#[derive(SystemParam)]
+pub struct ServerLauncher<'w> {
+    index: ResMut<'w, ServerIndex>,
+    provider: Res<'w, ProviderHandle>,
+    events: Res<'w, Inbox<ProviderEvent>>,
+    config: Res<'w, MatchmakerConfig>,
+}
+
+impl ServerLauncher<'_> {
+    /// The limits placement works within.
+    pub fn limits(&self) -> PlacementLimits {
+        self.config.placement_limits()
+    }
+
+    /// Seats on a new server.
+    pub fn capacity(&self) -> u32 {
+        self.config.server_capacity
+    }
+
+    /// Spawns a server entity for `game` in `Starting` and asks the provider to launch it.
+    pub fn launch(&mut self, commands: &mut Commands, game: &GameKey, now: f64) -> Entity {
+        let id = self.provider.new_server_id();
+        let capacity = self.config.server_capacity;
+        let entity = commands
+            .spawn((
+                Name::new(format!("server {id}")),
+                GameServer { id: id.clone(), game: game.clone(), provider: self.provider.0.name().into() },
+                ServerPhase::Starting { since: now },
+                SeatBook::new(capacity),
+                ServerEndpoints::default(),
+                EmptySince(Some(now)),
+            ))
+            .id();
+        self.index.0.insert(id.clone(), entity);
+        let spec = ServerSpec { server_id: id, game: game.game.clone(), version: game.version.clone(), capacity };
+        self.provider.0.launch(spec, self.events.sender());
+        entity
+    }
 }
 
 /// Provider outcomes: a failed launch or an exited process means the server is lost.
@@ -55,24 +66,24 @@ pub fn apply_provider_events(
     mut lost: MessageWriter<ServerLost>,
 ) {
     for event in inbox.drain() {
-        match event {
-            ProviderEvent::Launched { server_id } => tracing::debug!(%server_id, "launched"),
+        let (server_id, reason) = match event {
+            ProviderEvent::Launched { server_id } => {
+                tracing::debug!(%server_id, "launched");
+                continue;
+            }
             ProviderEvent::LaunchFailed { server_id, error } => {
-                if let Some(&server) = index.0.get(&server_id) {
-                    lost.write(ServerLost { server, reason: format!("launch failed: {error}") });
-                }
+                (server_id, LossReason::LaunchFailed(error.to_string()))
             }
-            ProviderEvent::Exited { server_id, detail } => {
-                if let Some(&server) = index.0.get(&server_id) {
-                    lost.write(ServerLost { server, reason: detail });
-                }
-            }
+            ProviderEvent::Exited { server_id, detail } => (server_id, LossReason::Exited(detail)),
+        };
+        if let Some(&server) = index.0.get(&server_id) {
+            lost.write(ServerLost { server, reason });
         }
     }
 }
 
-/// Server records from NATS: confirm readiness, update addresses, adopt servers this replica
-/// did not launch, and treat a deleted or expired record as a lost server.
+/// Server records from NATS: confirm readiness, update addresses, adopt servers this
+/// matchmaker did not launch, and hold (or give up) a server whose record vanished.
 pub fn apply_server_reports(
     mut commands: Commands,
     mut events: MessageReader<NatsEvent>,
@@ -81,28 +92,35 @@ pub fn apply_server_reports(
     mut lost: MessageWriter<ServerLost>,
     time: Res<Time<Real>>,
 ) {
+    let now = now(&time);
     for event in events.read() {
         match event {
-            NatsEvent::ServerPut(record) => match index.0.get(&record.server_id) {
-                Some(&entity) => {
-                    if let Ok((mut phase, mut endpoints, mut seats)) = servers.get_mut(entity) {
-                        apply_record(record, &mut phase, &mut endpoints, now(&time));
+            NatsEvent::ServerPut(record) => {
+                let known = index.0.get(&record.server_id).and_then(|e| servers.get_mut(*e).ok());
+                match known {
+                    Some((mut phase, mut endpoints, mut seats)) => {
+                        apply_record(record, &mut phase, &mut endpoints, now);
                         seats.capacity = record.capacity;
                     }
+                    None if !index.0.contains_key(&record.server_id) => {
+                        let entity = adopt(&mut commands, record, now);
+                        index.0.insert(record.server_id.clone(), entity);
+                    }
+                    None => {}
                 }
-                None => {
-                    let entity = adopt(&mut commands, record, now(&time));
-                    index.0.insert(record.server_id.clone(), entity);
-                }
-            },
+            }
             NatsEvent::ServerGone(server_id) => {
                 let Some(&server) = index.0.get(server_id) else { continue };
                 let Ok((mut phase, ..)) = servers.get_mut(server) else { continue };
-                if matches!(*phase, ServerPhase::Stopping { .. }) {
-                    lost.write(ServerLost { server, reason: "it stopped".into() });
-                } else if !matches!(*phase, ServerPhase::Unreported { .. }) {
-                    tracing::warn!(%server_id, "server record gone; holding new players until it reports again");
-                    *phase = ServerPhase::Unreported { since: now(&time) };
+                match phase.on_record_gone(now) {
+                    RecordGone::Lost => {
+                        lost.write(ServerLost { server, reason: LossReason::Stopped });
+                    }
+                    RecordGone::Hold(next) => {
+                        tracing::warn!(%server_id, "server record gone; holding new players until it reports again");
+                        *phase = next;
+                    }
+                    RecordGone::Unchanged => {}
                 }
             }
             _ => {}
@@ -113,15 +131,9 @@ pub fn apply_server_reports(
 fn apply_record(record: &ServerRecord, phase: &mut ServerPhase, endpoints: &mut ServerEndpoints, now: f64) {
     endpoints.addresses = record.addresses.clone();
     endpoints.cert_digest = record.cert_digest.as_ref().map(|d| d.to_string());
-    let next = match (*phase, record.status) {
-        (ServerPhase::Stopping { .. }, _) => *phase,
-        (_, ServerStatus::Ready) if *phase != ServerPhase::Draining => ServerPhase::Ready,
-        (_, ServerStatus::Draining) => ServerPhase::Draining,
-        (ServerPhase::Unreported { .. }, ServerStatus::Starting) => ServerPhase::Starting { since: now },
-        _ => *phase,
-    };
+    let next = phase.on_report(record.status, now);
     if next != *phase {
-        tracing::info!(server_id = %record.server_id, "server {:?} -> {:?}", phase, next);
+        tracing::info!(server_id = %record.server_id, "server {} -> {}", phase.label(), next.label());
         *phase = next;
     }
 }
@@ -135,14 +147,9 @@ fn adopt(commands: &mut Commands, record: &ServerRecord, now: f64) -> Entity {
         .spawn((
             Name::new(format!("server {}", record.server_id)),
             GameServer {
-                server_id: record.server_id.to_string(),
-                game: record.game.to_string(),
-                version: record.version.to_string(),
-                provider: record.provider.clone(),
-            },
-            ServerKey {
                 id: record.server_id.clone(),
                 game: GameKey { game: record.game.clone(), version: record.version.clone() },
+                provider: record.provider.clone(),
             },
             phase,
             SeatBook::new(record.capacity),
@@ -152,27 +159,17 @@ fn adopt(commands: &mut Commands, record: &ServerRecord, now: f64) -> Entity {
         .id()
 }
 
-/// A server that never reports ready, never stops, or stays unreported is lost (its joins are
-/// re-placed).
-pub fn time_out_starting_servers(
+/// Servers whose phase timer ran out (never ready, never stopped, silent too long) are lost.
+pub fn time_out_servers(
     servers: Query<(Entity, &ServerPhase)>,
     config: Res<MatchmakerConfig>,
     time: Res<Time<Real>>,
     mut lost: MessageWriter<ServerLost>,
 ) {
-    let now = now(&time);
+    let (now, timers) = (now(&time), config.phase_timers());
     for (server, phase) in &servers {
-        match *phase {
-            ServerPhase::Starting { since } if now - since > config.server_start_timeout.as_secs_f64() => {
-                lost.write(ServerLost { server, reason: "did not report ready in time".into() });
-            }
-            ServerPhase::Stopping { since } if now - since > config.stop_grace.as_secs_f64() + 10.0 => {
-                lost.write(ServerLost { server, reason: "did not stop in time".into() });
-            }
-            ServerPhase::Unreported { since } if now - since > config.silence_grace.as_secs_f64() => {
-                lost.write(ServerLost { server, reason: "its record stayed gone past the grace period".into() });
-            }
-            _ => {}
+        if let Some(reason) = phase.overdue(now, &timers) {
+            lost.write(ServerLost { server, reason });
         }
     }
 }
@@ -191,20 +188,20 @@ pub fn track_emptiness(mut servers: Query<(&SeatBook, &mut EmptySince)>, time: R
 
 /// Stops servers that stayed empty past the grace period (scale to zero).
 pub fn stop_empty_servers(
-    mut servers: Query<(&ServerKey, &mut ServerPhase, &EmptySince)>,
+    mut servers: Query<(&GameServer, &mut ServerPhase, &EmptySince)>,
     config: Res<MatchmakerConfig>,
-    provider: Res<Provider>,
-    writer: Res<NatsWriter>,
+    provider: Res<ProviderHandle>,
+    mut nats: MessageWriter<NatsCommand>,
     time: Res<Time<Real>>,
 ) {
     let now = now(&time);
-    for (key, mut phase, empty) in &mut servers {
+    for (server, mut phase, empty) in &mut servers {
         let idle = empty.0.is_some_and(|since| now - since >= config.empty_grace.as_secs_f64());
-        if idle && matches!(*phase, ServerPhase::Ready | ServerPhase::Draining) {
-            tracing::info!(server_id = %key.id, "stopping empty server");
-            *phase = ServerPhase::Stopping { since: now };
-            provider.0.stop(&key.id);
-            writer.send_command(&key.id, ServerCommand::Shutdown);
+        if idle && phase.may_stop_when_empty() {
+            tracing::info!(server_id = %server.id, "stopping empty server");
+            *phase = phase.on_stop(now);
+            provider.0.stop(&server.id);
+            nats.write(NatsCommand::Control { server_id: server.id.clone(), command: ServerCommand::Shutdown });
         }
     }
 }
@@ -214,24 +211,25 @@ pub fn stop_empty_servers(
 pub fn forget_lost_servers(
     mut commands: Commands,
     mut lost: MessageReader<ServerLost>,
-    servers: Query<(&ServerKey, &SeatBook)>,
+    servers: Query<(&GameServer, &SeatBook)>,
     mut index: ResMut<ServerIndex>,
-    provider: Res<Provider>,
-    writer: Res<NatsWriter>,
+    provider: Res<ProviderHandle>,
+    mut nats: MessageWriter<NatsCommand>,
 ) {
     let mut seen = HashSet::new();
     for ServerLost { server, reason } in lost.read() {
         if !seen.insert(*server) {
             continue;
         }
-        let Ok((key, seats)) = servers.get(*server) else { continue };
-        tracing::warn!(server_id = %key.id, "server lost: {reason}");
-        provider.0.stop(&key.id);
-        writer.delete_server(&key.id);
-        for client in seats.clients() {
-            writer.delete_player(&key.id, client);
-        }
-        index.0.remove(&key.id);
+        let Ok((game_server, seats)) = servers.get(*server) else { continue };
+        let id: &ServerId = &game_server.id;
+        tracing::warn!(server_id = %id, "server lost: {reason}");
+        provider.0.stop(id);
+        nats.write(NatsCommand::DeleteServer { server_id: id.clone() });
+        nats.write_batch(
+            seats.clients().map(|client_id| NatsCommand::DeletePlayer { server_id: id.clone(), client_id }),
+        );
+        index.0.remove(id);
         commands.entity(*server).despawn();
     }
 }

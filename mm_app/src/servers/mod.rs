@@ -1,25 +1,35 @@
-//! Game servers as entities: adopted from or confirmed by their NATS records, launched through
-//! the provider, stopped when empty, cleaned up when lost.
+//! Game servers as entities: launched through the provider, confirmed (or adopted) from their
+//! NATS records, stopped when empty, given up when lost. What each report or timer does to a
+//! server is the pure table in [`phase`]; seat bookkeeping is [`seats`].
 
 mod components;
 mod lifecycle;
+pub mod phase;
 pub mod seats;
 
 use bevy::prelude::*;
 
-pub use components::{EmptySince, GameServer, ServerEndpoints, ServerIndex, ServerKey, ServerLost, ServerPhase};
-pub use lifecycle::launch_server;
+pub use components::{EmptySince, GameServer, ServerEndpoints, ServerIndex, ServerLost};
+pub use lifecycle::ServerLauncher;
+pub use phase::{LossReason, PhaseTimers, ServerPhase};
 pub use seats::SeatBook;
 
-use crate::MatchmakerSet;
+use crate::nats_bridge::{NatsCommand, NatsEvent};
+use crate::providers::{ProviderEvent, ProviderHandle};
+use crate::schedule::{MatchmakerSchedulePlugin, MatchmakerSystems, expect_resource, require};
 
-/// Server lifecycle systems.
+/// Server lifecycle systems. Needs a provider ([`crate::providers::ProviderPlugin`]) and a NATS
+/// bridge (the real one or the in-memory stand-in).
 pub struct ServersPlugin;
 
 impl Plugin for ServersPlugin {
     fn build(&self, app: &mut App) {
+        require(app, || MatchmakerSchedulePlugin);
+        bevygap_shared::inbox::add_inbox::<ProviderEvent>(app);
         app.init_resource::<ServerIndex>()
             .add_message::<ServerLost>()
+            .add_message::<NatsEvent>()
+            .add_message::<NatsCommand>()
             .register_type::<GameServer>()
             .register_type::<ServerPhase>()
             .register_type::<ServerEndpoints>()
@@ -27,18 +37,20 @@ impl Plugin for ServersPlugin {
             .register_type::<SeatBook>()
             .add_systems(
                 Update,
-                (
-                    lifecycle::apply_provider_events,
-                    lifecycle::apply_server_reports,
-                    lifecycle::time_out_starting_servers,
-                )
+                (lifecycle::apply_provider_events, lifecycle::apply_server_reports, lifecycle::time_out_servers)
                     .chain()
-                    .in_set(MatchmakerSet::Servers),
+                    .in_set(MatchmakerSystems::Servers),
             )
             .add_systems(
                 Update,
-                (lifecycle::track_emptiness, lifecycle::stop_empty_servers).chain().in_set(MatchmakerSet::Housekeeping),
+                (lifecycle::track_emptiness, lifecycle::stop_empty_servers)
+                    .chain()
+                    .in_set(MatchmakerSystems::Housekeeping),
             )
-            .add_systems(Update, lifecycle::forget_lost_servers.in_set(MatchmakerSet::Cleanup));
+            .add_systems(Update, lifecycle::forget_lost_servers.in_set(MatchmakerSystems::Cleanup));
+    }
+
+    fn finish(&self, app: &mut App) {
+        expect_resource::<ProviderHandle>(app, "ServersPlugin", "add ProviderPlugin with a ServerProvider");
     }
 }

@@ -1,5 +1,4 @@
-//! Seat bookkeeping for one game server, and the choice of server for a new player. Plain
-//! Rust, tested without an App.
+//! Seat bookkeeping for one game server: plain Rust, tested without an App.
 
 use std::collections::BTreeMap;
 
@@ -7,6 +6,7 @@ use bevy::prelude::*;
 
 /// Where one seat is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Reflect)]
+#[type_path = "bevygap"]
 pub enum Seat {
     /// Promised to a join (token issued or about to be); the player has not connected yet.
     Reserved,
@@ -17,6 +17,7 @@ pub enum Seat {
 /// The seats of one game server, keyed by Lightyear client id.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Component, Reflect)]
 #[reflect(Component)]
+#[type_path = "bevygap"]
 pub struct SeatBook {
     pub capacity: u32,
     seats: BTreeMap<u64, Seat>,
@@ -87,24 +88,6 @@ impl SeatBook {
     }
 }
 
-/// How far along a candidate server is, for placement.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Readiness {
-    Ready,
-    Starting,
-}
-
-/// Picks the server for one more player: a ready server before a starting one (no waiting),
-/// and among those the fullest with a free seat, so players fill servers before new ones are
-/// started and emptier servers can drain and stop.
-pub fn choose_server<K: Copy>(candidates: impl IntoIterator<Item = (K, Readiness, u32, u32)>) -> Option<K> {
-    candidates
-        .into_iter()
-        .filter(|(_, _, taken, capacity)| taken < capacity)
-        .min_by_key(|(_, readiness, taken, _)| (*readiness == Readiness::Starting, std::cmp::Reverse(*taken)))
-        .map(|(key, ..)| key)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,18 +108,5 @@ mod tests {
         assert!(!book.is_empty());
         book.release(1);
         assert!(book.is_empty());
-    }
-
-    #[test]
-    fn fills_ready_servers_first_then_the_fullest() {
-        let pick = choose_server([
-            ("starting", Readiness::Starting, 0, 4),
-            ("ready-empty", Readiness::Ready, 0, 4),
-            ("ready-busy", Readiness::Ready, 3, 4),
-            ("ready-full", Readiness::Ready, 4, 4),
-        ]);
-        assert_eq!(pick, Some("ready-busy"));
-        assert_eq!(choose_server([("s", Readiness::Starting, 1, 4), ("f", Readiness::Ready, 4, 4)]), Some("s"));
-        assert_eq!(choose_server([("f", Readiness::Ready, 4, 4)]), None);
     }
 }

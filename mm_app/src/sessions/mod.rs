@@ -4,16 +4,19 @@
 use std::collections::HashMap;
 
 use bevy::prelude::*;
+use bevygap_shared::naming::ServerId;
+
+use crate::config::GameKey;
 
 /// A placement of players on a server.
 #[derive(Component, Debug, Clone, Reflect)]
 #[reflect(Component)]
+#[type_path = "bevygap"]
 pub struct GameSession {
     pub session_id: String,
     pub server: Entity,
-    pub server_id: String,
-    pub game: String,
-    pub version: String,
+    pub server_id: ServerId,
+    pub game: GameKey,
     pub clients: Vec<u64>,
     pub created_at: f64,
 }

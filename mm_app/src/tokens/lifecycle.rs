@@ -6,8 +6,8 @@ use bevy::prelude::*;
 
 use super::{IssuedToken, TokenEnded, TokenIndex, TokenState};
 use crate::clock::now;
-use crate::nats_bridge::{NatsEvent, NatsWriter};
-use crate::servers::{SeatBook, ServerIndex, ServerKey};
+use crate::nats_bridge::{NatsCommand, NatsEvent};
+use crate::servers::{SeatBook, ServerIndex, ServerPhase};
 use crate::sessions::{GameSession, SessionIndex};
 
 /// Slack after a token's expiry before its seat is freed: a handshake begun just before expiry
@@ -89,7 +89,7 @@ pub fn expire_unclaimed_tokens(
 /// Ends tokens whose server entity is gone.
 pub fn end_tokens_of_lost_servers(
     tokens: Query<(Entity, &IssuedToken)>,
-    servers: Query<(), With<ServerKey>>,
+    servers: Query<(), With<ServerPhase>>,
     mut ended: MessageWriter<TokenEnded>,
 ) {
     for (entity, token) in &tokens {
@@ -110,7 +110,7 @@ pub fn finish_ended_tokens(
     mut seats: Query<&mut SeatBook>,
     mut sessions: Query<&mut GameSession>,
     mut session_index: ResMut<SessionIndex>,
-    writer: Res<NatsWriter>,
+    mut nats: MessageWriter<NatsCommand>,
 ) {
     let mut done = HashSet::new();
     for TokenEnded { token, reason } in ended.read() {
@@ -118,17 +118,15 @@ pub fn finish_ended_tokens(
             continue;
         }
         let Ok(issued) = tokens.get(*token) else { continue };
-        tracing::info!(client_id = issued.client_id, server_id = issued.server_id, "token ended: {reason}");
+        tracing::info!(client_id = issued.client_id, server_id = %issued.server_id, "token ended: {reason}");
         if let Ok(mut book) = seats.get_mut(issued.server) {
             book.release(issued.client_id);
         }
-        if let Ok(server_id) = bevygap_shared::ServerId::new(issued.server_id.as_str()) {
-            writer.delete_grant(&server_id, issued.client_id);
-        }
+        nats.write(NatsCommand::DeleteGrant { server_id: issued.server_id.clone(), client_id: issued.client_id });
         if let Ok(mut session) = sessions.get_mut(issued.session) {
             session.clients.retain(|c| *c != issued.client_id);
             if session.clients.is_empty() {
-                writer.delete_session(&session.session_id);
+                nats.write(NatsCommand::DeleteSession { session_id: session.session_id.clone() });
                 session_index.0.remove(&session.session_id);
                 commands.entity(issued.session).despawn();
             }

@@ -8,6 +8,7 @@ use lightyear::netcode::{ConnectToken, USER_DATA_BYTES};
 
 /// A token could not be built (an internal fault: inputs are validated before).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum MintError {
     #[error("netcode refused the token: {0}")]
     Netcode(String),
@@ -62,41 +63,62 @@ pub struct TokenInfo {
     pub server_addresses: Vec<SocketAddr>,
 }
 
+/// Why a token could not be inspected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InspectError {
+    #[error("not standard base64: {0}")]
+    Base64(String),
+    #[error("not a ConnectToken Lightyear can read: {0}")]
+    NotAToken(String),
+    #[error("the token ends early")]
+    Short,
+    #[error("unknown address type {0:?}")]
+    AddressType(Option<u8>),
+}
+
 /// Decodes a base64 token's public part, checking it is a token Lightyear can read.
-pub fn inspect(token_b64: &str) -> Result<TokenInfo, String> {
-    let bytes = base64::engine::general_purpose::STANDARD.decode(token_b64).map_err(|e| e.to_string())?;
-    ConnectToken::try_from_bytes(&bytes).map_err(|e| format!("{e:?}"))?;
+pub fn inspect(token_b64: &str) -> Result<TokenInfo, InspectError> {
+    let bytes =
+        base64::engine::general_purpose::STANDARD.decode(token_b64).map_err(|e| InspectError::Base64(e.to_string()))?;
+    ConnectToken::try_from_bytes(&bytes).map_err(|e| InspectError::NotAToken(format!("{e:?}")))?;
     let u64_at = |at: usize| bytes.get(at..at + 8).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes);
-    let protocol_id = u64_at(13).ok_or("short token")?;
-    let created_at = u64_at(21).ok_or("short token")?;
-    let expires_at = u64_at(29).ok_or("short token")?;
+    let protocol_id = u64_at(13).ok_or(InspectError::Short)?;
+    let created_at = u64_at(21).ok_or(InspectError::Short)?;
+    let expires_at = u64_at(29).ok_or(InspectError::Short)?;
     let mut at = 13 + 8 + 8 + 8 + 24 + 1024;
     let timeout_secs =
-        bytes.get(at..at + 4).and_then(|b| b.try_into().ok()).map(i32::from_be_bytes).ok_or("short token")?;
+        bytes.get(at..at + 4).and_then(|b| b.try_into().ok()).map(i32::from_be_bytes).ok_or(InspectError::Short)?;
     at += 4;
-    let count = bytes.get(at..at + 4).and_then(|b| b.try_into().ok()).map(u32::from_be_bytes).ok_or("short token")?;
+    let count =
+        bytes.get(at..at + 4).and_then(|b| b.try_into().ok()).map(u32::from_be_bytes).ok_or(InspectError::Short)?;
     at += 4;
     let mut server_addresses = Vec::new();
     for _ in 0..count {
         match bytes.get(at) {
             Some(1) => {
-                let ip: [u8; 4] = bytes.get(at + 1..at + 5).and_then(|b| b.try_into().ok()).ok_or("short token")?;
-                let port =
-                    bytes.get(at + 5..at + 7).and_then(|b| b.try_into().ok()).map(u16::from_be_bytes).ok_or("short")?;
+                let ip: [u8; 4] =
+                    bytes.get(at + 1..at + 5).and_then(|b| b.try_into().ok()).ok_or(InspectError::Short)?;
+                let port = bytes
+                    .get(at + 5..at + 7)
+                    .and_then(|b| b.try_into().ok())
+                    .map(u16::from_be_bytes)
+                    .ok_or(InspectError::Short)?;
                 server_addresses.push(SocketAddr::from((ip, port)));
                 at += 7;
             }
             Some(2) => {
-                let ip: [u8; 16] = bytes.get(at + 1..at + 17).and_then(|b| b.try_into().ok()).ok_or("short token")?;
+                let ip: [u8; 16] =
+                    bytes.get(at + 1..at + 17).and_then(|b| b.try_into().ok()).ok_or(InspectError::Short)?;
                 let port = bytes
                     .get(at + 17..at + 19)
                     .and_then(|b| b.try_into().ok())
                     .map(u16::from_be_bytes)
-                    .ok_or("short")?;
+                    .ok_or(InspectError::Short)?;
                 server_addresses.push(SocketAddr::from((ip, port)));
                 at += 19;
             }
-            other => return Err(format!("unknown address type {other:?}")),
+            other => return Err(InspectError::AddressType(other.copied())),
         }
     }
     Ok(TokenInfo { protocol_id, expires_at, created_at, timeout_secs, server_addresses })

@@ -7,16 +7,20 @@ pub mod mint;
 use std::collections::HashMap;
 
 use bevy::prelude::*;
+use bevygap_shared::naming::ServerId;
 
-use crate::MatchmakerSet;
+use crate::schedule::{MatchmakerSystems, require};
+use crate::servers::ServersPlugin;
+use crate::sessions::SessionsPlugin;
 
 /// A token handed to a player; the seat it holds is freed when this entity ends.
 #[derive(Component, Debug, Clone, Reflect)]
 #[reflect(Component)]
+#[type_path = "bevygap"]
 pub struct IssuedToken {
     pub client_id: u64,
     pub server: Entity,
-    pub server_id: String,
+    pub server_id: ServerId,
     pub session: Entity,
     /// When the token can no longer start a connection (seconds since app start).
     pub expires_at: f64,
@@ -25,6 +29,7 @@ pub struct IssuedToken {
 /// Whether the player has shown up on the server.
 #[derive(Component, Debug, Clone, Copy, PartialEq, Eq, Reflect)]
 #[reflect(Component)]
+#[type_path = "bevygap"]
 pub enum TokenState {
     Unclaimed,
     Claimed,
@@ -46,22 +51,24 @@ pub struct TokenEnded {
     pub reason: &'static str,
 }
 
-/// Token lifecycle systems.
+/// Token lifecycle systems; tokens hold seats on servers and belong to sessions.
 pub struct TokensPlugin;
 
 impl Plugin for TokensPlugin {
     fn build(&self, app: &mut App) {
+        require(app, || ServersPlugin);
+        require(app, || SessionsPlugin);
         app.init_resource::<TokenIndex>()
             .init_resource::<lifecycle::EarlyPlayers>()
             .add_message::<TokenEnded>()
             .register_type::<IssuedToken>()
             .register_type::<TokenState>()
-            .add_systems(Update, lifecycle::follow_players.in_set(MatchmakerSet::Players))
+            .add_systems(Update, lifecycle::follow_players.in_set(MatchmakerSystems::Players))
             .add_systems(
                 Update,
                 (lifecycle::expire_unclaimed_tokens, lifecycle::end_tokens_of_lost_servers)
-                    .in_set(MatchmakerSet::Housekeeping),
+                    .in_set(MatchmakerSystems::Housekeeping),
             )
-            .add_systems(Update, lifecycle::finish_ended_tokens.in_set(MatchmakerSet::Finish));
+            .add_systems(Update, lifecycle::finish_ended_tokens.in_set(MatchmakerSystems::Finish));
     }
 }

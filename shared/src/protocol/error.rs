@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 /// also has a fixed JSON-RPC error number so plain JSON-RPC clients can do the same.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "bevy", derive(bevy::reflect::Reflect), type_path = "bevygap")]
 pub enum ErrorCode {
     /// The request was malformed or a field failed validation.
     InvalidRequest,

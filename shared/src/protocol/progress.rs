@@ -7,7 +7,7 @@ use super::{CertDigest, JoinError};
 /// The network transport a game client connects with.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-#[cfg_attr(feature = "bevy", derive(bevy::reflect::Reflect))]
+#[cfg_attr(feature = "bevy", derive(bevy::reflect::Reflect), type_path = "bevygap")]
 pub enum Transport {
     /// Native clients: plain UDP.
     #[default]
@@ -19,7 +19,7 @@ pub enum Transport {
 
 /// Where a game server can be reached, per transport. A server may offer one or both.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "bevy", derive(bevy::reflect::Reflect))]
+#[cfg_attr(feature = "bevy", derive(bevy::reflect::Reflect), type_path = "bevygap")]
 pub struct ServerAddresses {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub udp: Option<SocketAddr>,
@@ -80,6 +80,17 @@ impl JoinProgress {
         matches!(self, JoinProgress::Ready(_) | JoinProgress::Failed(_))
     }
 
+    /// The `status` field of the message on the wire (`queued`, `ready`, `failed`…).
+    pub fn status(&self) -> &'static str {
+        match self {
+            JoinProgress::Queued { .. } => "queued",
+            JoinProgress::FindingServer { .. } => "finding_server",
+            JoinProgress::ServerStarting { .. } => "server_starting",
+            JoinProgress::Ready(_) => "ready",
+            JoinProgress::Failed(_) => "failed",
+        }
+    }
+
     /// A short human description, for a progress label.
     pub fn describe(&self) -> &str {
         match self {
@@ -122,6 +133,9 @@ mod tests {
             serde_json::json!({"status":"failed","code":"timeout","message":"No game server was ready in time."})
         );
         assert!(failed.is_terminal());
+        assert_eq!(failed.status(), "failed");
+        let queued = JoinProgress::Queued { request_id: "r".into() };
+        assert_eq!(serde_json::to_value(&queued).unwrap()["status"], queued.status());
         assert!(!JoinProgress::Queued { request_id: "r".into() }.is_terminal());
     }
 }

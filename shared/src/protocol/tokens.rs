@@ -2,8 +2,14 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+// Reflected as opaque values (their validated string), so BRP can show them but cannot write an
+// unvalidated one: deserialising goes through `TryFrom<String>`.
+#[cfg(feature = "bevy")]
+use bevy::reflect::{ReflectDeserialize, ReflectSerialize};
+
 /// Why a name, version or id from a request was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum TokenError {
     #[error("{field} is empty")]
     Empty { field: &'static str },
@@ -53,6 +59,12 @@ macro_rules! token_type {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
+        #[cfg_attr(
+            feature = "bevy",
+            derive(bevy::reflect::Reflect),
+            reflect(opaque, Debug, PartialEq, Hash, Serialize, Deserialize),
+            type_path = "bevygap"
+        )]
         pub struct $name(String);
 
         impl $name {

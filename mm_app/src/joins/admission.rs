@@ -1,0 +1,127 @@
+//! Whether a join request is let in: a pure check of the game catalog, the waiting caps and
+//! request-id ownership, tested without an App. The `matchmaker.join` handler gathers the
+//! counts, calls [`admit`], and only translates the answer.
+
+use bevygap_shared::protocol::{ErrorCode, JoinError, ValidJoinRequest};
+
+use super::machine::Join;
+
+/// The caps that keep one player, or everyone together, from queueing without bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdmissionLimits {
+    /// Joins waiting at once, from everyone.
+    pub max_waiting: usize,
+    /// Joins waiting at once from one requester address.
+    pub max_per_requester: usize,
+}
+
+/// How many joins are waiting now (not yet answered).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Waiting {
+    pub total: usize,
+    pub from_requester: usize,
+}
+
+/// The answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Admission {
+    /// A new join: queue it.
+    Admit,
+    /// The same request again (a retry after a dropped connection): follow the existing join.
+    Resume,
+    /// Refused with this error.
+    Refuse(JoinError),
+}
+
+/// Decides on `request` from `requester`. `existing` is the join already holding the request
+/// id, if any; `served` whether the catalog lists the game and version.
+pub fn admit(
+    request: &ValidJoinRequest,
+    requester: &str,
+    existing: Option<&Join>,
+    served: bool,
+    waiting: Waiting,
+    limits: &AdmissionLimits,
+) -> Admission {
+    if !served {
+        let label = format!("{}:{}", request.game, request.version);
+        return Admission::Refuse(JoinError::new(ErrorCode::UnknownGame, format!("{label} is not served here")));
+    }
+    if let Some(join) = existing {
+        let same = join.requester == requester
+            && join.game.game == request.game
+            && join.game.version == request.version
+            && join.transport == request.transport;
+        if same {
+            return Admission::Resume;
+        }
+        return Admission::Refuse(JoinError::new(
+            ErrorCode::InvalidRequest,
+            "request_id is already used by a different request; choose a new one",
+        ));
+    }
+    if waiting.total >= limits.max_waiting {
+        return Admission::Refuse(ErrorCode::TooManyWaiting.into());
+    }
+    if waiting.from_requester >= limits.max_per_requester {
+        return Admission::Refuse(JoinError::new(ErrorCode::RateLimited, "too many joins waiting from this address"));
+    }
+    Admission::Admit
+}
+
+#[cfg(test)]
+mod tests {
+    use bevygap_shared::protocol::{JoinRequest, RequestId, Transport};
+
+    use super::*;
+
+    const LIMITS: AdmissionLimits = AdmissionLimits { max_waiting: 10, max_per_requester: 2 };
+
+    fn request() -> ValidJoinRequest {
+        JoinRequest::new("demo", "1.0").validate().unwrap()
+    }
+
+    fn existing(requester: &str) -> Join {
+        Join::new(&request(), RequestId::new("r1").unwrap(), requester.into(), requester.into(), 0.0, 60.0).0
+    }
+
+    fn code(admission: Admission) -> ErrorCode {
+        match admission {
+            Admission::Refuse(e) => e.code,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn admits_under_the_caps_and_refuses_at_them() {
+        let ok = Waiting { total: 9, from_requester: 1 };
+        assert_eq!(admit(&request(), "a", None, true, ok, &LIMITS), Admission::Admit);
+        let full = Waiting { total: 10, from_requester: 0 };
+        assert_eq!(code(admit(&request(), "a", None, true, full, &LIMITS)), ErrorCode::TooManyWaiting);
+        let mine = Waiting { total: 3, from_requester: 2 };
+        assert_eq!(code(admit(&request(), "a", None, true, mine, &LIMITS)), ErrorCode::RateLimited);
+    }
+
+    #[test]
+    fn unknown_games_are_refused_first() {
+        let error = admit(&request(), "a", None, false, Waiting::default(), &LIMITS);
+        assert!(
+            matches!(&error, Admission::Refuse(e) if e.code == ErrorCode::UnknownGame && e.message.contains("demo:1.0"))
+        );
+    }
+
+    #[test]
+    fn a_request_id_resumes_only_for_the_same_requester_and_request() {
+        let join = existing("10.0.0.1");
+        let full = Waiting { total: 10, from_requester: 2 };
+        assert_eq!(
+            admit(&request(), "10.0.0.1", Some(&join), true, full, &LIMITS),
+            Admission::Resume,
+            "caps do not apply"
+        );
+        assert_eq!(code(admit(&request(), "10.0.0.2", Some(&join), true, full, &LIMITS)), ErrorCode::InvalidRequest);
+        let mut other = request();
+        other.transport = Transport::WebTransport;
+        assert_eq!(code(admit(&other, "10.0.0.1", Some(&join), true, full, &LIMITS)), ErrorCode::InvalidRequest);
+    }
+}

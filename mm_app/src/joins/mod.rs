@@ -1,0 +1,99 @@
+//! Join requests as entities. The life of a join is the pure state machine in [`machine`];
+//! whether a request is let in is the pure check in [`admission`]; which seat it gets is
+//! [`crate::placement`]. The systems in `systems` gather ECS state, call those, and apply
+//! what they decide.
+
+pub mod admission;
+pub mod machine;
+mod systems;
+
+use std::collections::HashMap;
+
+use bevy::prelude::*;
+use bevygap_shared::protocol::{JoinError, JoinProgress, ReadyPayload};
+
+pub use machine::{Join, JoinPhase, MAX_LOST_SERVERS, RESUME_WINDOW_SECS, Release, SeatClaim};
+
+use crate::nats_bridge::NatsCommand;
+use crate::schedule::{MatchmakerSystems, require};
+use crate::tokens::TokensPlugin;
+
+/// Every progress message of a join, in order; streams send each one they have not yet sent.
+/// Not reflected: a ready message carries the player's ConnectToken.
+#[derive(Component, Debug, Clone)]
+pub struct JoinUpdates(Vec<JoinProgress>);
+
+impl JoinUpdates {
+    /// The log, starting with the join's first message.
+    pub fn new(first: JoinProgress) -> Self {
+        Self(vec![first])
+    }
+
+    /// Publishes a new message to every stream following this join.
+    pub fn push(&mut self, next: JoinProgress) {
+        self.0.push(next);
+    }
+
+    /// How many messages there are; a stream that has sent this many is up to date.
+    #[allow(clippy::len_without_is_empty)] // never empty: created with a first message
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The message at `index`, if published.
+    pub fn get(&self, index: usize) -> Option<&JoinProgress> {
+        self.0.get(index)
+    }
+
+    /// The most recent message.
+    pub fn latest(&self) -> &JoinProgress {
+        // Never empty: `new` takes the first message and nothing removes one.
+        &self.0[self.0.len() - 1]
+    }
+}
+
+/// The ready answer, held back until NATS acknowledges the grant. Not reflected (it carries
+/// the ConnectToken).
+#[derive(Component, Debug, Clone)]
+pub struct PendingReady(pub ReadyPayload);
+
+/// Request id → join entity, for idempotent retries, streams and cancel.
+#[derive(Resource, Debug, Default)]
+pub struct RequestIndex(pub HashMap<String, Entity>);
+
+/// Ask to end a join with an error (cancel, an operator, a deadline).
+#[derive(Message, Debug, Clone)]
+pub struct FailJoin {
+    pub join: Entity,
+    pub error: JoinError,
+}
+
+/// The join systems. Declares the token (and so server and session) plugins it builds on; the
+/// app adds a provider and a NATS bridge.
+pub struct JoinsPlugin;
+
+impl Plugin for JoinsPlugin {
+    fn build(&self, app: &mut App) {
+        require(app, || TokensPlugin);
+        app.init_resource::<RequestIndex>()
+            .add_message::<FailJoin>()
+            .add_message::<NatsCommand>()
+            .register_type::<Join>()
+            .add_systems(
+                Update,
+                (
+                    systems::replace_lost_servers,
+                    systems::fail_overdue_joins,
+                    systems::place_queued_joins,
+                    systems::issue_tokens,
+                    systems::complete_grants,
+                )
+                    .chain()
+                    .in_set(MatchmakerSystems::Joins),
+            )
+            .add_systems(
+                Update,
+                (systems::apply_failures, systems::forget_finished_joins).chain().in_set(MatchmakerSystems::Finish),
+            );
+    }
+}

@@ -1,0 +1,345 @@
+//! The join systems: each gathers what it needs from the world, asks the pure parts
+//! ([`Join`]'s transitions, [`placement::plan`]) and applies the answer.
+
+use bevy::ecs::system::SystemParam;
+use bevy::prelude::*;
+use bevygap_shared::protocol::{ErrorCode, JoinError, ReadyPayload};
+use bevygap_shared::records::{ClientGrant, SessionRecord, now_ms};
+
+use super::machine::{GrantOutcome, Join, JoinPhase, Release, SeatClaim, Step};
+use super::{FailJoin, JoinUpdates, PendingReady, RequestIndex};
+use crate::clock::now;
+use crate::config::{GameKey, MatchmakerConfig};
+use crate::nats_bridge::{NatsCommand, NatsEvent};
+use crate::placement::{self, Decision, OpenServer, QueuedJoin, Target};
+use crate::servers::{GameServer, SeatBook, ServerEndpoints, ServerLauncher, ServerPhase};
+use crate::sessions::{GameSession, SessionIndex};
+use crate::tokens::mint::{TokenSpec, mint};
+use crate::tokens::{IssuedToken, MatchmakerKeys, TokenEnded, TokenIndex, TokenState};
+
+/// Gives back what a failed or re-queued join held: a reserved seat, or its whole token.
+#[derive(SystemParam)]
+pub struct Releases<'w, 's> {
+    seats: Query<'w, 's, &'static mut SeatBook>,
+    tokens: Res<'w, TokenIndex>,
+    ended: MessageWriter<'w, TokenEnded>,
+}
+
+impl Releases<'_, '_> {
+    fn apply(&mut self, step: Step, updates: &mut JoinUpdates) {
+        updates.push(step.progress);
+        match step.release {
+            Release::Nothing => {}
+            Release::Seat(SeatClaim { server, client_id }) => {
+                if let Ok(mut book) = self.seats.get_mut(server) {
+                    book.release(client_id);
+                }
+            }
+            Release::Token(SeatClaim { client_id, .. }) => {
+                if let Some(&token) = self.tokens.0.get(&client_id) {
+                    self.ended.write(TokenEnded { token, reason: "join ended before it was ready" });
+                }
+            }
+        }
+    }
+}
+
+/// Joins whose server vanished before they were ready go back to the queue, or fail.
+pub fn replace_lost_servers(
+    mut joins: Query<(&mut Join, &mut JoinUpdates)>,
+    servers: Query<(), With<ServerPhase>>,
+    mut releases: Releases,
+    time: Res<Time<Real>>,
+) {
+    let now = now(&time);
+    for (mut join, mut updates) in &mut joins {
+        let lost = join.phase().seat().is_some_and(|seat| !servers.contains(seat.server));
+        if lost && let Some(step) = join.server_lost(now) {
+            tracing::info!(request_id = %join.request_id, "server lost before the join was ready");
+            releases.apply(step, &mut updates);
+        }
+    }
+}
+
+/// Placed joins past their deadline fail with `timeout` (queued ones are answered by placement).
+pub fn fail_overdue_joins(joins: Query<(Entity, &Join)>, time: Res<Time<Real>>, mut failures: MessageWriter<FailJoin>) {
+    let now = now(&time);
+    for (entity, join) in &joins {
+        if join.overdue(now) {
+            failures.write(FailJoin { join: entity, error: ErrorCode::Timeout.into() });
+        }
+    }
+}
+
+/// Runs [`placement::plan`] over the queue and the servers that take players, then applies
+/// its decisions: launch servers, reserve seats, refuse overdue joins.
+pub fn place_queued_joins(
+    mut commands: Commands,
+    mut joins: Query<(Entity, &mut Join, &mut JoinUpdates)>,
+    mut servers: Query<(Entity, &GameServer, &ServerPhase, &mut SeatBook)>,
+    mut launcher: ServerLauncher,
+    time: Res<Time<Real>>,
+    mut failures: MessageWriter<FailJoin>,
+) {
+    let queued: Vec<QueuedJoin<Entity, GameKey>> = joins
+        .iter()
+        .filter(|(_, join, _)| join.phase() == JoinPhase::Queued)
+        .map(|(entity, join, _)| QueuedJoin {
+            join: entity,
+            game: join.game.clone(),
+            queued_at: join.queued_at,
+            deadline: join.deadline,
+        })
+        .collect();
+    if queued.is_empty() {
+        return;
+    }
+    let now = now(&time);
+    let open: Vec<OpenServer<Entity, GameKey>> = servers
+        .iter()
+        .filter(|(.., phase, _)| phase.accepts_players())
+        .map(|(entity, server, phase, book)| OpenServer {
+            server: entity,
+            game: server.game.clone(),
+            readiness: phase.readiness(),
+            taken: book.taken(),
+            capacity: book.capacity,
+        })
+        .collect();
+    let live = servers.iter().filter(|(.., phase, _)| phase.counts_against_limit()).count();
+    let decisions = placement::plan(&queued, &open, live, &launcher.limits(), now);
+    let mut launched: Vec<(Entity, SeatBook)> = Vec::new();
+    for decision in decisions {
+        match decision {
+            Decision::Launch { game, .. } => {
+                let server = launcher.launch(&mut commands, &game, now);
+                launched.push((server, SeatBook::new(launcher.capacity())));
+            }
+            Decision::Reserve { join, on, readiness } => {
+                let Ok((_, mut join, mut updates)) = joins.get_mut(join) else { continue };
+                let client_id = new_client_id();
+                let (server, reserved) = match on {
+                    Target::Existing(server) => {
+                        (server, servers.get_mut(server).is_ok_and(|(.., mut book)| book.reserve(client_id).is_ok()))
+                    }
+                    Target::New(index) => match launched.get_mut(index) {
+                        Some((server, book)) => (*server, book.reserve(client_id).is_ok()),
+                        None => continue,
+                    },
+                };
+                if reserved && let Ok(progress) = join.place(SeatClaim { server, client_id }, readiness) {
+                    updates.push(progress);
+                }
+            }
+            Decision::Wait { .. } => {}
+            Decision::Refuse { join, code } => {
+                failures.write(FailJoin { join, error: code.into() });
+            }
+        }
+    }
+    for (server, book) in launched {
+        commands.entity(server).insert(book);
+    }
+}
+
+/// A Lightyear client id: random, never 0.
+fn new_client_id() -> u64 {
+    loop {
+        let id = rand::random::<u64>();
+        if id != 0 {
+            return id;
+        }
+    }
+}
+
+/// Where issued tokens and sessions are kept, and what they are signed with.
+#[derive(SystemParam)]
+pub struct TokenDesk<'w> {
+    keys: Res<'w, MatchmakerKeys>,
+    config: Res<'w, MatchmakerConfig>,
+    tokens: ResMut<'w, TokenIndex>,
+    sessions: ResMut<'w, SessionIndex>,
+}
+
+/// Mints tokens for joins whose server is ready, spawns their token and session entities and
+/// asks the bridge to store the grant; the join turns ready only once NATS acknowledges it.
+pub fn issue_tokens(
+    mut commands: Commands,
+    mut joins: Query<(Entity, &mut Join)>,
+    servers: Query<(&GameServer, &ServerPhase, &ServerEndpoints)>,
+    mut desk: TokenDesk,
+    mut nats: MessageWriter<NatsCommand>,
+    mut failures: MessageWriter<FailJoin>,
+    time: Res<Time<Real>>,
+) {
+    let now_s = now(&time);
+    for (entity, mut join) in &mut joins {
+        let JoinPhase::WaitingForServer { seat } = join.phase() else { continue };
+        let Ok((server, ServerPhase::Ready, endpoints)) = servers.get(seat.server) else { continue };
+        let Some(server_addr) = endpoints.address(join.transport) else {
+            let message = format!("the server offers no {:?} address", join.transport);
+            failures.write(FailJoin { join: entity, error: JoinError::new(ErrorCode::ServerFailed, message) });
+            continue;
+        };
+        let session_id = format!("s-{:016x}", rand::random::<u64>());
+        let ttl = desk.config.token_ttl_secs;
+        let token = mint(&TokenSpec {
+            server_addr,
+            client_id: seat.client_id,
+            keys: &desk.keys.0,
+            expire_secs: ttl,
+            timeout_secs: desk.config.connection_timeout_secs,
+            session_id: &session_id,
+        });
+        let token = match token {
+            Ok(token) => token,
+            Err(e) => {
+                tracing::error!("cannot mint a token: {e}");
+                failures.write(FailJoin { join: entity, error: ErrorCode::Internal.into() });
+                continue;
+            }
+        };
+        if join.issue_token().is_err() {
+            continue;
+        }
+        let session = commands
+            .spawn((
+                Name::new(format!("session {session_id}")),
+                GameSession {
+                    session_id: session_id.clone(),
+                    server: seat.server,
+                    server_id: server.id.clone(),
+                    game: server.game.clone(),
+                    clients: vec![seat.client_id],
+                    created_at: now_s,
+                },
+            ))
+            .id();
+        desk.sessions.0.insert(session_id.clone(), session);
+        let token_entity = commands
+            .spawn((
+                Name::new(format!("token {}", seat.client_id)),
+                IssuedToken {
+                    client_id: seat.client_id,
+                    server: seat.server,
+                    server_id: server.id.clone(),
+                    session,
+                    expires_at: now_s + f64::from(ttl),
+                },
+                TokenState::Unclaimed,
+            ))
+            .id();
+        desk.tokens.0.insert(seat.client_id, token_entity);
+        let issued_ms = now_ms();
+        nats.write(NatsCommand::StoreGrant {
+            join: entity,
+            grant: ClientGrant {
+                client_id: seat.client_id,
+                server_id: server.id.clone(),
+                session_id: session_id.clone(),
+                game: server.game.game.clone(),
+                version: server.game.version.clone(),
+                issued_at_ms: issued_ms,
+                token_expires_at_ms: issued_ms + u64::from(ttl) * 1000,
+            },
+            session: SessionRecord {
+                session_id: session_id.clone(),
+                server_id: server.id.clone(),
+                game: server.game.game.clone(),
+                version: server.game.version.clone(),
+                client_ids: vec![seat.client_id],
+                created_at_ms: issued_ms,
+                provider_session: None,
+            },
+        });
+        commands.entity(entity).insert(PendingReady(ReadyPayload {
+            connect_token: token,
+            transport: join.transport,
+            addresses: endpoints.addresses.clone(),
+            cert_digest: endpoints.digest(),
+            request_id: join.request_id.to_string(),
+            session_id,
+            token_expires_in_secs: ttl,
+        }));
+    }
+}
+
+/// A stored grant turns the join ready; a failed one fails it. A grant that lands after its
+/// join ended is deleted again, so no orphan grant stays in NATS.
+pub fn complete_grants(
+    mut commands: Commands,
+    mut events: MessageReader<NatsEvent>,
+    mut joins: Query<(&mut Join, &mut JoinUpdates, Option<&PendingReady>)>,
+    mut releases: Releases,
+    mut nats: MessageWriter<NatsCommand>,
+    time: Res<Time<Real>>,
+) {
+    let now = now(&time);
+    for event in events.read() {
+        let NatsEvent::GrantStored { join: entity, server_id, client_id, result } = event else { continue };
+        if let Err(e) = result {
+            tracing::warn!(%server_id, "cannot store a client grant: {e}");
+        }
+        let token_alive = releases.tokens.0.contains_key(client_id);
+        let outcome = match joins.get_mut(*entity) {
+            Ok((mut join, _, Some(ready))) => join.grant_stored(result.is_ok(), token_alive, ready.0.clone(), now),
+            _ => GrantOutcome::Orphan,
+        };
+        match outcome {
+            GrantOutcome::Ready(progress) => {
+                if let Ok((_, mut updates, _)) = joins.get_mut(*entity) {
+                    updates.push(progress);
+                }
+                commands.entity(*entity).remove::<PendingReady>();
+            }
+            GrantOutcome::Failed(step) => {
+                if let Ok((_, mut updates, _)) = joins.get_mut(*entity) {
+                    releases.apply(step, &mut updates);
+                }
+                commands.entity(*entity).remove::<PendingReady>();
+                if result.is_ok() {
+                    nats.write(NatsCommand::DeleteGrant { server_id: server_id.clone(), client_id: *client_id });
+                }
+            }
+            GrantOutcome::Orphan => {
+                // The join or its token ended while the write was in flight: any delete issued
+                // then may have landed first, so delete again now that the put is done.
+                if result.is_ok() {
+                    nats.write(NatsCommand::DeleteGrant { server_id: server_id.clone(), client_id: *client_id });
+                }
+            }
+        }
+    }
+}
+
+/// Ends joins with an error, giving back whatever seat or token they held.
+pub fn apply_failures(
+    mut commands: Commands,
+    mut failures: MessageReader<FailJoin>,
+    mut joins: Query<(&mut Join, &mut JoinUpdates)>,
+    mut releases: Releases,
+    time: Res<Time<Real>>,
+) {
+    let now = now(&time);
+    for FailJoin { join: entity, error } in failures.read() {
+        let Ok((mut join, mut updates)) = joins.get_mut(*entity) else { continue };
+        let Some(step) = join.fail(error.clone(), now) else { continue };
+        tracing::info!(request_id = %join.request_id, "join failed: {}", error.message);
+        releases.apply(step, &mut updates);
+        commands.entity(*entity).remove::<PendingReady>();
+    }
+}
+
+/// Despawns finished joins once their resume window has passed.
+pub fn forget_finished_joins(
+    mut commands: Commands,
+    joins: Query<(Entity, &Join)>,
+    mut index: ResMut<RequestIndex>,
+    time: Res<Time<Real>>,
+) {
+    let now = now(&time);
+    for (entity, join) in joins.iter().filter(|(_, join)| join.forgettable(now)) {
+        index.0.remove(join.request_id.as_str());
+        commands.entity(entity).despawn();
+    }
+}

@@ -1,0 +1,65 @@
+use std::collections::BTreeMap;
+
+use bevy::prelude::*;
+use bevygap_shared::naming::ServerId;
+use bevygap_shared::records::{ClientGrant, ServerCommand, SessionRecord};
+
+use super::{BridgeError, NatsCommand, NatsEvent, add_bridge_messages};
+use crate::schedule::{MatchmakerSchedulePlugin, MatchmakerSystems, require};
+
+/// What the in-memory stand-in holds: the records the matchmaker wrote and the deletes and
+/// commands it sent, for tests to assert on.
+#[derive(Resource, Debug, Default)]
+pub struct MemoryNats {
+    pub grants: BTreeMap<(ServerId, u64), ClientGrant>,
+    pub sessions: BTreeMap<String, SessionRecord>,
+    pub deleted_servers: Vec<ServerId>,
+    pub deleted_players: Vec<(ServerId, u64)>,
+    pub controls: Vec<(ServerId, ServerCommand)>,
+    /// Make grant writes fail (as during a NATS outage).
+    pub fail_grant_writes: bool,
+}
+
+/// The NATS seam without NATS: commands are applied to [`MemoryNats`] at the end of the tick
+/// and grant writes are acknowledged on the next one. Tests play the game servers' part by
+/// writing [`NatsEvent`]s (`ServerPut`, `PlayerJoined`…) into the world.
+pub struct MemoryNatsPlugin;
+
+impl Plugin for MemoryNatsPlugin {
+    fn build(&self, app: &mut App) {
+        require(app, || MatchmakerSchedulePlugin);
+        add_bridge_messages(app);
+        app.init_resource::<MemoryNats>().add_systems(Update, apply_commands.in_set(MatchmakerSystems::Flush));
+    }
+}
+
+fn apply_commands(
+    mut commands: MessageReader<NatsCommand>,
+    mut store: ResMut<MemoryNats>,
+    mut events: MessageWriter<NatsEvent>,
+) {
+    for command in commands.read() {
+        match command.clone() {
+            NatsCommand::StoreGrant { join, grant, session } => {
+                let (server_id, client_id) = (grant.server_id.clone(), grant.client_id);
+                let result = if store.fail_grant_writes {
+                    Err(BridgeError::Write { bucket: "clients", reason: "NATS is unreachable".into() })
+                } else {
+                    store.grants.insert((server_id.clone(), client_id), grant);
+                    store.sessions.insert(session.session_id.clone(), session);
+                    Ok(())
+                };
+                events.write(NatsEvent::GrantStored { join, server_id, client_id, result });
+            }
+            NatsCommand::DeleteGrant { server_id, client_id } => {
+                store.grants.remove(&(server_id, client_id));
+            }
+            NatsCommand::DeleteSession { session_id } => {
+                store.sessions.remove(&session_id);
+            }
+            NatsCommand::DeleteServer { server_id } => store.deleted_servers.push(server_id),
+            NatsCommand::DeletePlayer { server_id, client_id } => store.deleted_players.push((server_id, client_id)),
+            NatsCommand::Control { server_id, command } => store.controls.push((server_id, command)),
+        }
+    }
+}

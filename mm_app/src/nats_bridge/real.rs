@@ -1,0 +1,112 @@
+use bevy::prelude::*;
+use bevy_tokio_tasks::TokioTasksRuntime;
+use bevygap_shared::inbox::{Inbox, add_inbox};
+use bevygap_shared::kv::KvStores;
+use bevygap_shared::naming::NatsNames;
+use bevygap_shared::nats::NatsConnection;
+
+use super::{BridgeError, NatsCommand, NatsEvent, add_bridge_messages, watch};
+use crate::schedule::{MatchmakerSchedulePlugin, MatchmakerSystems, expect_resource, require};
+
+/// The live connection and buckets; NATS KV is the source of truth for anything another
+/// process must see, the ECS is the queryable view of it. Not reflected: it holds credentials.
+#[derive(Resource, Clone)]
+pub struct Nats {
+    pub conn: NatsConnection,
+    pub kv: KvStores,
+    pub names: NatsNames,
+}
+
+/// The real bridge: watches the `servers` and `players` buckets into [`NatsEvent`]s and
+/// performs [`NatsCommand`]s on the tokio runtime. Needs the [`Nats`] resource and
+/// `bevy_tokio_tasks::TokioTasksPlugin`.
+pub struct NatsBridgePlugin;
+
+impl Plugin for NatsBridgePlugin {
+    fn build(&self, app: &mut App) {
+        require(app, || MatchmakerSchedulePlugin);
+        add_bridge_messages(app);
+        add_inbox::<NatsEvent>(app);
+        app.add_systems(Startup, start_watches)
+            .add_systems(Update, deliver_events.in_set(MatchmakerSystems::Ingest))
+            .add_systems(Update, perform_commands.in_set(MatchmakerSystems::Flush));
+    }
+
+    fn finish(&self, app: &mut App) {
+        expect_resource::<Nats>(app, "NatsBridgePlugin", "connect to NATS and insert it first (see app::build_app)");
+        expect_resource::<TokioTasksRuntime>(app, "NatsBridgePlugin", "add bevy_tokio_tasks::TokioTasksPlugin");
+    }
+}
+
+fn start_watches(nats: Res<Nats>, rt: Res<TokioTasksRuntime>, inbox: Res<Inbox<NatsEvent>>) {
+    let handle = rt.runtime().handle();
+    handle.spawn(watch::servers(nats.kv.servers.clone(), inbox.sender()));
+    handle.spawn(watch::players(nats.kv.players.clone(), inbox.sender()));
+}
+
+/// Re-emits everything NATS delivered as messages for this tick's systems.
+fn deliver_events(mut inbox: ResMut<Inbox<NatsEvent>>, mut out: MessageWriter<NatsEvent>) {
+    out.write_batch(inbox.drain());
+}
+
+/// Performs this tick's writes off the main thread. Grant writes report back (the token waits
+/// for them); deletes are fire-and-forget with a log on failure, and the records expire anyway.
+fn perform_commands(
+    mut commands: MessageReader<NatsCommand>,
+    nats: Res<Nats>,
+    rt: Res<TokioTasksRuntime>,
+    inbox: Res<Inbox<NatsEvent>>,
+) {
+    let handle = rt.runtime().handle();
+    for command in commands.read() {
+        let nats = nats.clone();
+        let events = inbox.sender();
+        handle.spawn(perform(nats, command.clone(), events));
+    }
+}
+
+async fn perform(nats: Nats, command: NatsCommand, events: bevygap_shared::inbox::InboxSender<NatsEvent>) {
+    let kv = &nats.kv;
+    let (store, key, what) = match command {
+        NatsCommand::StoreGrant { join, grant, session } => {
+            let (server_id, client_id) = (grant.server_id.clone(), grant.client_id);
+            let result = store_grant(kv, &grant, &session).await;
+            events.send(NatsEvent::GrantStored { join, server_id, client_id, result });
+            return;
+        }
+        NatsCommand::Control { server_id, command } => {
+            let subject = nats.names.server_control_subject(&server_id);
+            let Ok(bytes) = serde_json::to_vec(&command) else { return };
+            if let Err(e) = nats.conn.client().publish(subject.clone(), bytes.into()).await {
+                tracing::warn!("cannot publish to {subject}: {e}");
+            }
+            return;
+        }
+        NatsCommand::DeleteGrant { server_id, client_id } => {
+            (&kv.clients, NatsNames::client_key(&server_id, client_id), "grant")
+        }
+        NatsCommand::DeleteSession { session_id } => (&kv.sessions, session_id, "session"),
+        NatsCommand::DeleteServer { server_id } => (&kv.servers, server_id.to_string(), "server"),
+        NatsCommand::DeletePlayer { server_id, client_id } => {
+            (&kv.players, NatsNames::player_key(&server_id, client_id), "player")
+        }
+    };
+    if let Err(e) = store.delete(&key).await {
+        tracing::warn!(key, "cannot delete a {what} record (it will expire): {e}");
+    }
+}
+
+async fn store_grant(
+    kv: &KvStores,
+    grant: &bevygap_shared::records::ClientGrant,
+    session: &bevygap_shared::records::SessionRecord,
+) -> Result<(), BridgeError> {
+    let encode = |what, e: serde_json::Error| BridgeError::Encode { what, reason: e.to_string() };
+    let write = |bucket, e: async_nats::jetstream::kv::PutError| BridgeError::Write { bucket, reason: e.to_string() };
+    let key = NatsNames::client_key(&grant.server_id, grant.client_id);
+    let bytes = serde_json::to_vec(grant).map_err(|e| encode("grant", e))?;
+    kv.clients.put(key, bytes.into()).await.map_err(|e| write("clients", e))?;
+    let bytes = serde_json::to_vec(session).map_err(|e| encode("session", e))?;
+    kv.sessions.put(session.session_id.clone(), bytes.into()).await.map_err(|e| write("sessions", e))?;
+    Ok(())
+}

@@ -1,0 +1,370 @@
+//! Placement: which seat each waiting player gets, as one pure function from the queue and the
+//! servers to [`Decision`]s. No ECS, no I/O: the `place_queued_joins` system gathers the
+//! inputs, calls [`plan`], and applies what it decides (reserve seats, ask the provider to
+//! launch, answer refusals).
+//!
+//! The rules, each checked by the property tests below:
+//! - **Oldest join first**, per game: a younger join never gets a seat an older one waits for.
+//! - **Never overfill**: reservations on a server never exceed its free seats.
+//! - **Fill before launching**: a ready server before a starting one, the fullest first, and a
+//!   new server only when no server of that game (ready or starting) has a free seat.
+//! - **Never above the server limit**: launches stop at `max_servers` live servers.
+//! - A join that cannot be placed waits; once past its deadline it is refused with
+//!   `no_capacity`.
+//!
+//! This is where placement grows: several matchmaker replicas run it on the partition they
+//! own, and parties would reserve several seats on one server in one decision.
+//!
+//! ```
+//! use bevygap_matchmaker::placement::*;
+//!
+//! let queued = [QueuedJoin { join: "alice", game: "demo", queued_at: 0.0, deadline: 60.0 }];
+//! let servers = [OpenServer { server: "s1", game: "demo", readiness: Readiness::Ready, taken: 3, capacity: 4 }];
+//! let limits = PlacementLimits { max_servers: 8, server_capacity: 4 };
+//! let decisions = plan(&queued, &servers, 1, &limits, 1.0);
+//! assert_eq!(decisions, [Decision::Reserve { join: "alice", on: Target::Existing("s1"), readiness: Readiness::Ready }]);
+//! ```
+
+use bevygap_shared::protocol::ErrorCode;
+
+/// How far along a server is, for placement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readiness {
+    /// Reported ready: a player placed there gets a token at once.
+    Ready,
+    /// Launched but not ready: a player placed there waits for it.
+    Starting,
+}
+
+/// A join waiting for a seat.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueuedJoin<J, G> {
+    pub join: J,
+    pub game: G,
+    /// When it was queued; the oldest is served first.
+    pub queued_at: f64,
+    /// When it must be answered.
+    pub deadline: f64,
+}
+
+/// A server that takes players (starting or ready), with its seat counts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenServer<S, G> {
+    pub server: S,
+    pub game: G,
+    pub readiness: Readiness,
+    /// Seats reserved or occupied.
+    pub taken: u32,
+    pub capacity: u32,
+}
+
+/// Placement limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlacementLimits {
+    /// Most live servers at once (all games together).
+    pub max_servers: usize,
+    /// Seats on a newly launched server.
+    pub server_capacity: u32,
+}
+
+/// The server a reservation is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Target<S> {
+    /// A server that already exists.
+    Existing(S),
+    /// The n-th server launched by this plan (see [`Decision::Launch`]).
+    New(usize),
+}
+
+/// Why a join keeps waiting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitReason {
+    /// Every server of its game is full and no more may be launched.
+    AtServerLimit,
+}
+
+/// What to do; decisions come in order (a launch before the reservations on it).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision<J, S, G> {
+    /// Launch a server for `game`; reservations refer to it as `Target::New(index)`.
+    Launch { game: G, index: usize },
+    /// Reserve a seat for `join` on `on`.
+    Reserve { join: J, on: Target<S>, readiness: Readiness },
+    /// Leave `join` queued.
+    Wait { join: J, why: WaitReason },
+    /// Answer `join` with an error.
+    Refuse { join: J, code: ErrorCode },
+}
+
+struct Slot<S, G> {
+    target: Target<S>,
+    game: G,
+    readiness: Readiness,
+    taken: u32,
+    capacity: u32,
+}
+
+/// Places `queued` joins on `servers` (those that take players), launching servers while
+/// `live_servers` (every server not stopping, of any game) is under the limit. `now` decides
+/// which unplaced joins are past their deadline.
+pub fn plan<J: Clone, S: Clone, G: Clone + PartialEq>(
+    queued: &[QueuedJoin<J, G>],
+    servers: &[OpenServer<S, G>],
+    live_servers: usize,
+    limits: &PlacementLimits,
+    now: f64,
+) -> Vec<Decision<J, S, G>> {
+    let mut order: Vec<&QueuedJoin<J, G>> = queued.iter().collect();
+    order.sort_by(|a, b| a.queued_at.total_cmp(&b.queued_at));
+    let mut slots: Vec<Slot<S, G>> = servers
+        .iter()
+        .map(|s| Slot {
+            target: Target::Existing(s.server.clone()),
+            game: s.game.clone(),
+            readiness: s.readiness,
+            taken: s.taken,
+            capacity: s.capacity,
+        })
+        .collect();
+    let mut live = live_servers;
+    let mut launched = 0;
+    let mut decisions = Vec::with_capacity(order.len());
+    for queued in order {
+        let slot = match best_slot(&slots, &queued.game) {
+            Some(slot) => slot,
+            None if live < limits.max_servers && limits.server_capacity > 0 => {
+                decisions.push(Decision::Launch { game: queued.game.clone(), index: launched });
+                slots.push(Slot {
+                    target: Target::New(launched),
+                    game: queued.game.clone(),
+                    readiness: Readiness::Starting,
+                    taken: 0,
+                    capacity: limits.server_capacity,
+                });
+                launched += 1;
+                live += 1;
+                slots.len() - 1
+            }
+            None if now > queued.deadline => {
+                decisions.push(Decision::Refuse { join: queued.join.clone(), code: ErrorCode::NoCapacity });
+                continue;
+            }
+            None => {
+                decisions.push(Decision::Wait { join: queued.join.clone(), why: WaitReason::AtServerLimit });
+                continue;
+            }
+        };
+        let slot = &mut slots[slot];
+        slot.taken += 1;
+        decisions.push(Decision::Reserve {
+            join: queued.join.clone(),
+            on: slot.target.clone(),
+            readiness: slot.readiness,
+        });
+    }
+    decisions
+}
+
+/// The slot for one more player of `game`: a ready server before a starting one (no waiting),
+/// and among those the fullest with a free seat, so players fill servers before new ones start
+/// and emptier servers can drain and stop.
+fn best_slot<S, G: PartialEq>(slots: &[Slot<S, G>], game: &G) -> Option<usize> {
+    slots
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.game == *game && s.taken < s.capacity)
+        .min_by_key(|(_, s)| (s.readiness == Readiness::Starting, std::cmp::Reverse(s.taken)))
+        .map(|(i, _)| i)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    type Plan = Vec<Decision<u32, u32, u8>>;
+
+    fn join(join: u32, game: u8, queued_at: f64) -> QueuedJoin<u32, u8> {
+        QueuedJoin { join, game, queued_at, deadline: queued_at + 60.0 }
+    }
+
+    fn server(server: u32, game: u8, readiness: Readiness, taken: u32, capacity: u32) -> OpenServer<u32, u8> {
+        OpenServer { server, game, readiness, taken, capacity }
+    }
+
+    const LIMITS: PlacementLimits = PlacementLimits { max_servers: 2, server_capacity: 2 };
+
+    #[test]
+    fn fills_ready_servers_first_then_the_fullest() {
+        let servers = [
+            server(1, 0, Readiness::Starting, 0, 4),
+            server(2, 0, Readiness::Ready, 0, 4),
+            server(3, 0, Readiness::Ready, 3, 4),
+            server(4, 0, Readiness::Ready, 4, 4),
+        ];
+        let decisions = plan(&[join(7, 0, 0.0)], &servers, 4, &LIMITS, 0.0);
+        assert_eq!(decisions, [Decision::Reserve { join: 7, on: Target::Existing(3), readiness: Readiness::Ready }]);
+    }
+
+    #[test]
+    fn a_new_server_is_filled_before_another_is_launched_and_the_limit_holds() {
+        let queued: Vec<_> = (0..5).map(|i| join(i, 0, f64::from(i))).collect();
+        let decisions = plan(&queued, &[], 0, &LIMITS, 0.0);
+        let new = |n| Target::New(n);
+        assert_eq!(
+            decisions,
+            [
+                Decision::Launch { game: 0, index: 0 },
+                Decision::Reserve { join: 0, on: new(0), readiness: Readiness::Starting },
+                Decision::Reserve { join: 1, on: new(0), readiness: Readiness::Starting },
+                Decision::Launch { game: 0, index: 1 },
+                Decision::Reserve { join: 2, on: new(1), readiness: Readiness::Starting },
+                Decision::Reserve { join: 3, on: new(1), readiness: Readiness::Starting },
+                Decision::Wait { join: 4, why: WaitReason::AtServerLimit },
+            ]
+        );
+    }
+
+    #[test]
+    fn the_oldest_join_is_served_first_and_an_overdue_unplaceable_join_is_refused() {
+        let queued = [join(1, 0, 5.0), join(2, 0, 1.0), QueuedJoin { join: 3, game: 0, queued_at: 0.0, deadline: 2.0 }];
+        let servers = [server(9, 0, Readiness::Ready, 0, 1)];
+        let decisions = plan(&queued, &servers, 1, &PlacementLimits { max_servers: 1, server_capacity: 1 }, 3.0);
+        assert_eq!(
+            decisions,
+            [
+                Decision::Reserve { join: 3, on: Target::Existing(9), readiness: Readiness::Ready },
+                Decision::Wait { join: 2, why: WaitReason::AtServerLimit },
+                Decision::Wait { join: 1, why: WaitReason::AtServerLimit },
+            ],
+            "join 3 is overdue but a seat was free, so it is placed rather than refused"
+        );
+        let decisions = plan(&queued[2..], &[], 1, &PlacementLimits { max_servers: 1, server_capacity: 1 }, 3.0);
+        assert_eq!(decisions, [Decision::Refuse { join: 3, code: ErrorCode::NoCapacity }]);
+    }
+
+    #[test]
+    fn games_never_share_servers() {
+        let servers = [server(1, 0, Readiness::Ready, 0, 4)];
+        let decisions = plan(&[join(1, 1, 0.0)], &servers, 1, &LIMITS, 0.0);
+        assert_eq!(decisions[0], Decision::Launch { game: 1, index: 0 });
+    }
+
+    fn arb_input() -> impl Strategy<Value = (Vec<QueuedJoin<u32, u8>>, Vec<OpenServer<u32, u8>>, usize, PlacementLimits)>
+    {
+        let joins = prop::collection::vec((0u8..3, 0u32..50, 0u32..100), 0..40).prop_map(|v| {
+            v.into_iter()
+                .enumerate()
+                .map(|(i, (game, at, deadline))| QueuedJoin {
+                    join: i as u32,
+                    game,
+                    queued_at: f64::from(at),
+                    deadline: f64::from(deadline),
+                })
+                .collect::<Vec<_>>()
+        });
+        let servers = prop::collection::vec((0u8..3, any::<bool>(), 0u32..6, 0u32..6), 0..8).prop_map(|v| {
+            v.into_iter()
+                .enumerate()
+                .map(|(i, (game, ready, taken, capacity))| OpenServer {
+                    server: i as u32,
+                    game,
+                    readiness: if ready { Readiness::Ready } else { Readiness::Starting },
+                    taken,
+                    capacity,
+                })
+                .collect::<Vec<_>>()
+        });
+        (joins, servers, 0usize..4, 1usize..10, 1u32..5).prop_map(|(joins, servers, extra, max, cap)| {
+            let live = servers.len() + extra;
+            (joins, servers, live, PlacementLimits { max_servers: max, server_capacity: cap })
+        })
+    }
+
+    /// Seats reserved per target, and the game of every launched server.
+    fn tally(decisions: &Plan) -> (HashMap<Target<u32>, u32>, Vec<u8>) {
+        let mut reserved = HashMap::new();
+        let mut launches = Vec::new();
+        for d in decisions {
+            match d {
+                Decision::Reserve { on, .. } => *reserved.entry(*on).or_insert(0) += 1,
+                Decision::Launch { game, index } => {
+                    assert_eq!(*index, launches.len(), "launch indexes count up");
+                    launches.push(*game);
+                }
+                _ => {}
+            }
+        }
+        (reserved, launches)
+    }
+
+    proptest! {
+        #[test]
+        fn every_join_gets_exactly_one_answer((joins, servers, live, limits) in arb_input(), now in 0u32..120) {
+            let decisions = plan(&joins, &servers, live, &limits, f64::from(now));
+            let mut answered: Vec<u32> = decisions.iter().filter_map(|d| match d {
+                Decision::Reserve { join, .. } | Decision::Wait { join, .. } | Decision::Refuse { join, .. } => Some(*join),
+                Decision::Launch { .. } => None,
+            }).collect();
+            answered.sort_unstable();
+            let expected: Vec<u32> = joins.iter().map(|j| j.join).collect();
+            prop_assert_eq!(answered, expected);
+        }
+
+        #[test]
+        fn never_more_reservations_than_free_seats((joins, servers, live, limits) in arb_input()) {
+            let decisions = plan(&joins, &servers, live, &limits, 0.0);
+            let (reserved, _) = tally(&decisions);
+            for (target, count) in reserved {
+                let free = match target {
+                    Target::Existing(s) => servers[s as usize].capacity.saturating_sub(servers[s as usize].taken),
+                    Target::New(_) => limits.server_capacity,
+                };
+                prop_assert!(count <= free, "{count} reservations on {target:?} with {free} free seats");
+            }
+        }
+
+        #[test]
+        fn never_above_the_server_limit((joins, servers, live, limits) in arb_input()) {
+            let decisions = plan(&joins, &servers, live, &limits, 0.0);
+            let (_, launches) = tally(&decisions);
+            prop_assert!(launches.len() <= limits.max_servers.saturating_sub(live));
+        }
+
+        #[test]
+        fn never_a_launch_while_a_server_of_that_game_has_room((joins, servers, live, limits) in arb_input()) {
+            let decisions = plan(&joins, &servers, live, &limits, 0.0);
+            let (reserved, launches) = tally(&decisions);
+            for (index, game) in launches.iter().enumerate() {
+                for (s, server) in servers.iter().enumerate().filter(|(_, s)| s.game == *game) {
+                    let after = server.taken + reserved.get(&Target::Existing(s as u32)).copied().unwrap_or(0);
+                    prop_assert!(after >= server.capacity, "launched for game {game} while server {s} had room");
+                }
+                for (earlier, _) in launches.iter().enumerate().take(index).filter(|(_, g)| *g == game) {
+                    let filled = reserved.get(&Target::New(earlier)).copied().unwrap_or(0);
+                    prop_assert_eq!(filled, limits.server_capacity, "new server {} was not full", earlier);
+                }
+            }
+        }
+
+        #[test]
+        fn oldest_join_first_per_game((joins, servers, live, limits) in arb_input()) {
+            let decisions = plan(&joins, &servers, live, &limits, 0.0);
+            let placed: Vec<u32> = decisions.iter().filter_map(|d| match d {
+                Decision::Reserve { join, .. } => Some(*join),
+                _ => None,
+            }).collect();
+            for waiting in decisions.iter().filter_map(|d| match d {
+                Decision::Wait { join, .. } | Decision::Refuse { join, .. } => Some(&joins[*join as usize]),
+                _ => None,
+            }) {
+                for younger in joins.iter().filter(|j| j.game == waiting.game && j.queued_at > waiting.queued_at) {
+                    prop_assert!(!placed.contains(&younger.join), "join {} placed while older {} waits", younger.join, waiting.join);
+                }
+            }
+        }
+    }
+}

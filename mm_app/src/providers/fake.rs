@@ -1,0 +1,106 @@
+//! A provider that starts nothing: it records what it was asked and answers at once, so an
+//! App can be stepped through a server's whole life with no child processes. Tests play the
+//! game server's part by sending its NATS records through the in-memory bridge.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bevygap_shared::inbox::InboxSender;
+use bevygap_shared::naming::ServerId;
+
+use super::{ProviderError, ProviderEvent, ServerProvider, ServerSpec};
+
+/// What a [`FakeProvider`] was asked to do, in order.
+#[derive(Debug, Default, Clone)]
+pub struct FakeProviderLog {
+    /// Every launch request.
+    pub launched: Vec<ServerSpec>,
+    /// Every stop request (a server may be asked more than once).
+    pub stopped: Vec<ServerId>,
+    /// Servers launched and not yet stopped.
+    pub running: Vec<ServerId>,
+}
+
+#[derive(Default)]
+struct FakeState {
+    log: FakeProviderLog,
+    refuse_launches: bool,
+    senders: Vec<(ServerId, InboxSender<ProviderEvent>)>,
+}
+
+/// The test provider: launches succeed (or all fail, see [`FakeProvider::refuse_launches`]),
+/// stops are recorded, and a test can make a server exit with [`FakeProvider::exit`].
+#[derive(Clone, Default)]
+pub struct FakeProvider {
+    state: Arc<Mutex<FakeState>>,
+}
+
+impl FakeProvider {
+    /// A provider whose launches succeed.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn state(&self) -> MutexGuard<'_, FakeState> {
+        // A test that panicked while holding the lock poisons it; the log is still readable.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Makes every later launch fail with [`ProviderError::Refused`].
+    pub fn refuse_launches(&self, refuse: bool) {
+        self.state().refuse_launches = refuse;
+    }
+
+    /// What the provider was asked so far.
+    pub fn log(&self) -> FakeProviderLog {
+        self.state().log.clone()
+    }
+
+    /// Reports `server_id`'s process as exited (a crash, as the local provider would see it).
+    pub fn exit(&self, server_id: &ServerId, detail: &str) {
+        let mut state = self.state();
+        state.log.running.retain(|id| id != server_id);
+        if let Some((_, events)) = state.senders.iter().find(|(id, _)| id == server_id) {
+            events.send(ProviderEvent::Exited { server_id: server_id.clone(), detail: detail.into() });
+        }
+    }
+}
+
+impl ServerProvider for FakeProvider {
+    fn name(&self) -> &'static str {
+        "fake"
+    }
+
+    fn launch(&self, spec: ServerSpec, events: InboxSender<ProviderEvent>) {
+        let mut state = self.state();
+        let server_id = spec.server_id.clone();
+        state.log.launched.push(spec);
+        if state.refuse_launches {
+            events.send(ProviderEvent::LaunchFailed { server_id, error: ProviderError::Refused });
+            return;
+        }
+        state.log.running.push(server_id.clone());
+        state.senders.push((server_id.clone(), events.clone()));
+        events.send(ProviderEvent::Launched { server_id });
+    }
+
+    /// Records the stop and, like a real process that exits on SIGTERM, reports it exited.
+    fn stop(&self, server_id: &ServerId) {
+        let mut state = self.state();
+        state.log.stopped.push(server_id.clone());
+        let was_running = state.log.running.contains(server_id);
+        state.log.running.retain(|id| id != server_id);
+        if was_running && let Some((_, events)) = state.senders.iter().find(|(id, _)| id == server_id) {
+            events.send(ProviderEvent::Exited { server_id: server_id.clone(), detail: "stopped".into() });
+        }
+    }
+
+    fn shutdown_all(&self) {
+        let mut state = self.state();
+        let running = std::mem::take(&mut state.log.running);
+        state.log.stopped.extend(running);
+    }
+
+    fn running(&self) -> Vec<ServerId> {
+        self.state().log.running.clone()
+    }
+}

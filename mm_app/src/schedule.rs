@@ -1,0 +1,60 @@
+//! The order of the matchmaker's work within one tick, and how plugins declare what they need.
+
+use bevy::prelude::*;
+
+/// The matchmaker's system sets in `Update`, run in this order.
+#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MatchmakerSystems {
+    /// Bring in what async tasks delivered (NATS updates, provider outcomes).
+    Ingest,
+    /// Server records, provider outcomes, server timers.
+    Servers,
+    /// Player connects and leaves.
+    Players,
+    /// Place joins, issue tokens, turn stored grants into answers.
+    Joins,
+    /// Timers: token expiry, empty servers.
+    Housekeeping,
+    /// Apply failures and ended tokens.
+    Finish,
+    /// Remove what is gone.
+    Cleanup,
+    /// Hand this tick's NATS writes to the bridge.
+    Flush,
+}
+
+/// Orders [`MatchmakerSystems`]; every matchmaker plugin adds it if it is missing.
+pub struct MatchmakerSchedulePlugin;
+
+impl Plugin for MatchmakerSchedulePlugin {
+    fn build(&self, app: &mut App) {
+        app.configure_sets(
+            Update,
+            (
+                MatchmakerSystems::Ingest,
+                MatchmakerSystems::Servers,
+                MatchmakerSystems::Players,
+                MatchmakerSystems::Joins,
+                MatchmakerSystems::Housekeeping,
+                MatchmakerSystems::Finish,
+                MatchmakerSystems::Cleanup,
+                MatchmakerSystems::Flush,
+            )
+                .chain(),
+        );
+    }
+}
+
+/// Adds `plugin` unless a plugin of its type is already there: how a plugin declares another
+/// it depends on.
+pub(crate) fn require<P: Plugin>(app: &mut App, plugin: impl FnOnce() -> P) {
+    if !app.is_plugin_added::<P>() {
+        app.add_plugins(plugin());
+    }
+}
+
+/// Stops the app at build time with a message naming what is missing: for seams a plugin
+/// cannot choose on its own (which provider, which NATS bridge).
+pub(crate) fn expect_resource<R: Resource>(app: &App, plugin: &str, hint: &str) {
+    assert!(app.world().contains_resource::<R>(), "{plugin} needs {}: {hint}", std::any::type_name::<R>());
+}

@@ -1,0 +1,247 @@
+//! The lifecycle of joins, tokens and servers as stepped Apps with manual time: no
+//! nats-server, no processes (the fake provider and the in-memory NATS stand-in), so each case
+//! runs in milliseconds however long the timers it crosses.
+
+use bevygap_matchmaker::harness::SteppedMatchmaker;
+use bevygap_matchmaker::joins::{JoinPhase, MAX_LOST_SERVERS};
+use bevygap_matchmaker::servers::ServerPhase;
+use bevygap_shared::ServerId;
+use bevygap_shared::protocol::{ErrorCode, JoinProgress};
+use bevygap_shared::records::{ServerCommand, ServerStatus};
+
+/// A matchmaker with one ready server holding one ready join; returns (server, join).
+fn one_ready_player(mm: &mut SteppedMatchmaker) -> (ServerId, bevy::prelude::Entity) {
+    let join = mm.join("demo", "1.0");
+    mm.step();
+    let server = mm.server_ids().pop().expect("a server was launched");
+    mm.report_server(&server, ServerStatus::Ready);
+    mm.step_n(2);
+    assert!(matches!(mm.phase(join), Some(JoinPhase::Ready { .. })), "{:?}", mm.updates(join));
+    (server, join)
+}
+
+fn failed_code(mm: &SteppedMatchmaker, join: bevy::prelude::Entity) -> Option<ErrorCode> {
+    match mm.phase(join)? {
+        JoinPhase::Failed { code, .. } => Some(code),
+        _ => None,
+    }
+}
+
+#[test]
+fn a_join_waits_for_its_new_server_and_gets_a_token_once_the_grant_is_stored() {
+    let mut mm = SteppedMatchmaker::new(|_| {});
+    let join = mm.join("demo", "1.0");
+    mm.step();
+    assert_eq!(mm.provider.log().launched.len(), 1, "one server launched");
+    assert!(matches!(mm.phase(join), Some(JoinPhase::WaitingForServer { .. })));
+    let server = mm.server_ids()[0].clone();
+    mm.report_server(&server, ServerStatus::Ready);
+    mm.step();
+    assert!(matches!(mm.phase(join), Some(JoinPhase::IssuingToken { .. })), "waits for the grant");
+    assert!(mm.ready_payload(join).is_none(), "no token before the grant is stored");
+    mm.step();
+    let ready = mm.ready_payload(join).expect("ready");
+    let seat = mm.phase(join).and_then(|p| p.seat()).expect("seat");
+    assert!(mm.nats().grants.contains_key(&(server.clone(), seat.client_id)), "grant stored before the answer");
+    assert!(mm.nats().sessions.contains_key(&ready.session_id));
+    let statuses: Vec<&str> = mm.updates(join).iter().map(JoinProgress::status).collect();
+    assert_eq!(statuses, ["queued", "server_starting", "ready"]);
+}
+
+#[test]
+fn a_server_is_filled_before_a_second_is_launched() {
+    let mut mm = SteppedMatchmaker::new(|c| c.server_capacity = 2);
+    let joins: Vec<_> = (0..3).map(|_| mm.join("demo", "1.0")).collect();
+    mm.step();
+    let servers = mm.server_ids();
+    assert_eq!(servers.len(), 2, "two servers for three players at two seats each");
+    let taken: Vec<u32> = servers.iter().map(|s| mm.server_state(s).unwrap().1.taken()).collect();
+    assert_eq!(taken, [2, 1]);
+    for s in &servers {
+        mm.report_server(s, ServerStatus::Ready);
+    }
+    mm.step_n(2);
+    assert!(joins.iter().all(|j| mm.ready_payload(*j).is_some()));
+    let fourth = mm.join("demo", "1.0");
+    mm.step_n(3);
+    assert_eq!(mm.provider.log().launched.len(), 2, "the free seat is used, nothing new launched");
+    assert!(mm.ready_payload(fourth).is_some());
+}
+
+#[test]
+fn an_unclaimed_token_frees_its_seat_after_expiry_and_grace() {
+    let mut mm = SteppedMatchmaker::new(|c| c.token_ttl_secs = 10);
+    let (server, join) = one_ready_player(&mut mm);
+    let ready = mm.ready_payload(join).unwrap();
+    mm.advance(14.0);
+    assert_eq!(mm.server_state(&server).unwrap().1.taken(), 1, "kept through the claim grace");
+    mm.advance(2.0);
+    assert_eq!(mm.server_state(&server).unwrap().1.taken(), 0, "freed after expiry + grace");
+    assert!(mm.nats().grants.is_empty(), "grant deleted");
+    assert!(!mm.nats().sessions.contains_key(&ready.session_id), "session deleted");
+}
+
+#[test]
+fn a_connected_player_keeps_the_seat_until_they_leave_then_the_empty_server_stops() {
+    let mut mm = SteppedMatchmaker::new(|c| {
+        c.token_ttl_secs = 1;
+        c.empty_grace = std::time::Duration::from_secs(30);
+    });
+    let (server, join) = one_ready_player(&mut mm);
+    mm.player_connects(join);
+    mm.step();
+    assert_eq!(mm.server_state(&server).unwrap().1.occupied(), 1);
+    mm.advance(600.0);
+    assert_eq!(mm.server_state(&server).unwrap().1.taken(), 1, "a claimed token keeps its seat past expiry");
+    assert!(mm.provider.log().stopped.is_empty());
+
+    mm.player_leaves(join);
+    mm.step();
+    assert_eq!(mm.server_state(&server).unwrap().1.taken(), 0);
+    mm.advance(29.0);
+    assert_eq!(mm.server_state(&server).unwrap().0, ServerPhase::Ready, "kept through the empty grace");
+    mm.advance(2.0);
+    assert_eq!(mm.provider.log().stopped, [server.clone()], "stopped once");
+    assert!(mm.nats().controls.contains(&(server.clone(), ServerCommand::Shutdown)));
+    mm.step_n(2);
+    assert!(mm.server(&server).is_none(), "forgotten once its process exited");
+    assert!(mm.nats().deleted_servers.contains(&server));
+    assert!(mm.nats().grants.is_empty() && mm.nats().sessions.is_empty());
+}
+
+#[test]
+fn a_server_that_never_reports_ready_is_given_up_and_its_join_placed_again_then_failed() {
+    let mut mm = SteppedMatchmaker::new(|c| {
+        c.server_start_timeout = std::time::Duration::from_secs(45);
+        c.join_deadline = std::time::Duration::from_secs(600);
+    });
+    let join = mm.join("demo", "1.0");
+    mm.step();
+    for round in 1..MAX_LOST_SERVERS {
+        mm.advance(46.0);
+        assert_eq!(mm.provider.log().launched.len() as u32, round + 1, "a new server for the re-queued join");
+        assert!(matches!(mm.phase(join), Some(JoinPhase::WaitingForServer { .. })));
+        assert!(mm.updates(join).iter().any(|p| p.status() == "finding_server"));
+    }
+    mm.advance(46.0);
+    assert_eq!(failed_code(&mm, join), Some(ErrorCode::ServerFailed), "gives up after {MAX_LOST_SERVERS} lost servers");
+    mm.step_n(2);
+    assert!(mm.provider.running().is_empty(), "every timed-out server was stopped");
+    assert!(mm.server_ids().is_empty());
+}
+
+#[test]
+fn a_crashed_server_is_cleaned_up_and_its_waiting_join_placed_on_a_new_one() {
+    let mut mm = SteppedMatchmaker::new(|_| {});
+    let (server, player) = one_ready_player(&mut mm);
+    mm.player_connects(player);
+    mm.step();
+    let waiting = mm.join("demo", "1.0");
+    mm.step();
+    mm.server_record_gone(&server); // hold: it may be a NATS blip
+    mm.step();
+    assert!(matches!(mm.server_state(&server).unwrap().0, ServerPhase::Unreported { .. }));
+    mm.provider.exit(&server, "process exited: signal 9");
+    mm.step_n(3);
+    assert!(mm.server(&server).is_none(), "the crashed server is forgotten");
+    assert!(mm.nats().deleted_servers.contains(&server));
+    let seat = mm.phase(player).and_then(|p| p.seat()).unwrap();
+    assert!(mm.nats().deleted_players.contains(&(server.clone(), seat.client_id)), "its player records removed");
+    let _ = waiting;
+    let next = mm.server_ids().pop().expect("a replacement");
+    assert_ne!(next, server);
+}
+
+#[test]
+fn a_silent_server_takes_no_one_new_and_is_given_up_after_the_grace() {
+    let mut mm = SteppedMatchmaker::new(|c| {
+        c.server_capacity = 4;
+        c.silence_grace = std::time::Duration::from_secs(60);
+    });
+    let (server, _) = one_ready_player(&mut mm);
+    mm.server_record_gone(&server);
+    mm.step();
+    let next = mm.join("demo", "1.0");
+    mm.step();
+    assert_eq!(mm.provider.log().launched.len(), 2, "a held server gets no new player");
+    assert_eq!(mm.server_state(&server).unwrap().1.taken(), 1);
+    mm.report_server(&server, ServerStatus::Ready);
+    mm.step();
+    assert_eq!(mm.server_state(&server).unwrap().0, ServerPhase::Ready, "it reported again: back in service");
+    mm.server_record_gone(&server);
+    mm.step();
+    mm.advance(61.0);
+    assert!(mm.server(&server).is_none(), "given up past the grace");
+    assert!(mm.provider.log().stopped.contains(&server));
+    let _ = next;
+}
+
+#[test]
+fn cancelling_or_failing_a_join_gives_its_seat_back() {
+    let mut mm = SteppedMatchmaker::new(|c| c.server_capacity = 1);
+    let join = mm.join("demo", "1.0");
+    mm.step();
+    let server = mm.server_ids()[0].clone();
+    assert_eq!(mm.server_state(&server).unwrap().1.taken(), 1);
+    mm.app.world_mut().write_message(bevygap_matchmaker::joins::FailJoin { join, error: ErrorCode::Cancelled.into() });
+    mm.step();
+    assert_eq!(failed_code(&mm, join), Some(ErrorCode::Cancelled));
+    assert_eq!(mm.server_state(&server).unwrap().1.taken(), 0, "the seat is free again");
+}
+
+#[test]
+fn a_grant_that_cannot_be_stored_fails_the_join_with_unavailable_and_frees_everything() {
+    let mut mm = SteppedMatchmaker::new(|_| {});
+    let join = mm.join("demo", "1.0");
+    mm.step();
+    let server = mm.server_ids()[0].clone();
+    mm.app.world_mut().resource_mut::<bevygap_matchmaker::nats_bridge::MemoryNats>().fail_grant_writes = true;
+    mm.report_server(&server, ServerStatus::Ready);
+    mm.step_n(3);
+    assert_eq!(failed_code(&mm, join), Some(ErrorCode::Unavailable));
+    assert_eq!(mm.server_state(&server).unwrap().1.taken(), 0);
+    assert!(mm.nats().grants.is_empty());
+}
+
+#[test]
+fn at_the_server_limit_a_join_waits_then_fails_with_no_capacity_and_a_placed_one_with_timeout() {
+    let mut mm = SteppedMatchmaker::new(|c| {
+        c.server_capacity = 1;
+        c.max_servers = 1;
+        c.join_deadline = std::time::Duration::from_secs(60);
+    });
+    let placed = mm.join("demo", "1.0");
+    let queued = mm.join("demo", "1.0");
+    mm.step();
+    assert_eq!(mm.provider.log().launched.len(), 1, "never above the limit");
+    assert_eq!(mm.phase(queued), Some(JoinPhase::Queued));
+    mm.advance(61.0);
+    assert_eq!(failed_code(&mm, queued), Some(ErrorCode::NoCapacity));
+    assert_eq!(failed_code(&mm, placed), Some(ErrorCode::Timeout), "its server never got ready");
+    let server = mm.server_ids()[0].clone();
+    assert_eq!(mm.server_state(&server).unwrap().1.taken(), 0);
+}
+
+#[test]
+fn a_draining_server_gets_no_new_players() {
+    let mut mm = SteppedMatchmaker::new(|c| c.server_capacity = 4);
+    let (server, _) = one_ready_player(&mut mm);
+    mm.report_server(&server, ServerStatus::Draining);
+    mm.step();
+    assert_eq!(mm.server_state(&server).unwrap().0, ServerPhase::Draining);
+    mm.join("demo", "1.0");
+    mm.step();
+    assert_eq!(mm.provider.log().launched.len(), 2);
+    assert_eq!(mm.server_state(&server).unwrap().1.taken(), 1);
+}
+
+#[test]
+fn finished_joins_are_forgotten_after_the_resume_window() {
+    let mut mm = SteppedMatchmaker::new(|_| {});
+    let (_, join) = one_ready_player(&mut mm);
+    mm.advance(bevygap_matchmaker::joins::RESUME_WINDOW_SECS - 1.0);
+    assert!(mm.phase(join).is_some(), "kept for retries");
+    mm.advance(2.0);
+    assert!(mm.phase(join).is_none(), "forgotten");
+    assert!(mm.app.world().resource::<bevygap_matchmaker::joins::RequestIndex>().0.is_empty());
+}
