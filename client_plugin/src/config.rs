@@ -7,7 +7,7 @@ use bevy::prelude::*;
 use bevygap_shared::env::{EnvError, EnvSource, ProcessEnv};
 use bevygap_shared::protocol::{JoinRequest, Transport};
 
-use crate::retry::RetryPolicy;
+use crate::retry::RetryConfig;
 
 /// The plugin's configuration, kept as a resource: change it between joins (another region,
 /// another matchmaker) and the next join uses it.
@@ -38,7 +38,7 @@ pub struct BevygapClientConfig {
     /// Players sending the same party id are placed together when seats allow.
     pub party: Option<String>,
     pub timeouts: Timeouts,
-    pub retry: RetryPolicy,
+    pub retry: RetryConfig,
 }
 
 /// How long each step may take.
@@ -79,7 +79,7 @@ impl BevygapClientConfig {
             region: None,
             party: None,
             timeouts: Timeouts::default(),
-            retry: RetryPolicy::default(),
+            retry: RetryConfig::default(),
         }
     }
 

@@ -21,6 +21,7 @@ pub struct BevygapClient;
 
 /// A ready payload that cannot be used.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ReadyError {
     #[error("the connect token is not base64: {0}")]
     TokenEncoding(#[from] base64::DecodeError),

@@ -86,7 +86,7 @@ pub use commands::{BevygapCancel, BevygapCommandsExt, BevygapConnect};
 pub use config::{BevygapClientConfig, Timeouts};
 pub use connect::BevygapClient;
 pub use messages::{BevygapConnected, BevygapFailed, BevygapProgress, FailureCode};
-pub use retry::RetryPolicy;
+pub use retry::RetryConfig;
 pub use state::BevygapClientState;
 
 /// The usual imports for a game client.

@@ -18,7 +18,7 @@ use crate::rpc::{AttemptError, RpcError};
 
 /// Exponential backoff with jitter, bounded in attempts.
 #[derive(Debug, Clone, PartialEq)]
-pub struct RetryPolicy {
+pub struct RetryConfig {
     /// HTTP attempts per join, the first one included (1 = never retry).
     pub max_attempts: u32,
     /// Wait before the first retry; doubles per retry.
@@ -27,13 +27,13 @@ pub struct RetryPolicy {
     pub max_backoff: Duration,
 }
 
-impl Default for RetryPolicy {
+impl Default for RetryConfig {
     fn default() -> Self {
         Self { max_attempts: 6, initial_backoff: Duration::from_millis(500), max_backoff: Duration::from_secs(8) }
     }
 }
 
-impl RetryPolicy {
+impl RetryConfig {
     /// The wait after `attempts_made` failed attempts, or `None` when no attempt is left.
     /// `jitter` in `0.0..=1.0` spreads the wait over its upper half so many clients that failed
     /// together do not come back together.
@@ -99,18 +99,18 @@ mod tests {
 
     #[test]
     fn backoff_doubles_up_to_the_cap_and_stops_after_the_last_attempt() {
-        let policy = RetryPolicy {
+        let config = RetryConfig {
             max_attempts: 5,
             initial_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_millis(300),
         };
-        assert_eq!(policy.backoff(1, 1.0), Some(Duration::from_millis(100)));
-        assert_eq!(policy.backoff(2, 1.0), Some(Duration::from_millis(200)));
-        assert_eq!(policy.backoff(3, 1.0), Some(Duration::from_millis(300)));
-        assert_eq!(policy.backoff(4, 0.0), Some(Duration::from_millis(150)), "jitter halves at most");
-        assert_eq!(policy.backoff(5, 1.0), None);
-        assert_eq!(RetryPolicy { max_attempts: 1, ..policy }.backoff(1, 0.5), None);
-        assert!(RetryPolicy::default().backoff(200, 1.0).is_none(), "no overflow on silly counts");
+        assert_eq!(config.backoff(1, 1.0), Some(Duration::from_millis(100)));
+        assert_eq!(config.backoff(2, 1.0), Some(Duration::from_millis(200)));
+        assert_eq!(config.backoff(3, 1.0), Some(Duration::from_millis(300)));
+        assert_eq!(config.backoff(4, 0.0), Some(Duration::from_millis(150)), "jitter halves at most");
+        assert_eq!(config.backoff(5, 1.0), None);
+        assert_eq!(RetryConfig { max_attempts: 1, ..config }.backoff(1, 0.5), None);
+        assert!(RetryConfig::default().backoff(200, 1.0).is_none(), "no overflow on silly counts");
     }
 
     #[test]

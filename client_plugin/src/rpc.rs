@@ -59,6 +59,7 @@ impl From<JoinError> for RpcError {
 
 /// Why one attempt ended without a ready payload.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum AttemptError {
     /// The request never got an answer: refused, reset, timed out.
     #[error("cannot reach the matchmaker: {0}")]

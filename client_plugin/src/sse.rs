@@ -18,6 +18,7 @@ const MAX_LINE: usize = 256 * 1024;
 
 /// The stream broke the format badly enough that continuing makes no sense.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SseError {
     #[error("an event-stream line or event exceeds {MAX_LINE} bytes")]
     LineTooLong,

@@ -30,6 +30,7 @@ pub const REQUIRED_VARS: [&str; 8] =
 
 /// What is wrong with the environment.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ArbitriumError {
     /// Variables absent or empty (not running on Edgegap, or a partial local setup).
     #[error("missing ARBITRIUM environment variables: {}", .0.join(", "))]

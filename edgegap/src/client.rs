@@ -15,10 +15,10 @@ use crate::models::{
     SessionDeleted, SessionGet, SessionList, StopOutcome,
 };
 use crate::rate_limit::{DEPLOYS_PER_SECOND, RateLimiter, STATUS_PER_SECOND};
-use crate::retry::{Idempotency, RetryPolicy, with_retries};
+use crate::retry::{ApiRetryConfig, Idempotency, with_retries};
 use crate::transport::{Answer, Auth, Method, Transport, segment};
 
-/// Settings of an [`EdgegapClient`].
+/// Configuration of an [`EdgegapClient`].
 #[derive(Clone, Debug)]
 pub struct EdgegapConfig {
     /// `https://api.edgegap.com` in production; the fake's URL in tests.
@@ -28,8 +28,8 @@ pub struct EdgegapConfig {
     pub api_key: ApiKey,
     /// Limit for one HTTP exchange (connect, send, receive the whole body).
     pub timeout: Duration,
-    /// Retry policy for transient failures.
-    pub retry: RetryPolicy,
+    /// Retries of transient failures.
+    pub retry: ApiRetryConfig,
     /// Wait locally to stay under Edgegap's documented limits
     /// (40 deploys/s, 20 status reads/s). On by default.
     pub rate_limit: bool,
@@ -45,7 +45,7 @@ impl EdgegapConfig {
             base_url: Self::DEFAULT_BASE_URL.to_owned(),
             api_key,
             timeout: Duration::from_secs(10),
-            retry: RetryPolicy::default(),
+            retry: ApiRetryConfig::default(),
             rate_limit: true,
         }
     }
@@ -70,7 +70,7 @@ pub struct EdgegapClient {
 struct Inner {
     base_url: String,
     api_key: ApiKey,
-    retry: RetryPolicy,
+    retry: ApiRetryConfig,
     transport: Transport,
     deploy_limiter: Option<RateLimiter>,
     status_limiter: Option<RateLimiter>,

@@ -10,7 +10,7 @@ use crate::auth::RawToken;
 use crate::client::parse_stop;
 use crate::error::EdgegapError;
 use crate::models::{Deployment, StopOutcome};
-use crate::retry::{Idempotency, RetryPolicy, with_retries};
+use crate::retry::{ApiRetryConfig, Idempotency, with_retries};
 use crate::transport::{Auth, Method, Transport};
 
 /// Calls `ARBITRIUM_CONTEXT_URL` and `ARBITRIUM_DELETE_URL`.
@@ -20,7 +20,7 @@ pub struct ContextClient {
     context_token: RawToken,
     delete_url: String,
     delete_token: RawToken,
-    retry: RetryPolicy,
+    retry: ApiRetryConfig,
     transport: Transport,
 }
 
@@ -30,11 +30,11 @@ impl ContextClient {
 
     /// Builds a client from a parsed environment with default timeout and retries.
     pub fn from_arbitrium(env: &ArbitriumEnv) -> Self {
-        Self::with_settings(env, Self::DEFAULT_TIMEOUT, RetryPolicy::default())
+        Self::with_timeout_and_retry(env, Self::DEFAULT_TIMEOUT, ApiRetryConfig::default())
     }
 
-    /// Same with an explicit timeout and retry policy.
-    pub fn with_settings(env: &ArbitriumEnv, timeout: Duration, retry: RetryPolicy) -> Self {
+    /// Same with an explicit timeout and retry configuration.
+    pub fn with_timeout_and_retry(env: &ArbitriumEnv, timeout: Duration, retry: ApiRetryConfig) -> Self {
         Self {
             context_url: env.context_url.clone(),
             context_token: env.context_token.clone(),

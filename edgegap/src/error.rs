@@ -8,6 +8,7 @@ use std::time::Duration;
 
 /// Errors returned by [`crate::EdgegapClient`] and [`crate::ContextClient`].
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum EdgegapError {
     /// Edgegap answered a 4xx (other than 429) with its `{"message": ...}` body.
     #[error("Edgegap answered {status}: {message}")]

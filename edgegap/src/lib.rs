@@ -54,4 +54,4 @@ pub use context_client::ContextClient;
 pub use error::EdgegapError;
 pub use models::*;
 pub use rate_limit::{DEPLOYS_PER_SECOND, RateLimiter, STATUS_PER_SECOND};
-pub use retry::RetryPolicy;
+pub use retry::ApiRetryConfig;

@@ -13,7 +13,7 @@ use crate::error::EdgegapError;
 
 /// How often and how patiently to retry a failed call.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RetryPolicy {
+pub struct ApiRetryConfig {
     /// Retries after the first attempt (0 = no retry).
     pub max_retries: u32,
     /// Delay before the first retry; doubles each time.
@@ -22,14 +22,14 @@ pub struct RetryPolicy {
     pub max_delay: Duration,
 }
 
-impl Default for RetryPolicy {
+impl Default for ApiRetryConfig {
     fn default() -> Self {
         Self { max_retries: 3, base_delay: Duration::from_millis(200), max_delay: Duration::from_secs(2) }
     }
 }
 
-impl RetryPolicy {
-    /// A policy that never retries (for callers with their own retry loop).
+impl ApiRetryConfig {
+    /// A configuration that never retries (for callers with their own retry loop).
     pub fn none() -> Self {
         Self { max_retries: 0, ..Self::default() }
     }
@@ -56,7 +56,7 @@ pub(crate) enum Idempotency {
 
 /// Runs `attempt` until it succeeds, fails permanently or retries run out.
 pub(crate) fn with_retries<T>(
-    policy: &RetryPolicy,
+    config: &ApiRetryConfig,
     idempotency: Idempotency,
     mut attempt: impl FnMut() -> Result<T, EdgegapError>,
 ) -> Result<T, EdgegapError> {
@@ -64,8 +64,8 @@ pub(crate) fn with_retries<T>(
     loop {
         match attempt() {
             Ok(value) => return Ok(value),
-            Err(err) if retry < policy.max_retries && may_retry(&err, idempotency) => {
-                let delay = policy.delay(retry);
+            Err(err) if retry < config.max_retries && may_retry(&err, idempotency) => {
+                let delay = config.delay(retry);
                 tracing::debug!(error = %err, retry, ?delay, "retrying Edgegap call");
                 std::thread::sleep(delay);
                 retry += 1;
@@ -86,14 +86,17 @@ fn may_retry(err: &EdgegapError, idempotency: Idempotency) -> bool {
 mod tests {
     use super::*;
 
-    fn fast(max_retries: u32) -> RetryPolicy {
-        RetryPolicy { max_retries, base_delay: Duration::from_millis(1), max_delay: Duration::from_millis(2) }
+    fn fast(max_retries: u32) -> ApiRetryConfig {
+        ApiRetryConfig { max_retries, base_delay: Duration::from_millis(1), max_delay: Duration::from_millis(2) }
     }
 
     #[test]
     fn delay_grows_and_is_capped() {
-        let p =
-            RetryPolicy { max_retries: 5, base_delay: Duration::from_millis(100), max_delay: Duration::from_secs(1) };
+        let p = ApiRetryConfig {
+            max_retries: 5,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(1),
+        };
         assert!(p.delay(0) <= Duration::from_millis(100) && p.delay(0) >= Duration::from_millis(50));
         assert!(p.delay(2) >= Duration::from_millis(200));
         assert!(p.delay(30) <= Duration::from_secs(1));

@@ -1,4 +1,4 @@
-//! Command-line settings of the `fake-edgegap` binary.
+//! Command-line configuration of the `fake-edgegap` binary.
 
 use std::path::PathBuf;
 use std::time::Duration;

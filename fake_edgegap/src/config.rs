@@ -1,4 +1,4 @@
-//! Settings of a fake Edgegap instance: the account it serves (token, apps,
+//! Configuration of a fake Edgegap instance: the account it serves (token, apps,
 //! versions), how fast deployments progress, what process a deployment runs,
 //! and which faults to inject.
 

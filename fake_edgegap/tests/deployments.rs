@@ -215,7 +215,7 @@ fn fake_enforces_rate_limits_and_the_client_limiter_respects_them() {
     // Without local limiting or retries, the third call within a second is refused.
     let raw_client = client_with(&fake, |c| {
         c.rate_limit = false;
-        c.retry = bevygap_edgegap::RetryPolicy::none();
+        c.retry = bevygap_edgegap::ApiRetryConfig::none();
     });
     let results: Vec<_> = (0..10).map(|_| raw_client.deployment_status(&id)).collect();
     assert!(

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use bevygap_edgegap::{DeploymentCreate, EdgegapError, RetryPolicy, SessionCreate};
+use bevygap_edgegap::{ApiRetryConfig, DeploymentCreate, EdgegapError, SessionCreate};
 use common::{client, client_with, start};
 use fake_edgegap::{Endpoint, EndpointFaults, FakeConfig, FaultConfig};
 use serde_json::json;
@@ -55,7 +55,7 @@ fn creating_calls_retry_429_but_not_500() {
 #[test]
 fn rate_limited_error_after_retries() {
     let fake = start(FakeConfig::for_tests());
-    let client = client_with(&fake, |c| c.retry = RetryPolicy::none());
+    let client = client_with(&fake, |c| c.retry = ApiRetryConfig::none());
     fake.set_faults(FaultConfig::default().on(Endpoint::DeploymentStatus, EndpointFaults::rate_limited(1)));
     let err = client.deployment_status("abcdefabcdef").expect_err("429");
     assert!(matches!(err, EdgegapError::RateLimited { ref message } if message == "Too Many Requests"));
@@ -77,7 +77,7 @@ fn slow_answers_still_succeed_and_timeouts_are_typed() {
     );
     let impatient = client_with(&fake, |c| {
         c.timeout = Duration::from_millis(500);
-        c.retry = RetryPolicy::none();
+        c.retry = ApiRetryConfig::none();
     });
     let start_at = Instant::now();
     let err = impatient.get_session("000000000000-S").expect_err("timeout");
@@ -105,7 +105,7 @@ fn malformed_bodies_are_reported() {
 #[test]
 fn transport_errors_when_nothing_listens() {
     let fake = start(FakeConfig::for_tests());
-    let client = client_with(&fake, |c| c.retry = RetryPolicy::none());
+    let client = client_with(&fake, |c| c.retry = ApiRetryConfig::none());
     drop(fake);
     let err = client.get_app("demo").expect_err("nobody listens");
     assert!(matches!(err, EdgegapError::Transport(_) | EdgegapError::Timeout(_)), "{err:?}");

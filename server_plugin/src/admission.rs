@@ -2,7 +2,7 @@
 //!
 //! The matchmaker writes a [`ClientGrant`] under `<server_id>.<client_id>` in the `clients`
 //! bucket *before* it hands out a ConnectToken. The server keeps a cache of its own grants, fed
-//! by a KV watch (see [`crate::nats_bridge`]), and Lightyear's connection-request hook
+//! by a KV watch (see [`crate::nats_link`]), and Lightyear's connection-request hook
 //! ([`AdmissionGate`]) checks it. On a cache miss the gate does one short bounded KV read, to
 //! cover a client that is faster than the watch.
 //!
@@ -23,7 +23,7 @@ use lightyear::connection::shared::{ConnectionRequestHandler, DeniedReason};
 use lightyear::prelude::server::ClientOf;
 use lightyear::prelude::{Connected, LinkOf, PeerId, RemoteId};
 
-use crate::api::{BevygapStatus, ConnectedPlayer, PlayerEntry, PlayerJoined, PlayerLeft, ServerPhase};
+use crate::api::{BevygapServerState, BevygapStatus, ConnectedPlayer, PlayerEntry, PlayerJoined, PlayerLeft};
 use crate::netcode::BevygapNetcodeServer;
 
 /// Who may connect.
@@ -37,16 +37,16 @@ pub enum AdmissionMode {
     Open,
 }
 
-/// Admission settings.
+/// How admission decides, and how long it may wait.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AdmissionSettings {
+pub struct AdmissionConfig {
     /// Who may connect (`BEVYGAP_ADMISSION=grants|open`).
     pub mode: AdmissionMode,
     /// Longest the connection hook blocks on a KV read for a grant not yet in the cache.
     pub lookup_timeout: Duration,
 }
 
-impl Default for AdmissionSettings {
+impl Default for AdmissionConfig {
     fn default() -> Self {
         Self { mode: AdmissionMode::Grants, lookup_timeout: Duration::from_millis(50) }
     }
@@ -54,6 +54,7 @@ impl Default for AdmissionSettings {
 
 /// Why a client was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum Refusal {
     #[error("the server is draining and admits no one new")]
     NotAdmitting,
@@ -112,7 +113,8 @@ pub fn decide(
 }
 
 /// The grants issued for this server, by client id. Shared between the KV watch task, the
-/// connection hook and the ECS.
+/// connection hook and the ECS: shared state behind a lock rather than an inbox, because
+/// Lightyear's connection hook reads it synchronously, with no access to the world.
 #[derive(Debug, Clone, Default)]
 pub struct GrantCache(Arc<RwLock<HashMap<u64, ClientGrant>>>);
 
@@ -181,6 +183,11 @@ impl GrantCache {
 
 /// Reads one grant from KV with a deadline, from any thread (the connection hook runs on the
 /// main thread or a Bevy task-pool thread, never inside the tokio runtime).
+///
+/// This is the one place that does not hand async results to the ECS through an
+/// [`Inbox`](bevygap_shared::inbox::Inbox): it is not a delivery to a system but a synchronous
+/// question inside Lightyear's [`ConnectionRequestHandler`], which must answer admit or refuse
+/// before it returns. So it waits, bounded by `timeout`, on a one-shot channel.
 #[derive(Debug, Clone)]
 pub(crate) struct GrantLookup {
     pub handle: tokio::runtime::Handle,
@@ -373,11 +380,11 @@ impl Plugin for AdmissionPlugin {
     fn build(&self, app: &mut App) {
         app.add_observer(on_client_connected)
             .add_observer(on_client_disconnected)
-            .add_systems(Update, sync_gate_with_phase.run_if(state_changed::<ServerPhase>));
+            .add_systems(Update, sync_gate_with_phase.run_if(state_changed::<BevygapServerState>));
     }
 }
 
-fn sync_gate_with_phase(phase: Res<State<ServerPhase>>, admission: Res<AdmissionHandle>) {
+fn sync_gate_with_phase(phase: Res<State<BevygapServerState>>, admission: Res<AdmissionHandle>) {
     admission.0.set_admitting(phase.admits_players());
 }
 
@@ -434,20 +441,9 @@ fn on_client_disconnected(
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use bevygap_shared::protocol::{GameName, GameVersion};
+    use bevygap_testkit::records::client_grant as grant;
 
-    fn grant(server: &str, client_id: u64) -> ClientGrant {
-        ClientGrant {
-            client_id,
-            server_id: ServerId::new(server).unwrap(),
-            session_id: "s1".into(),
-            game: GameName::new("g").unwrap(),
-            version: GameVersion::new("1").unwrap(),
-            issued_at_ms: 1,
-            token_expires_at_ms: 2,
-        }
-    }
+    use super::*;
 
     fn open_seat() -> Occupancy {
         Occupancy { admitting: true, connected: 0, capacity: 2, already_connected: false }
@@ -483,7 +479,7 @@ mod tests {
         let cache = GrantCache::default();
         let bytes = serde_json::to_vec(&grant("me", 7)).unwrap();
         cache.apply(&me, "me.7", kv::Operation::Put, &bytes);
-        assert_eq!(cache.get(7).unwrap().session_id, "s1");
+        assert_eq!(cache.get(7).unwrap().session_id, "session-7");
         cache.apply(&me, "me.8", kv::Operation::Put, &bytes); // key/client id mismatch
         cache.apply(&me, "me.9", kv::Operation::Put, b"not json");
         let foreign = serde_json::to_vec(&grant("other", 10)).unwrap();
@@ -512,7 +508,7 @@ mod tests {
         let timeout = Duration::from_millis(250);
         let lookup = GrantLookup { handle: rt.handle().clone(), store: Arc::new(RwLock::new(Some(store))), timeout };
         let admission = Admission::new(me, AdmissionMode::Grants, 4, GrantCache::default(), Some(lookup));
-        assert_eq!(admission.check(5).unwrap().map(|g| g.session_id), Some("s1".into()));
+        assert_eq!(admission.check(5).unwrap().map(|g| g.session_id), Some("session-5".into()));
         assert!(admission.grants().get(5).is_some(), "the read result is cached");
         let started = std::time::Instant::now();
         assert_eq!(admission.check(6), Err(Refusal::NoGrant));

@@ -10,7 +10,7 @@ use bevygap_shared::records::ServerStatus;
 
 /// The server's lifecycle. Use it with `in_state`/`OnEnter` like any Bevy state.
 #[derive(States, Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Reflect)]
-pub enum ServerPhase {
+pub enum BevygapServerState {
     /// Booting: sockets opening, registering with the matchmaker.
     #[default]
     Starting,
@@ -22,19 +22,19 @@ pub enum ServerPhase {
     ShuttingDown,
 }
 
-impl ServerPhase {
+impl BevygapServerState {
     /// The status the matchmaker sees for this phase.
     pub fn record_status(self) -> ServerStatus {
         match self {
-            ServerPhase::Starting => ServerStatus::Starting,
-            ServerPhase::Ready => ServerStatus::Ready,
-            ServerPhase::Draining | ServerPhase::ShuttingDown => ServerStatus::Draining,
+            BevygapServerState::Starting => ServerStatus::Starting,
+            BevygapServerState::Ready => ServerStatus::Ready,
+            BevygapServerState::Draining | BevygapServerState::ShuttingDown => ServerStatus::Draining,
         }
     }
 
     /// Whether new players may join in this phase.
     pub fn admits_players(self) -> bool {
-        matches!(self, ServerPhase::Starting | ServerPhase::Ready)
+        matches!(self, BevygapServerState::Starting | BevygapServerState::Ready)
     }
 }
 
@@ -128,7 +128,7 @@ pub enum BevygapSystems {
 }
 
 /// Run condition: the server is admitting players.
-pub fn admitting_players(phase: Option<Res<State<ServerPhase>>>) -> bool {
+pub fn admitting_players(phase: Option<Res<State<BevygapServerState>>>) -> bool {
     phase.is_some_and(|p| p.admits_players())
 }
 

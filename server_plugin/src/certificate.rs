@@ -7,8 +7,8 @@
 //!
 //! A certificate cannot be swapped under a running Lightyear WebTransport server without
 //! dropping its sessions, so instead of rotating, the server drains
-//! [`CertificatePolicy::drain_before`] ahead of expiry (no new players; the matchmaker places
-//! them on a fresh server) and shuts down [`CertificatePolicy::stop_before`] ahead of it.
+//! [`CertificateConfig::drain_before`] ahead of expiry (no new players; the matchmaker places
+//! them on a fresh server) and shuts down [`CertificateConfig::stop_before`] ahead of it.
 
 use std::time::{Duration, SystemTime};
 
@@ -17,25 +17,29 @@ use bevygap_shared::protocol::CertDigest;
 use lightyear::webtransport::prelude::Identity;
 use wtransport::tls::{Certificate, CertificateChain, PrivateKey};
 
-use crate::api::{ServerControl, ServerPhase};
+use crate::api::{BevygapServerState, ServerControl};
 
 /// Longest validity browsers (and wtransport's client) accept for a pinned certificate.
 pub const MAX_VALIDITY: Duration = Duration::from_secs(14 * 24 * 3600);
 
 /// The certificate could not be generated or loaded.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum CertificateError {
     #[error("certificate validity {0:?} (including the clock-skew margin) exceeds the 14 days browsers accept")]
     TooLong(Duration),
     #[error("cannot generate the WebTransport certificate: {0}")]
     Generate(#[from] rcgen::Error),
     #[error("the generated certificate is not usable by WebTransport: {0}")]
-    Invalid(String),
+    Invalid(#[from] wtransport::tls::error::InvalidCertificate),
+    #[error("the certificate digest is {0} bytes long, not the 32 of SHA-256")]
+    DigestLength(usize),
 }
 
-/// How long certificates last and when the server acts before they end.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CertificatePolicy {
+/// How long certificates last and when the server acts before they end; a resource while the
+/// plugin runs.
+#[derive(Resource, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CertificateConfig {
     /// How far in the past the certificate starts, for clients whose clocks lag.
     pub backdate: Duration,
     /// How long after generation the certificate ends. `backdate + validity` must not exceed
@@ -47,7 +51,7 @@ pub struct CertificatePolicy {
     pub stop_before: Duration,
 }
 
-impl Default for CertificatePolicy {
+impl Default for CertificateConfig {
     fn default() -> Self {
         Self {
             backdate: Duration::from_secs(3600),
@@ -69,7 +73,7 @@ pub enum CertificateAction {
     Stop,
 }
 
-impl CertificatePolicy {
+impl CertificateConfig {
     /// The action due at `now` for a certificate ending at `not_after`.
     pub fn action(&self, not_after: SystemTime, now: SystemTime) -> CertificateAction {
         let left = not_after.duration_since(now).unwrap_or(Duration::ZERO);
@@ -107,9 +111,9 @@ impl std::fmt::Debug for ServerCertificate {
 }
 
 impl ServerCertificate {
-    /// Generates a certificate for `names` (DNS names or IP addresses) per `policy`.
-    pub fn generate(names: &[String], policy: &CertificatePolicy) -> Result<Self, CertificateError> {
-        let total = policy.backdate + policy.validity;
+    /// Generates a certificate for `names` (DNS names or IP addresses) per `config`.
+    pub fn generate(names: &[String], config: &CertificateConfig) -> Result<Self, CertificateError> {
+        let total = config.backdate + config.validity;
         if total > MAX_VALIDITY {
             return Err(CertificateError::TooLong(total));
         }
@@ -119,13 +123,13 @@ impl ServerCertificate {
         let now =
             time::OffsetDateTime::now_utc().replace_nanosecond(0).unwrap_or_else(|_| time::OffsetDateTime::now_utc());
         let span = |d: Duration| time::Duration::seconds(d.as_secs() as i64);
-        params.not_before = now - span(policy.backdate);
-        params.not_after = now + span(policy.validity);
+        params.not_before = now - span(config.backdate);
+        params.not_after = now + span(config.validity);
         let cert = params.self_signed(&key)?;
         let der = cert.der().to_vec();
         let hash = ring::digest::digest(&ring::digest::SHA256, &der);
         let hash: [u8; 32] =
-            hash.as_ref().try_into().map_err(|_| CertificateError::Invalid("SHA-256 is not 32 bytes".into()))?;
+            hash.as_ref().try_into().map_err(|_| CertificateError::DigestLength(hash.as_ref().len()))?;
         Ok(Self {
             der,
             key_der: key.serialize_der(),
@@ -147,7 +151,7 @@ impl ServerCertificate {
 
     /// The TLS identity for Lightyear's `WebTransportServerIo`.
     pub fn identity(&self) -> Result<Identity, CertificateError> {
-        let cert = Certificate::from_der(self.der.clone()).map_err(|e| CertificateError::Invalid(e.to_string()))?;
+        let cert = Certificate::from_der(self.der.clone())?;
         Ok(Identity::new(CertificateChain::single(cert), PrivateKey::from_der_pkcs8(self.key_der.clone())))
     }
 }
@@ -156,21 +160,17 @@ impl ServerCertificate {
 #[derive(Resource, Debug, Clone)]
 pub struct WebTransportCertificate(pub ServerCertificate);
 
-/// The policy in force, as a resource.
-#[derive(Resource, Debug, Clone, Copy)]
-pub struct CertificateSettings(pub CertificatePolicy);
-
 /// Inserts the certificate and acts on its approaching end.
 pub struct CertificatePlugin {
     /// The generated certificate; `None` when WebTransport is not served.
     pub certificate: Option<ServerCertificate>,
     /// When to drain and stop.
-    pub policy: CertificatePolicy,
+    pub config: CertificateConfig,
 }
 
 impl Plugin for CertificatePlugin {
     fn build(&self, app: &mut App) {
-        app.insert_resource(CertificateSettings(self.policy));
+        app.insert_resource(self.config);
         if let Some(cert) = &self.certificate {
             app.insert_resource(WebTransportCertificate(cert.clone()));
             app.add_systems(
@@ -184,18 +184,18 @@ impl Plugin for CertificatePlugin {
 /// Drains, then stops, as the certificate approaches its end.
 fn act_on_certificate_expiry(
     cert: Res<WebTransportCertificate>,
-    settings: Res<CertificateSettings>,
-    phase: Res<State<ServerPhase>>,
+    config: Res<CertificateConfig>,
+    phase: Res<State<BevygapServerState>>,
     mut control: MessageWriter<ServerControl>,
 ) {
-    match settings.0.action(cert.0.not_after, SystemTime::now()) {
+    match config.action(cert.0.not_after, SystemTime::now()) {
         CertificateAction::Keep => {}
-        CertificateAction::Drain if matches!(phase.get(), ServerPhase::Starting | ServerPhase::Ready) => {
+        CertificateAction::Drain if matches!(phase.get(), BevygapServerState::Starting | BevygapServerState::Ready) => {
             warn!("the WebTransport certificate ends at {:?}: draining", cert.0.not_after);
             control.write(ServerControl::Drain { reason: "certificate expiring".into() });
         }
         CertificateAction::Drain => {}
-        CertificateAction::Stop if *phase.get() != ServerPhase::ShuttingDown => {
+        CertificateAction::Stop if *phase.get() != BevygapServerState::ShuttingDown => {
             warn!("the WebTransport certificate is about to end: shutting down");
             control.write(ServerControl::Shutdown { reason: "certificate expiring".into() });
         }
@@ -210,7 +210,7 @@ mod tests {
     #[test]
     fn generates_a_pinnable_p256_certificate_of_at_most_14_days() {
         let cert =
-            ServerCertificate::generate(&["localhost".into(), "127.0.0.1".into()], &CertificatePolicy::default())
+            ServerCertificate::generate(&["localhost".into(), "127.0.0.1".into()], &CertificateConfig::default())
                 .unwrap();
         let (_, x509) = x509_parser::parse_x509_certificate(cert.der()).unwrap();
         let validity = x509.validity();
@@ -230,22 +230,22 @@ mod tests {
     }
 
     #[test]
-    fn refuses_policies_browsers_would_reject() {
-        let policy = CertificatePolicy { validity: MAX_VALIDITY, ..Default::default() };
+    fn refuses_configs_browsers_would_reject() {
+        let config = CertificateConfig { validity: MAX_VALIDITY, ..Default::default() };
         assert!(matches!(
-            ServerCertificate::generate(&["localhost".into()], &policy),
+            ServerCertificate::generate(&["localhost".into()], &config),
             Err(CertificateError::TooLong(_))
         ));
     }
 
     #[test]
     fn drains_then_stops_before_the_end() {
-        let policy = CertificatePolicy::default();
+        let config = CertificateConfig::default();
         let end = SystemTime::now() + Duration::from_secs(10 * 24 * 3600);
         let at = |left: Duration| end - left;
-        assert_eq!(policy.action(end, at(Duration::from_secs(2 * 24 * 3600))), CertificateAction::Keep);
-        assert_eq!(policy.action(end, at(Duration::from_secs(3600))), CertificateAction::Drain);
-        assert_eq!(policy.action(end, at(Duration::from_secs(60))), CertificateAction::Stop);
-        assert_eq!(policy.action(end, end + Duration::from_secs(5)), CertificateAction::Stop);
+        assert_eq!(config.action(end, at(Duration::from_secs(2 * 24 * 3600))), CertificateAction::Keep);
+        assert_eq!(config.action(end, at(Duration::from_secs(3600))), CertificateAction::Drain);
+        assert_eq!(config.action(end, at(Duration::from_secs(60))), CertificateAction::Stop);
+        assert_eq!(config.action(end, end + Duration::from_secs(5)), CertificateAction::Stop);
     }
 }

@@ -14,11 +14,11 @@
 //! - **Admission**: admits only client ids the matchmaker granted for this server
 //!   ([`admission`]).
 //! - **Reporting**: registers the server in NATS, heartbeats, and keeps one record per
-//!   connected player, reconciling after NATS outages ([`reporting`], [`nats_bridge`]).
+//!   connected player, reconciling after NATS outages ([`reporting`], [`nats_link`]).
 //! - **Shutdown**: drains on command, stops cleanly on SIGTERM, optionally stops when idle
 //!   (with Edgegap self-stop) ([`shutdown`]).
 //!
-//! Games see [`ServerContext`], [`BevygapStatus`], the [`ServerPhase`] state, the
+//! Games see [`ServerContext`], [`BevygapStatus`], the [`BevygapServerState`] state, the
 //! [`PlayerJoined`]/[`PlayerLeft`] messages, [`ServerControl`] to request a drain or shutdown,
 //! and run conditions in [`api`].
 //!
@@ -58,7 +58,7 @@
 //!         .add_plugins(ServerPlugins { tick_duration: Duration::from_secs_f64(1.0 / 60.0) })
 //!         // your protocol here, then:
 //!         .add_plugins(bevygap)
-//!         .add_systems(Update, greet.run_if(in_state(ServerPhase::Ready)))
+//!         .add_systems(Update, greet.run_if(in_state(BevygapServerState::Ready)))
 //!         .run()
 //! }
 //!
@@ -73,7 +73,7 @@ pub mod admission;
 pub mod api;
 pub mod certificate;
 pub mod context;
-pub mod nats_bridge;
+pub mod nats_link;
 pub mod netcode;
 pub mod reporting;
 pub mod shutdown;
@@ -89,28 +89,29 @@ use bevygap_shared::env::{EnvError, EnvSource, parse_bool};
 use bevygap_shared::nats::NatsConfig;
 use bevygap_shared::records::now_ms;
 
-pub use admission::{AdmissionMode, AdmissionSettings};
+pub use admission::{AdmissionConfig, AdmissionMode};
 pub use api::{
-    BevygapStatus, BevygapSystems, ConnectedPlayer, PlayerJoined, PlayerLeft, ServerControl, ServerPhase,
+    BevygapServerState, BevygapStatus, BevygapSystems, ConnectedPlayer, PlayerJoined, PlayerLeft, ServerControl,
     admitting_players, has_players, nats_connected,
 };
-pub use certificate::{CertificatePolicy, ServerCertificate, WebTransportCertificate};
-pub use context::{Provider, ServerContext};
-pub use reporting::ReportingSettings;
-pub use shutdown::ShutdownSettings;
+pub use certificate::{CertificateConfig, ServerCertificate, WebTransportCertificate};
+pub use context::{ServerContext, ServerOrigin};
+pub use reporting::ReportingConfig;
+pub use shutdown::ShutdownConfig;
 
 /// The usual imports for a game server.
 pub mod prelude {
     pub use crate::api::{
-        BevygapStatus, BevygapSystems, ConnectedPlayer, PlayerJoined, PlayerLeft, ServerControl, ServerPhase,
+        BevygapServerState, BevygapStatus, BevygapSystems, ConnectedPlayer, PlayerJoined, PlayerLeft, ServerControl,
         admitting_players, has_players, nats_connected,
     };
     pub use crate::context::ServerContext;
-    pub use crate::{BevygapServerPlugin, ServerSettings, SetupError};
+    pub use crate::{BevygapServerPlugin, ServerConfig, SetupError};
 }
 
 /// The server could not be set up; every variant names what to fix.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SetupError {
     #[error(transparent)]
     Context(#[from] context::ContextError),
@@ -120,26 +121,26 @@ pub enum SetupError {
     Certificate(#[from] certificate::CertificateError),
 }
 
-/// Everything the plugin needs; [`ServerSettings::from_env`] reads it all from the
+/// Everything the plugin needs; [`ServerConfig::from_env`] reads it all from the
 /// environment, tests build it by hand.
 #[derive(Debug, Clone)]
-pub struct ServerSettings {
+pub struct ServerConfig {
     pub context: ServerContext,
     pub nats: NatsConfig,
     pub keys: LightyearKeys,
-    pub admission: AdmissionSettings,
-    pub reporting: ReportingSettings,
-    pub shutdown: ShutdownSettings,
-    pub certificate: CertificatePolicy,
+    pub admission: AdmissionConfig,
+    pub reporting: ReportingConfig,
+    pub shutdown: ShutdownConfig,
+    pub certificate: CertificateConfig,
 }
 
-impl ServerSettings {
+impl ServerConfig {
     /// Reads the process environment (see the crate docs for the variables).
     pub fn from_env() -> Result<Self, SetupError> {
         Self::from_source(&bevygap_shared::env::ProcessEnv)
     }
 
-    /// Reads settings from any [`EnvSource`].
+    /// Reads the configuration from any [`EnvSource`].
     pub fn from_source(env: &dyn EnvSource) -> Result<Self, SetupError> {
         let context = ServerContext::from_source(env)?;
         let nats = NatsConfig::from_source(env, &format!("bevygap-server-{}", context.server_id))?;
@@ -166,10 +167,10 @@ impl ServerSettings {
             context,
             nats,
             keys,
-            admission: AdmissionSettings { mode, ..Default::default() },
-            reporting: ReportingSettings::default(),
-            shutdown: ShutdownSettings { idle_timeout, edgegap_self_stop, ..Default::default() },
-            certificate: CertificatePolicy::default(),
+            admission: AdmissionConfig { mode, ..Default::default() },
+            reporting: ReportingConfig::default(),
+            shutdown: ShutdownConfig { idle_timeout, edgegap_self_stop, ..Default::default() },
+            certificate: CertificateConfig::default(),
         })
     }
 }
@@ -178,29 +179,29 @@ impl ServerSettings {
 /// `StatesPlugin` and bevy-tokio-tasks' `TokioTasksPlugin` if the app has not (add your own
 /// `TokioTasksPlugin` *before* this plugin to share its runtime).
 pub struct BevygapServerPlugin {
-    settings: ServerSettings,
+    config: ServerConfig,
     certificate: Option<ServerCertificate>,
 }
 
 impl BevygapServerPlugin {
     /// Configures the plugin from the environment; errors name the variable to fix.
     pub fn from_env() -> Result<Self, SetupError> {
-        Self::new(ServerSettings::from_env()?)
+        Self::new(ServerConfig::from_env()?)
     }
 
-    /// Configures the plugin from explicit settings, generating the WebTransport certificate
-    /// when WebTransport is served.
-    pub fn new(settings: ServerSettings) -> Result<Self, SetupError> {
-        let certificate = match settings.context.webtransport {
-            Some(_) => Some(ServerCertificate::generate(&settings.context.certificate_names(), &settings.certificate)?),
+    /// Configures the plugin from an explicit configuration, generating the WebTransport
+    /// certificate when WebTransport is served.
+    pub fn new(config: ServerConfig) -> Result<Self, SetupError> {
+        let certificate = match config.context.webtransport {
+            Some(_) => Some(ServerCertificate::generate(&config.context.certificate_names(), &config.certificate)?),
             None => None,
         };
-        Ok(Self { settings, certificate })
+        Ok(Self { config, certificate })
     }
 
-    /// The settings in force.
-    pub fn settings(&self) -> &ServerSettings {
-        &self.settings
+    /// The configuration in force.
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
     }
 
     /// The WebTransport certificate, when WebTransport is served.
@@ -217,16 +218,16 @@ impl Plugin for BevygapServerPlugin {
         if !app.is_plugin_added::<TokioTasksPlugin>() {
             app.add_plugins(TokioTasksPlugin::default());
         }
-        let ctx = self.settings.context.clone();
+        let ctx = self.config.context.clone();
         info!(
             "bevygap server {} ({} {} via {}) in namespace {}",
             ctx.server_id,
             ctx.game,
             ctx.version,
-            ctx.provider.name(),
+            ctx.origin.name(),
             ctx.namespace
         );
-        if self.settings.keys.is_development() {
+        if self.config.keys.is_development() {
             warn!("using the all-zero development netcode key");
         }
 
@@ -235,24 +236,24 @@ impl Plugin for BevygapServerPlugin {
         let lookup = app.world().get_resource::<TokioTasksRuntime>().map(|rt| admission::GrantLookup {
             handle: rt.runtime().handle().clone(),
             store: clients_store.clone(),
-            timeout: self.settings.admission.lookup_timeout,
+            timeout: self.config.admission.lookup_timeout,
         });
         let admission = admission::Admission::new(
             ctx.server_id.clone(),
-            self.settings.admission.mode,
+            self.config.admission.mode,
             ctx.capacity as usize,
             grants.clone(),
             lookup,
         );
 
-        app.init_state::<ServerPhase>()
+        app.init_state::<BevygapServerState>()
             .add_message::<PlayerJoined>()
             .add_message::<PlayerLeft>()
             .add_message::<ServerControl>()
             .insert_resource(ctx.clone())
             .insert_resource(BevygapStatus { addresses: ctx.public_addresses(), ..Default::default() })
             .insert_resource(reporting::server_record::StartedAt(now_ms()))
-            .insert_resource(netcode::NetcodeKeys(self.settings.keys.clone()))
+            .insert_resource(netcode::NetcodeKeys(self.config.keys.clone()))
             .insert_resource(admission::AdmissionHandle(Arc::new(admission)))
             .configure_sets(
                 Update,
@@ -261,14 +262,14 @@ impl Plugin for BevygapServerPlugin {
             .add_plugins((
                 certificate::CertificatePlugin {
                     certificate: self.certificate.clone(),
-                    policy: self.settings.certificate,
+                    config: self.config.certificate,
                 },
-                nats_bridge::NatsBridgePlugin {
-                    config: nats_bridge::BridgeConfig {
-                        nats: self.settings.nats.clone(),
+                nats_link::NatsLinkPlugin {
+                    config: nats_link::NatsLinkConfig {
+                        nats: self.config.nats.clone(),
                         names: ctx.namespace.names(),
                         server_id: ctx.server_id.clone(),
-                        settings: self.settings.reporting,
+                        reporting: self.config.reporting,
                         grants,
                         clients: clients_store,
                     },
@@ -277,7 +278,7 @@ impl Plugin for BevygapServerPlugin {
                 context::edgegap::EdgegapContextPlugin,
                 netcode::NetcodePlugin,
                 reporting::ReportingPlugin,
-                shutdown::ShutdownPlugin { settings: self.settings.shutdown },
+                shutdown::ShutdownPlugin { config: self.config.shutdown },
             ));
     }
 }

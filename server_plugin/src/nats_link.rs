@@ -1,14 +1,16 @@
 //! The one place that talks to NATS. A background task on the tokio runtime owns the
-//! connection and a [`RecordBook`]; the ECS sends it `ToNats` and drains `FromNats` each
-//! frame. NATS faults never reach the game: writes that fail stay pending and are retried, and
-//! after a reconnect every record is rewritten (players who left meanwhile are deleted).
+//! connection and a [`RecordBook`]; the ECS sends it `ToNats` through [`NatsLink`] and drains
+//! what it reports (`FromNats`) from an [`Inbox`] each frame. NATS faults never reach the
+//! game: writes that fail stay pending and are retried, and after a reconnect every record is
+//! rewritten (players who left meanwhile are deleted).
 
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use async_nats::jetstream::kv;
 use bevy::prelude::*;
 use bevy_tokio_tasks::TokioTasksRuntime;
+use bevygap_shared::inbox::{Inbox, InboxSender, add_inbox};
 use bevygap_shared::kv::KvStores;
 use bevygap_shared::naming::{NatsNames, ServerId};
 use bevygap_shared::nats::{InitialConnect, LinkStatus, NatsConfig, NatsConnection};
@@ -18,7 +20,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use crate::admission::GrantCache;
 use crate::api::{BevygapStatus, BevygapSystems, ServerControl};
-use crate::reporting::ReportingSettings;
+use crate::reporting::ReportingConfig;
 use crate::reporting::book::{KvOp, RecordBook};
 
 /// From the ECS to the NATS task.
@@ -31,7 +33,7 @@ pub(crate) enum ToNats {
     Retire,
 }
 
-/// From the NATS task to the ECS.
+/// From the NATS task to the ECS, through an [`Inbox`].
 #[derive(Debug, Clone)]
 pub(crate) enum FromNats {
     Link(LinkStatus),
@@ -40,14 +42,14 @@ pub(crate) enum FromNats {
     Retired { clean: bool },
 }
 
-/// The ECS end of the NATS task.
+/// The ECS end of the NATS task: what systems send it. Its reports come back through
+/// `Inbox<FromNats>`.
 #[derive(Resource)]
-pub(crate) struct NatsBridge {
+pub(crate) struct NatsLink {
     tx: UnboundedSender<ToNats>,
-    rx: Mutex<UnboundedReceiver<FromNats>>,
 }
 
-impl NatsBridge {
+impl NatsLink {
     /// Queues a message for the NATS task; dropped silently once it has stopped.
     pub fn send(&self, message: ToNats) {
         let _ = self.tx.send(message);
@@ -61,44 +63,46 @@ pub struct RecordsRetired(pub Option<bool>);
 
 /// Everything the NATS task needs.
 #[derive(Debug, Clone)]
-pub(crate) struct BridgeConfig {
+pub(crate) struct NatsLinkConfig {
     pub nats: NatsConfig,
     pub names: NatsNames,
     pub server_id: ServerId,
-    pub settings: ReportingSettings,
+    pub reporting: ReportingConfig,
+    /// Kept in step with the `clients` bucket by a KV watch. Shared state rather than an inbox:
+    /// Lightyear's connection-request hook reads it synchronously, outside any system.
     pub grants: GrantCache,
     /// Filled with the `clients` bucket once open, for the admission hook's direct reads.
     pub clients: Arc<RwLock<Option<kv::Store>>>,
 }
 
 /// Starts the NATS task and applies what it reports.
-pub(crate) struct NatsBridgePlugin {
-    pub config: BridgeConfig,
+pub(crate) struct NatsLinkPlugin {
+    pub config: NatsLinkConfig,
 }
 
-impl Plugin for NatsBridgePlugin {
+impl Plugin for NatsLinkPlugin {
     fn build(&self, app: &mut App) {
+        add_inbox::<FromNats>(app);
+        let events = app.world().resource::<Inbox<FromNats>>().sender();
         let (to_tx, to_rx) = unbounded_channel();
-        let (from_tx, from_rx) = unbounded_channel();
         if let Some(runtime) = app.world().get_resource::<TokioTasksRuntime>() {
-            runtime.runtime().spawn(run(self.config.clone(), to_rx, from_tx));
+            runtime.runtime().spawn(run(self.config.clone(), to_rx, events));
         } else {
             error!("no TokioTasksRuntime: NATS reporting is disabled");
         }
-        app.insert_resource(NatsBridge { tx: to_tx, rx: Mutex::new(from_rx) })
+        app.insert_resource(NatsLink { tx: to_tx })
             .init_resource::<RecordsRetired>()
             .add_systems(Update, receive_from_nats.in_set(BevygapSystems::Receive));
     }
 }
 
 fn receive_from_nats(
-    bridge: Res<NatsBridge>,
+    mut inbox: ResMut<Inbox<FromNats>>,
     mut status: ResMut<BevygapStatus>,
     mut retired: ResMut<RecordsRetired>,
     mut control: MessageWriter<ServerControl>,
 ) {
-    let Ok(mut rx) = bridge.rx.lock() else { return };
-    while let Ok(event) = rx.try_recv() {
+    for event in inbox.drain() {
         match event {
             FromNats::Link(link) => status.nats = Some(link),
             FromNats::ServerRecordWritten(reported) => {
@@ -117,7 +121,7 @@ fn receive_from_nats(
 }
 
 /// The NATS task.
-async fn run(config: BridgeConfig, mut commands: UnboundedReceiver<ToNats>, events: UnboundedSender<FromNats>) {
+async fn run(config: NatsLinkConfig, mut commands: UnboundedReceiver<ToNats>, events: InboxSender<FromNats>) {
     let conn = match NatsConnection::connect(&config.nats, InitialConnect::RetryInBackground).await {
         Ok(conn) => conn,
         Err(e) => {
@@ -134,13 +138,13 @@ async fn run(config: BridgeConfig, mut commands: UnboundedReceiver<ToNats>, even
     ));
 
     let mut link = conn.status();
-    let _ = events.send(FromNats::Link(*link.borrow_and_update()));
+    events.send(FromNats::Link(*link.borrow_and_update()));
     let mut book = RecordBook::default();
     let mut stores: Option<KvStores> = None;
-    let settings = config.settings;
-    let mut sync = tokio::time::interval(settings.sync_interval);
-    let mut heartbeat = tokio::time::interval(settings.heartbeat);
-    let mut refresh = tokio::time::interval(settings.player_refresh);
+    let reporting = config.reporting;
+    let mut sync = tokio::time::interval(reporting.sync_interval);
+    let mut heartbeat = tokio::time::interval(reporting.heartbeat);
+    let mut refresh = tokio::time::interval(reporting.player_refresh);
     for timer in [&mut sync, &mut heartbeat, &mut refresh] {
         timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     }
@@ -154,13 +158,13 @@ async fn run(config: BridgeConfig, mut commands: UnboundedReceiver<ToNats>, even
                 Some(ToNats::Retire) => {
                     book.retire();
                     let clean = retire(&mut book, &mut stores, &conn, &config).await;
-                    let _ = events.send(FromNats::Retired { clean });
+                    events.send(FromNats::Retired { clean });
                     return;
                 }
             },
             Ok(()) = link.changed() => {
                 let status = *link.borrow_and_update();
-                let _ = events.send(FromNats::Link(status));
+                events.send(FromNats::Link(status));
                 // The admission hook reads KV directly only while the link is up, so an outage
                 // never makes it block for its full timeout.
                 if let Ok(mut slot) = config.clients.write() {
@@ -177,7 +181,7 @@ async fn run(config: BridgeConfig, mut commands: UnboundedReceiver<ToNats>, even
                 if conn.link_status() == LinkStatus::Connected {
                     ensure_stores(&mut stores, &conn, &config).await;
                     if let Some(stores) = &stores {
-                        flush(&mut book, stores, &config, &events).await;
+                        flush(&mut book, stores, &config, Some(&events)).await;
                     }
                 }
             }
@@ -186,21 +190,21 @@ async fn run(config: BridgeConfig, mut commands: UnboundedReceiver<ToNats>, even
 }
 
 /// Without NATS, still answer a retire so shutdown does not wait for nothing.
-async fn drain_until_retired(commands: &mut UnboundedReceiver<ToNats>, events: &UnboundedSender<FromNats>) {
+async fn drain_until_retired(commands: &mut UnboundedReceiver<ToNats>, events: &InboxSender<FromNats>) {
     while let Some(command) = commands.recv().await {
         if let ToNats::Retire = command {
-            let _ = events.send(FromNats::Retired { clean: true });
+            events.send(FromNats::Retired { clean: true });
             return;
         }
     }
 }
 
 /// Opens the buckets (once), then starts the grant watch.
-async fn ensure_stores(stores: &mut Option<KvStores>, conn: &NatsConnection, config: &BridgeConfig) {
+async fn ensure_stores(stores: &mut Option<KvStores>, conn: &NatsConnection, config: &NatsLinkConfig) {
     if stores.is_some() {
         return;
     }
-    match tokio::time::timeout(config.settings.op_timeout, KvStores::open(&conn.jetstream(), &config.names)).await {
+    match tokio::time::timeout(config.reporting.op_timeout, KvStores::open(&conn.jetstream(), &config.names)).await {
         Ok(Ok(opened)) => {
             info!("NATS KV buckets open");
             if let Ok(mut slot) = config.clients.write() {
@@ -215,16 +219,22 @@ async fn ensure_stores(stores: &mut Option<KvStores>, conn: &NatsConnection, con
 }
 
 /// Writes what the book says is pending; stops at the first failure (likely an outage) and
-/// leaves the rest pending for the next round.
-async fn flush(book: &mut RecordBook, stores: &KvStores, config: &BridgeConfig, events: &UnboundedSender<FromNats>) {
+/// leaves the rest pending for the next round. Acknowledged server records are reported to
+/// `events`, when given.
+async fn flush(
+    book: &mut RecordBook,
+    stores: &KvStores,
+    config: &NatsLinkConfig,
+    events: Option<&InboxSender<FromNats>>,
+) {
     for op in book.pending() {
         book.attempting(&op);
-        let written = tokio::time::timeout(config.settings.op_timeout, apply(&op, stores, &config.server_id)).await;
+        let written = tokio::time::timeout(config.reporting.op_timeout, apply(&op, stores, &config.server_id)).await;
         match written {
             Ok(Ok(())) => {
                 book.done(&op);
-                if let KvOp::PutServer(record) = &op {
-                    let _ = events.send(FromNats::ServerRecordWritten(record.status));
+                if let (KvOp::PutServer(record), Some(events)) = (&op, events) {
+                    events.send(FromNats::ServerRecordWritten(record.status));
                 }
             }
             Ok(Err(e)) => {
@@ -266,10 +276,9 @@ async fn retire(
     book: &mut RecordBook,
     stores: &mut Option<KvStores>,
     conn: &NatsConnection,
-    config: &BridgeConfig,
+    config: &NatsLinkConfig,
 ) -> bool {
-    let deadline = tokio::time::Instant::now() + config.settings.retire_timeout;
-    let (tx, _rx) = unbounded_channel();
+    let deadline = tokio::time::Instant::now() + config.reporting.retire_timeout;
     loop {
         if book.is_settled() {
             return true;
@@ -277,7 +286,7 @@ async fn retire(
         if conn.link_status() == LinkStatus::Connected {
             ensure_stores(stores, conn, config).await;
             if let Some(stores) = stores.as_ref() {
-                flush(book, stores, config, &tx).await;
+                flush(book, stores, config, None).await;
             }
         }
         if book.is_settled() {
@@ -315,7 +324,7 @@ async fn watch_grants(store: kv::Store, server_id: ServerId, cache: GrantCache) 
 }
 
 /// Forwards `{"command": "drain"|"shutdown"}` from the control subject; answers requests.
-async fn listen_for_control(conn: NatsConnection, subject: String, events: UnboundedSender<FromNats>) {
+async fn listen_for_control(conn: NatsConnection, subject: String, events: InboxSender<FromNats>) {
     let mut subscription = match conn.client().subscribe(subject.clone()).await {
         Ok(s) => s,
         Err(e) => {
@@ -327,7 +336,7 @@ async fn listen_for_control(conn: NatsConnection, subject: String, events: Unbou
         let reply = match serde_json::from_slice::<ServerCommand>(&message.payload) {
             Ok(command) => {
                 info!("control command: {command:?}");
-                let _ = events.send(FromNats::Control(command));
+                events.send(FromNats::Control(command));
                 serde_json::json!({ "ok": true })
             }
             Err(e) => {

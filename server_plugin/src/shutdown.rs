@@ -9,24 +9,22 @@
 //!   the deployment's self-stop URL, so Edgegap tears the deployment down instead of seeing a
 //!   crash.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bevy::prelude::*;
 use bevy_tokio_tasks::TokioTasksRuntime;
+use bevygap_shared::inbox::{Inbox, add_inbox};
 use lightyear::prelude::Connected;
 use lightyear::prelude::server::{ClientOf, Stop};
-use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 
-use crate::api::{BevygapStatus, BevygapSystems, ServerControl, ServerPhase};
+use crate::api::{BevygapServerState, BevygapStatus, BevygapSystems, ServerControl};
 use crate::context::ServerContext;
-use crate::nats_bridge::{NatsBridge, RecordsRetired, ToNats};
+use crate::nats_link::{NatsLink, RecordsRetired, ToNats};
 use crate::netcode::BevygapNetcodeServer;
 
-/// When and how the server stops.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ShutdownSettings {
+/// When and how the server stops; a resource while the plugin runs.
+#[derive(Resource, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShutdownConfig {
     /// Shut down cleanly on SIGTERM and SIGINT. Turn off when the app handles signals itself
     /// (then write [`ServerControl::Shutdown`]) or in tests sharing one process.
     pub handle_signals: bool,
@@ -39,18 +37,18 @@ pub struct ShutdownSettings {
     pub grace: Duration,
 }
 
-impl Default for ShutdownSettings {
+impl Default for ShutdownConfig {
     fn default() -> Self {
         Self { handle_signals: true, idle_timeout: None, edgegap_self_stop: true, grace: Duration::from_secs(8) }
     }
 }
 
-#[derive(Resource, Debug, Clone, Copy)]
-struct ShutdownConfig(ShutdownSettings);
+/// A termination signal caught by the background listener (`SIGTERM` or `SIGINT`), delivered
+/// through an [`Inbox`].
+struct TerminationSignal(&'static str);
 
-/// Termination signals received by the background listener.
-#[derive(Resource)]
-struct Signals(Mutex<UnboundedReceiver<&'static str>>);
+/// The Edgegap self-stop call returned (whatever its outcome), delivered through an [`Inbox`].
+struct SelfStopFinished;
 
 /// Whether the stop came from outside (SIGTERM: the provider is already stopping us).
 #[derive(Resource, Debug, Default)]
@@ -60,42 +58,43 @@ struct StoppedFromOutside(bool);
 #[derive(Resource, Debug)]
 struct ShutdownProgress {
     began: Instant,
-    self_stop_done: Arc<AtomicBool>,
+    /// An Edgegap self-stop call is still under way.
+    self_stop_pending: bool,
     exited: bool,
 }
 
 /// Drives the server phase and the exit.
 pub struct ShutdownPlugin {
-    pub settings: ShutdownSettings,
+    pub config: ShutdownConfig,
 }
 
 impl Plugin for ShutdownPlugin {
     fn build(&self, app: &mut App) {
-        app.insert_resource(ShutdownConfig(self.settings)).init_resource::<StoppedFromOutside>();
-        if self.settings.handle_signals {
-            let (tx, rx) = unbounded_channel();
+        app.insert_resource(self.config).init_resource::<StoppedFromOutside>();
+        add_inbox::<SelfStopFinished>(app);
+        if self.config.handle_signals {
+            add_inbox::<TerminationSignal>(app);
+            let signals = app.world().resource::<Inbox<TerminationSignal>>().sender();
             if let Some(runtime) = app.world().get_resource::<TokioTasksRuntime>() {
                 runtime.runtime().spawn(async move {
-                    let name = wait_for_termination().await;
-                    let _ = tx.send(name);
+                    signals.send(TerminationSignal(wait_for_termination().await));
                 });
             }
-            app.insert_resource(Signals(Mutex::new(rx)))
-                .add_systems(Update, receive_signals.in_set(BevygapSystems::Receive));
+            app.add_systems(Update, receive_signals.in_set(BevygapSystems::Receive));
         }
         app.add_systems(
             Update,
             (
                 apply_control_requests,
-                become_ready.run_if(in_state(ServerPhase::Starting)),
-                finish_draining.run_if(in_state(ServerPhase::Draining)),
-                stop_when_idle.run_if(in_state(ServerPhase::Ready)),
-                finish_shutdown.run_if(in_state(ServerPhase::ShuttingDown)),
+                become_ready.run_if(in_state(BevygapServerState::Starting)),
+                finish_draining.run_if(in_state(BevygapServerState::Draining)),
+                stop_when_idle.run_if(in_state(BevygapServerState::Ready)),
+                finish_shutdown.run_if(in_state(BevygapServerState::ShuttingDown)),
             )
                 .chain()
                 .in_set(BevygapSystems::Lifecycle),
         )
-        .add_systems(OnEnter(ServerPhase::ShuttingDown), begin_shutdown);
+        .add_systems(OnEnter(BevygapServerState::ShuttingDown), begin_shutdown);
     }
 }
 
@@ -115,12 +114,11 @@ async fn wait_for_termination() -> &'static str {
 }
 
 fn receive_signals(
-    signals: Res<Signals>,
+    mut signals: ResMut<Inbox<TerminationSignal>>,
     mut outside: ResMut<StoppedFromOutside>,
     mut control: MessageWriter<ServerControl>,
 ) {
-    let Ok(mut rx) = signals.0.lock() else { return };
-    while let Ok(name) = rx.try_recv() {
+    for TerminationSignal(name) in signals.drain() {
         info!("{name} received: shutting down");
         outside.0 = true;
         control.write(ServerControl::Shutdown { reason: name.to_string() });
@@ -129,15 +127,15 @@ fn receive_signals(
 
 fn apply_control_requests(
     mut requests: MessageReader<ServerControl>,
-    phase: Res<State<ServerPhase>>,
-    mut next: ResMut<NextState<ServerPhase>>,
+    phase: Res<State<BevygapServerState>>,
+    mut next: ResMut<NextState<BevygapServerState>>,
     mut status: ResMut<BevygapStatus>,
 ) {
     let mut target = *phase.get();
     for request in requests.read() {
         let (wanted, reason) = match request {
-            ServerControl::Drain { reason } => (ServerPhase::Draining, reason),
-            ServerControl::Shutdown { reason } => (ServerPhase::ShuttingDown, reason),
+            ServerControl::Drain { reason } => (BevygapServerState::Draining, reason),
+            ServerControl::Shutdown { reason } => (BevygapServerState::ShuttingDown, reason),
         };
         // Phases only move forward: a drain never undoes a shutdown.
         if wanted > target {
@@ -151,10 +149,10 @@ fn apply_control_requests(
     }
 }
 
-fn become_ready(status: Res<BevygapStatus>, mut next: ResMut<NextState<ServerPhase>>) {
+fn become_ready(status: Res<BevygapStatus>, mut next: ResMut<NextState<BevygapServerState>>) {
     if status.listening && status.registered {
         info!("server ready");
-        next.set(ServerPhase::Ready);
+        next.set(BevygapServerState::Ready);
     }
 }
 
@@ -171,7 +169,7 @@ fn stop_when_idle(
     mut empty_since: Local<Option<Instant>>,
     mut control: MessageWriter<ServerControl>,
 ) {
-    let Some(timeout) = config.0.idle_timeout else { return };
+    let Some(timeout) = config.idle_timeout else { return };
     // A granted, unexpired token means a player is on the way: not idle.
     let expected = admission.0.grants().awaiting_players(bevygap_shared::records::now_ms());
     if !status.players.is_empty() || expected {
@@ -188,44 +186,49 @@ fn stop_when_idle(
 fn begin_shutdown(
     mut commands: Commands,
     servers: Query<Entity, With<BevygapNetcodeServer>>,
-    bridge: Res<NatsBridge>,
+    link: Res<NatsLink>,
     ctx: Res<ServerContext>,
     config: Res<ShutdownConfig>,
     outside: Res<StoppedFromOutside>,
+    self_stopped: Res<Inbox<SelfStopFinished>>,
     runtime: Option<Res<TokioTasksRuntime>>,
 ) {
     info!("shutting down: disconnecting players and removing records");
     for entity in &servers {
         commands.trigger(Stop { entity });
     }
-    bridge.send(ToNats::Retire);
-    let self_stop_done = Arc::new(AtomicBool::new(true));
+    link.send(ToNats::Retire);
+    let mut self_stop_pending = false;
     if let (Some(deployment), Some(runtime)) = (ctx.edgegap(), runtime)
-        && config.0.edgegap_self_stop
+        && config.edgegap_self_stop
         && !outside.0
     {
-        self_stop_done.store(false, Ordering::SeqCst);
-        let done = self_stop_done.clone();
+        self_stop_pending = true;
+        let finished = self_stopped.sender();
         let client = deployment.context_client();
         runtime.runtime().spawn_blocking(move || {
             match client.self_stop() {
                 Ok(outcome) => info!("Edgegap self-stop requested: {outcome:?}"),
                 Err(e) => error!("Edgegap self-stop failed: {e}"),
             }
-            done.store(true, Ordering::SeqCst);
+            finished.send(SelfStopFinished);
         });
     }
-    commands.insert_resource(ShutdownProgress { began: Instant::now(), self_stop_done, exited: false });
+    commands.insert_resource(ShutdownProgress { began: Instant::now(), self_stop_pending, exited: false });
 }
 
 fn finish_shutdown(
     progress: Option<ResMut<ShutdownProgress>>,
+    mut self_stopped: ResMut<Inbox<SelfStopFinished>>,
     retired: Res<RecordsRetired>,
     config: Res<ShutdownConfig>,
     players: Query<(), (With<ClientOf>, With<Connected>)>,
     mut exit: MessageWriter<AppExit>,
 ) {
     let Some(mut progress) = progress else { return };
+    if self_stopped.drain().count() > 0 {
+        progress.self_stop_pending = false;
+    }
     if progress.exited {
         return;
     }
@@ -233,9 +236,9 @@ fn finish_shutdown(
     // A few frames at least, so the disconnect packets go out.
     let settled = retired.0.is_some()
         && players.is_empty()
-        && progress.self_stop_done.load(Ordering::SeqCst)
+        && !progress.self_stop_pending
         && elapsed >= Duration::from_millis(200);
-    if settled || elapsed >= config.0.grace {
+    if settled || elapsed >= config.grace {
         if !settled {
             warn!("exiting after {elapsed:?} with work still pending");
         }

@@ -11,7 +11,8 @@ use bevy::prelude::*;
 use bevygap_server_plugin::context::EdgegapContext;
 use bevygap_server_plugin::prelude::*;
 use bevygap_shared::naming::ServerId;
-use bevygap_shared::protocol::Transport;
+use bevygap_testkit::lightyear_client::disconnect;
+use bevygap_testkit::{DEADLINE, expect_step_until};
 use common::*;
 
 const DELETE_TOKEN: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f0";
@@ -76,11 +77,11 @@ fn an_edgegap_server_registers_from_arbitrium_env_and_self_stops() {
     .map(|(k, v)| (k.to_string(), v))
     .collect();
 
-    let mut settings = ServerSettings::from_source(&env).expect("a valid Edgegap environment");
-    settings.shutdown.handle_signals = false;
+    let mut config = ServerConfig::from_source(&env).expect("a valid Edgegap environment");
+    config.shutdown.handle_signals = false;
     let id = ServerId::new("edgegap-a1b2c3d4e5f6").unwrap();
-    assert_eq!(settings.context.server_id, id);
-    let mut server = server_app(settings);
+    assert_eq!(config.context.server_id, id);
+    let mut server = server_app(config);
     let record = wait_ready(&mut server, &mm, &id);
     assert_eq!(record.provider, "edgegap");
     let addr = record.addresses.udp.expect("UDP from the port mapping");
@@ -89,21 +90,21 @@ fn an_edgegap_server_registers_from_arbitrium_env_and_self_stops() {
     assert_eq!(location.as_deref(), Some("Montreal"));
 
     // The context endpoint was read in the background and agrees with the environment.
-    assert!(step_until(&mut [&mut server], DEADLINE, |apps| apps[0].world().contains_resource::<EdgegapContext>()));
+    expect_step_until(&mut [&mut server], DEADLINE, "the Edgegap context", |apps| {
+        apps[0].world().contains_resource::<EdgegapContext>()
+    });
     let context = server.world().resource::<EdgegapContext>().0.clone();
     assert_eq!((context.fqdn.as_str(), context.sockets), ("a1b2c3d4e5f6.pr.edgegap.net", Some(10)));
     let ctx = server.world().resource::<ServerContext>().clone();
     assert!(bevygap_server_plugin::context::edgegap::context_mismatches(&ctx, &context).is_empty());
 
     mm.grant(&id, 9001, "edgegap-session");
-    let (mut client, entity) = client_app(token(addr, 9001), Transport::Udp, None);
-    assert!(step_until(&mut [&mut server, &mut client], DEADLINE, |apps| client_state(apps[1], entity)
-        == ClientState::Connected));
+    let (mut client, entity) = connected_udp_client(&mut [&mut server], addr, 9001);
 
     // The game decides to end the match: drain, and the server stops itself once empty.
     server.world_mut().write_message(ServerControl::Drain { reason: "match over".into() });
     disconnect(&mut client, entity);
-    assert!(step_until(&mut [&mut server, &mut client], DEADLINE, |apps| exited(apps[0])), "server did not stop");
+    expect_step_until(&mut [&mut server, &mut client], DEADLINE, "the server to stop", |apps| exited(apps[0]));
     assert!(mm.server_record(&id).is_none(), "server record left behind");
 
     let calls = seen.lock().unwrap().clone();

@@ -7,44 +7,48 @@ use std::time::{Duration, Instant};
 
 use bevygap_server_plugin::prelude::*;
 use bevygap_shared::naming::ServerId;
-use bevygap_shared::protocol::{GameName, GameVersion, Transport};
 use bevygap_shared::records::ServerStatus;
 use bevygap_shared::server_env::{Endpoint, ServerEnv};
+use bevygap_testkit::lightyear_client::{ClientConnection, client_connection, disconnect, is_disconnected};
+use bevygap_testkit::records::{test_game, test_version};
+use bevygap_testkit::{DEADLINE, every, expect_step_until, step_until};
 use common::*;
 
 #[test]
 fn drain_refuses_newcomers_and_exits_when_the_last_player_leaves() {
     let mm = Matchmaker::start("drain");
     let id = ServerId::new("local-drain").unwrap();
-    let mut server = server_app(settings(&mm, id.as_str(), true, false));
+    let mut server = server_app(server_config(&mm, id.as_str(), true, false));
     let addr = wait_ready(&mut server, &mm, &id).addresses.udp.unwrap();
 
     mm.grant(&id, 6001, "s");
     mm.grant(&id, 6002, "s");
-    let (mut stayer, stayer_e) = client_app(token(addr, 6001), Transport::Udp, None);
-    assert!(step_until(&mut [&mut server, &mut stayer], DEADLINE, |apps| client_state(apps[1], stayer_e)
-        == ClientState::Connected));
+    let (mut stayer, stayer_e) = connected_udp_client(&mut [&mut server], addr, 6001);
 
     mm.command(&id, r#"{"command":"drain"}"#);
-    let draining = step_until_slow(&mut [&mut server, &mut stayer], DEADLINE, || {
-        mm.server_record(&id).is_some_and(|r| r.status == ServerStatus::Draining)
-    });
-    assert!(draining, "the record never showed draining");
-    assert_eq!(*server.world().resource::<bevy::prelude::State<ServerPhase>>().get(), ServerPhase::Draining);
+    expect_step_until(
+        &mut [&mut server, &mut stayer],
+        DEADLINE,
+        "the record to show draining",
+        every(NATS_POLL, || mm.server_record(&id).is_some_and(|r| r.status == ServerStatus::Draining)),
+    );
+    assert_eq!(phase(&server), BevygapServerState::Draining);
 
-    let (mut late, late_e) = client_app(token(addr, 6002), Transport::Udp, None);
-    assert!(step_until(&mut [&mut server, &mut stayer, &mut late], DEADLINE, |apps| matches!(
-        client_state(apps[2], late_e),
-        ClientState::Disconnected(_)
-    )));
-    assert_eq!(client_state(&stayer, stayer_e), ClientState::Connected, "draining must not kick current players");
+    let (mut late, late_e) = udp_client(addr, 6002);
+    expect_step_until(&mut [&mut server, &mut stayer, &mut late], DEADLINE, "the newcomer to be refused", |apps| {
+        is_disconnected(apps[2], late_e)
+    });
+    assert_eq!(
+        client_connection(&stayer, stayer_e),
+        ClientConnection::Connected,
+        "draining must not kick current players"
+    );
     assert!(!exited(&server));
 
     disconnect(&mut stayer, stayer_e);
-    assert!(
-        step_until(&mut [&mut server, &mut stayer], DEADLINE, |apps| exited(apps[0])),
-        "server did not exit after draining"
-    );
+    expect_step_until(&mut [&mut server, &mut stayer], DEADLINE, "the server to exit after draining", |apps| {
+        exited(apps[0])
+    });
     assert!(mm.server_record(&id).is_none(), "server record left behind");
     assert!(mm.player_record(&id, 6001).is_none(), "player record left behind");
 }
@@ -53,40 +57,32 @@ fn drain_refuses_newcomers_and_exits_when_the_last_player_leaves() {
 fn shutdown_command_disconnects_players_and_removes_records() {
     let mm = Matchmaker::start("shutdown");
     let id = ServerId::new("local-shutdown").unwrap();
-    let mut server = server_app(settings(&mm, id.as_str(), true, false));
+    let mut server = server_app(server_config(&mm, id.as_str(), true, false));
     let addr = wait_ready(&mut server, &mm, &id).addresses.udp.unwrap();
     mm.grant(&id, 7001, "s");
-    let (mut client, entity) = client_app(token(addr, 7001), Transport::Udp, None);
-    assert!(step_until(&mut [&mut server, &mut client], DEADLINE, |apps| client_state(apps[1], entity)
-        == ClientState::Connected));
-    assert!(step_until_slow(&mut [&mut server, &mut client], DEADLINE, || mm.player_record(&id, 7001).is_some()));
+    let (mut client, entity) = connected_udp_client(&mut [&mut server], addr, 7001);
+    wait_for_player_record(&mut [&mut server, &mut client], &mm, &id, 7001);
 
     mm.command(&id, r#"{"command":"shutdown"}"#);
-    assert!(step_until(&mut [&mut server, &mut client], DEADLINE, |apps| exited(apps[0])), "server did not exit");
+    expect_step_until(&mut [&mut server, &mut client], DEADLINE, "the server to exit", |apps| exited(apps[0]));
     assert!(mm.server_record(&id).is_none(), "server record left behind");
     assert!(mm.player_record(&id, 7001).is_none(), "player record left behind");
-    // The client was told (disconnect packets), not left to time out.
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(2) && client_state(&client, entity) == ClientState::Connected {
-        client.update();
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    assert!(
-        matches!(client_state(&client, entity), ClientState::Disconnected(_)),
-        "{:?}",
-        client_state(&client, entity)
-    );
+    // The client was told (disconnect packets), not left to time out (3 s).
+    let told = step_until(&mut [&mut client], Duration::from_secs(2), |apps| {
+        client_connection(apps[0], entity) != ClientConnection::Connected
+    });
+    assert!(told && is_disconnected(&client, entity), "{:?}", client_connection(&client, entity));
 }
 
 #[test]
 fn an_idle_server_stops_itself() {
     let mm = Matchmaker::start("idle");
     let id = ServerId::new("local-idle").unwrap();
-    let mut config = settings(&mm, id.as_str(), true, false);
+    let mut config = server_config(&mm, id.as_str(), true, false);
     config.shutdown.idle_timeout = Some(Duration::from_secs(1));
     let mut server = server_app(config);
     wait_ready(&mut server, &mm, &id);
-    assert!(step_until(&mut [&mut server], DEADLINE, |apps| exited(apps[0])), "idle server did not stop");
+    expect_step_until(&mut [&mut server], DEADLINE, "the idle server to stop", |apps| exited(apps[0]));
     assert!(mm.server_record(&id).is_none());
 }
 
@@ -111,8 +107,8 @@ fn demo_server_exits_cleanly_on_sigterm() {
         namespace: mm.names.namespace().clone(),
         server_id: id.clone(),
         provider: "local".into(),
-        game: GameName::new("testgame").unwrap(),
-        version: GameVersion::new("1.0").unwrap(),
+        game: test_game(),
+        version: test_version(),
         capacity: 4,
         udp: Some(Endpoint { bind: addr, public: addr }),
         webtransport: None,
@@ -139,19 +135,16 @@ fn demo_server_exits_cleanly_on_sigterm() {
     assert_eq!(record.addresses.udp, Some(addr));
 
     mm.grant(&id, 8001, "s");
-    let (mut client, entity) = client_app(token(addr, 8001), Transport::Udp, None);
-    assert!(step_until(&mut [&mut client], DEADLINE, |apps| client_state(apps[0], entity) == ClientState::Connected));
-    assert!(step_until_slow(&mut [&mut client], DEADLINE, || mm.player_record(&id, 8001).is_some()));
+    let (mut client, _) = connected_udp_client(&mut [], addr, 8001);
+    wait_for_player_record(&mut [&mut client], &mm, &id, 8001);
 
     // SAFETY: plain kill(2) on our own child.
     assert_eq!(unsafe { libc::kill(child.0.id() as i32, libc::SIGTERM) }, 0);
     let mut status = None;
-    let deadline = Instant::now() + DEADLINE;
-    while Instant::now() < deadline && status.is_none() {
-        client.update();
-        status = child.0.try_wait().unwrap();
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    step_until(&mut [&mut client], DEADLINE, |_| {
+        status = child.0.try_wait().expect("the child can be waited for");
+        status.is_some()
+    });
     let status = status.expect("demo server ignored SIGTERM");
     assert!(status.success(), "demo server exited with {status}");
     assert!(mm.server_record(&id).is_none(), "server record left behind");

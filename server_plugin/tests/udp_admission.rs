@@ -5,8 +5,11 @@ mod common;
 use bevy::prelude::*;
 use bevygap_server_plugin::prelude::*;
 use bevygap_shared::naming::ServerId;
-use bevygap_shared::protocol::Transport;
 use bevygap_shared::records::ServerStatus;
+use bevygap_testkit::lightyear_client::{
+    ClientConnection, Dial, client_connection, connecting_client, disconnect, is_disconnected,
+};
+use bevygap_testkit::{DEADLINE, every, expect_step_until, step_until};
 use common::*;
 use lightyear::netcode::ConnectToken;
 
@@ -31,7 +34,7 @@ fn record_messages(
 fn an_issued_client_is_admitted_and_its_record_comes_and_goes() {
     let mm = Matchmaker::start("udp-admit");
     let id = ServerId::new("local-admit").unwrap();
-    let mut server = server_app(settings(&mm, id.as_str(), true, false));
+    let mut server = server_app(server_config(&mm, id.as_str(), true, false));
     server.init_resource::<Seen>().add_systems(Update, record_messages);
 
     let record = wait_ready(&mut server, &mm, &id);
@@ -41,26 +44,34 @@ fn an_issued_client_is_admitted_and_its_record_comes_and_goes() {
     assert!(record.cert_digest.is_none() && record.addresses.webtransport.is_none());
 
     mm.grant(&id, 1001, "session-a");
-    let (mut client, entity) = client_app(token(addr, 1001), Transport::Udp, None);
+    let (mut client, entity) = udp_client(addr, 1001);
     let connected = step_until(&mut [&mut server, &mut client], DEADLINE, |apps| {
-        client_state(apps[1], entity) == ClientState::Connected
+        client_connection(apps[1], entity) == ClientConnection::Connected
             && apps[0].world().resource::<BevygapStatus>().players.contains_key(&1001)
     });
-    assert!(connected, "issued client not admitted: {:?}", client_state(&client, entity));
+    assert!(connected, "issued client not admitted: {:?}", client_connection(&client, entity));
 
     let world = server.world_mut();
     let players: Vec<ConnectedPlayer> = world.query::<&ConnectedPlayer>().iter(world).cloned().collect();
     assert_eq!(players.len(), 1);
     assert_eq!((players[0].client_id, players[0].session_id.as_str()), (1001, "session-a"));
 
-    let appeared = step_until_slow(&mut [&mut server, &mut client], DEADLINE, || {
-        mm.player_record(&id, 1001).is_some_and(|p| p.session_id == "session-a" && p.server_id == id)
-    });
-    assert!(appeared, "player record never appeared");
+    expect_step_until(
+        &mut [&mut server, &mut client],
+        DEADLINE,
+        "the player record",
+        every(NATS_POLL, || {
+            mm.player_record(&id, 1001).is_some_and(|p| p.session_id == "session-a" && p.server_id == id)
+        }),
+    );
 
     disconnect(&mut client, entity);
-    let gone = step_until_slow(&mut [&mut server, &mut client], DEADLINE, || mm.player_record(&id, 1001).is_none());
-    assert!(gone, "player record not removed after the client left");
+    expect_step_until(
+        &mut [&mut server, &mut client],
+        DEADLINE,
+        "the player record to go after the client left",
+        every(NATS_POLL, || mm.player_record(&id, 1001).is_none()),
+    );
     assert!(server.world().resource::<BevygapStatus>().players.is_empty());
     assert_eq!(
         server.world().resource::<Seen>().0,
@@ -73,13 +84,13 @@ fn unknown_and_foreign_clients_are_refused() {
     let mm = Matchmaker::start("udp-refuse");
     let id = ServerId::new("local-refuse").unwrap();
     let other = ServerId::new("local-other").unwrap();
-    let mut server = server_app(settings(&mm, id.as_str(), true, false));
+    let mut server = server_app(server_config(&mm, id.as_str(), true, false));
     let addr = wait_ready(&mut server, &mm, &id).addresses.udp.unwrap();
 
     // 2001: never granted. 2002: granted, but for another server.
     mm.grant(&other, 2002, "elsewhere");
-    let (mut unknown, unknown_e) = client_app(token(addr, 2001), Transport::Udp, None);
-    let (mut foreign, foreign_e) = client_app(token(addr, 2002), Transport::Udp, None);
+    let (mut unknown, unknown_e) = udp_client(addr, 2001);
+    let (mut foreign, foreign_e) = udp_client(addr, 2002);
     // 2003: granted here, but its token was minted for another server's socket.
     mm.grant(&id, 2003, "misaddressed");
     let wrong_server: std::net::SocketAddr = "127.0.0.1:9".parse().unwrap();
@@ -89,43 +100,43 @@ fn unknown_and_foreign_clients_are_refused() {
         .unwrap()
         .generate()
         .unwrap();
-    let (mut stray, stray_e) = client_app(misaddressed, Transport::Udp, None);
+    let (mut stray, stray_e) = connecting_client(misaddressed, Dial::Udp);
 
-    let settled = step_until(&mut [&mut server, &mut unknown, &mut foreign, &mut stray], DEADLINE, |apps| {
-        [(1, unknown_e), (2, foreign_e), (3, stray_e)]
-            .iter()
-            .all(|(i, e)| matches!(client_state(apps[*i], *e), ClientState::Disconnected(_)))
-    });
-    assert!(settled, "refused clients should end disconnected");
+    expect_step_until(
+        &mut [&mut server, &mut unknown, &mut foreign, &mut stray],
+        DEADLINE,
+        "every refused client to end disconnected",
+        |apps| [(1, unknown_e), (2, foreign_e), (3, stray_e)].iter().all(|(i, e)| is_disconnected(apps[*i], *e)),
+    );
     for (app, e) in [(&unknown, unknown_e), (&foreign, foreign_e)] {
-        let state = client_state(app, e);
-        assert!(matches!(&state, ClientState::Disconnected(r) if r.contains("ConnectionDenied")), "{state:?}");
+        let state = client_connection(app, e);
+        assert!(matches!(&state, ClientConnection::Disconnected(r) if r.contains("ConnectionDenied")), "{state:?}");
     }
     assert!(server.world().resource::<BevygapStatus>().players.is_empty());
     for client_id in [2001, 2002, 2003] {
         assert!(mm.player_record(&id, client_id).is_none(), "refused client {client_id} has a record");
     }
-    assert_eq!(*server.world().resource::<State<ServerPhase>>().get(), ServerPhase::Ready);
+    assert_eq!(phase(&server), BevygapServerState::Ready);
 }
 
 #[test]
 fn a_token_replayed_while_its_client_is_connected_is_refused() {
     let mm = Matchmaker::start("udp-replay");
     let id = ServerId::new("local-replay").unwrap();
-    let mut server = server_app(settings(&mm, id.as_str(), true, false));
+    let mut server = server_app(server_config(&mm, id.as_str(), true, false));
     let addr = wait_ready(&mut server, &mm, &id).addresses.udp.unwrap();
 
     mm.grant(&id, 3001, "session-r");
     let original = token(addr, 3001);
-    let (mut first, first_e) = client_app(original.clone(), Transport::Udp, None);
-    assert!(step_until(&mut [&mut server, &mut first], DEADLINE, |apps| client_state(apps[1], first_e)
-        == ClientState::Connected));
-
-    let (mut replay, replay_e) = client_app(original, Transport::Udp, None);
-    let settled = step_until(&mut [&mut server, &mut first, &mut replay], DEADLINE, |apps| {
-        matches!(client_state(apps[2], replay_e), ClientState::Disconnected(_))
+    let (mut first, first_e) = connecting_client(original.clone(), Dial::Udp);
+    expect_step_until(&mut [&mut server, &mut first], DEADLINE, "the first client to connect", |apps| {
+        client_connection(apps[1], first_e) == ClientConnection::Connected
     });
-    assert!(settled, "the replayed token should never connect: {:?}", client_state(&replay, replay_e));
-    assert_eq!(client_state(&first, first_e), ClientState::Connected, "the original connection must survive");
+
+    let (mut replay, replay_e) = connecting_client(original, Dial::Udp);
+    let settled =
+        step_until(&mut [&mut server, &mut first, &mut replay], DEADLINE, |apps| is_disconnected(apps[2], replay_e));
+    assert!(settled, "the replayed token should never connect: {:?}", client_connection(&replay, replay_e));
+    assert_eq!(client_connection(&first, first_e), ClientConnection::Connected, "the original connection must survive");
     assert_eq!(server.world().resource::<BevygapStatus>().players.len(), 1);
 }

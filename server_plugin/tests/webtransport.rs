@@ -8,13 +8,17 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bevygap_server_plugin::prelude::*;
 use bevygap_shared::naming::ServerId;
 use bevygap_shared::protocol::Transport;
+use bevygap_testkit::lightyear_client::{
+    ClientConnection, Dial, client_connection, connecting_client, disconnect, is_disconnected,
+};
+use bevygap_testkit::{DEADLINE, every, expect_step_until, step_until};
 use common::*;
 
 #[test]
 fn a_webtransport_client_connects_with_the_published_digest() {
     let mm = Matchmaker::start("wt-admit");
     let id = ServerId::new("local-wt").unwrap();
-    let mut server = server_app(settings(&mm, id.as_str(), true, true));
+    let mut server = server_app(server_config(&mm, id.as_str(), true, true));
     let record = wait_ready(&mut server, &mm, &id);
 
     // What the matchmaker hands to browsers: the digest and the end of validity.
@@ -28,41 +32,45 @@ fn a_webtransport_client_connects_with_the_published_digest() {
 
     // A wrong pin is refused by the client itself.
     mm.grant(&id, 4002, "session-pin");
-    let (mut pinned_wrong, wrong_e) = client_app(token(wt_addr, 4002), Transport::WebTransport, Some("ab".repeat(32)));
-    assert!(step_until(&mut [&mut server, &mut pinned_wrong], DEADLINE, |apps| matches!(
-        client_state(apps[1], wrong_e),
-        ClientState::Disconnected(_)
-    )));
-    let state = client_state(&pinned_wrong, wrong_e);
-    assert!(matches!(&state, ClientState::Disconnected(r) if r.contains("Link failed")), "{state:?}");
+    let wrong_pin = Dial::WebTransport { cert_digest: "ab".repeat(32) };
+    let (mut pinned_wrong, wrong_e) = connecting_client(token(wt_addr, 4002), wrong_pin);
+    expect_step_until(&mut [&mut server, &mut pinned_wrong], DEADLINE, "the wrong pin to be refused", |apps| {
+        is_disconnected(apps[1], wrong_e)
+    });
+    let state = client_connection(&pinned_wrong, wrong_e);
+    assert!(matches!(&state, ClientConnection::Disconnected(r) if r.contains("Link failed")), "{state:?}");
     assert!(!server.world().resource::<BevygapStatus>().players.contains_key(&4002));
     drop(pinned_wrong);
 
     mm.grant(&id, 4001, "session-wt");
-    let (mut client, entity) = client_app(token(wt_addr, 4001), Transport::WebTransport, Some(digest.to_string()));
+    let pinned = Dial::WebTransport { cert_digest: digest.to_string() };
+    let (mut client, entity) = connecting_client(token(wt_addr, 4001), pinned);
     let connected = step_until(&mut [&mut server, &mut client], DEADLINE, |apps| {
-        client_state(apps[1], entity) == ClientState::Connected
+        client_connection(apps[1], entity) == ClientConnection::Connected
             && apps[0].world().resource::<BevygapStatus>().players.contains_key(&4001)
     });
-    assert!(connected, "WebTransport client not admitted: {:?}", client_state(&client, entity));
+    assert!(connected, "WebTransport client not admitted: {:?}", client_connection(&client, entity));
     let entry = server.world().resource::<BevygapStatus>().players[&4001].clone();
     assert_eq!((entry.transport, entry.session_id.as_str()), (Transport::WebTransport, "session-wt"));
-    assert!(step_until_slow(&mut [&mut server, &mut client], DEADLINE, || mm.player_record(&id, 4001).is_some()));
+    wait_for_player_record(&mut [&mut server, &mut client], &mm, &id, 4001);
 
     // The same client id over the other transport is refused while it is connected.
-    let (mut twin, twin_e) = client_app(token(udp_addr, 4001), Transport::Udp, None);
-    assert!(step_until(&mut [&mut server, &mut client, &mut twin], DEADLINE, |apps| matches!(
-        client_state(apps[2], twin_e),
-        ClientState::Disconnected(_)
-    )));
-    let state = client_state(&twin, twin_e);
-    assert!(matches!(&state, ClientState::Disconnected(r) if r.contains("ConnectionDenied")), "{state:?}");
-    assert_eq!(client_state(&client, entity), ClientState::Connected);
+    let (mut twin, twin_e) = udp_client(udp_addr, 4001);
+    expect_step_until(&mut [&mut server, &mut client, &mut twin], DEADLINE, "the twin to be refused", |apps| {
+        is_disconnected(apps[2], twin_e)
+    });
+    let state = client_connection(&twin, twin_e);
+    assert!(matches!(&state, ClientConnection::Disconnected(r) if r.contains("ConnectionDenied")), "{state:?}");
+    assert_eq!(client_connection(&client, entity), ClientConnection::Connected);
     assert_eq!(server.world().resource::<BevygapStatus>().players.len(), 1);
     drop(twin);
 
     disconnect(&mut client, entity);
-    let gone = step_until_slow(&mut [&mut server, &mut client], DEADLINE, || mm.player_record(&id, 4001).is_none());
-    assert!(gone, "player record not removed after the WebTransport client left");
+    expect_step_until(
+        &mut [&mut server, &mut client],
+        DEADLINE,
+        "the player record to go after the WebTransport client left",
+        every(NATS_POLL, || mm.player_record(&id, 4001).is_none()),
+    );
     std::thread::sleep(Duration::from_millis(10));
 }

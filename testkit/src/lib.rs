@@ -1,12 +1,42 @@
-//! Test helpers shared by every Bevygap crate's integration tests.
+//! Test helpers shared by every Bevygap crate's tests (a dev-dependency only), in the spirit of
+//! Lightyear's own test crate: one version of each piece of setup, so tests read as what they
+//! check.
 //!
-//! Tests run against real parts: [`NatsServer`] starts a private `nats-server -js` on a free
-//! loopback port with a throw-away store, so tests are isolated from each other and can stop and
-//! restart the server to exercise outages.
+//! Tests run against real parts:
+//!
+//! - [`NatsServer`] starts a private `nats-server -js` on a free loopback port with a
+//!   throw-away store, so tests are isolated from each other and can stop and restart the
+//!   server to exercise outages.
+//! - [`stepping`]: driving one or more Bevy apps by hand until something holds
+//!   ([`step_until`], [`expect_step_until`], [`every`], [`step_for`]).
+//! - [`lightyear_client`]: headless Lightyear client apps, bare or with the plugin under test,
+//!   and clients connecting with a real `ConnectToken` over UDP or WebTransport.
+//! - [`records`]: the KV records ([`ClientGrant`](bevygap_shared::records::ClientGrant),
+//!   [`PlayerRecord`](bevygap_shared::records::PlayerRecord),
+//!   [`ServerRecord`](bevygap_shared::records::ServerRecord)) with test defaults, to adjust
+//!   with struct-update syntax.
+//! - [`workspace_binary`] and [`free_tcp_port`] for tests that run other workspace programs.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//!
+//! use bevygap_testkit::lightyear_client::{ClientConnection, Dial, client_connection, connecting_client};
+//! use bevygap_testkit::{DEADLINE, expect_step_until};
+//! # let token: lightyear::netcode::ConnectToken = todo!();
+//!
+//! let (mut client, entity) = connecting_client(token, Dial::Udp);
+//! expect_step_until(&mut [&mut client], DEADLINE, "the client to connect", |apps| {
+//!     client_connection(apps[0], entity) == ClientConnection::Connected
+//! });
+//! ```
 
 mod binaries;
+pub mod lightyear_client;
 mod ports;
+pub mod records;
+pub mod stepping;
 
 pub use bevygap_shared::nats::{MIN_NATS_SERVER_VERSION, NatsServer, NatsServerError};
 pub use binaries::workspace_binary;
 pub use ports::free_tcp_port;
+pub use stepping::{DEADLINE, every, expect_step_until, step_for, step_until};

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
-use bevygap_edgegap::{ApiKey, EdgegapClient, EdgegapConfig, RetryPolicy};
+use bevygap_edgegap::{ApiKey, ApiRetryConfig, EdgegapClient, EdgegapConfig};
 use fake_edgegap::{FakeConfig, FakeEdgegap};
 use serde_json::Value;
 
@@ -30,7 +30,7 @@ pub fn client_with(fake: &FakeEdgegap, tweak: impl FnOnce(&mut EdgegapConfig)) -
     let mut config = EdgegapConfig::new(key).with_base_url(format!("{}/", fake.base_url()));
     config.timeout = Duration::from_secs(5);
     config.retry =
-        RetryPolicy { max_retries: 3, base_delay: Duration::from_millis(5), max_delay: Duration::from_millis(20) };
+        ApiRetryConfig { max_retries: 3, base_delay: Duration::from_millis(5), max_delay: Duration::from_millis(20) };
     tweak(&mut config);
     EdgegapClient::new(config).expect("client builds")
 }

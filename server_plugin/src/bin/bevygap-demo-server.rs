@@ -41,7 +41,7 @@ fn log_players(mut joined: MessageReader<PlayerJoined>, mut left: MessageReader<
     }
 }
 
-fn log_phase(phase: Res<State<ServerPhase>>) {
+fn log_phase(phase: Res<State<BevygapServerState>>) {
     if phase.is_changed() {
         info!("demo: phase {:?}", phase.get());
     }

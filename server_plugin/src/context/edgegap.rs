@@ -13,16 +13,17 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Mutex;
-use std::sync::mpsc::{Receiver, TryRecvError};
 
 use bevy::prelude::*;
 use bevy_tokio_tasks::TokioTasksRuntime;
-use bevygap_edgegap::{ArbitriumEnv, ArbitriumPort, ContextClient, Deployment, DeploymentLocation, REQUIRED_VARS};
+use bevygap_edgegap::{
+    ArbitriumEnv, ArbitriumPort, ContextClient, Deployment, DeploymentLocation, EdgegapError, REQUIRED_VARS,
+};
 use bevygap_shared::env::EnvSource;
+use bevygap_shared::inbox::{Inbox, add_inbox};
 use bevygap_shared::server_env::ServerEnv;
 
-use super::{ContextError, Layered, Provider, ServerContext};
+use super::{ContextError, Layered, ServerContext, ServerOrigin};
 
 /// Optional `ARBITRIUM_*` variables read besides [`REQUIRED_VARS`].
 const OPTIONAL_VARS: [&str; 2] = ["ARBITRIUM_HOST_ID", "ARBITRIUM_DEPLOYMENT_TAGS"];
@@ -73,12 +74,10 @@ impl EdgegapPortNames {
     pub fn select<'a>(
         &self,
         env: &'a ArbitriumEnv,
-    ) -> Result<(Option<&'a ArbitriumPort>, Option<&'a ArbitriumPort>), ContextError> {
+    ) -> Result<(Option<&'a ArbitriumPort>, Option<&'a ArbitriumPort>), PortsError> {
         let available = || env.ports.keys().map(|k| format!("{k:?}")).collect::<Vec<_>>().join(", ");
         let named = |name: &str| {
-            env.port(name).ok_or_else(|| {
-                ContextError::Ports(format!("no port named {name:?} (the deployment has {})", available()))
-            })
+            env.port(name).ok_or_else(|| PortsError::NoSuchPort { name: name.to_string(), available: available() })
         };
         let webtransport = match &self.webtransport {
             Some(name) => Some(named(name)?),
@@ -92,22 +91,40 @@ impl EdgegapPortNames {
             }),
         };
         if udp.is_none() && webtransport.is_none() {
-            return Err(ContextError::Ports(format!(
-                "cannot tell which port serves which transport among {}: set BEVYGAP_UDP_PORT_NAME and/or \
-                 BEVYGAP_WT_PORT_NAME to the app version's port names",
-                available()
-            )));
+            return Err(PortsError::Ambiguous { available: available() });
         }
         for port in [udp, webtransport].into_iter().flatten() {
             if !port.protocol.eq_ignore_ascii_case("UDP") {
-                return Err(ContextError::Ports(format!(
-                    "port {:?} is {}; UDP and WebTransport (QUIC) both need a UDP port",
-                    port.name, port.protocol
-                )));
+                return Err(PortsError::NotUdp { name: port.name.clone(), protocol: port.protocol.clone() });
             }
         }
         Ok((udp, webtransport))
     }
+}
+
+/// The Edgegap port mapping has no usable port for any transport this server serves.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PortsError {
+    /// `BEVYGAP_UDP_PORT_NAME` or `BEVYGAP_WT_PORT_NAME` names a port the deployment lacks.
+    #[error("no port named {name:?} (the deployment has {available})")]
+    NoSuchPort {
+        name: String,
+        /// The port names the mapping has, quoted and comma-separated.
+        available: String,
+    },
+    /// No port is named for a transport and the default rule does not pick one.
+    #[error(
+        "cannot tell which port serves which transport among {available}: set BEVYGAP_UDP_PORT_NAME and/or \
+         BEVYGAP_WT_PORT_NAME to the app version's port names"
+    )]
+    Ambiguous {
+        /// The port names the mapping has, quoted and comma-separated.
+        available: String,
+    },
+    /// The chosen port is not UDP.
+    #[error("port {name:?} is {protocol}; UDP and WebTransport (QUIC) both need a UDP port")]
+    NotUdp { name: String, protocol: String },
 }
 
 /// Resolves the context of an Edgegap deployment.
@@ -149,7 +166,7 @@ pub fn resolve(env: &dyn EnvSource) -> Result<ServerContext, ContextError> {
         location: arbitrium.location.clone(),
         arbitrium,
     };
-    Ok(ServerContext::from_server_env(server_env, Provider::Edgegap(Box::new(deployment))))
+    Ok(ServerContext::from_server_env(server_env, ServerOrigin::Edgegap(Box::new(deployment))))
 }
 
 /// The deployment as Edgegap's context endpoint describes it (FQDN, seats, status), fetched
@@ -157,49 +174,57 @@ pub fn resolve(env: &dyn EnvSource) -> Result<ServerContext, ContextError> {
 #[derive(Resource, Debug, Clone, PartialEq)]
 pub struct EdgegapContext(pub Deployment);
 
-#[derive(Resource)]
-struct PendingContext(Mutex<Receiver<Result<Deployment, String>>>);
+/// How the background fetch of the context ended, delivered through an [`Inbox`].
+enum ContextFetched {
+    /// Edgegap answered (or the call failed).
+    Answer(Result<Deployment, EdgegapError>),
+    /// The blocking call never returned an answer (it panicked).
+    Lost,
+}
 
 /// Fetches [`EdgegapContext`] when running on Edgegap.
 pub struct EdgegapContextPlugin;
 
 impl Plugin for EdgegapContextPlugin {
     fn build(&self, app: &mut App) {
-        app.add_systems(Startup, fetch_context).add_systems(
-            Update,
-            receive_context.run_if(resource_exists::<PendingContext>).in_set(crate::api::BevygapSystems::Receive),
-        );
+        add_inbox::<ContextFetched>(app);
+        app.add_systems(Startup, fetch_context)
+            .add_systems(Update, receive_context.in_set(crate::api::BevygapSystems::Receive));
     }
 }
 
-fn fetch_context(mut commands: Commands, ctx: Res<ServerContext>, runtime: Option<Res<TokioTasksRuntime>>) {
+fn fetch_context(ctx: Res<ServerContext>, inbox: Res<Inbox<ContextFetched>>, runtime: Option<Res<TokioTasksRuntime>>) {
     let (Some(deployment), Some(runtime)) = (ctx.edgegap(), runtime) else { return };
     let client = deployment.context_client();
-    let (tx, rx) = std::sync::mpsc::channel();
-    runtime.runtime().spawn_blocking(move || {
-        let _ = tx.send(client.context().map_err(|e| e.to_string()));
+    let fetched = inbox.sender();
+    runtime.runtime().spawn(async move {
+        let outcome = match tokio::task::spawn_blocking(move || client.context()).await {
+            Ok(answer) => ContextFetched::Answer(answer),
+            Err(_) => ContextFetched::Lost,
+        };
+        fetched.send(outcome);
     });
-    commands.insert_resource(PendingContext(Mutex::new(rx)));
 }
 
-fn receive_context(mut commands: Commands, pending: Res<PendingContext>, ctx: Res<ServerContext>) {
-    let received = match pending.0.lock() {
-        Ok(rx) => rx.try_recv(),
-        Err(_) => Err(TryRecvError::Disconnected),
-    };
-    match received {
-        Err(TryRecvError::Empty) => return,
-        Err(TryRecvError::Disconnected) => warn!("the Edgegap context fetch ended without an answer"),
-        Ok(Err(e)) => warn!("cannot read the Edgegap context (carrying on with ARBITRIUM_* values): {e}"),
-        Ok(Ok(deployment)) => {
-            for problem in context_mismatches(&ctx, &deployment) {
-                warn!("Edgegap context disagrees with ARBITRIUM_*: {problem}");
+fn receive_context(mut commands: Commands, mut inbox: ResMut<Inbox<ContextFetched>>, ctx: Res<ServerContext>) {
+    for fetched in inbox.drain() {
+        match fetched {
+            ContextFetched::Lost => warn!("the Edgegap context fetch ended without an answer"),
+            ContextFetched::Answer(Err(e)) => {
+                warn!("cannot read the Edgegap context (carrying on with ARBITRIUM_* values): {e}")
             }
-            info!("Edgegap deployment {} ({}), status {}", deployment.request_id, deployment.fqdn, deployment.status);
-            commands.insert_resource(EdgegapContext(deployment));
+            ContextFetched::Answer(Ok(deployment)) => {
+                for problem in context_mismatches(&ctx, &deployment) {
+                    warn!("Edgegap context disagrees with ARBITRIUM_*: {problem}");
+                }
+                info!(
+                    "Edgegap deployment {} ({}), status {}",
+                    deployment.request_id, deployment.fqdn, deployment.status
+                );
+                commands.insert_resource(EdgegapContext(deployment));
+            }
         }
     }
-    commands.remove_resource::<PendingContext>();
 }
 
 /// Differences between what the server advertises and what Edgegap's context reports.
@@ -273,7 +298,7 @@ mod tests {
     fn a_single_port_deployment_serves_udp_on_it() {
         let ctx = ServerContext::from_source(&captured(ONE_PORT)).unwrap();
         assert_eq!(ctx.server_id.as_str(), "edgegap-835d0d69f2fc");
-        assert_eq!(ctx.provider.name(), "edgegap");
+        assert_eq!(ctx.origin.name(), "edgegap");
         let udp = ctx.udp.unwrap();
         assert_eq!(udp.bind, "0.0.0.0:5420".parse().unwrap());
         assert_eq!(udp.public, "172.235.165.125:30898".parse().unwrap());

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use bevygap_shared::env::{EnvError, EnvSource};
 use bevygap_shared::server_env::ServerEnv;
 
-use super::{Layered, Provider, ServerContext};
+use super::{Layered, ServerContext, ServerOrigin};
 
 /// Namespace used by standalone servers when `BEVYGAP_NAMESPACE` is unset.
 pub const DEV_NAMESPACE: &str = "bevygap-dev";
@@ -20,11 +20,11 @@ pub const DEV_VERSION: &str = "dev";
 /// A server started by a provider: everything comes from [`ServerEnv`].
 pub fn resolve(env: &dyn EnvSource) -> Result<ServerContext, EnvError> {
     let server_env = ServerEnv::from_source(env)?;
-    let provider = match server_env.provider.as_str() {
-        "standalone" => Provider::Standalone,
-        other => Provider::Bevygap(other.to_string()),
+    let origin = match server_env.provider.as_str() {
+        "standalone" => ServerOrigin::Standalone,
+        other => ServerOrigin::Bevygap(other.to_string()),
     };
-    Ok(ServerContext::from_server_env(server_env, provider))
+    Ok(ServerContext::from_server_env(server_env, origin))
 }
 
 /// A development server: the [`ServerEnv`] variables still apply, with defaults for every
@@ -44,7 +44,7 @@ pub fn standalone(env: &dyn EnvSource) -> Result<ServerContext, EnvError> {
         ("BEVYGAP_PROVIDER", "standalone".to_string()),
     ]);
     let server_env = ServerEnv::from_source(&Layered { inner: env, overrides, defaults })?;
-    Ok(ServerContext::from_server_env(server_env, Provider::Standalone))
+    Ok(ServerContext::from_server_env(server_env, ServerOrigin::Standalone))
 }
 
 #[cfg(test)]
@@ -61,7 +61,7 @@ mod tests {
     #[test]
     fn standalone_has_working_development_defaults() {
         let ctx = ServerContext::from_source(&env(&[])).unwrap();
-        assert_eq!(ctx.provider, Provider::Standalone);
+        assert_eq!(ctx.origin, ServerOrigin::Standalone);
         assert!(ctx.server_id.as_str().starts_with("standalone-"));
         assert_eq!(ctx.namespace.as_str(), DEV_NAMESPACE);
         assert_eq!(ctx.udp.unwrap().bind, DEV_UDP_BIND.parse().unwrap());
@@ -97,8 +97,8 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(ctx.server_id.as_str(), "local-7");
-        assert_eq!(ctx.provider, Provider::Bevygap("local".into()));
-        assert_eq!(ctx.provider.name(), "local");
+        assert_eq!(ctx.origin, ServerOrigin::Bevygap("local".into()));
+        assert_eq!(ctx.origin.name(), "local");
         assert_eq!(ctx.capacity, 4);
 
         let err = ServerContext::from_source(&env(&[("BEVYGAP_SERVER_ID", "local-7")])).unwrap_err();

@@ -25,10 +25,11 @@ use bevygap_shared::naming::{Namespace, ServerId};
 use bevygap_shared::protocol::{GameName, GameVersion, ServerAddresses, Transport};
 use bevygap_shared::server_env::{Endpoint, ServerEnv};
 
-pub use edgegap::{EdgegapContext, EdgegapDeployment, EdgegapPortNames};
+pub use edgegap::{EdgegapContext, EdgegapDeployment, EdgegapPortNames, PortsError};
 
 /// The deployment context could not be worked out from the environment.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ContextError {
     /// A `BEVYGAP_*` (or other plain) variable is missing or malformed.
     #[error("bad server environment: {0}")]
@@ -38,12 +39,15 @@ pub enum ContextError {
     Arbitrium(#[from] bevygap_edgegap::ArbitriumError),
     /// The Edgegap port mapping has no port for any transport this server can serve.
     #[error("Edgegap port mapping: {0}")]
-    Ports(String),
+    Ports(#[from] PortsError),
 }
 
-/// Which kind of deployment this server runs in.
+/// Where this server came from: what started it and so what it may rely on (an Edgegap
+/// deployment has a self-stop URL, a standalone one has no matchmaker). Named "origin" here
+/// because the matchmaker calls the thing that starts servers a "provider"; the matchmaker's
+/// provider name is what [`ServerOrigin::name`] returns.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Provider {
+pub enum ServerOrigin {
     /// Started by hand (or by a test) with no provider: development defaults.
     Standalone,
     /// Started by the matchmaker's `local` or `fleet` provider (or any other that sets
@@ -53,13 +57,13 @@ pub enum Provider {
     Edgegap(Box<EdgegapDeployment>),
 }
 
-impl Provider {
+impl ServerOrigin {
     /// The name written into the server record (`standalone`, `local`, `fleet`, `edgegap`, …).
     pub fn name(&self) -> &str {
         match self {
-            Provider::Standalone => "standalone",
-            Provider::Bevygap(name) => name,
-            Provider::Edgegap(_) => "edgegap",
+            ServerOrigin::Standalone => "standalone",
+            ServerOrigin::Bevygap(name) => name,
+            ServerOrigin::Edgegap(_) => "edgegap",
         }
     }
 }
@@ -72,8 +76,8 @@ pub struct ServerContext {
     pub namespace: Namespace,
     /// This server's id, the key of its records.
     pub server_id: ServerId,
-    /// Which provider started it, with provider-specific details.
-    pub provider: Provider,
+    /// What started it, with details specific to that origin.
+    pub origin: ServerOrigin,
     /// The game this server runs.
     pub game: GameName,
     /// The game build this server runs.
@@ -105,11 +109,11 @@ impl ServerContext {
     }
 
     /// Builds the context from a provider's [`ServerEnv`].
-    pub fn from_server_env(env: ServerEnv, provider: Provider) -> Self {
+    pub fn from_server_env(env: ServerEnv, origin: ServerOrigin) -> Self {
         Self {
             namespace: env.namespace,
             server_id: env.server_id,
-            provider,
+            origin,
             game: env.game,
             version: env.version,
             capacity: env.capacity,
@@ -138,8 +142,8 @@ impl ServerContext {
 
     /// The Edgegap deployment, when running on Edgegap.
     pub fn edgegap(&self) -> Option<&EdgegapDeployment> {
-        match &self.provider {
-            Provider::Edgegap(d) => Some(d),
+        match &self.origin {
+            ServerOrigin::Edgegap(d) => Some(d),
             _ => None,
         }
     }

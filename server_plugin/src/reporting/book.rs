@@ -145,35 +145,17 @@ impl RecordBook {
 
 #[cfg(test)]
 mod tests {
-    use bevygap_shared::naming::ServerId;
-    use bevygap_shared::protocol::{GameName, GameVersion, ServerAddresses};
-    use bevygap_shared::records::ServerStatus;
+    use bevygap_testkit::records::{player_record, server_record};
 
     use super::*;
 
     fn server() -> ServerRecord {
-        ServerRecord {
-            server_id: ServerId::new("s").unwrap(),
-            game: GameName::new("g").unwrap(),
-            version: GameVersion::new("1").unwrap(),
-            provider: "local".into(),
-            addresses: ServerAddresses::default(),
-            cert_digest: None,
-            cert_not_after: None,
-            capacity: 4,
-            status: ServerStatus::Ready,
-            started_at_ms: 1,
-            heartbeat_at_ms: 1,
-        }
+        server_record("s")
     }
 
+    /// The same record for the same player every time, so ops compare equal.
     fn player(id: u64) -> PlayerRecord {
-        PlayerRecord {
-            client_id: id,
-            server_id: ServerId::new("s").unwrap(),
-            session_id: "x".into(),
-            connected_at_ms: 1,
-        }
+        PlayerRecord { connected_at_ms: 1, ..player_record("s", id) }
     }
 
     /// Acknowledges everything pending, as a healthy NATS would.

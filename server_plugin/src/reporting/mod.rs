@@ -1,6 +1,6 @@
 //! Reporting to the matchmaker: the server record (registration and heartbeat) and one record
 //! per connected player. The systems here only decide *what* the records are; the NATS task
-//! ([`crate::nats_bridge`]) writes them, retries and reconciles.
+//! ([`crate::nats_link`]) writes them, retries and reconciles.
 
 pub mod book;
 pub mod players;
@@ -14,7 +14,7 @@ use crate::api::BevygapSystems;
 
 /// How often records are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ReportingSettings {
+pub struct ReportingConfig {
     /// Server record re-put interval (the bucket expires it after
     /// [`bevygap_shared::kv::SERVER_RECORD_TTL`]).
     pub heartbeat: Duration,
@@ -28,7 +28,7 @@ pub struct ReportingSettings {
     pub retire_timeout: Duration,
 }
 
-impl Default for ReportingSettings {
+impl Default for ReportingConfig {
     fn default() -> Self {
         Self {
             heartbeat: Duration::from_secs(5),

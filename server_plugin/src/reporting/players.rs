@@ -5,12 +5,12 @@ use bevygap_shared::records::PlayerRecord;
 
 use crate::api::{PlayerJoined, PlayerLeft};
 use crate::context::ServerContext;
-use crate::nats_bridge::{NatsBridge, ToNats};
+use crate::nats_link::{NatsLink, ToNats};
 
 /// Forwards joins and leaves to the NATS task, in the order they happened.
 pub(crate) fn forward_player_changes(
     ctx: Res<ServerContext>,
-    bridge: Res<NatsBridge>,
+    link: Res<NatsLink>,
     status: Res<crate::api::BevygapStatus>,
     mut joined: MessageReader<PlayerJoined>,
     mut left: MessageReader<PlayerLeft>,
@@ -23,7 +23,7 @@ pub(crate) fn forward_player_changes(
             .get(&join.client_id)
             .map(|p| p.connected_at_ms)
             .unwrap_or_else(bevygap_shared::records::now_ms);
-        bridge.send(ToNats::PlayerJoined(PlayerRecord {
+        link.send(ToNats::PlayerJoined(PlayerRecord {
             client_id: join.client_id,
             server_id: ctx.server_id.clone(),
             session_id: join.session_id.clone(),
@@ -31,6 +31,6 @@ pub(crate) fn forward_player_changes(
         }));
     }
     for leave in left.read() {
-        bridge.send(ToNats::PlayerLeft(leave.client_id));
+        link.send(ToNats::PlayerLeft(leave.client_id));
     }
 }

@@ -4,10 +4,10 @@ use bevy::prelude::*;
 use bevygap_shared::protocol::ServerAddresses;
 use bevygap_shared::records::{ServerRecord, ServerStatus};
 
-use crate::api::{BevygapStatus, ServerPhase};
+use crate::api::{BevygapServerState, BevygapStatus};
 use crate::certificate::{ServerCertificate, WebTransportCertificate};
 use crate::context::ServerContext;
-use crate::nats_bridge::{NatsBridge, ToNats};
+use crate::nats_link::{NatsLink, ToNats};
 
 /// Unix milliseconds at which the plugin started.
 #[derive(Resource, Debug, Clone, Copy)]
@@ -25,7 +25,7 @@ pub fn server_record(
         server_id: ctx.server_id.clone(),
         game: ctx.game.clone(),
         version: ctx.version.clone(),
-        provider: ctx.provider.name().to_string(),
+        provider: ctx.origin.name().to_string(),
         addresses,
         cert_digest: cert.map(|c| c.digest.clone()),
         cert_not_after: cert.map(ServerCertificate::not_after_unix),
@@ -41,13 +41,13 @@ pub fn server_record(
 pub(crate) fn publish_server_record(
     ctx: Res<ServerContext>,
     status: Res<BevygapStatus>,
-    phase: Res<State<ServerPhase>>,
+    phase: Res<State<BevygapServerState>>,
     cert: Option<Res<WebTransportCertificate>>,
     started: Res<StartedAt>,
-    bridge: Res<NatsBridge>,
+    link: Res<NatsLink>,
     mut last: Local<Option<(ServerStatus, ServerAddresses)>>,
 ) {
-    if *phase.get() == ServerPhase::ShuttingDown {
+    if *phase.get() == BevygapServerState::ShuttingDown {
         return;
     }
     let addresses = if status.listening { status.addresses.clone() } else { ctx.public_addresses() };
@@ -57,6 +57,6 @@ pub(crate) fn publish_server_record(
     }
     let record = server_record(&ctx, current.1.clone(), current.0, cert.as_deref().map(|c| &c.0), started.0);
     info!("server record: {:?} at {:?}", record.status, record.addresses);
-    bridge.send(ToNats::Server(record));
+    link.send(ToNats::Server(record));
     *last = Some(current);
 }
