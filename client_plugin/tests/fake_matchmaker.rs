@@ -11,6 +11,8 @@ use std::time::Duration;
 use bevy::prelude::*;
 use bevygap_client_plugin::prelude::*;
 use bevygap_shared::protocol::{ErrorCode, RequestId};
+use bevygap_testkit::lightyear_client::TICK;
+use bevygap_testkit::{DEADLINE, expect_step_until};
 use lightyear::prelude::client::NetcodeClient;
 use lightyear::prelude::server::{ClientOf, NetcodeConfig, NetcodeServer, ServerPlugins, ServerUdpIo, Start};
 use lightyear::prelude::{Connected, LocalAddr, PeerAddr, UdpIo};
@@ -31,7 +33,7 @@ fn lightyear_server() -> (App, SocketAddr) {
     let server = app.world_mut().spawn((NetcodeServer::new(config), LocalAddr(bind), ServerUdpIo::default())).id();
     app.world_mut().trigger(Start { entity: server });
     let mut addr = bind;
-    step_until(&mut [&mut app], "the server to bind", |apps| {
+    expect_step_until(&mut [&mut app], DEADLINE, "the server to bind", |apps| {
         addr = apps[0].world().get::<LocalAddr>(server).map(|a| a.0).unwrap_or(bind);
         addr.port() != 0
     });
@@ -55,14 +57,14 @@ fn success_configures_the_games_client_entity_and_connects() {
             ready(server_addr, params, 77),
         ])
     });
-    let mut app = client_app(fast_config(&mm.url()));
+    let mut app = bevygap_client_app(fast_config(&mm.url()));
     #[derive(Component)]
     struct MyPlayer;
     let mine = app.world_mut().spawn((BevygapClient, MyPlayer)).id();
     assert_eq!(state(&app), BevygapClientState::Idle);
     connect(&mut app);
 
-    step_until(&mut [&mut app, &mut server], "the client to connect", |apps| {
+    expect_step_until(&mut [&mut app, &mut server], DEADLINE, "the client to connect", |apps| {
         state(apps[0]) == BevygapClientState::Connected
     });
 
@@ -115,7 +117,7 @@ fn every_matchmaker_error_is_surfaced_with_its_code_and_only_transient_ones_retr
     let mm = FakeMatchmaker::start(move |_, params| {
         Reply::Stream(vec![progress("queued", params), Step::Error(*scripted.lock().unwrap())])
     });
-    let mut app = client_app(fast_config(&mm.url()));
+    let mut app = bevygap_client_app(fast_config(&mm.url()));
     for code in ErrorCode::ALL {
         *current.lock().unwrap() = code;
         clear_seen(&mut app);
@@ -150,9 +152,9 @@ fn transient_failures_retry_with_the_same_request_id_until_ready() {
     });
     let mut config = fast_config(&mm.url());
     config.retry.max_attempts = 6;
-    let mut app = client_app(config);
+    let mut app = bevygap_client_app(config);
     connect(&mut app);
-    step_until(&mut [&mut app], "a token", |apps| state(apps[0]) == BevygapClientState::Connecting);
+    expect_step_until(&mut [&mut app], DEADLINE, "a token", |apps| state(apps[0]) == BevygapClientState::Connecting);
 
     let ids = mm.join_request_ids();
     assert_eq!(ids.len(), 6, "{ids:?}");
@@ -180,9 +182,9 @@ fn a_refused_connection_is_retried_until_the_matchmaker_listens() {
     config.retry.max_attempts = 50;
     config.retry.initial_backoff = Duration::from_millis(200);
     config.retry.max_backoff = Duration::from_millis(200);
-    let mut app = client_app(config);
+    let mut app = bevygap_client_app(config);
     connect(&mut app);
-    step_until(&mut [&mut app], "a first refused attempt", |apps| {
+    expect_step_until(&mut [&mut app], DEADLINE, "a first refused attempt", |apps| {
         seen(apps[0]).progress.iter().any(|p| p.text.contains("retrying"))
     });
     assert_eq!(state(&app), BevygapClientState::Requesting);
@@ -191,7 +193,7 @@ fn a_refused_connection_is_retried_until_the_matchmaker_listens() {
         FakeMatchmaker::serve(TcpListener::bind(("127.0.0.1", port)).expect("port still free"), move |_, params| {
             Reply::Stream(vec![ready(server, params, 6)])
         });
-    step_until(&mut [&mut app], "a token", |apps| state(apps[0]) == BevygapClientState::Connecting);
+    expect_step_until(&mut [&mut app], DEADLINE, "a token", |apps| state(apps[0]) == BevygapClientState::Connecting);
     assert_eq!(mm.join_request_ids(), [seen(&app).progress[0].request_id.clone()]);
 }
 
@@ -200,9 +202,11 @@ fn cancel_withdraws_a_waiting_join_from_the_matchmaker() {
     let mm = FakeMatchmaker::start(|_, params| {
         Reply::Stream(vec![progress("queued", params), Step::Wait(Duration::from_secs(60))])
     });
-    let mut app = client_app(fast_config(&mm.url()));
+    let mut app = bevygap_client_app(fast_config(&mm.url()));
     connect(&mut app);
-    step_until(&mut [&mut app], "the join to be queued", |apps| state(apps[0]) == BevygapClientState::WaitingForServer);
+    expect_step_until(&mut [&mut app], DEADLINE, "the join to be queued", |apps| {
+        state(apps[0]) == BevygapClientState::WaitingForServer
+    });
     cancel(&mut app);
     mm.wait_for_calls("matchmaker.cancel", 1);
     let cancel_call = &mm.calls_of("matchmaker.cancel")[0];
@@ -229,7 +233,7 @@ fn refusals_fail_at_once_and_bad_settings_never_reach_the_network() {
             json!({"jsonrpc": "2.0", "id": 1, "error": {"code": -32601, "message": "Method not found"}}),
         ),
     });
-    let mut app = client_app(fast_config(&mm.url()));
+    let mut app = bevygap_client_app(fast_config(&mm.url()));
     let expected = [
         FailureCode::Matchmaker(ErrorCode::InvalidRequest),
         FailureCode::Protocol, // a token that is not a Lightyear token
@@ -258,7 +262,7 @@ fn client_side_timeouts_fail_with_their_own_codes() {
     });
     let mut config = fast_config(&mm.url());
     config.timeouts.join = Duration::from_secs(1);
-    let mut app = client_app(config);
+    let mut app = bevygap_client_app(config);
     connect(&mut app);
     assert_eq!(wait_failed(&mut app).code, FailureCode::TimedOut);
     mm.wait_for_calls("matchmaker.cancel", 1);
@@ -268,7 +272,7 @@ fn client_side_timeouts_fail_with_their_own_codes() {
     let mm = FakeMatchmaker::start(move |_, params| Reply::Stream(vec![ready(server, params, 8)]));
     let mut config = fast_config(&mm.url());
     config.timeouts.server_connect = Duration::from_secs(1);
-    let mut app = client_app(config);
+    let mut app = bevygap_client_app(config);
     connect(&mut app);
     let failure = wait_failed(&mut app);
     assert_eq!(failure.code, FailureCode::ConnectionFailed, "{}", failure.message);

@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bevy::prelude::*;
 use bevygap_client_plugin::prelude::*;
@@ -12,6 +12,7 @@ use bevygap_matchmaker::config::MatchmakerConfig;
 use bevygap_matchmaker::harness::LocalMatchmaker;
 use bevygap_shared::protocol::Transport;
 use bevygap_shared::{LightyearKeys, PrivateKey};
+use bevygap_testkit::{DEADLINE, every, expect_step_until};
 use lightyear::prelude::client::WebTransportClientIo;
 use lightyear::prelude::{Connected, Disconnect, UdpIo};
 use serde_json::{Value, json};
@@ -70,10 +71,10 @@ fn play(transport: Transport) {
     let mut config = BevygapClientConfig::new(mm.public_url(), "demo", "1.0");
     config.transport = transport;
     config.timeouts.join = Duration::from_secs(60);
-    let mut app = client_app(config);
+    let mut app = bevygap_client_app(config);
     connect(&mut app);
 
-    step_until(&mut [&mut app], "the plugin to connect", |apps| {
+    expect_step_until(&mut [&mut app], DEADLINE, "the plugin to connect", |apps| {
         matches!(state(apps[0]), BevygapClientState::Connected | BevygapClientState::Failed)
     });
     let seen_now = seen(&app);
@@ -84,18 +85,16 @@ fn play(transport: Transport) {
     assert!(app.world().get::<Connected>(connected.client).is_some(), "the Lightyear client entity is Connected");
 
     // The game server reports the player over NATS; the matchmaker counts it connected.
-    let start = Instant::now();
     let mut last = Vec::new();
-    let mut last_check = Instant::now() - Duration::from_secs(1);
-    step_until(&mut [&mut app], "the matchmaker to count the player", |_| {
-        if last_check.elapsed() < Duration::from_millis(200) {
-            return false;
-        }
-        last_check = Instant::now();
-        last = mm.servers();
-        last.len() == 1 && last[0]["connected"] == 1
-    });
-    assert!(start.elapsed() < DEADLINE);
+    expect_step_until(
+        &mut [&mut app],
+        DEADLINE,
+        "the matchmaker to count the player",
+        every(Duration::from_millis(200), || {
+            last = mm.servers();
+            last.len() == 1 && last[0]["connected"] == 1
+        }),
+    );
     let key = if transport == Transport::Udp { "udp" } else { "webtransport" };
     let address = last[0]["addresses"][key].as_str().expect("the server's address for the transport");
     assert_eq!(connected.server.to_string(), address, "the client dialled the server the matchmaker chose");
@@ -112,6 +111,8 @@ fn play(transport: Transport) {
 
     // The game disconnects on its own: that is not a failure.
     app.world_mut().trigger(Disconnect { entity: connected.client });
-    step_until(&mut [&mut app], "the state to return to Idle", |apps| state(apps[0]) == BevygapClientState::Idle);
+    expect_step_until(&mut [&mut app], DEADLINE, "the state to return to Idle", |apps| {
+        state(apps[0]) == BevygapClientState::Idle
+    });
     assert!(seen(&app).failed.is_empty(), "{:?}", seen(&app).failed);
 }

@@ -5,51 +5,26 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use base64::Engine;
 use bevy::prelude::*;
 use bevygap_matchmaker::providers::ServerProvider;
-use lightyear::netcode::ConnectToken;
-use lightyear::prelude::client::{ClientPlugins, NetcodeClient, NetcodeConfig, WebTransportClientIo};
-use lightyear::prelude::{Authentication, Client, Connect, Connected, Disconnect, LocalAddr, UdpIo};
+use bevygap_testkit::lightyear_client::{Dial, connecting_client, decode_connect_token, disconnect};
+use bevygap_testkit::{DEADLINE, every, expect_step_until, step_for};
+use lightyear::prelude::Connected;
 use serde_json::{Value, json};
 use support::*;
 
-const TICK: Duration = Duration::from_micros(16_667);
-
-fn client_app(ready: &Value) -> (App, Entity) {
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(ready["connect_token"].as_str().expect("token"))
-        .expect("base64 token");
-    let token = ConnectToken::try_from_bytes(&bytes).expect("a Lightyear token");
-    let mut app = App::new();
-    app.add_plugins(MinimalPlugins).add_plugins(ClientPlugins { tick_duration: TICK });
-    app.finish();
-    app.cleanup();
-    let netcode = NetcodeClient::new(Authentication::Token(token), NetcodeConfig::default()).expect("netcode client");
-    let mut client = app.world_mut().spawn((Client, netcode));
-    if ready["transport"] == "webtransport" {
-        let digest = ready["cert_digest"].as_str().expect("a WebTransport server publishes its digest").to_string();
-        client.insert(WebTransportClientIo { certificate_digest: digest, target: None });
+/// A real Lightyear client connecting with the token of a ready payload, over its transport.
+fn client_for(ready: &Value) -> (App, Entity) {
+    let token = decode_connect_token(ready["connect_token"].as_str().expect("a token"));
+    let dial = if ready["transport"] == "webtransport" {
+        let digest = ready["cert_digest"].as_str().expect("a WebTransport server publishes its digest");
+        Dial::WebTransport { cert_digest: digest.to_string() }
     } else {
-        client.insert((UdpIo::default(), LocalAddr("127.0.0.1:0".parse().expect("addr"))));
-    }
-    let entity = client.id();
-    app.world_mut().trigger(Connect { entity });
-    (app, entity)
-}
-
-fn step_until(app: &mut App, secs: u64, mut done: impl FnMut(&mut App) -> bool) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < deadline {
-        app.update();
-        if done(app) {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    false
+        Dial::Udp
+    };
+    connecting_client(token, dial)
 }
 
 fn play(transport: &str) {
@@ -64,24 +39,22 @@ fn play(transport: &str) {
         assert_eq!(ready["cert_digest"].as_str().map(str::len), Some(64), "{ready}");
     }
 
-    let (mut client, entity) = client_app(&ready);
-    let connected = step_until(&mut client, 30, |app| app.world().get::<Connected>(entity).is_some());
-    assert!(connected, "the Lightyear client connected to the matchmaker's server");
-    let mut last_check = Instant::now();
-    let seen = step_until(&mut client, 20, |_| {
-        if last_check.elapsed() < Duration::from_millis(100) {
-            return false;
-        }
-        last_check = Instant::now();
-        mm.servers().first().is_some_and(|s| s["connected"] == 1)
-    });
-    assert!(seen, "the server reported the player and the matchmaker counts it connected");
+    let (mut client, entity) = client_for(&ready);
+    expect_step_until(
+        &mut [&mut client],
+        DEADLINE,
+        "the Lightyear client to connect to the matchmaker's server",
+        |apps| apps[0].world().get::<Connected>(entity).is_some(),
+    );
+    expect_step_until(
+        &mut [&mut client],
+        Duration::from_secs(20),
+        "the server to report the player and the matchmaker to count it connected",
+        every(Duration::from_millis(100), || mm.servers().first().is_some_and(|s| s["connected"] == 1)),
+    );
 
-    client.world_mut().trigger(Disconnect { entity });
-    for _ in 0..20 {
-        client.update();
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    disconnect(&mut client, entity);
+    step_for(&mut [&mut client], Duration::from_millis(100));
     drop(client);
     mm.wait_for(40, "the empty server to stop", |mm| mm.servers().is_empty().then_some(()));
     mm.wait_for(20, "the game-server process to exit", |mm| mm.provider.running().is_empty().then_some(()));

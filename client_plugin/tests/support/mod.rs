@@ -1,17 +1,15 @@
-//! Test harness: a client App as a game builds it, a record of the plugin's messages, and
-//! stepping helpers. `fake` is a scripted matchmaker speaking the public protocol.
-#![allow(dead_code)]
+//! Test harness: a client App as a game builds it and a record of the plugin's messages
+//! (stepping and the bare Lightyear app come from `bevygap_testkit`). `fake` is a scripted
+//! matchmaker speaking the public protocol.
+#![allow(dead_code, reason = "each test binary uses a different part of the harness")]
 
 pub mod fake;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bevy::prelude::*;
 use bevygap_client_plugin::prelude::*;
-use lightyear::prelude::client::ClientPlugins;
-
-pub const TICK: Duration = Duration::from_micros(16_667);
-pub const DEADLINE: Duration = Duration::from_secs(30);
+use bevygap_testkit::{DEADLINE, expect_step_until};
 
 /// Every message the plugin wrote, in order.
 #[derive(Resource, Default, Debug)]
@@ -32,16 +30,14 @@ fn record(
     seen.connected.extend(connected.read().cloned());
 }
 
-/// A Lightyear client App with the plugin, as a game would build it.
-pub fn client_app(config: BevygapClientConfig) -> App {
-    let mut app = App::new();
-    app.add_plugins(MinimalPlugins)
-        .add_plugins(ClientPlugins { tick_duration: TICK })
-        .add_plugins(BevygapClientPlugin::new(config))
-        .init_resource::<Seen>()
-        .add_systems(Update, record.after(BevygapClientSystems));
-    app.finish();
-    app.cleanup();
+/// A Lightyear client App with the plugin, as a game would build it, recording what the
+/// plugin tells the game in [`Seen`].
+pub fn bevygap_client_app(config: BevygapClientConfig) -> App {
+    let mut app = bevygap_testkit::lightyear_client::client_app(|app| {
+        app.add_plugins(BevygapClientPlugin::new(config))
+            .init_resource::<Seen>()
+            .add_systems(Update, record.after(BevygapClientSystems));
+    });
     app.update();
     app
 }
@@ -76,24 +72,9 @@ pub fn seen(app: &App) -> &Seen {
     app.world().resource::<Seen>()
 }
 
-/// Steps every app (5 ms apart) until `done` holds; panics with `what` after the deadline.
-pub fn step_until(apps: &mut [&mut App], what: &str, mut done: impl FnMut(&mut [&mut App]) -> bool) {
-    let start = Instant::now();
-    loop {
-        for app in apps.iter_mut() {
-            app.update();
-        }
-        if done(apps) {
-            return;
-        }
-        assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
 /// Steps the client until it has failed; returns the failure.
 pub fn wait_failed(app: &mut App) -> BevygapFailed {
-    step_until(&mut [app], "a failure", |apps| !seen(apps[0]).failed.is_empty());
+    expect_step_until(&mut [app], DEADLINE, "a failure", |apps| !seen(apps[0]).failed.is_empty());
     let failure = seen(app).failed.last().cloned().expect("a failure");
     app.update();
     assert_eq!(state(app), BevygapClientState::Failed);
