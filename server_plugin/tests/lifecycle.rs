@@ -16,10 +16,8 @@ use common::*;
 
 #[test]
 fn drain_refuses_newcomers_and_exits_when_the_last_player_leaves() {
-    let mm = Matchmaker::start("drain");
-    let id = ServerId::new("local-drain").unwrap();
-    let mut server = server_app(server_config(&mm, id.as_str(), true, false));
-    let addr = wait_ready(&mut server, &mm, &id).addresses.udp.unwrap();
+    let (mm, mut server, id, record) = start_ready_server("drain", "local-drain", false);
+    let addr = record.addresses.udp.unwrap();
 
     mm.grant(&id, 6001, "s");
     mm.grant(&id, 6002, "s");
@@ -55,10 +53,8 @@ fn drain_refuses_newcomers_and_exits_when_the_last_player_leaves() {
 
 #[test]
 fn shutdown_command_disconnects_players_and_removes_records() {
-    let mm = Matchmaker::start("shutdown");
-    let id = ServerId::new("local-shutdown").unwrap();
-    let mut server = server_app(server_config(&mm, id.as_str(), true, false));
-    let addr = wait_ready(&mut server, &mm, &id).addresses.udp.unwrap();
+    let (mm, mut server, id, record) = start_ready_server("shutdown", "local-shutdown", false);
+    let addr = record.addresses.udp.unwrap();
     mm.grant(&id, 7001, "s");
     let (mut client, entity) = connected_udp_client(&mut [&mut server], addr, 7001);
     wait_for_player_record(&mut [&mut server, &mut client], &mm, &id, 7001);

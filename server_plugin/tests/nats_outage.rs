@@ -5,7 +5,6 @@ mod common;
 use std::time::Duration;
 
 use bevygap_server_plugin::prelude::*;
-use bevygap_shared::naming::ServerId;
 use bevygap_shared::nats::LinkStatus;
 use bevygap_shared::records::ServerStatus;
 use bevygap_testkit::lightyear_client::{ClientConnection, client_connection, disconnect};
@@ -14,10 +13,8 @@ use common::*;
 
 #[test]
 fn records_are_reconciled_after_nats_restarts() {
-    let mut mm = Matchmaker::start("outage");
-    let id = ServerId::new("local-outage").unwrap();
-    let mut server = server_app(server_config(&mm, id.as_str(), true, false));
-    let addr = wait_ready(&mut server, &mm, &id).addresses.udp.unwrap();
+    let (mut mm, mut server, id, record) = start_ready_server("outage", "local-outage", false);
+    let addr = record.addresses.udp.unwrap();
 
     mm.grant(&id, 5001, "leaver");
     mm.grant(&id, 5002, "joiner");

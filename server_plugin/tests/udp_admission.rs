@@ -9,7 +9,7 @@ use bevygap_shared::records::ServerStatus;
 use bevygap_testkit::lightyear_client::{
     ClientConnection, Dial, client_connection, connecting_client, disconnect, is_disconnected,
 };
-use bevygap_testkit::{DEADLINE, every, expect_step_until, step_until};
+use bevygap_testkit::{DEADLINE, expect_step_until, step_until};
 use common::*;
 use lightyear::netcode::ConnectToken;
 
@@ -32,12 +32,8 @@ fn record_messages(
 
 #[test]
 fn an_issued_client_is_admitted_and_its_record_comes_and_goes() {
-    let mm = Matchmaker::start("udp-admit");
-    let id = ServerId::new("local-admit").unwrap();
-    let mut server = server_app(server_config(&mm, id.as_str(), true, false));
+    let (mm, mut server, id, record) = start_ready_server("udp-admit", "local-admit", false);
     server.init_resource::<Seen>().add_systems(Update, record_messages);
-
-    let record = wait_ready(&mut server, &mm, &id);
     let addr = record.addresses.udp.expect("UDP address in the server record");
     assert_ne!(addr.port(), 0, "the record must carry the bound port");
     assert_eq!((record.capacity, record.provider.as_str(), record.status), (8, "local", ServerStatus::Ready));
@@ -56,22 +52,11 @@ fn an_issued_client_is_admitted_and_its_record_comes_and_goes() {
     assert_eq!(players.len(), 1);
     assert_eq!((players[0].client_id, players[0].session_id.as_str()), (1001, "session-a"));
 
-    expect_step_until(
-        &mut [&mut server, &mut client],
-        DEADLINE,
-        "the player record",
-        every(NATS_POLL, || {
-            mm.player_record(&id, 1001).is_some_and(|p| p.session_id == "session-a" && p.server_id == id)
-        }),
-    );
+    let player = wait_for_player_record(&mut [&mut server, &mut client], &mm, &id, 1001);
+    assert_eq!((player.session_id.as_str(), &player.server_id), ("session-a", &id));
 
     disconnect(&mut client, entity);
-    expect_step_until(
-        &mut [&mut server, &mut client],
-        DEADLINE,
-        "the player record to go after the client left",
-        every(NATS_POLL, || mm.player_record(&id, 1001).is_none()),
-    );
+    wait_for_no_player_record(&mut [&mut server, &mut client], &mm, &id, 1001);
     assert!(server.world().resource::<BevygapStatus>().players.is_empty());
     assert_eq!(
         server.world().resource::<Seen>().0,
@@ -81,11 +66,9 @@ fn an_issued_client_is_admitted_and_its_record_comes_and_goes() {
 
 #[test]
 fn unknown_and_foreign_clients_are_refused() {
-    let mm = Matchmaker::start("udp-refuse");
-    let id = ServerId::new("local-refuse").unwrap();
+    let (mm, mut server, id, record) = start_ready_server("udp-refuse", "local-refuse", false);
+    let addr = record.addresses.udp.unwrap();
     let other = ServerId::new("local-other").unwrap();
-    let mut server = server_app(server_config(&mm, id.as_str(), true, false));
-    let addr = wait_ready(&mut server, &mm, &id).addresses.udp.unwrap();
 
     // 2001: never granted. 2002: granted, but for another server.
     mm.grant(&other, 2002, "elsewhere");
@@ -121,10 +104,8 @@ fn unknown_and_foreign_clients_are_refused() {
 
 #[test]
 fn a_token_replayed_while_its_client_is_connected_is_refused() {
-    let mm = Matchmaker::start("udp-replay");
-    let id = ServerId::new("local-replay").unwrap();
-    let mut server = server_app(server_config(&mm, id.as_str(), true, false));
-    let addr = wait_ready(&mut server, &mm, &id).addresses.udp.unwrap();
+    let (mm, mut server, id, record) = start_ready_server("udp-replay", "local-replay", false);
+    let addr = record.addresses.udp.unwrap();
 
     mm.grant(&id, 3001, "session-r");
     let original = token(addr, 3001);

@@ -6,20 +6,16 @@ mod common;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bevygap_server_plugin::prelude::*;
-use bevygap_shared::naming::ServerId;
 use bevygap_shared::protocol::Transport;
 use bevygap_testkit::lightyear_client::{
     ClientConnection, Dial, client_connection, connecting_client, disconnect, is_disconnected,
 };
-use bevygap_testkit::{DEADLINE, every, expect_step_until, step_until};
+use bevygap_testkit::{DEADLINE, expect_step_until, step_until};
 use common::*;
 
 #[test]
 fn a_webtransport_client_connects_with_the_published_digest() {
-    let mm = Matchmaker::start("wt-admit");
-    let id = ServerId::new("local-wt").unwrap();
-    let mut server = server_app(server_config(&mm, id.as_str(), true, true));
-    let record = wait_ready(&mut server, &mm, &id);
+    let (mm, mut server, id, record) = start_ready_server("wt-admit", "local-wt", true);
 
     // What the matchmaker hands to browsers: the digest and the end of validity.
     let digest = record.cert_digest.clone().expect("digest published with the server record");
@@ -66,11 +62,6 @@ fn a_webtransport_client_connects_with_the_published_digest() {
     drop(twin);
 
     disconnect(&mut client, entity);
-    expect_step_until(
-        &mut [&mut server, &mut client],
-        DEADLINE,
-        "the player record to go after the WebTransport client left",
-        every(NATS_POLL, || mm.player_record(&id, 4001).is_none()),
-    );
+    wait_for_no_player_record(&mut [&mut server, &mut client], &mm, &id, 4001);
     std::thread::sleep(Duration::from_millis(10));
 }

@@ -149,6 +149,16 @@ pub fn connected_udp_client(others: &mut [&mut App], addr: SocketAddr, client_id
     (client, entity)
 }
 
+/// Steps `apps` until the player record of `client_id` is gone (the player left, however).
+pub fn wait_for_no_player_record(apps: &mut [&mut App], mm: &Matchmaker, id: &ServerId, client_id: u64) {
+    expect_step_until(
+        apps,
+        DEADLINE,
+        &format!("the player record of client {client_id} to go"),
+        every(NATS_POLL, || mm.player_record(id, client_id).is_none()),
+    );
+}
+
 /// Steps `apps` until the server has written the player record of `client_id`.
 pub fn wait_for_player_record(apps: &mut [&mut App], mm: &Matchmaker, id: &ServerId, client_id: u64) -> PlayerRecord {
     let mut record = None;
@@ -162,6 +172,16 @@ pub fn wait_for_player_record(apps: &mut [&mut App], mm: &Matchmaker, id: &Serve
         }),
     );
     record.expect("found above")
+}
+
+/// A fresh matchmaker namespace and a server App `id` in it (serving UDP, and WebTransport if
+/// asked), stepped until ready; with its server record as NATS holds it.
+pub fn start_ready_server(namespace: &str, id: &str, webtransport: bool) -> (Matchmaker, App, ServerId, ServerRecord) {
+    let mm = Matchmaker::start(namespace);
+    let server_id = ServerId::new(id).unwrap();
+    let mut server = server_app(server_config(&mm, id, true, webtransport));
+    let record = wait_ready(&mut server, &mm, &server_id);
+    (mm, server, server_id, record)
 }
 
 /// Steps the server until it is Ready and returns its server record from NATS.
