@@ -287,30 +287,27 @@ impl SteppedMatchmaker {
         self.app.world_mut().write_message(crate::nats_bridge::NatsEvent::ServerGone(id.clone()));
     }
 
-    /// Plays the game server reporting the player of `join` connected.
-    pub fn player_connects(&mut self, join: bevy::prelude::Entity) {
-        let Some(seat) = self.phase(join).and_then(|p| p.seat()) else { return };
-        let Some(server_id) = self.app.world().get::<crate::servers::GameServer>(seat.server).map(|s| s.id.clone())
-        else {
-            return;
-        };
+    /// The server and Lightyear client id of the seat `join` holds.
+    pub fn seat_of(&self, join: bevy::prelude::Entity) -> Option<(bevygap_shared::ServerId, u64)> {
+        let seat = self.phase(join)?.seat()?;
+        let server = self.app.world().get::<crate::servers::GameServer>(seat.server)?;
+        Some((server.id.clone(), seat.client_id))
+    }
+
+    /// Plays the game server reporting `client_id` connected.
+    pub fn player_connects(&mut self, server_id: &bevygap_shared::ServerId, client_id: u64) {
         let record = bevygap_shared::records::PlayerRecord {
-            client_id: seat.client_id,
-            server_id,
+            client_id,
+            server_id: server_id.clone(),
             session_id: String::new(),
             connected_at_ms: 0,
         };
         self.app.world_mut().write_message(crate::nats_bridge::NatsEvent::PlayerJoined(record));
     }
 
-    /// Plays the game server reporting the player of `join` gone.
-    pub fn player_leaves(&mut self, join: bevy::prelude::Entity) {
-        let Some(seat) = self.phase(join).and_then(|p| p.seat()) else { return };
-        let Some(server_id) = self.app.world().get::<crate::servers::GameServer>(seat.server).map(|s| s.id.clone())
-        else {
-            return;
-        };
-        let event = crate::nats_bridge::NatsEvent::PlayerLeft { server_id, client_id: seat.client_id };
+    /// Plays the game server reporting `client_id` gone (or its record expiring).
+    pub fn player_leaves(&mut self, server_id: &bevygap_shared::ServerId, client_id: u64) {
+        let event = crate::nats_bridge::NatsEvent::PlayerLeft { server_id: server_id.clone(), client_id };
         self.app.world_mut().write_message(event);
     }
 

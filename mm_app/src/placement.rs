@@ -212,7 +212,7 @@ mod tests {
     #[test]
     fn a_new_server_is_filled_before_another_is_launched_and_the_limit_holds() {
         let queued: Vec<_> = (0..5).map(|i| join(i, 0, f64::from(i))).collect();
-        let decisions = plan(&queued, &[], 0, &LIMITS, 0.0);
+        let decisions: Plan = plan(&queued, &[], 0, &LIMITS, 0.0);
         let new = |n| Target::New(n);
         assert_eq!(
             decisions,
@@ -242,7 +242,7 @@ mod tests {
             ],
             "join 3 is overdue but a seat was free, so it is placed rather than refused"
         );
-        let decisions = plan(&queued[2..], &[], 1, &PlacementLimits { max_servers: 1, server_capacity: 1 }, 3.0);
+        let decisions: Plan = plan(&queued[2..], &[], 1, &PlacementLimits { max_servers: 1, server_capacity: 1 }, 3.0);
         assert_eq!(decisions, [Decision::Refuse { join: 3, code: ErrorCode::NoCapacity }]);
     }
 

@@ -88,14 +88,15 @@ fn a_connected_player_keeps_the_seat_until_they_leave_then_the_empty_server_stop
         c.empty_grace = std::time::Duration::from_secs(30);
     });
     let (server, join) = one_ready_player(&mut mm);
-    mm.player_connects(join);
+    let (_, client) = mm.seat_of(join).unwrap();
+    mm.player_connects(&server, client);
     mm.step();
     assert_eq!(mm.server_state(&server).unwrap().1.occupied(), 1);
     mm.advance(600.0);
     assert_eq!(mm.server_state(&server).unwrap().1.taken(), 1, "a claimed token keeps its seat past expiry");
     assert!(mm.provider.log().stopped.is_empty());
 
-    mm.player_leaves(join);
+    mm.player_leaves(&server, client);
     mm.step();
     assert_eq!(mm.server_state(&server).unwrap().1.taken(), 0);
     mm.advance(29.0);
@@ -126,30 +127,34 @@ fn a_server_that_never_reports_ready_is_given_up_and_its_join_placed_again_then_
     mm.advance(46.0);
     assert_eq!(failed_code(&mm, join), Some(ErrorCode::ServerFailed), "gives up after {MAX_LOST_SERVERS} lost servers");
     mm.step_n(2);
-    assert!(mm.provider.running().is_empty(), "every timed-out server was stopped");
+    assert!(mm.provider.log().running.is_empty(), "every timed-out server was stopped");
     assert!(mm.server_ids().is_empty());
 }
 
 #[test]
-fn a_crashed_server_is_cleaned_up_and_its_waiting_join_placed_on_a_new_one() {
-    let mut mm = SteppedMatchmaker::new(|_| {});
+fn a_crashed_server_is_cleaned_up_and_a_join_waiting_on_a_crashed_one_is_placed_again() {
+    let mut mm = SteppedMatchmaker::new(|c| c.server_capacity = 1);
     let (server, player) = one_ready_player(&mut mm);
-    mm.player_connects(player);
+    let (_, client) = mm.seat_of(player).unwrap();
+    mm.player_connects(&server, client);
     mm.step();
+    mm.provider.exit(&server, "process exited: signal 9");
+    mm.step_n(2);
+    assert!(mm.server(&server).is_none(), "the crashed server is forgotten");
+    assert!(mm.nats().deleted_servers.contains(&server), "its record removed");
+    assert!(mm.nats().deleted_players.contains(&(server.clone(), client)), "its player records removed");
+    assert!(mm.nats().grants.is_empty() && mm.nats().sessions.is_empty(), "grant and session removed");
+
     let waiting = mm.join("demo", "1.0");
     mm.step();
-    mm.server_record_gone(&server); // hold: it may be a NATS blip
-    mm.step();
-    assert!(matches!(mm.server_state(&server).unwrap().0, ServerPhase::Unreported { .. }));
-    mm.provider.exit(&server, "process exited: signal 9");
-    mm.step_n(3);
-    assert!(mm.server(&server).is_none(), "the crashed server is forgotten");
-    assert!(mm.nats().deleted_servers.contains(&server));
-    let seat = mm.phase(player).and_then(|p| p.seat()).unwrap();
-    assert!(mm.nats().deleted_players.contains(&(server.clone(), seat.client_id)), "its player records removed");
-    let _ = waiting;
-    let next = mm.server_ids().pop().expect("a replacement");
-    assert_ne!(next, server);
+    let (starting, _) = mm.seat_of(waiting).expect("placed on a new server");
+    mm.provider.exit(&starting, "process exited: status 1");
+    mm.step_n(2);
+    let (replacement, _) = mm.seat_of(waiting).expect("placed again");
+    assert_ne!(replacement, starting);
+    assert_eq!(mm.provider.log().launched.len(), 3);
+    let statuses: Vec<&str> = mm.updates(waiting).iter().map(JoinProgress::status).collect();
+    assert_eq!(statuses, ["queued", "server_starting", "finding_server", "server_starting"]);
 }
 
 #[test]
@@ -209,6 +214,7 @@ fn at_the_server_limit_a_join_waits_then_fails_with_no_capacity_and_a_placed_one
         c.server_capacity = 1;
         c.max_servers = 1;
         c.join_deadline = std::time::Duration::from_secs(60);
+        c.server_start_timeout = std::time::Duration::from_secs(600);
     });
     let placed = mm.join("demo", "1.0");
     let queued = mm.join("demo", "1.0");

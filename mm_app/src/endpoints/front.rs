@@ -180,7 +180,9 @@ impl Front {
             super::envelope::join_error(&error)
         };
         let caller = Caller { ip, stream: self.next_stream.fetch_add(1, Ordering::Relaxed) };
-        let params = params.unwrap_or(Value::Null);
+        let Some(params @ Value::Object(_)) = params else {
+            return Err(protocol_error(error_codes::INVALID_PARAMS, "params must be an object"));
+        };
         let typed = if join {
             let mut request: JoinRequest = serde_json::from_value(params).map_err(invalid)?;
             if request.request_id.is_none() {

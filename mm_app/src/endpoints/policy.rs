@@ -193,7 +193,7 @@ mod tests {
     #[test]
     fn a_token_admin_endpoint_wants_the_exact_bearer() {
         let mut config = config();
-        config.admin_token = Some(Secret::new("0123456789abcdef".into()));
+        config.admin_token = Some(Secret::new("0123456789abcdef"));
         let admin = Gatekeeper::new(FrontKind::Admin, &config);
         assert!(admin.check_caller(&headers(&[("authorization", "Bearer 0123456789abcdef")])).is_ok());
         let status = admin.check_caller(&headers(&[("authorization", "Bearer 0123456789abcdeX")])).unwrap_err().0;

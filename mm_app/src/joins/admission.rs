@@ -82,7 +82,7 @@ mod tests {
     }
 
     fn existing(requester: &str) -> Join {
-        Join::new(&request(), RequestId::new("r1").unwrap(), requester.into(), requester.into(), 0.0, 60.0).0
+        Join::new(&request(), RequestId::new("request-1").unwrap(), requester.into(), requester.into(), 0.0, 60.0).0
     }
 
     fn code(admission: Admission) -> ErrorCode {

@@ -251,8 +251,8 @@ mod tests {
     fn join() -> Join {
         let request = JoinRequest::new("demo", "1.0").validate().unwrap();
         let (join, first) =
-            Join::new(&request, RequestId::new("r1").unwrap(), "10.0.0.1".into(), "10.0.0.1".into(), 0.0, 60.0);
-        assert_eq!(first, JoinProgress::Queued { request_id: "r1".into() });
+            Join::new(&request, RequestId::new("request-1").unwrap(), "10.0.0.1".into(), "10.0.0.1".into(), 0.0, 60.0);
+        assert_eq!(first, JoinProgress::Queued { request_id: "request-1".into() });
         join
     }
 
@@ -266,7 +266,7 @@ mod tests {
             transport: Transport::Udp,
             addresses: Default::default(),
             cert_digest: None,
-            request_id: "r1".into(),
+            request_id: "request-1".into(),
             session_id: "s".into(),
             token_expires_in_secs: 30,
         }
@@ -275,7 +275,10 @@ mod tests {
     #[test]
     fn the_happy_path_runs_queued_to_ready() {
         let mut j = join();
-        assert_eq!(j.place(seat(1), Readiness::Starting), Ok(JoinProgress::ServerStarting { request_id: "r1".into() }));
+        assert_eq!(
+            j.place(seat(1), Readiness::Starting),
+            Ok(JoinProgress::ServerStarting { request_id: "request-1".into() })
+        );
         assert_eq!(j.phase(), JoinPhase::WaitingForServer { seat: seat(1) });
         assert_eq!(j.issue_token(), Ok(seat(1)));
         assert_eq!(j.grant_stored(true, true, ready(), 2.0), GrantOutcome::Ready(JoinProgress::Ready(ready())));
@@ -321,7 +324,7 @@ mod tests {
             j.place(seat(round), Readiness::Starting).unwrap();
             let step = j.server_lost(1.0).unwrap();
             assert_eq!(step.release, Release::Seat(seat(round)));
-            assert_eq!(step.progress, JoinProgress::FindingServer { request_id: "r1".into() });
+            assert_eq!(step.progress, JoinProgress::FindingServer { request_id: "request-1".into() });
             assert_eq!(j.phase(), JoinPhase::Queued);
         }
         j.place(seat(9), Readiness::Starting).unwrap();

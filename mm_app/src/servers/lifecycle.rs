@@ -206,7 +206,7 @@ pub fn stop_empty_servers(
     }
 }
 
-/// Removes lost servers: stops whatever is left of them, deletes their NATS records and
+/// Removes lost servers: stops whatever may be left of them, deletes their NATS records and
 /// despawns them. Joins, tokens and sessions that pointed at them notice the entity is gone.
 pub fn forget_lost_servers(
     mut commands: Commands,
@@ -224,7 +224,9 @@ pub fn forget_lost_servers(
         let Ok((game_server, seats)) = servers.get(*server) else { continue };
         let id: &ServerId = &game_server.id;
         tracing::warn!(server_id = %id, "server lost: {reason}");
-        provider.0.stop(id);
+        if reason.needs_stop() {
+            provider.0.stop(id);
+        }
         nats.write(NatsCommand::DeleteServer { server_id: id.clone() });
         nats.write_batch(
             seats.clients().map(|client_id| NatsCommand::DeletePlayer { server_id: id.clone(), client_id }),

@@ -41,13 +41,13 @@ impl Plugin for ServersPlugin {
                     .chain()
                     .in_set(MatchmakerSystems::Servers),
             )
+            // After `Finish`, so a seat freed this tick counts as empty this tick.
             .add_systems(
                 Update,
-                (lifecycle::track_emptiness, lifecycle::stop_empty_servers)
+                (lifecycle::track_emptiness, lifecycle::stop_empty_servers, lifecycle::forget_lost_servers)
                     .chain()
-                    .in_set(MatchmakerSystems::Housekeeping),
-            )
-            .add_systems(Update, lifecycle::forget_lost_servers.in_set(MatchmakerSystems::Cleanup));
+                    .in_set(MatchmakerSystems::Cleanup),
+            );
     }
 
     fn finish(&self, app: &mut App) {

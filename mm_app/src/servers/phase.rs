@@ -58,6 +58,14 @@ pub enum LossReason {
     Stopped,
 }
 
+impl LossReason {
+    /// Whether the provider must still be told to stop it: not when its process already
+    /// exited, nor when it vanished while already being stopped.
+    pub fn needs_stop(&self) -> bool {
+        !matches!(self, LossReason::Exited(_) | LossReason::Stopped)
+    }
+}
+
 /// The timers of the table.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PhaseTimers {
@@ -219,6 +227,15 @@ mod tests {
         assert_eq!(counts, [true, true, true, true, false]);
         let stoppable: Vec<bool> = ALL.iter().map(|p| p.may_stop_when_empty()).collect();
         assert_eq!(stoppable, [false, true, false, true, false]);
+    }
+
+    #[test]
+    fn only_servers_that_may_still_run_are_stopped_when_lost() {
+        assert!(!LossReason::Exited("exit 1".into()).needs_stop());
+        assert!(!LossReason::Stopped.needs_stop());
+        for reason in [LossReason::NeverReady, LossReason::DidNotStop, LossReason::StayedSilent] {
+            assert!(reason.needs_stop(), "{reason}");
+        }
     }
 
     #[test]
