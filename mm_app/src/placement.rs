@@ -253,8 +253,10 @@ mod tests {
         assert_eq!(decisions[0], Decision::Launch { game: 1, index: 0 });
     }
 
-    fn arb_input() -> impl Strategy<Value = (Vec<QueuedJoin<u32, u8>>, Vec<OpenServer<u32, u8>>, usize, PlacementLimits)>
-    {
+    /// Queued joins, open servers, live servers and limits.
+    type Input = (Vec<QueuedJoin<u32, u8>>, Vec<OpenServer<u32, u8>>, usize, PlacementLimits);
+
+    fn arb_input() -> impl Strategy<Value = Input> {
         let joins = prop::collection::vec((0u8..3, 0u32..50, 0u32..100), 0..40).prop_map(|v| {
             v.into_iter()
                 .enumerate()

@@ -102,7 +102,7 @@ fn a_connected_player_keeps_the_seat_until_they_leave_then_the_empty_server_stop
     mm.advance(29.0);
     assert_eq!(mm.server_state(&server).unwrap().0, ServerPhase::Ready, "kept through the empty grace");
     mm.advance(2.0);
-    assert_eq!(mm.provider.log().stopped, [server.clone()], "stopped once");
+    assert_eq!(mm.provider.log().stopped, std::slice::from_ref(&server), "stopped once");
     assert!(mm.nats().controls.contains(&(server.clone(), ServerCommand::Shutdown)));
     mm.step_n(2);
     assert!(mm.server(&server).is_none(), "forgotten once its process exited");

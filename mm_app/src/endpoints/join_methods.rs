@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use bevy::ecs::system::SystemParam;
 use bevy::prelude::*;
 use bevy_remote::{BrpError, BrpResult};
 use bevygap_shared::inbox::AppWaker;
@@ -29,18 +30,25 @@ fn as_result(progress: &JoinProgress) -> BrpResult<Option<Value>> {
     }
 }
 
+/// The joins as the join methods see them: by request id, and by the stream following them.
+#[derive(SystemParam)]
+pub struct JoinBook<'w, 's> {
+    joins: Query<'w, 's, (&'static Join, &'static JoinUpdates)>,
+    index: ResMut<'w, RequestIndex>,
+    cursors: ResMut<'w, StreamCursors>,
+}
+
 /// Starts or resumes a join and returns each new progress message for the calling stream.
 pub fn join_watch(
     In(params): In<Option<Value>>,
     mut commands: Commands,
-    mut index: ResMut<RequestIndex>,
-    mut cursors: ResMut<StreamCursors>,
-    joins: Query<(&Join, &JoinUpdates)>,
+    book: JoinBook,
     config: Res<MatchmakerConfig>,
     waker: Res<AppWaker>,
     time: Res<Time<Real>>,
 ) -> BrpResult<Option<Value>> {
     let JoinCall { caller, request } = parse(params)?;
+    let JoinBook { joins, mut index, mut cursors } = book;
     if let Some(&(entity, sent)) = cursors.0.get(&caller.stream) {
         let Ok((_, updates)) = joins.get(entity) else {
             cursors.0.remove(&caller.stream);

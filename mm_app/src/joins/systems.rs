@@ -10,7 +10,7 @@ use super::machine::{GrantOutcome, Join, JoinPhase, Release, SeatClaim, Step};
 use super::{FailJoin, JoinUpdates, PendingReady, RequestIndex};
 use crate::clock::now;
 use crate::config::{GameKey, MatchmakerConfig};
-use crate::nats_bridge::{NatsCommand, NatsEvent};
+use crate::nats_bridge::{GrantWrite, NatsCommand, NatsEvent};
 use crate::placement::{self, Decision, OpenServer, QueuedJoin, Target};
 use crate::servers::{GameServer, SeatBook, ServerEndpoints, ServerLauncher, ServerPhase};
 use crate::sessions::{GameSession, SessionIndex};
@@ -231,7 +231,7 @@ pub fn issue_tokens(
             .id();
         desk.tokens.0.insert(seat.client_id, token_entity);
         let issued_ms = now_ms();
-        nats.write(NatsCommand::StoreGrant {
+        nats.write(NatsCommand::StoreGrant(Box::new(GrantWrite {
             join: entity,
             grant: ClientGrant {
                 client_id: seat.client_id,
@@ -251,7 +251,7 @@ pub fn issue_tokens(
                 created_at_ms: issued_ms,
                 provider_session: None,
             },
-        });
+        })));
         commands.entity(entity).insert(PendingReady(ReadyPayload {
             connect_token: token,
             transport: join.transport,

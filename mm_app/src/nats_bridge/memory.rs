@@ -4,7 +4,7 @@ use bevy::prelude::*;
 use bevygap_shared::naming::ServerId;
 use bevygap_shared::records::{ClientGrant, ServerCommand, SessionRecord};
 
-use super::{BridgeError, NatsCommand, NatsEvent, add_bridge_messages};
+use super::{BridgeError, GrantWrite, NatsCommand, NatsEvent, add_bridge_messages};
 use crate::schedule::{MatchmakerSchedulePlugin, MatchmakerSystems, require};
 
 /// What the in-memory stand-in holds: the records the matchmaker wrote and the deletes and
@@ -40,7 +40,8 @@ fn apply_commands(
 ) {
     for command in commands.read() {
         match command.clone() {
-            NatsCommand::StoreGrant { join, grant, session } => {
+            NatsCommand::StoreGrant(write) => {
+                let GrantWrite { join, grant, session } = *write;
                 let (server_id, client_id) = (grant.server_id.clone(), grant.client_id);
                 let result = if store.fail_grant_writes {
                     Err(BridgeError::Write { bucket: "clients", reason: "NATS is unreachable".into() })

@@ -20,7 +20,7 @@ pub use real::{Nats, NatsBridgePlugin};
 pub enum NatsCommand {
     /// Write the client grant and its session record; answered by [`NatsEvent::GrantStored`]
     /// (the token is returned only after the game server can see the grant).
-    StoreGrant { join: Entity, grant: ClientGrant, session: SessionRecord },
+    StoreGrant(Box<GrantWrite>),
     /// Remove a client's grant, so its token can no longer be admitted.
     DeleteGrant { server_id: ServerId, client_id: u64 },
     /// Remove a session record.
@@ -31,6 +31,14 @@ pub enum NatsCommand {
     DeletePlayer { server_id: ServerId, client_id: u64 },
     /// Publish a command on a server's control subject.
     Control { server_id: ServerId, command: ServerCommand },
+}
+
+/// A client grant to store for a join, with the session record it belongs to.
+#[derive(Debug, Clone)]
+pub struct GrantWrite {
+    pub join: Entity,
+    pub grant: ClientGrant,
+    pub session: SessionRecord,
 }
 
 /// Something changed in NATS that the matchmaker follows.

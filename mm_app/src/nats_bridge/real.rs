@@ -5,7 +5,7 @@ use bevygap_shared::kv::KvStores;
 use bevygap_shared::naming::NatsNames;
 use bevygap_shared::nats::NatsConnection;
 
-use super::{BridgeError, NatsCommand, NatsEvent, add_bridge_messages, watch};
+use super::{BridgeError, GrantWrite, NatsCommand, NatsEvent, add_bridge_messages, watch};
 use crate::schedule::{MatchmakerSchedulePlugin, MatchmakerSystems, expect_resource, require};
 
 /// The live connection and buckets; NATS KV is the source of truth for anything another
@@ -68,7 +68,8 @@ fn perform_commands(
 async fn perform(nats: Nats, command: NatsCommand, events: bevygap_shared::inbox::InboxSender<NatsEvent>) {
     let kv = &nats.kv;
     let (store, key, what) = match command {
-        NatsCommand::StoreGrant { join, grant, session } => {
+        NatsCommand::StoreGrant(write) => {
+            let GrantWrite { join, grant, session } = *write;
             let (server_id, client_id) = (grant.server_id.clone(), grant.client_id);
             let result = store_grant(kv, &grant, &session).await;
             events.send(NatsEvent::GrantStored { join, server_id, client_id, result });
