@@ -11,6 +11,7 @@
 
 use std::time::{Duration, Instant};
 
+use bevy::ecs::system::SystemParam;
 use bevy::prelude::*;
 use bevy_tokio_tasks::TokioTasksRuntime;
 use bevygap_shared::inbox::{Inbox, add_inbox};
@@ -183,28 +184,26 @@ fn stop_when_idle(
     }
 }
 
-fn begin_shutdown(
-    mut commands: Commands,
-    servers: Query<Entity, With<BevygapNetcodeServer>>,
-    link: Res<NatsLink>,
-    ctx: Res<ServerContext>,
-    config: Res<ShutdownConfig>,
-    outside: Res<StoppedFromOutside>,
-    self_stopped: Res<Inbox<SelfStopFinished>>,
-    runtime: Option<Res<TokioTasksRuntime>>,
-) {
-    info!("shutting down: disconnecting players and removing records");
-    for entity in &servers {
-        commands.trigger(Stop { entity });
-    }
-    link.send(ToNats::Retire);
-    let mut self_stop_pending = false;
-    if let (Some(deployment), Some(runtime)) = (ctx.edgegap(), runtime)
-        && config.edgegap_self_stop
-        && !outside.0
-    {
-        self_stop_pending = true;
-        let finished = self_stopped.sender();
+/// What deciding on (and starting) Edgegap's self-stop needs.
+#[derive(SystemParam)]
+struct SelfStop<'w> {
+    ctx: Res<'w, ServerContext>,
+    config: Res<'w, ShutdownConfig>,
+    outside: Res<'w, StoppedFromOutside>,
+    finished: Res<'w, Inbox<SelfStopFinished>>,
+    runtime: Option<Res<'w, TokioTasksRuntime>>,
+}
+
+impl SelfStop<'_> {
+    /// On Edgegap, when the server decided to stop by itself, asks Edgegap to tear the
+    /// deployment down (in the background; [`SelfStopFinished`] arrives when the call returns).
+    /// Returns whether a call was started.
+    fn request(&self) -> bool {
+        let (Some(deployment), Some(runtime)) = (self.ctx.edgegap(), self.runtime.as_ref()) else { return false };
+        if !self.config.edgegap_self_stop || self.outside.0 {
+            return false;
+        }
+        let finished = self.finished.sender();
         let client = deployment.context_client();
         runtime.runtime().spawn_blocking(move || {
             match client.self_stop() {
@@ -213,7 +212,22 @@ fn begin_shutdown(
             }
             finished.send(SelfStopFinished);
         });
+        true
     }
+}
+
+fn begin_shutdown(
+    mut commands: Commands,
+    servers: Query<Entity, With<BevygapNetcodeServer>>,
+    link: Res<NatsLink>,
+    self_stop: SelfStop,
+) {
+    info!("shutting down: disconnecting players and removing records");
+    for entity in &servers {
+        commands.trigger(Stop { entity });
+    }
+    link.send(ToNats::Retire);
+    let self_stop_pending = self_stop.request();
     commands.insert_resource(ShutdownProgress { began: Instant::now(), self_stop_pending, exited: false });
 }
 

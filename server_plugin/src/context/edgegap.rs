@@ -176,8 +176,8 @@ pub struct EdgegapContext(pub Deployment);
 
 /// How the background fetch of the context ended, delivered through an [`Inbox`].
 enum ContextFetched {
-    /// Edgegap answered (or the call failed).
-    Answer(Result<Deployment, EdgegapError>),
+    /// Edgegap answered (or the call failed). Boxed: a deployment is large.
+    Answer(Result<Box<Deployment>, EdgegapError>),
     /// The blocking call never returned an answer (it panicked).
     Lost,
 }
@@ -199,7 +199,7 @@ fn fetch_context(ctx: Res<ServerContext>, inbox: Res<Inbox<ContextFetched>>, run
     let fetched = inbox.sender();
     runtime.runtime().spawn(async move {
         let outcome = match tokio::task::spawn_blocking(move || client.context()).await {
-            Ok(answer) => ContextFetched::Answer(answer),
+            Ok(answer) => ContextFetched::Answer(answer.map(Box::new)),
             Err(_) => ContextFetched::Lost,
         };
         fetched.send(outcome);
@@ -221,7 +221,7 @@ fn receive_context(mut commands: Commands, mut inbox: ResMut<Inbox<ContextFetche
                     "Edgegap deployment {} ({}), status {}",
                     deployment.request_id, deployment.fqdn, deployment.status
                 );
-                commands.insert_resource(EdgegapContext(deployment));
+                commands.insert_resource(EdgegapContext(*deployment));
             }
         }
     }
