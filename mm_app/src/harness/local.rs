@@ -1,0 +1,124 @@
+//! A complete matchmaker in-process, for integration tests (Bevygap's own, and a game's):
+//! a private nats-server, the `local` provider running the given game-server command, and both
+//! endpoints on ephemeral loopback ports, the app running on a background thread.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bevy::app::App;
+use bevygap_shared::LightyearKeys;
+use bevygap_shared::nats::{NatsConfig, NatsServer, NatsServerError};
+
+use crate::app::{ShutdownHandle, StartError, build_app};
+use crate::config::MatchmakerConfig;
+use crate::endpoints::EndpointAddrs;
+use crate::providers::{LocalProvider, LocalProviderConfig, ServerProvider};
+
+/// Why the in-process matchmaker did not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HarnessError {
+    #[error(transparent)]
+    Nats(#[from] NatsServerError),
+    #[error(transparent)]
+    Start(#[from] StartError),
+    #[error("the matchmaker thread stopped before it was ready")]
+    ThreadDied,
+}
+
+/// A running matchmaker; dropping it stops the app, every game server it started and its
+/// nats-server.
+///
+/// ```no_run
+/// use bevygap_matchmaker::config::MatchmakerConfig;
+/// use bevygap_matchmaker::harness::LocalMatchmaker;
+///
+/// let config = MatchmakerConfig::for_tests("mygame", vec!["target/debug/my-game-server".into()]);
+/// let mm = LocalMatchmaker::start(config, bevygap_shared::LightyearKeys::development()).unwrap();
+/// println!("players join at {}", mm.public_url());
+/// ```
+pub struct LocalMatchmaker {
+    pub nats: NatsServer,
+    pub addrs: EndpointAddrs,
+    pub provider: Arc<LocalProvider>,
+    shutdown: ShutdownHandle,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl LocalMatchmaker {
+    /// Starts a matchmaker with `config`, signing tokens with `keys`; game servers get the same
+    /// keys and the NATS URL through their environment.
+    pub fn start(config: MatchmakerConfig, keys: LightyearKeys) -> Result<Self, HarnessError> {
+        Self::start_with(config, keys, |_| {})
+    }
+
+    /// Like [`start`](Self::start), with a last look at the App before it runs (a benchmark
+    /// swapping the runner, say).
+    pub fn start_with(
+        config: MatchmakerConfig,
+        keys: LightyearKeys,
+        customize: impl FnOnce(&mut App) + Send + 'static,
+    ) -> Result<Self, HarnessError> {
+        let nats = NatsServer::start()?;
+        let provider = Arc::new(LocalProvider::new(LocalProviderConfig {
+            command: config.game_server_cmd.clone(),
+            namespace: config.namespace.clone(),
+            public_ip: config.local_public_ip,
+            extra_env: vec![
+                ("NATS_URL".into(), nats.url()),
+                ("LIGHTYEAR_PROTOCOL_ID".into(), keys.protocol_id.to_string()),
+                (
+                    "LIGHTYEAR_PRIVATE_KEY".into(),
+                    keys.private_key.expose().iter().map(|b| format!("{b:02x}")).collect(),
+                ),
+            ],
+            stop_grace: config.stop_grace,
+        }));
+        let nats_config = NatsConfig::new(nats.url(), "bevygap-matchmaker");
+        let app_provider: Arc<dyn ServerProvider> = provider.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let (mut app, shutdown) = match build_app(config, &nats_config, keys, app_provider, false) {
+                Ok(built) => built,
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            };
+            customize(&mut app);
+            app.finish();
+            app.cleanup();
+            app.update();
+            let addrs = *app.world().resource::<EndpointAddrs>();
+            if tx.send(Ok((addrs, shutdown))).is_ok() {
+                app.run();
+            }
+        });
+        let (addrs, shutdown) = rx.recv_timeout(Duration::from_secs(60)).map_err(|_| HarnessError::ThreadDied)??;
+        Ok(Self { nats, addrs, provider, shutdown, thread: Some(thread) })
+    }
+
+    /// The players' endpoint, `http://127.0.0.1:<port>`.
+    pub fn public_url(&self) -> String {
+        format!("http://{}", self.addrs.public)
+    }
+
+    /// The operators' endpoint, `http://127.0.0.1:<port>`.
+    pub fn admin_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.addrs.admin.port())
+    }
+
+    /// Game servers still running.
+    pub fn running_servers(&self) -> usize {
+        self.provider.running().len()
+    }
+}
+
+impl Drop for LocalMatchmaker {
+    fn drop(&mut self) {
+        self.shutdown.shutdown();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
