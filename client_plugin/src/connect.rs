@@ -23,14 +23,19 @@ pub struct BevygapClient;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ReadyError {
+    /// The token is not base64.
     #[error("the connect token is not base64: {0}")]
     TokenEncoding(#[from] base64::DecodeError),
+    /// The token has the wrong length (its length in bytes).
     #[error("the connect token is {0} bytes long; a Lightyear token is {CONNECT_TOKEN_BYTES}")]
     TokenLength(usize),
+    /// Lightyear cannot read the token.
     #[error("the connect token is invalid: {0}")]
     TokenInvalid(#[from] lightyear::netcode::InvalidTokenError),
+    /// The payload lists no address for the transport it chose.
     #[error("the server offers no {0:?} address although the token is for it")]
     NoAddress(Transport),
+    /// Lightyear refused to build a client from the token.
     #[error("cannot create the netcode client: {0}")]
     Netcode(#[from] lightyear::netcode::Error),
 }

@@ -66,7 +66,12 @@ pub enum AttemptError {
     Network(String),
     /// An HTTP error status, with the JSON-RPC error from the body when there was one.
     #[error("the matchmaker answered HTTP {status}{}", .error.as_ref().map(|e| format!(": {}", e.message)).unwrap_or_default())]
-    HttpStatus { status: u16, error: Option<RpcError> },
+    HttpStatus {
+        /// The HTTP status code.
+        status: u16,
+        /// The JSON-RPC error in the body, if it had one.
+        error: Option<RpcError>,
+    },
     /// The matchmaker refused or failed the join.
     #[error("{}", .0.message)]
     Rpc(RpcError),

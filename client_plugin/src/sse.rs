@@ -20,8 +20,10 @@ const MAX_LINE: usize = 256 * 1024;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SseError {
+    /// A line or event is longer than any the matchmaker sends.
     #[error("an event-stream line or event exceeds {MAX_LINE} bytes")]
     LineTooLong,
+    /// A line is not UTF-8 text.
     #[error("an event-stream line is not UTF-8")]
     NotUtf8,
 }

@@ -56,14 +56,19 @@ impl Default for AdmissionConfig {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Refusal {
+    /// Draining or shutting down.
     #[error("the server is draining and admits no one new")]
     NotAdmitting,
+    /// Every seat is taken (the number of connected players).
     #[error("the server is full ({0} players)")]
     Full(usize),
+    /// The same client id is connected already (perhaps over the other transport).
     #[error("this client id is already connected")]
     AlreadyConnected,
+    /// The matchmaker never placed this client id here (or its grant ended).
     #[error("no grant for this client id on this server")]
     NoGrant,
+    /// The grant places the client on another server.
     #[error("the grant names server {0}, not this one")]
     WrongServer(ServerId),
 }
@@ -82,9 +87,13 @@ impl Refusal {
 /// What the decision needs to know about the server right now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Occupancy {
+    /// Whether the server phase admits players.
     pub admitting: bool,
+    /// Players connected now.
     pub connected: usize,
+    /// Most players at once.
     pub capacity: usize,
+    /// Whether the connecting client id is one of them.
     pub already_connected: bool,
 }
 

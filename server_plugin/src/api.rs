@@ -43,9 +43,15 @@ impl BevygapServerState {
 #[derive(Message, Debug, Clone, PartialEq, Eq)]
 pub enum ServerControl {
     /// Stop admitting; exit once the last player has left.
-    Drain { reason: String },
+    Drain {
+        /// Why, for the logs and [`BevygapStatus::stop_reason`].
+        reason: String,
+    },
     /// Disconnect everyone cleanly, remove the records and exit now.
-    Shutdown { reason: String },
+    Shutdown {
+        /// Why, for the logs and [`BevygapStatus::stop_reason`].
+        reason: String,
+    },
 }
 
 /// A player finished connecting (written once per connection).
@@ -84,9 +90,13 @@ pub struct ConnectedPlayer {
 /// One connected player, as listed in [`BevygapStatus::players`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlayerEntry {
+    /// The client's `ClientOf` entity.
     pub entity: Entity,
+    /// The matchmaker session it was placed in.
     pub session_id: String,
+    /// The transport it came over.
     pub transport: Transport,
+    /// Unix milliseconds of the connection.
     pub connected_at_ms: u64,
 }
 

@@ -26,12 +26,16 @@ pub const MAX_VALIDITY: Duration = Duration::from_secs(14 * 24 * 3600);
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CertificateError {
+    /// The configured validity breaks the 14-day rule.
     #[error("certificate validity {0:?} (including the clock-skew margin) exceeds the 14 days browsers accept")]
     TooLong(Duration),
+    /// Key or certificate generation failed.
     #[error("cannot generate the WebTransport certificate: {0}")]
     Generate(#[from] rcgen::Error),
+    /// The generated certificate does not parse as one WebTransport accepts.
     #[error("the generated certificate is not usable by WebTransport: {0}")]
     Invalid(#[from] wtransport::tls::error::InvalidCertificate),
+    /// The digest is not a SHA-256 digest (a bug in the hashing library).
     #[error("the certificate digest is {0} bytes long, not the 32 of SHA-256")]
     DigestLength(usize),
 }

@@ -113,10 +113,13 @@ pub mod prelude {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SetupError {
+    /// Where the server runs could not be worked out.
     #[error(transparent)]
     Context(#[from] context::ContextError),
+    /// A variable of the plugin's own configuration is malformed.
     #[error("bad configuration: {0}")]
     Env(#[from] EnvError),
+    /// The WebTransport certificate could not be made.
     #[error(transparent)]
     Certificate(#[from] certificate::CertificateError),
 }
@@ -125,12 +128,19 @@ pub enum SetupError {
 /// environment, tests build it by hand.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
+    /// Who and where the server is.
     pub context: ServerContext,
+    /// How to reach NATS, where the records go.
     pub nats: NatsConfig,
+    /// The netcode protocol id and key, shared with the matchmaker that mints tokens.
     pub keys: LightyearKeys,
+    /// Who may connect.
     pub admission: AdmissionConfig,
+    /// How often records are written.
     pub reporting: ReportingConfig,
+    /// When and how the server stops.
     pub shutdown: ShutdownConfig,
+    /// The WebTransport certificate's lifetime.
     pub certificate: CertificateConfig,
 }
 

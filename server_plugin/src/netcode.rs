@@ -20,6 +20,7 @@ use crate::context::ServerContext;
 /// Marks a Lightyear server entity started by Bevygap, with the transport it serves.
 #[derive(Component, Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BevygapNetcodeServer {
+    /// The transport this server entity serves.
     pub transport: Transport,
     /// The configured endpoint (bind may use port 0).
     pub endpoint: Endpoint,

@@ -66,6 +66,7 @@ struct ShutdownProgress {
 
 /// Drives the server phase and the exit.
 pub struct ShutdownPlugin {
+    /// When and how to stop.
     pub config: ShutdownConfig,
 }
 

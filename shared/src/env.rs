@@ -1,4 +1,4 @@
-//! Reading settings from the environment through a lookup function, so config parsing is
+//! Reading configuration from the environment through a lookup function, so config parsing is
 //! tested with plain maps instead of mutating the process environment.
 
 use std::collections::HashMap;

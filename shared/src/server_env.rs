@@ -12,7 +12,7 @@
 //! | `BEVYGAP_UDP_BIND`, `BEVYGAP_UDP_PUBLIC` | UDP socket to bind, and the address clients dial |
 //! | `BEVYGAP_WT_BIND`, `BEVYGAP_WT_PUBLIC` | same for WebTransport |
 //!
-//! NATS settings (`NATS_*`) and Lightyear keys (`LIGHTYEAR_*`) are passed through as well.
+//! NATS configuration (`NATS_*`) and Lightyear keys (`LIGHTYEAR_*`) are passed through as well.
 
 use std::net::SocketAddr;
 

@@ -36,7 +36,10 @@ pub enum Dial {
     Udp,
     /// WebTransport, pinning the server's certificate by its SHA-256 digest (lowercase hex, no
     /// colons; a wrong one makes the client refuse the server).
-    WebTransport { cert_digest: String },
+    WebTransport {
+        /// The digest the server published.
+        cert_digest: String,
+    },
 }
 
 /// A bare client app with one client entity that starts connecting with `token` over `dial`.
@@ -82,6 +85,7 @@ pub fn decode_connect_token(base64: &str) -> ConnectToken {
 pub enum ClientConnection {
     /// Still connecting (or never started).
     Pending,
+    /// Connected to the server.
     Connected,
     /// Gave up or was refused, with Lightyear's reason (`ConnectionDenied`, `Link failed…`).
     Disconnected(String),

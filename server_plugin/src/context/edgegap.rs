@@ -109,6 +109,7 @@ pub enum PortsError {
     /// `BEVYGAP_UDP_PORT_NAME` or `BEVYGAP_WT_PORT_NAME` names a port the deployment lacks.
     #[error("no port named {name:?} (the deployment has {available})")]
     NoSuchPort {
+        /// The name that was asked for.
         name: String,
         /// The port names the mapping has, quoted and comma-separated.
         available: String,
@@ -124,7 +125,12 @@ pub enum PortsError {
     },
     /// The chosen port is not UDP.
     #[error("port {name:?} is {protocol}; UDP and WebTransport (QUIC) both need a UDP port")]
-    NotUdp { name: String, protocol: String },
+    NotUdp {
+        /// The port's name.
+        name: String,
+        /// Its protocol as Edgegap lists it (`TCP`, `HTTP`…).
+        protocol: String,
+    },
 }
 
 /// Resolves the context of an Edgegap deployment.

@@ -9,9 +9,13 @@ use bevygap_shared::records::{PlayerRecord, ServerRecord};
 /// One write to bring KV in line with the book.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KvOp {
+    /// Write (or rewrite) the server record.
     PutServer(ServerRecord),
+    /// Remove the server record.
     DeleteServer,
+    /// Write (or rewrite) one player's record.
     PutPlayer(PlayerRecord),
+    /// Remove the record of this client id.
     DeletePlayer(u64),
 }
 

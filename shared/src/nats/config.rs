@@ -72,7 +72,7 @@ impl NatsConfig {
         Self::from_source(&crate::env::ProcessEnv, client_name)
     }
 
-    /// Reads settings from any [`EnvSource`]; errors name the offending variable.
+    /// Reads the configuration from any [`EnvSource`]; errors name the offending variable.
     pub fn from_source(env: &dyn EnvSource, client_name: &str) -> Result<Self, EnvError> {
         let urls = match env.var("NATS_URL") {
             None => vec![Self::DEFAULT_URL.to_string()],
