@@ -8,7 +8,8 @@ use bevygap_shared::nats::LinkStatus;
 use bevygap_shared::protocol::{ServerAddresses, Transport};
 use bevygap_shared::records::ServerStatus;
 
-/// The server's lifecycle. Use it with `in_state`/`OnEnter` like any Bevy state.
+/// The server's lifecycle, the game-server counterpart of the client plugin's
+/// `BevygapClientState`. Use it with `in_state`/`OnEnter` like any Bevy state.
 #[derive(States, Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Reflect)]
 pub enum BevygapServerState {
     /// Booting: sockets opening, registering with the matchmaker.
