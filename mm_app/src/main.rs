@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use bevygap_matchmaker::app::build_app;
 use bevygap_matchmaker::config::{Cli, ProviderKind};
-use bevygap_matchmaker::providers::{LocalProvider, LocalProviderConfig, ServerProvider};
+use bevygap_matchmaker::providers::{FleetProvider, LocalProvider, LocalProviderConfig, ServerProvider};
 use bevygap_shared::LightyearKeys;
 use bevygap_shared::nats::{NatsConfig, NatsServer};
 use clap::Parser;
@@ -49,6 +49,7 @@ fn main() -> ExitCode {
             extra_env,
             stop_grace: config.stop_grace,
         })),
+        ProviderKind::Fleet => Arc::new(FleetProvider),
     };
     let (public, admin) = (config.public_addr, config.admin_addr);
     let (mut app, shutdown) = match build_app(config, &nats_config, keys, provider, true) {

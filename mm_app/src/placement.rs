@@ -6,9 +6,12 @@
 //! The rules, each checked by the property tests below:
 //! - **Oldest join first**, per game: a younger join never gets a seat an older one waits for.
 //! - **Never overfill**: reservations on a server never exceed its free seats.
-//! - **Fill before launching**: a ready server before a starting one, the fullest first, and a
-//!   new server only when no server of that game (ready or starting) has a free seat.
-//! - **Never above the server limit**: launches stop at `max_servers` live servers.
+//! - **Fill before launching**: a ready server before a starting one, and a new server only
+//!   when no server of that game (ready or starting) has a free seat. With
+//!   [`Packing::Fill`] (providers that start servers on demand) the fullest server first, so
+//!   empty ones can stop; with [`Packing::Spread`] (a fixed fleet) the emptiest first.
+//! - **Never above the server limit**: launches stop at `max_servers` live servers, and a
+//!   provider that cannot start servers never launches.
 //! - A join that cannot be placed waits; once past its deadline it is refused with
 //!   `no_capacity`.
 //!
@@ -20,8 +23,8 @@
 //!
 //! let queued = [QueuedJoin { join: "alice", game: "demo", queued_at: 0.0, deadline: 60.0 }];
 //! let servers = [OpenServer { server: "s1", game: "demo", readiness: Readiness::Ready, taken: 3, capacity: 4 }];
-//! let limits = PlacementLimits { max_servers: 8, server_capacity: 4 };
-//! let decisions = plan(&queued, &servers, 1, &limits, 1.0);
+//! let rules = PlacementRules::on_demand(8, 4);
+//! let decisions = plan(&queued, &servers, 1, &rules, 1.0);
 //! assert_eq!(decisions, [Decision::Reserve { join: "alice", on: Target::Existing("s1"), readiness: Readiness::Ready }]);
 //! ```
 
@@ -58,13 +61,35 @@ pub struct OpenServer<S, G> {
     pub capacity: u32,
 }
 
-/// Placement limits.
+/// Which server of those with a free seat gets the next player.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Packing {
+    /// The fullest: players fill servers, so emptier ones can drain and stop (on-demand
+    /// providers, which pay per running server).
+    #[default]
+    Fill,
+    /// The emptiest: load is spread over servers that run anyway (a fixed fleet).
+    Spread,
+}
+
+/// The rules placement works within.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PlacementLimits {
+pub struct PlacementRules {
     /// Most live servers at once (all games together).
     pub max_servers: usize,
     /// Seats on a newly launched server.
     pub server_capacity: u32,
+    /// Whether servers may be launched at all (a fleet provider cannot).
+    pub may_launch: bool,
+    pub packing: Packing,
+}
+
+impl PlacementRules {
+    /// Rules for an on-demand provider: launch up to `max_servers` of `server_capacity` seats,
+    /// filling servers first.
+    pub fn on_demand(max_servers: usize, server_capacity: u32) -> Self {
+        Self { max_servers, server_capacity, may_launch: true, packing: Packing::Fill }
+    }
 }
 
 /// The server a reservation is on.
@@ -81,6 +106,9 @@ pub enum Target<S> {
 pub enum WaitReason {
     /// Every server of its game is full and no more may be launched.
     AtServerLimit,
+    /// Every server of its game is full and the provider does not launch servers (a fleet):
+    /// more capacity must come from outside.
+    NeedCapacity,
 }
 
 /// What to do; decisions come in order (a launch before the reservations on it).
@@ -111,7 +139,7 @@ pub fn plan<J: Clone, S: Clone, G: Clone + PartialEq>(
     queued: &[QueuedJoin<J, G>],
     servers: &[OpenServer<S, G>],
     live_servers: usize,
-    limits: &PlacementLimits,
+    rules: &PlacementRules,
     now: f64,
 ) -> Vec<Decision<J, S, G>> {
     let mut order: Vec<&QueuedJoin<J, G>> = queued.iter().collect();
@@ -130,16 +158,16 @@ pub fn plan<J: Clone, S: Clone, G: Clone + PartialEq>(
     let mut launched = 0;
     let mut decisions = Vec::with_capacity(order.len());
     for queued in order {
-        let slot = match best_slot(&slots, &queued.game) {
+        let slot = match best_slot(&slots, &queued.game, rules.packing) {
             Some(slot) => slot,
-            None if live < limits.max_servers && limits.server_capacity > 0 => {
+            None if rules.may_launch && live < rules.max_servers && rules.server_capacity > 0 => {
                 decisions.push(Decision::Launch { game: queued.game.clone(), index: launched });
                 slots.push(Slot {
                     target: Target::New(launched),
                     game: queued.game.clone(),
                     readiness: Readiness::Starting,
                     taken: 0,
-                    capacity: limits.server_capacity,
+                    capacity: rules.server_capacity,
                 });
                 launched += 1;
                 live += 1;
@@ -150,7 +178,8 @@ pub fn plan<J: Clone, S: Clone, G: Clone + PartialEq>(
                 continue;
             }
             None => {
-                decisions.push(Decision::Wait { join: queued.join.clone(), why: WaitReason::AtServerLimit });
+                let why = if rules.may_launch { WaitReason::AtServerLimit } else { WaitReason::NeedCapacity };
+                decisions.push(Decision::Wait { join: queued.join.clone(), why });
                 continue;
             }
         };
@@ -166,15 +195,16 @@ pub fn plan<J: Clone, S: Clone, G: Clone + PartialEq>(
 }
 
 /// The slot for one more player of `game`: a ready server before a starting one (no waiting),
-/// and among those the fullest with a free seat, so players fill servers before new ones start
-/// and emptier servers can drain and stop.
-fn best_slot<S, G: PartialEq>(slots: &[Slot<S, G>], game: &G) -> Option<usize> {
-    slots
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| s.game == *game && s.taken < s.capacity)
-        .min_by_key(|(_, s)| (s.readiness == Readiness::Starting, std::cmp::Reverse(s.taken)))
-        .map(|(i, _)| i)
+/// and among those the fullest ([`Packing::Fill`]) or the one with the most free seats
+/// ([`Packing::Spread`]).
+fn best_slot<S, G: PartialEq>(slots: &[Slot<S, G>], game: &G, packing: Packing) -> Option<usize> {
+    let open = slots.iter().enumerate().filter(|(_, s)| s.game == *game && s.taken < s.capacity);
+    let starting = |s: &Slot<S, G>| s.readiness == Readiness::Starting;
+    match packing {
+        Packing::Fill => open.min_by_key(|(_, s)| (starting(s), std::cmp::Reverse(s.taken))),
+        Packing::Spread => open.min_by_key(|(_, s)| (starting(s), std::cmp::Reverse(s.capacity - s.taken))),
+    }
+    .map(|(i, _)| i)
 }
 
 #[cfg(test)]
@@ -195,7 +225,8 @@ mod tests {
         OpenServer { server, game, readiness, taken, capacity }
     }
 
-    const LIMITS: PlacementLimits = PlacementLimits { max_servers: 2, server_capacity: 2 };
+    const LIMITS: PlacementRules =
+        PlacementRules { max_servers: 2, server_capacity: 2, may_launch: true, packing: Packing::Fill };
 
     #[test]
     fn fills_ready_servers_first_then_the_fullest() {
@@ -232,7 +263,7 @@ mod tests {
     fn the_oldest_join_is_served_first_and_an_overdue_unplaceable_join_is_refused() {
         let queued = [join(1, 0, 5.0), join(2, 0, 1.0), QueuedJoin { join: 3, game: 0, queued_at: 0.0, deadline: 2.0 }];
         let servers = [server(9, 0, Readiness::Ready, 0, 1)];
-        let decisions = plan(&queued, &servers, 1, &PlacementLimits { max_servers: 1, server_capacity: 1 }, 3.0);
+        let decisions = plan(&queued, &servers, 1, &PlacementRules::on_demand(1, 1), 3.0);
         assert_eq!(
             decisions,
             [
@@ -242,8 +273,27 @@ mod tests {
             ],
             "join 3 is overdue but a seat was free, so it is placed rather than refused"
         );
-        let decisions: Plan = plan(&queued[2..], &[], 1, &PlacementLimits { max_servers: 1, server_capacity: 1 }, 3.0);
+        let decisions: Plan = plan(&queued[2..], &[], 1, &PlacementRules::on_demand(1, 1), 3.0);
         assert_eq!(decisions, [Decision::Refuse { join: 3, code: ErrorCode::NoCapacity }]);
+    }
+
+    #[test]
+    fn a_fleet_spreads_players_and_never_launches() {
+        let rules = PlacementRules { may_launch: false, packing: Packing::Spread, ..PlacementRules::on_demand(8, 4) };
+        let servers = [server(1, 0, Readiness::Ready, 3, 4), server(2, 0, Readiness::Ready, 1, 4)];
+        let queued = [join(1, 0, 0.0), join(2, 0, 1.0), join(3, 0, 2.0), join(4, 0, 3.0), join(5, 0, 4.0)];
+        let decisions: Plan = plan(&queued, &servers, 2, &rules, 0.0);
+        let on = |s| Target::Existing(s);
+        assert_eq!(
+            decisions,
+            [
+                Decision::Reserve { join: 1, on: on(2), readiness: Readiness::Ready },
+                Decision::Reserve { join: 2, on: on(2), readiness: Readiness::Ready },
+                Decision::Reserve { join: 3, on: on(1), readiness: Readiness::Ready },
+                Decision::Reserve { join: 4, on: on(2), readiness: Readiness::Ready },
+                Decision::Wait { join: 5, why: WaitReason::NeedCapacity },
+            ]
+        );
     }
 
     #[test]
@@ -253,8 +303,8 @@ mod tests {
         assert_eq!(decisions[0], Decision::Launch { game: 1, index: 0 });
     }
 
-    /// Queued joins, open servers, live servers and limits.
-    type Input = (Vec<QueuedJoin<u32, u8>>, Vec<OpenServer<u32, u8>>, usize, PlacementLimits);
+    /// Queued joins, open servers, live servers and rules.
+    type Input = (Vec<QueuedJoin<u32, u8>>, Vec<OpenServer<u32, u8>>, usize, PlacementRules);
 
     fn arb_input() -> impl Strategy<Value = Input> {
         let joins = prop::collection::vec((0u8..3, 0u32..50, 0u32..100), 0..40).prop_map(|v| {
@@ -280,10 +330,13 @@ mod tests {
                 })
                 .collect::<Vec<_>>()
         });
-        (joins, servers, 0usize..4, 1usize..10, 1u32..5).prop_map(|(joins, servers, extra, max, cap)| {
-            let live = servers.len() + extra;
-            (joins, servers, live, PlacementLimits { max_servers: max, server_capacity: cap })
-        })
+        (joins, servers, 0usize..4, 1usize..10, 1u32..5, any::<bool>(), any::<bool>()).prop_map(
+            |(joins, servers, extra, max, cap, may_launch, spread)| {
+                let live = servers.len() + extra;
+                let packing = if spread { Packing::Spread } else { Packing::Fill };
+                (joins, servers, live, PlacementRules { max_servers: max, server_capacity: cap, may_launch, packing })
+            },
+        )
     }
 
     /// Seats reserved per target, and the game of every launched server.
@@ -305,8 +358,8 @@ mod tests {
 
     proptest! {
         #[test]
-        fn every_join_gets_exactly_one_answer((joins, servers, live, limits) in arb_input(), now in 0u32..120) {
-            let decisions = plan(&joins, &servers, live, &limits, f64::from(now));
+        fn every_join_gets_exactly_one_answer((joins, servers, live, rules) in arb_input(), now in 0u32..120) {
+            let decisions = plan(&joins, &servers, live, &rules, f64::from(now));
             let mut answered: Vec<u32> = decisions.iter().filter_map(|d| match d {
                 Decision::Reserve { join, .. } | Decision::Wait { join, .. } | Decision::Refuse { join, .. } => Some(*join),
                 Decision::Launch { .. } => None,
@@ -317,28 +370,29 @@ mod tests {
         }
 
         #[test]
-        fn never_more_reservations_than_free_seats((joins, servers, live, limits) in arb_input()) {
-            let decisions = plan(&joins, &servers, live, &limits, 0.0);
+        fn never_more_reservations_than_free_seats((joins, servers, live, rules) in arb_input()) {
+            let decisions = plan(&joins, &servers, live, &rules, 0.0);
             let (reserved, _) = tally(&decisions);
             for (target, count) in reserved {
                 let free = match target {
                     Target::Existing(s) => servers[s as usize].capacity.saturating_sub(servers[s as usize].taken),
-                    Target::New(_) => limits.server_capacity,
+                    Target::New(_) => rules.server_capacity,
                 };
                 prop_assert!(count <= free, "{count} reservations on {target:?} with {free} free seats");
             }
         }
 
         #[test]
-        fn never_above_the_server_limit((joins, servers, live, limits) in arb_input()) {
-            let decisions = plan(&joins, &servers, live, &limits, 0.0);
+        fn never_above_the_server_limit((joins, servers, live, rules) in arb_input()) {
+            let decisions = plan(&joins, &servers, live, &rules, 0.0);
             let (_, launches) = tally(&decisions);
-            prop_assert!(launches.len() <= limits.max_servers.saturating_sub(live));
+            prop_assert!(launches.len() <= rules.max_servers.saturating_sub(live));
+            prop_assert!(rules.may_launch || launches.is_empty(), "a provider that cannot launch never does");
         }
 
         #[test]
-        fn never_a_launch_while_a_server_of_that_game_has_room((joins, servers, live, limits) in arb_input()) {
-            let decisions = plan(&joins, &servers, live, &limits, 0.0);
+        fn never_a_launch_while_a_server_of_that_game_has_room((joins, servers, live, rules) in arb_input()) {
+            let decisions = plan(&joins, &servers, live, &rules, 0.0);
             let (reserved, launches) = tally(&decisions);
             for (index, game) in launches.iter().enumerate() {
                 for (s, server) in servers.iter().enumerate().filter(|(_, s)| s.game == *game) {
@@ -347,14 +401,14 @@ mod tests {
                 }
                 for (earlier, _) in launches.iter().enumerate().take(index).filter(|(_, g)| *g == game) {
                     let filled = reserved.get(&Target::New(earlier)).copied().unwrap_or(0);
-                    prop_assert_eq!(filled, limits.server_capacity, "new server {} was not full", earlier);
+                    prop_assert_eq!(filled, rules.server_capacity, "new server {} was not full", earlier);
                 }
             }
         }
 
         #[test]
-        fn oldest_join_first_per_game((joins, servers, live, limits) in arb_input()) {
-            let decisions = plan(&joins, &servers, live, &limits, 0.0);
+        fn oldest_join_first_per_game((joins, servers, live, rules) in arb_input()) {
+            let decisions = plan(&joins, &servers, live, &rules, 0.0);
             let placed: Vec<u32> = decisions.iter().filter_map(|d| match d {
                 Decision::Reserve { join, .. } => Some(*join),
                 _ => None,

@@ -138,7 +138,7 @@ fn a_crashed_server_is_cleaned_up_and_a_join_waiting_on_a_crashed_one_is_placed_
     let (_, client) = mm.seat_of(player).unwrap();
     mm.player_connects(&server, client);
     mm.step();
-    mm.provider.exit(&server, "process exited: signal 9");
+    mm.crash(&server, "process exited: signal 9");
     mm.step_n(2);
     assert!(mm.server(&server).is_none(), "the crashed server is forgotten");
     assert!(mm.nats().deleted_servers.contains(&server), "its record removed");
@@ -148,7 +148,7 @@ fn a_crashed_server_is_cleaned_up_and_a_join_waiting_on_a_crashed_one_is_placed_
     let waiting = mm.join("demo", "1.0");
     mm.step();
     let (starting, _) = mm.seat_of(waiting).expect("placed on a new server");
-    mm.provider.exit(&starting, "process exited: status 1");
+    mm.crash(&starting, "process exited: status 1");
     mm.step_n(2);
     let (replacement, _) = mm.seat_of(waiting).expect("placed again");
     assert_ne!(replacement, starting);
@@ -250,4 +250,106 @@ fn finished_joins_are_forgotten_after_the_resume_window() {
     mm.advance(2.0);
     assert!(mm.phase(join).is_none(), "forgotten");
     assert!(mm.app.world().resource::<bevygap_matchmaker::joins::RequestIndex>().0.is_empty());
+}
+
+#[test]
+fn a_server_that_stops_heartbeating_takes_no_one_new_and_is_given_up() {
+    let mut mm = SteppedMatchmaker::new(|c| {
+        c.server_capacity = 4;
+        c.heartbeat_timeout = std::time::Duration::from_secs(15);
+        c.silence_grace = std::time::Duration::from_secs(60);
+    });
+    let (server, player) = one_ready_player(&mut mm);
+    let (_, client) = mm.seat_of(player).unwrap();
+    mm.player_connects(&server, client);
+    mm.advance(60.0);
+    assert_eq!(mm.server_state(&server).unwrap().0, ServerPhase::Ready, "heartbeats keep it ready");
+    mm.mute(&server);
+    mm.advance(16.0);
+    assert!(matches!(mm.server_state(&server).unwrap().0, ServerPhase::Unreported { .. }), "held");
+    mm.join("demo", "1.0");
+    mm.step();
+    assert_eq!(mm.provider.log().launched.len(), 2, "the silent server gets no new player");
+    mm.advance(61.0);
+    assert!(mm.server(&server).is_none(), "given up");
+    assert!(mm.provider.log().stopped.contains(&server), "and stopped, since this provider started it");
+}
+
+// A fleet: servers started elsewhere register themselves; the matchmaker never starts or stops
+// one, spreads players over them, and calls for capacity when they are full.
+
+#[test]
+fn a_fleet_spreads_players_by_free_seats_and_never_launches_or_stops() {
+    let mut mm = SteppedMatchmaker::fleet(|c| c.empty_grace = std::time::Duration::from_secs(5));
+    let a = mm.register_server("fleet-a", 4);
+    let b = mm.register_server("fleet-b", 2);
+    mm.step();
+    let joins: Vec<_> = (0..4).map(|_| mm.join("demo", "1.0")).collect();
+    mm.step_n(3);
+    assert!(joins.iter().all(|j| mm.ready_payload(*j).is_some()));
+    let taken = |mm: &SteppedMatchmaker, id| mm.server_state(id).unwrap().1.taken();
+    assert_eq!((taken(&mm, &a), taken(&mm, &b)), (3, 1), "each join went to the server with the most free seats");
+    assert!(mm.provider.log().launched.is_empty(), "a fleet provider never launches");
+    for join in &joins {
+        let (server, client) = mm.seat_of(*join).unwrap();
+        mm.player_connects(&server, client);
+        mm.step();
+        mm.player_leaves(&server, client);
+    }
+    mm.advance(60.0);
+    assert_eq!(mm.server_state(&a).unwrap().0, ServerPhase::Ready, "empty fleet servers keep running");
+    assert!(mm.provider.log().stopped.is_empty());
+    assert!(mm.nats().controls.is_empty(), "no shutdown sent to a fleet server");
+}
+
+#[test]
+fn a_full_fleet_calls_for_capacity_then_answers_no_capacity_after_the_wait() {
+    let mut mm = SteppedMatchmaker::fleet(|c| c.capacity_wait = std::time::Duration::from_secs(20));
+    mm.register_server("fleet-a", 1);
+    mm.step();
+    let seated = mm.join("demo", "1.0");
+    mm.step_n(3);
+    assert!(mm.ready_payload(seated).is_some());
+    let waiting = mm.join("demo", "1.0");
+    mm.step();
+    assert_eq!(mm.phase(waiting), Some(JoinPhase::Queued));
+    let calls = &mm.nats().capacity_calls;
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert_eq!((calls[0].0.label(), calls[0].1), ("demo:1.0".to_string(), 1));
+    mm.step_n(3);
+    assert_eq!(mm.nats().capacity_calls.len(), 1, "not repeated every tick");
+    mm.advance(6.0);
+    assert_eq!(mm.nats().capacity_calls.len(), 2, "repeated while players still wait");
+
+    let late = mm.register_server("fleet-b", 1);
+    mm.step_n(3);
+    assert!(mm.ready_payload(waiting).is_some(), "the new server takes the waiting player");
+    assert_eq!(mm.seat_of(waiting).unwrap().0, late);
+
+    let unlucky = mm.join("demo", "1.0");
+    mm.advance(21.0);
+    assert_eq!(failed_code(&mm, unlucky), Some(ErrorCode::NoCapacity));
+}
+
+#[test]
+fn a_silent_fleet_server_is_forgotten_not_stopped_and_a_draining_one_gets_no_one_new() {
+    let mut mm = SteppedMatchmaker::fleet(|c| {
+        c.heartbeat_timeout = std::time::Duration::from_secs(15);
+        c.silence_grace = std::time::Duration::from_secs(10);
+    });
+    let dead = mm.register_server("fleet-dead", 4);
+    let draining = mm.register_server("fleet-draining", 4);
+    let healthy = mm.register_server("fleet-healthy", 1);
+    mm.step();
+    mm.report_server(&draining, ServerStatus::Draining);
+    mm.mute(&dead); // SIGKILLed: no more heartbeats
+    mm.advance(16.0);
+    let join = mm.join("demo", "1.0");
+    mm.step_n(3);
+    assert_eq!(mm.seat_of(join).unwrap().0, healthy, "neither the silent nor the draining server");
+    mm.advance(11.0);
+    assert!(mm.server(&dead).is_none(), "the silent server is forgotten");
+    assert!(mm.nats().deleted_servers.contains(&dead), "its record cleaned");
+    assert!(mm.provider.log().stopped.is_empty(), "but never stopped: it is not ours");
+    assert_eq!(mm.server_state(&draining).unwrap().0, ServerPhase::Draining);
 }

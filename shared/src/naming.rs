@@ -119,6 +119,12 @@ impl NatsNames {
         format!("bevygap.{}.server.{}.control", self.ns, server_id)
     }
 
+    /// A fleet's scale hook: the matchmaker publishes here when every fleet server of `game` is
+    /// full and players wait (`bevygap.<ns>.fleet.need_capacity.<game>`), for an autoscaler.
+    pub fn need_capacity_subject(&self, game: &GameName) -> String {
+        format!("bevygap.{}.fleet.need_capacity.{}", self.ns, game)
+    }
+
     /// Matchmaker replicas announce request ownership here: `bevygap.<ns>.matchmaker.events`.
     pub fn matchmaker_events_subject(&self) -> String {
         format!("bevygap.{}.matchmaker.events", self.ns)

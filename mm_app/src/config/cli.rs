@@ -12,6 +12,9 @@ use super::GameCatalog;
 pub enum ProviderKind {
     /// Child processes on this machine (the default on one machine).
     Local,
+    /// Servers started elsewhere (systemd, compose, Kubernetes…) that register themselves in
+    /// NATS; the matchmaker places players on them and never starts or stops them.
+    Fleet,
 }
 
 /// `bevygap-matchmaker` command line. Every flag can also be given as the env var shown.
@@ -87,12 +90,20 @@ pub struct Cli {
     /// Most game servers running at once.
     #[arg(long, env = "BEVYGAP_MAX_SERVERS", default_value_t = 8)]
     pub max_servers: usize,
+    /// Seconds a join waits for a free seat when no server can be started (fleet full, or the
+    /// server limit reached) before it fails with no_capacity. Default: the join deadline.
+    #[arg(long, env = "BEVYGAP_CAPACITY_WAIT_SECS")]
+    pub capacity_wait_secs: Option<u64>,
     /// Seconds an empty server is kept before it is stopped.
     #[arg(long, env = "BEVYGAP_EMPTY_GRACE_SECS", default_value_t = 30)]
     pub empty_grace_secs: u64,
     /// Seconds a new server may take to report itself ready.
     #[arg(long, env = "BEVYGAP_SERVER_START_TIMEOUT_SECS", default_value_t = 45)]
     pub server_start_timeout_secs: u64,
+    /// Seconds a running server may go without a heartbeat (its record rewritten) before it
+    /// takes no new players; it is given up after the silence grace on top.
+    #[arg(long, env = "BEVYGAP_SERVER_HEARTBEAT_TIMEOUT_SECS", default_value_t = 15)]
+    pub server_heartbeat_timeout_secs: u64,
     /// Seconds a server whose NATS record vanished (crash or NATS outage) is waited for
     /// before it is given up and stopped.
     #[arg(long, env = "BEVYGAP_SERVER_SILENCE_GRACE_SECS", default_value_t = 60)]
@@ -142,8 +153,10 @@ pub struct MatchmakerConfig {
     pub local_public_ip: IpAddr,
     pub server_capacity: u32,
     pub max_servers: usize,
+    pub capacity_wait: Duration,
     pub empty_grace: Duration,
     pub server_start_timeout: Duration,
+    pub heartbeat_timeout: Duration,
     pub silence_grace: Duration,
     pub stop_grace: Duration,
     pub nats_server_bin: PathBuf,
@@ -181,6 +194,10 @@ impl Cli {
         positive(self.connection_timeout_secs.into(), "--connection-timeout-secs / BEVYGAP_CONNECTION_TIMEOUT_SECS")?;
         positive(self.server_capacity.into(), "--server-capacity / BEVYGAP_SERVER_CAPACITY")?;
         positive(self.max_servers as u64, "--max-servers / BEVYGAP_MAX_SERVERS")?;
+        positive(
+            self.server_heartbeat_timeout_secs,
+            "--server-heartbeat-timeout-secs / BEVYGAP_SERVER_HEARTBEAT_TIMEOUT_SECS",
+        )?;
         let game_server_cmd = match self.game_server_cmd {
             Some(cmd) => {
                 let parts: Vec<String> = cmd.split_whitespace().map(str::to_string).collect();
@@ -214,8 +231,10 @@ impl Cli {
             local_public_ip: self.local_public_ip,
             server_capacity: self.server_capacity,
             max_servers: self.max_servers,
+            capacity_wait: Duration::from_secs(self.capacity_wait_secs.unwrap_or(self.join_deadline_secs)),
             empty_grace: Duration::from_secs(self.empty_grace_secs),
             server_start_timeout: Duration::from_secs(self.server_start_timeout_secs.max(1)),
+            heartbeat_timeout: Duration::from_secs(self.server_heartbeat_timeout_secs),
             silence_grace: Duration::from_secs(self.server_silence_grace_secs),
             stop_grace: Duration::from_secs(self.stop_grace_secs),
             nats_server_bin: self.nats_server_bin,
@@ -233,9 +252,18 @@ fn default_game_server() -> String {
 }
 
 impl MatchmakerConfig {
-    /// The limits placement works within.
-    pub fn placement_limits(&self) -> crate::placement::PlacementLimits {
-        crate::placement::PlacementLimits { max_servers: self.max_servers, server_capacity: self.server_capacity }
+    /// The rules placement works within, for a provider that does (or does not) start
+    /// servers on demand: on-demand servers are filled (so empty ones stop), a fleet's servers
+    /// share the load.
+    pub fn placement_rules(&self, starts_servers: bool) -> crate::placement::PlacementRules {
+        use crate::placement::{Packing, PlacementRules};
+        let packing = if starts_servers { Packing::Fill } else { Packing::Spread };
+        PlacementRules {
+            max_servers: self.max_servers,
+            server_capacity: self.server_capacity,
+            may_launch: starts_servers,
+            packing,
+        }
     }
 
     /// The timers of the server phase table.
@@ -243,6 +271,7 @@ impl MatchmakerConfig {
         crate::servers::PhaseTimers {
             start_timeout: self.server_start_timeout.as_secs_f64(),
             silence_grace: self.silence_grace.as_secs_f64(),
+            heartbeat_timeout: self.heartbeat_timeout.as_secs_f64(),
             // SIGTERM, the stop grace, SIGKILL, then a margin for the record to go.
             stop_timeout: self.stop_grace.as_secs_f64() + 10.0,
         }

@@ -8,6 +8,7 @@ use bevy::app::App;
 use bevygap_shared::LightyearKeys;
 
 use crate::config::MatchmakerConfig;
+use crate::providers::ServerProvider;
 
 /// A matchmaker App stepped by hand with manual time, no nats-server and no processes: the
 /// [`FakeProvider`](crate::providers::FakeProvider) starts nothing and the in-memory NATS
@@ -31,15 +32,31 @@ use crate::config::MatchmakerConfig;
 pub struct SteppedMatchmaker {
     pub app: App,
     pub provider: crate::providers::FakeProvider,
+    /// The game servers the test plays as alive, with the status they heartbeat.
+    alive: std::collections::BTreeMap<bevygap_shared::ServerId, (bevygap_shared::records::ServerStatus, u32)>,
 }
 
+/// Seconds between the heartbeats the harness writes for live servers (as the server plugin
+/// does by default).
+const HEARTBEAT_SECS: f64 = 5.0;
+
 impl SteppedMatchmaker {
-    /// A matchmaker serving `demo:1.0` with test settings, changed by `configure`.
+    /// A matchmaker serving `demo:1.0` with test settings, changed by `configure`, whose
+    /// provider starts servers on demand.
     pub fn new(configure: impl FnOnce(&mut MatchmakerConfig)) -> Self {
+        Self::with_provider(crate::providers::FakeProvider::new(), configure)
+    }
+
+    /// The same with a fleet: the provider starts nothing, servers register themselves
+    /// ([`register_server`](Self::register_server)).
+    pub fn fleet(configure: impl FnOnce(&mut MatchmakerConfig)) -> Self {
+        Self::with_provider(crate::providers::FakeProvider::fleet(), configure)
+    }
+
+    fn with_provider(provider: crate::providers::FakeProvider, configure: impl FnOnce(&mut MatchmakerConfig)) -> Self {
         use bevy::prelude::*;
         let mut config = MatchmakerConfig::for_tests("stepped", Vec::new());
         configure(&mut config);
-        let provider = crate::providers::FakeProvider::new();
         let mut app = App::new();
         app.add_plugins(MinimalPlugins)
             .insert_resource(bevy::time::TimeUpdateStrategy::ManualDuration(Duration::ZERO))
@@ -53,7 +70,7 @@ impl SteppedMatchmaker {
         app.finish();
         app.cleanup();
         app.update();
-        Self { app, provider }
+        Self { app, provider, alive: Default::default() }
     }
 
     /// One tick with the clock standing still.
@@ -66,14 +83,35 @@ impl SteppedMatchmaker {
         (0..n).for_each(|_| self.app.update());
     }
 
-    /// Moves the clock `secs` forward in one tick, then ticks once more so what the first tick
-    /// decided is applied.
+    /// Moves the clock `secs` forward, in ticks of at most the heartbeat interval with every
+    /// live server heartbeating before each, then ticks once more with the clock still so what
+    /// the last tick decided is applied.
     pub fn advance(&mut self, secs: f64) {
         use bevy::time::TimeUpdateStrategy;
-        self.app.insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_secs_f64(secs)));
-        self.app.update();
+        let mut left = secs;
+        while left > 0.0 {
+            let step = left.min(HEARTBEAT_SECS);
+            self.heartbeat();
+            self.app.insert_resource(TimeUpdateStrategy::ManualDuration(Duration::from_secs_f64(step)));
+            self.app.update();
+            left -= step;
+        }
         self.app.insert_resource(TimeUpdateStrategy::ManualDuration(Duration::ZERO));
         self.app.update();
+    }
+
+    /// Every live server rewrites its record; servers the provider stopped are no longer live.
+    fn heartbeat(&mut self) {
+        let log = self.provider.log();
+        let launched_and_gone = |id: &bevygap_shared::ServerId| {
+            log.launched.iter().any(|s| &s.server_id == id) && !log.running.contains(id)
+        };
+        self.alive.retain(|id, _| !launched_and_gone(id));
+        let records: Vec<_> =
+            self.alive.iter().map(|(id, (status, capacity))| self.record(id, *status, *capacity)).collect();
+        for record in records {
+            self.app.world_mut().write_message(crate::nats_bridge::NatsEvent::ServerPut(Box::new(record)));
+        }
     }
 
     /// Queues a join for `game` at `version` from `127.0.0.1` (admission is unit-tested on
@@ -140,20 +178,50 @@ impl SteppedMatchmaker {
         ))
     }
 
-    /// Plays the game server writing its record with `status` (UDP and WebTransport on
-    /// loopback, 16 seats unless the matchmaker launched it with another capacity).
+    /// Plays the game server writing its record with `status` (and heartbeating it from then
+    /// on): UDP and WebTransport on loopback, with the capacity it was launched with.
     pub fn report_server(&mut self, id: &bevygap_shared::ServerId, status: bevygap_shared::records::ServerStatus) {
+        let spec = self.provider.log().launched.into_iter().find(|s| &s.server_id == id);
+        let capacity = spec.map_or(bevygap_shared::server_env::ServerEnv::DEFAULT_CAPACITY, |s| s.capacity);
+        self.write_server(id, status, capacity);
+    }
+
+    /// Plays a fleet server (started by someone else) registering itself, ready, with
+    /// `capacity` seats, and heartbeating from then on.
+    pub fn register_server(&mut self, id: &str, capacity: u32) -> bevygap_shared::ServerId {
+        let id = bevygap_shared::ServerId::new(id).expect("a valid test server id");
+        self.write_server(&id, bevygap_shared::records::ServerStatus::Ready, capacity);
+        id
+    }
+
+    fn write_server(
+        &mut self,
+        id: &bevygap_shared::ServerId,
+        status: bevygap_shared::records::ServerStatus,
+        capacity: u32,
+    ) {
+        self.alive.insert(id.clone(), (status, capacity));
+        let record = self.record(id, status, capacity);
+        self.app.world_mut().write_message(crate::nats_bridge::NatsEvent::ServerPut(Box::new(record)));
+    }
+
+    fn record(
+        &self,
+        id: &bevygap_shared::ServerId,
+        status: bevygap_shared::records::ServerStatus,
+        capacity: u32,
+    ) -> bevygap_shared::records::ServerRecord {
         use bevygap_shared::protocol::{GameName, GameVersion, ServerAddresses};
         let spec = self.provider.log().launched.into_iter().find(|s| &s.server_id == id);
-        let (game, version, capacity) = match spec {
-            Some(spec) => (spec.game, spec.version, spec.capacity),
-            None => (GameName::new("demo").expect("name"), GameVersion::new("1.0").expect("version"), 16),
+        let (game, version) = match spec {
+            Some(spec) => (spec.game, spec.version),
+            None => (GameName::new("demo").expect("name"), GameVersion::new("1.0").expect("version")),
         };
-        let record = bevygap_shared::records::ServerRecord {
+        bevygap_shared::records::ServerRecord {
             server_id: id.clone(),
             game,
             version,
-            provider: "fake".into(),
+            provider: self.provider.name().into(),
             addresses: ServerAddresses {
                 udp: Some(([127, 0, 0, 1], 5000).into()),
                 webtransport: Some(([127, 0, 0, 1], 5001).into()),
@@ -164,12 +232,26 @@ impl SteppedMatchmaker {
             status,
             started_at_ms: 0,
             heartbeat_at_ms: 0,
-        };
-        self.app.world_mut().write_message(crate::nats_bridge::NatsEvent::ServerPut(Box::new(record)));
+        }
     }
 
-    /// Plays NATS reporting that a server's record expired or was deleted.
+    /// Plays a game server that hangs: it stops heartbeating but its record stays until it
+    /// expires.
+    pub fn mute(&mut self, id: &bevygap_shared::ServerId) {
+        self.alive.remove(id);
+    }
+
+    /// Plays a game server's process dying: no more heartbeats, and the provider reports
+    /// the exit.
+    pub fn crash(&mut self, id: &bevygap_shared::ServerId, detail: &str) {
+        self.alive.remove(id);
+        self.provider.exit(id, detail);
+    }
+
+    /// Plays NATS reporting that a server's record expired or was deleted (the server stays
+    /// silent until it reports again).
     pub fn server_record_gone(&mut self, id: &bevygap_shared::ServerId) {
+        self.alive.remove(id);
         self.app.world_mut().write_message(crate::nats_bridge::NatsEvent::ServerGone(id.clone()));
     }
 

@@ -85,6 +85,7 @@ impl Plugin for JoinsPlugin {
                     systems::replace_lost_servers,
                     systems::fail_overdue_joins,
                     systems::place_queued_joins,
+                    systems::call_for_capacity,
                     systems::issue_tokens,
                     systems::complete_grants,
                 )

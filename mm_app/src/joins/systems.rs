@@ -1,6 +1,8 @@
 //! The join systems: each gathers what it needs from the world, asks the pure parts
 //! ([`Join`]'s transitions, [`placement::plan`]) and applies the answer.
 
+use std::collections::HashMap;
+
 use bevy::ecs::system::SystemParam;
 use bevy::prelude::*;
 use bevygap_shared::protocol::{ErrorCode, JoinError, ReadyPayload};
@@ -81,6 +83,7 @@ pub fn place_queued_joins(
     time: Res<Time<Real>>,
     mut failures: MessageWriter<FailJoin>,
 ) {
+    let capacity_wait = launcher.capacity_wait();
     let queued: Vec<QueuedJoin<Entity, GameKey>> = joins
         .iter()
         .filter(|(_, join, _)| join.phase() == JoinPhase::Queued)
@@ -88,7 +91,7 @@ pub fn place_queued_joins(
             join: entity,
             game: join.game.clone(),
             queued_at: join.queued_at,
-            deadline: join.deadline,
+            deadline: join.deadline.min(join.queued_at + capacity_wait),
         })
         .collect();
     if queued.is_empty() {
@@ -107,7 +110,7 @@ pub fn place_queued_joins(
         })
         .collect();
     let live = servers.iter().filter(|(.., phase, _)| phase.counts_against_limit()).count();
-    let decisions = placement::plan(&queued, &open, live, &launcher.limits(), now);
+    let decisions = placement::plan(&queued, &open, live, &launcher.rules(), now);
     let mut launched: Vec<(Entity, SeatBook)> = Vec::new();
     for decision in decisions {
         match decision {
@@ -139,6 +142,37 @@ pub fn place_queued_joins(
     }
     for (server, book) in launched {
         commands.entity(server).insert(book);
+    }
+}
+
+/// Seconds between two scale-hook calls for one game.
+const CAPACITY_CALL_EVERY_SECS: f64 = 5.0;
+
+/// The fleet's scale hook: while players of a game wait for a seat that no provider will
+/// start, tells an autoscaler (at most every few seconds per game).
+pub fn call_for_capacity(
+    joins: Query<&Join>,
+    launcher: ServerLauncher,
+    mut last_calls: Local<HashMap<GameKey, f64>>,
+    mut nats: MessageWriter<NatsCommand>,
+    time: Res<Time<Real>>,
+) {
+    if launcher.rules().may_launch {
+        return;
+    }
+    let mut waiting: HashMap<&GameKey, usize> = HashMap::new();
+    for join in joins.iter().filter(|join| join.phase() == JoinPhase::Queued) {
+        *waiting.entry(&join.game).or_default() += 1;
+    }
+    let now = now(&time);
+    last_calls.retain(|game, _| waiting.contains_key(game));
+    for (game, waiting) in waiting {
+        let due = last_calls.get(game).is_none_or(|at| now - at >= CAPACITY_CALL_EVERY_SECS);
+        if due {
+            tracing::info!(game = %game.label(), waiting, "every fleet server is full; asking for capacity");
+            last_calls.insert(game.clone(), now);
+            nats.write(NatsCommand::NeedCapacity { game: game.clone(), waiting });
+        }
     }
 }
 

@@ -5,6 +5,7 @@ use bevygap_shared::naming::ServerId;
 use bevygap_shared::records::{ClientGrant, ServerCommand, SessionRecord};
 
 use super::{BridgeError, GrantWrite, NatsCommand, NatsEvent, add_bridge_messages};
+use crate::config::GameKey;
 use crate::schedule::{MatchmakerSchedulePlugin, MatchmakerSystems, require};
 
 /// What the in-memory stand-in holds: the records the matchmaker wrote and the deletes and
@@ -16,6 +17,8 @@ pub struct MemoryNats {
     pub deleted_servers: Vec<ServerId>,
     pub deleted_players: Vec<(ServerId, u64)>,
     pub controls: Vec<(ServerId, ServerCommand)>,
+    /// Every scale-hook call, in order.
+    pub capacity_calls: Vec<(GameKey, usize)>,
     /// Make grant writes fail (as during a NATS outage).
     pub fail_grant_writes: bool,
 }
@@ -61,6 +64,7 @@ fn apply_commands(
             NatsCommand::DeleteServer { server_id } => store.deleted_servers.push(server_id),
             NatsCommand::DeletePlayer { server_id, client_id } => store.deleted_players.push((server_id, client_id)),
             NatsCommand::Control { server_id, command } => store.controls.push((server_id, command)),
+            NatsCommand::NeedCapacity { game, waiting } => store.capacity_calls.push((game, waiting)),
         }
     }
 }

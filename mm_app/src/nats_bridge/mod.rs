@@ -12,6 +12,8 @@ use bevy::prelude::*;
 use bevygap_shared::naming::ServerId;
 use bevygap_shared::records::{ClientGrant, PlayerRecord, ServerCommand, ServerRecord, SessionRecord};
 
+use crate::config::GameKey;
+
 pub use memory::{MemoryNats, MemoryNatsPlugin};
 pub use real::{Nats, NatsBridgePlugin};
 
@@ -31,6 +33,8 @@ pub enum NatsCommand {
     DeletePlayer { server_id: ServerId, client_id: u64 },
     /// Publish a command on a server's control subject.
     Control { server_id: ServerId, command: ServerCommand },
+    /// Tell an autoscaler that `waiting` players of `game` wait for a free seat (fleet).
+    NeedCapacity { game: GameKey, waiting: usize },
 }
 
 /// A client grant to store for a join, with the session record it belongs to.
@@ -54,6 +58,15 @@ pub enum NatsEvent {
     PlayerLeft { server_id: ServerId, client_id: u64 },
     /// The answer to [`NatsCommand::StoreGrant`].
     GrantStored { join: Entity, server_id: ServerId, client_id: u64, result: Result<(), BridgeError> },
+}
+
+/// What the scale hook publishes on `bevygap.<ns>.fleet.need_capacity.<game>`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CapacityCall {
+    pub game: String,
+    pub version: String,
+    /// Players waiting for a seat on this game when the call was made.
+    pub waiting: usize,
 }
 
 /// A NATS write that failed.

@@ -5,7 +5,7 @@ use bevygap_shared::kv::KvStores;
 use bevygap_shared::naming::NatsNames;
 use bevygap_shared::nats::NatsConnection;
 
-use super::{BridgeError, GrantWrite, NatsCommand, NatsEvent, add_bridge_messages, watch};
+use super::{BridgeError, CapacityCall, GrantWrite, NatsCommand, NatsEvent, add_bridge_messages, watch};
 use crate::schedule::{MatchmakerSchedulePlugin, MatchmakerSystems, expect_resource, require};
 
 /// The live connection and buckets; NATS KV is the source of truth for anything another
@@ -78,6 +78,15 @@ async fn perform(nats: Nats, command: NatsCommand, events: bevygap_shared::inbox
         NatsCommand::Control { server_id, command } => {
             let subject = nats.names.server_control_subject(&server_id);
             let Ok(bytes) = serde_json::to_vec(&command) else { return };
+            if let Err(e) = nats.conn.client().publish(subject.clone(), bytes.into()).await {
+                tracing::warn!("cannot publish to {subject}: {e}");
+            }
+            return;
+        }
+        NatsCommand::NeedCapacity { game, waiting } => {
+            let subject = nats.names.need_capacity_subject(&game.game);
+            let call = CapacityCall { game: game.game.to_string(), version: game.version.to_string(), waiting };
+            let Ok(bytes) = serde_json::to_vec(&call) else { return };
             if let Err(e) = nats.conn.client().publish(subject.clone(), bytes.into()).await {
                 tracing::warn!("cannot publish to {subject}: {e}");
             }

@@ -24,6 +24,8 @@ pub struct FakeProviderLog {
 struct FakeState {
     log: FakeProviderLog,
     refuse_launches: bool,
+    /// Plays a fleet: starts nothing, servers register themselves.
+    fleet: bool,
     senders: Vec<(ServerId, InboxSender<ProviderEvent>)>,
 }
 
@@ -38,6 +40,13 @@ impl FakeProvider {
     /// A provider whose launches succeed.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A provider that plays a fleet: it does not start (or stop) servers.
+    pub fn fleet() -> Self {
+        let fake = Self::default();
+        fake.state().fleet = true;
+        fake
     }
 
     fn state(&self) -> MutexGuard<'_, FakeState> {
@@ -67,7 +76,11 @@ impl FakeProvider {
 
 impl ServerProvider for FakeProvider {
     fn name(&self) -> &'static str {
-        "fake"
+        if self.state().fleet { "fleet" } else { "fake" }
+    }
+
+    fn starts_servers(&self) -> bool {
+        !self.state().fleet
     }
 
     fn launch(&self, spec: ServerSpec, events: InboxSender<ProviderEvent>) {

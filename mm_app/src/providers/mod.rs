@@ -1,8 +1,9 @@
 //! The seam between the matchmaker and whatever starts game servers. Request, session and
-//! server logic talk only to [`ServerProvider`]; adding the fleet and Edgegap providers means
-//! adding an implementation here, nothing else.
+//! server logic talk only to [`ServerProvider`]: `local` (child processes), `fleet` (servers
+//! started elsewhere that register themselves) and the test [`FakeProvider`].
 
 mod fake;
+mod fleet;
 mod local;
 
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use bevygap_shared::naming::ServerId;
 use bevygap_shared::protocol::{GameName, GameVersion};
 
 pub use fake::{FakeProvider, FakeProviderLog};
+pub use fleet::FleetProvider;
 pub use local::{LocalProvider, LocalProviderConfig};
 
 use bevygap_shared::inbox::InboxSender;
@@ -57,6 +59,9 @@ pub enum ProviderError {
     /// A test's [`FakeProvider`] was told to fail.
     #[error("refused by the fake provider")]
     Refused,
+    /// The provider does not start servers (a fleet).
+    #[error("this provider does not start servers")]
+    Unsupported,
 }
 
 /// Starts and stops game servers. Calls must not block: long work happens on the provider's
@@ -64,6 +69,12 @@ pub enum ProviderError {
 pub trait ServerProvider: Send + Sync + 'static {
     /// Short name recorded on servers (`local`, `edgegap`…).
     fn name(&self) -> &'static str;
+    /// Whether this provider starts (and so also stops) servers on demand. A fleet does not:
+    /// its servers are started by someone else and register themselves, and the matchmaker
+    /// only places players on them.
+    fn starts_servers(&self) -> bool {
+        true
+    }
     /// Starts a server for `spec`; the outcome arrives on `events`.
     fn launch(&self, spec: ServerSpec, events: InboxSender<ProviderEvent>);
     /// Asks a server to stop (gracefully first); its exit arrives as [`ProviderEvent::Exited`].

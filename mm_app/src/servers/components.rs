@@ -45,6 +45,13 @@ impl ServerEndpoints {
 #[type_path = "bevygap"]
 pub struct EmptySince(pub Option<f64>);
 
+/// When the server's record was last written (a registration or a heartbeat), on the
+/// matchmaker's clock; `None` until it first reports.
+#[derive(Component, Debug, Clone, Copy, Default, Reflect)]
+#[reflect(Component)]
+#[type_path = "bevygap"]
+pub struct LastHeard(pub Option<f64>);
+
 /// Server id → entity.
 #[derive(Resource, Debug, Default)]
 pub struct ServerIndex(pub HashMap<ServerId, Entity>);

@@ -15,7 +15,7 @@ use super::seats::SeatBook;
 use crate::clock::now;
 use crate::config::{GameKey, MatchmakerConfig};
 use crate::nats_bridge::{NatsCommand, NatsEvent};
-use crate::placement::PlacementLimits;
+use crate::placement::PlacementRules;
 use crate::providers::{ProviderEvent, ProviderHandle, ServerSpec};
 
 /// Launches servers for placement: spawns the entity in `Starting` and asks the provider.
@@ -28,9 +28,14 @@ pub struct ServerLauncher<'w> {
 }
 
 impl ServerLauncher<'_> {
-    /// The limits placement works within.
-    pub fn limits(&self) -> PlacementLimits {
-        self.config.placement_limits()
+    /// The rules placement works within, given what the provider can do.
+    pub fn rules(&self) -> PlacementRules {
+        self.config.placement_rules(self.provider.0.starts_servers())
+    }
+
+    /// How long a join waits for a seat no provider will start.
+    pub fn capacity_wait(&self) -> f64 {
+        self.config.capacity_wait.as_secs_f64()
     }
 
     /// Seats on a new server.
@@ -50,6 +55,7 @@ impl ServerLauncher<'_> {
                 SeatBook::new(capacity),
                 ServerEndpoints::default(),
                 EmptySince(Some(now)),
+                LastHeard::default(),
             ))
             .id();
         self.index.0.insert(id.clone(), entity);
@@ -88,7 +94,7 @@ pub fn apply_server_reports(
     mut commands: Commands,
     mut events: MessageReader<NatsEvent>,
     mut index: ResMut<ServerIndex>,
-    mut servers: Query<(&mut ServerPhase, &mut ServerEndpoints, &mut SeatBook)>,
+    mut servers: Query<(&mut ServerPhase, &mut ServerEndpoints, &mut SeatBook, &mut LastHeard)>,
     mut lost: MessageWriter<ServerLost>,
     time: Res<Time<Real>>,
 ) {
@@ -98,9 +104,10 @@ pub fn apply_server_reports(
             NatsEvent::ServerPut(record) => {
                 let known = index.0.get(&record.server_id).and_then(|e| servers.get_mut(*e).ok());
                 match known {
-                    Some((mut phase, mut endpoints, mut seats)) => {
+                    Some((mut phase, mut endpoints, mut seats, mut heard)) => {
                         apply_record(record, &mut phase, &mut endpoints, now);
                         seats.capacity = record.capacity;
+                        heard.0 = Some(now);
                     }
                     None if !index.0.contains_key(&record.server_id) => {
                         let entity = adopt(&mut commands, record, now);
@@ -155,19 +162,26 @@ fn adopt(commands: &mut Commands, record: &ServerRecord, now: f64) -> Entity {
             SeatBook::new(record.capacity),
             endpoints,
             EmptySince(Some(now)),
+            LastHeard(Some(now)),
         ))
         .id()
 }
 
-/// Servers whose phase timer ran out (never ready, never stopped, silent too long) are lost.
+/// Running servers whose heartbeats stopped are held; servers whose phase timer ran out (never
+/// ready, never stopped, silent too long) are lost.
 pub fn time_out_servers(
-    servers: Query<(Entity, &ServerPhase)>,
+    mut servers: Query<(Entity, &GameServer, &mut ServerPhase, &LastHeard)>,
     config: Res<MatchmakerConfig>,
     time: Res<Time<Real>>,
     mut lost: MessageWriter<ServerLost>,
 ) {
     let (now, timers) = (now(&time), config.phase_timers());
-    for (server, phase) in &servers {
+    for (server, game_server, mut phase, heard) in &mut servers {
+        let silent = heard.0.is_some_and(|at| now - at > timers.heartbeat_timeout);
+        if silent && let RecordGone::Hold(next) = phase.on_silent(now) {
+            tracing::warn!(server_id = %game_server.id, "no heartbeat; holding new players until it reports again");
+            *phase = next;
+        }
         if let Some(reason) = phase.overdue(now, &timers) {
             lost.write(ServerLost { server, reason });
         }
@@ -186,7 +200,8 @@ pub fn track_emptiness(mut servers: Query<(&SeatBook, &mut EmptySince)>, time: R
     }
 }
 
-/// Stops servers that stayed empty past the grace period (scale to zero).
+/// Stops servers that stayed empty past the grace period (scale to zero), for providers that
+/// start servers on demand.
 pub fn stop_empty_servers(
     mut servers: Query<(&GameServer, &mut ServerPhase, &EmptySince)>,
     config: Res<MatchmakerConfig>,
@@ -194,6 +209,9 @@ pub fn stop_empty_servers(
     mut nats: MessageWriter<NatsCommand>,
     time: Res<Time<Real>>,
 ) {
+    if !provider.0.starts_servers() {
+        return; // a fleet's servers run whether or not they are empty
+    }
     let now = now(&time);
     for (server, mut phase, empty) in &mut servers {
         let idle = empty.0.is_some_and(|since| now - since >= config.empty_grace.as_secs_f64());
@@ -224,7 +242,7 @@ pub fn forget_lost_servers(
         let Ok((game_server, seats)) = servers.get(*server) else { continue };
         let id: &ServerId = &game_server.id;
         tracing::warn!(server_id = %id, "server lost: {reason}");
-        if reason.needs_stop() {
+        if reason.needs_stop() && provider.0.starts_servers() {
             provider.0.stop(id);
         }
         nats.write(NatsCommand::DeleteServer { server_id: id.clone() });

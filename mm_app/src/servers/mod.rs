@@ -9,7 +9,7 @@ pub mod seats;
 
 use bevy::prelude::*;
 
-pub use components::{EmptySince, GameServer, ServerEndpoints, ServerIndex, ServerLost};
+pub use components::{EmptySince, GameServer, LastHeard, ServerEndpoints, ServerIndex, ServerLost};
 pub use lifecycle::ServerLauncher;
 pub use phase::{LossReason, PhaseTimers, ServerPhase};
 pub use seats::SeatBook;
@@ -34,6 +34,7 @@ impl Plugin for ServersPlugin {
             .register_type::<ServerPhase>()
             .register_type::<ServerEndpoints>()
             .register_type::<EmptySince>()
+            .register_type::<LastHeard>()
             .register_type::<SeatBook>()
             .add_systems(
                 Update,

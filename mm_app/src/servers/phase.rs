@@ -73,6 +73,8 @@ pub struct PhaseTimers {
     pub start_timeout: f64,
     /// How long a server whose record vanished is waited for.
     pub silence_grace: f64,
+    /// How long a running server may go without a heartbeat before it is held.
+    pub heartbeat_timeout: f64,
     /// How long a stopping server may take to go.
     pub stop_timeout: f64,
 }
@@ -131,6 +133,16 @@ impl ServerPhase {
         }
     }
 
+    /// What heartbeats that stopped (nothing heard for longer than the heartbeat timeout)
+    /// mean: a running server is held like one whose record vanished; a starting or stopping
+    /// one is left to its own timer.
+    pub fn on_silent(self, now: f64) -> RecordGone {
+        match self {
+            ServerPhase::Ready | ServerPhase::Draining => RecordGone::Hold(ServerPhase::Unreported { since: now }),
+            _ => RecordGone::Unchanged,
+        }
+    }
+
     /// The phase after an operator asks it to drain.
     pub fn on_drain(self) -> ServerPhase {
         match self {
@@ -173,7 +185,8 @@ impl ServerPhase {
 mod tests {
     use super::*;
 
-    const TIMERS: PhaseTimers = PhaseTimers { start_timeout: 45.0, silence_grace: 60.0, stop_timeout: 15.0 };
+    const TIMERS: PhaseTimers =
+        PhaseTimers { start_timeout: 45.0, silence_grace: 60.0, heartbeat_timeout: 15.0, stop_timeout: 15.0 };
     const STARTING: ServerPhase = ServerPhase::Starting { since: 0.0 };
     const UNREPORTED: ServerPhase = ServerPhase::Unreported { since: 0.0 };
     const STOPPING: ServerPhase = ServerPhase::Stopping { since: 0.0 };
@@ -205,6 +218,16 @@ mod tests {
         assert_eq!(UNREPORTED.on_record_gone(5.0), RecordGone::Unchanged);
         for phase in [STARTING, ServerPhase::Ready, ServerPhase::Draining] {
             assert_eq!(phase.on_record_gone(5.0), RecordGone::Hold(ServerPhase::Unreported { since: 5.0 }));
+        }
+    }
+
+    #[test]
+    fn a_running_server_that_stops_heartbeating_is_held() {
+        for phase in [ServerPhase::Ready, ServerPhase::Draining] {
+            assert_eq!(phase.on_silent(7.0), RecordGone::Hold(ServerPhase::Unreported { since: 7.0 }));
+        }
+        for phase in [STARTING, UNREPORTED, STOPPING] {
+            assert_eq!(phase.on_silent(7.0), RecordGone::Unchanged, "{phase:?} has its own timer");
         }
     }
 
