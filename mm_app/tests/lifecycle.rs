@@ -33,6 +33,8 @@ fn a_join_waits_for_its_new_server_and_gets_a_token_once_the_grant_is_stored() {
     let join = mm.join("demo", "1.0");
     mm.step();
     assert_eq!(mm.provider.log().launched.len(), 1, "one server launched");
+    let localhost: std::net::IpAddr = [127, 0, 0, 1].into();
+    assert_eq!(mm.provider.log().launched[0].player_ips, [localhost], "near the player it is for");
     assert!(matches!(mm.phase(join), Some(JoinPhase::WaitingForServer { .. })));
     let server = mm.server_ids()[0].clone();
     mm.report_server(&server, ServerStatus::Ready);

@@ -2,6 +2,7 @@
 //! ([`Join`]'s transitions, [`placement::plan`]) and applies the answer.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 
 use bevy::ecs::system::SystemParam;
 use bevy::prelude::*;
@@ -111,11 +112,23 @@ pub fn place_queued_joins(
         .collect();
     let live = servers.iter().filter(|(.., phase, _)| phase.counts_against_limit()).count();
     let decisions = placement::plan(&queued, &open, live, &launcher.rules(), now);
+    // A launch goes out with the addresses of the players placed on it (providers that choose
+    // a location, like Edgegap, start the server near them).
+    let mut player_ips: HashMap<usize, Vec<IpAddr>> = HashMap::new();
+    for decision in &decisions {
+        if let Decision::Reserve { join, on: Target::New(index), .. } = decision
+            && let Ok((_, join, _)) = joins.get(*join)
+            && let Ok(ip) = join.client_ip.parse()
+        {
+            player_ips.entry(*index).or_default().push(ip);
+        }
+    }
     let mut launched: Vec<(Entity, SeatBook)> = Vec::new();
     for decision in decisions {
         match decision {
-            Decision::Launch { game, .. } => {
-                let server = launcher.launch(&mut commands, &game, now);
+            Decision::Launch { game, index } => {
+                let ips = player_ips.remove(&index).unwrap_or_default();
+                let server = launcher.launch(&mut commands, &game, ips, now);
                 launched.push((server, SeatBook::new(launcher.capacity())));
             }
             Decision::Reserve { join, on, readiness } => {

@@ -25,6 +25,9 @@ pub struct ServerSpec {
     pub game: GameName,
     pub version: GameVersion,
     pub capacity: u32,
+    /// The players it is launched for, so a provider that picks a location (Edgegap) can
+    /// start it near them; empty when unknown.
+    pub player_ips: Vec<std::net::IpAddr>,
 }
 
 /// What a provider reports back, asynchronously.

@@ -2,6 +2,7 @@
 //! table, and applies the answer.
 
 use std::collections::HashSet;
+use std::net::IpAddr;
 
 use bevy::ecs::system::SystemParam;
 use bevy::prelude::*;
@@ -43,8 +44,9 @@ impl ServerLauncher<'_> {
         self.config.server_capacity
     }
 
-    /// Spawns a server entity for `game` in `Starting` and asks the provider to launch it.
-    pub fn launch(&mut self, commands: &mut Commands, game: &GameKey, now: f64) -> Entity {
+    /// Spawns a server entity for `game` in `Starting` and asks the provider to launch it,
+    /// near `player_ips` (the players it is launched for) where the provider can choose.
+    pub fn launch(&mut self, commands: &mut Commands, game: &GameKey, player_ips: Vec<IpAddr>, now: f64) -> Entity {
         let id = self.provider.new_server_id();
         let capacity = self.config.server_capacity;
         let entity = commands
@@ -59,7 +61,8 @@ impl ServerLauncher<'_> {
             ))
             .id();
         self.index.0.insert(id.clone(), entity);
-        let spec = ServerSpec { server_id: id, game: game.game.clone(), version: game.version.clone(), capacity };
+        let spec =
+            ServerSpec { server_id: id, game: game.game.clone(), version: game.version.clone(), capacity, player_ips };
         self.provider.0.launch(spec, self.events.sender());
         entity
     }
