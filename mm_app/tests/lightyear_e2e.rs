@@ -8,7 +8,6 @@ mod support;
 use std::time::Duration;
 
 use bevy::prelude::*;
-use bevygap_matchmaker::providers::ServerProvider;
 use bevygap_testkit::lightyear_client::{Dial, connecting_client, decode_connect_token, disconnect};
 use bevygap_testkit::{DEADLINE, every, expect_step_until, step_for};
 use lightyear::prelude::Connected;

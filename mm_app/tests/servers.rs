@@ -6,7 +6,6 @@ mod support;
 
 use std::time::Duration;
 
-use bevygap_matchmaker::providers::ServerProvider;
 use serde_json::{Value, json};
 use support::*;
 

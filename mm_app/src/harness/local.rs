@@ -40,7 +40,7 @@ pub enum HarnessError {
 pub struct LocalMatchmaker {
     pub nats: NatsServer,
     pub addrs: EndpointAddrs,
-    pub provider: Arc<LocalProvider>,
+    pub provider: Arc<dyn ServerProvider>,
     shutdown: ShutdownHandle,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -74,8 +74,20 @@ impl LocalMatchmaker {
             ],
             stop_grace: config.stop_grace,
         }));
+        Self::start_on(nats, provider, config, keys, customize)
+    }
+
+    /// Starts a matchmaker on an already running `nats` server with any `provider` (a fleet,
+    /// Edgegap against a fake, a test double), with a last look at the App before it runs.
+    pub fn start_on(
+        nats: NatsServer,
+        provider: Arc<dyn ServerProvider>,
+        config: MatchmakerConfig,
+        keys: LightyearKeys,
+        customize: impl FnOnce(&mut App) + Send + 'static,
+    ) -> Result<Self, HarnessError> {
         let nats_config = NatsConfig::new(nats.url(), "bevygap-matchmaker");
-        let app_provider: Arc<dyn ServerProvider> = provider.clone();
+        let app_provider = provider.clone();
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
             let (mut app, shutdown) = match build_app(config, &nats_config, keys, app_provider, false) {

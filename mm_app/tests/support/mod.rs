@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use bevygap_matchmaker::config::MatchmakerConfig;
 use bevygap_matchmaker::endpoints::EndpointAddrs;
 use bevygap_matchmaker::harness::LocalMatchmaker;
-use bevygap_matchmaker::providers::{LocalProvider, ServerProvider};
+use bevygap_matchmaker::providers::ServerProvider;
 use bevygap_shared::kv::KvStores;
 use bevygap_shared::nats::{InitialConnect, NatsConfig, NatsConnection};
 use bevygap_shared::{LightyearKeys, PrivateKey};
@@ -45,7 +45,7 @@ pub fn demo_server() -> PathBuf {
 pub struct Matchmaker {
     inner: Option<LocalMatchmaker>,
     pub addrs: EndpointAddrs,
-    pub provider: Arc<LocalProvider>,
+    pub provider: Arc<dyn ServerProvider>,
     pub rt: tokio::runtime::Runtime,
     pub kv: KvStores,
     pub namespace: String,
