@@ -54,11 +54,62 @@ pub struct Matchmaker {
 impl Matchmaker {
     /// Starts a matchmaker whose game servers are the stand-in unless `configure` says otherwise.
     pub fn start(configure: impl FnOnce(&mut MatchmakerConfig)) -> Self {
+        let (namespace, config) = Self::config(configure);
+        Self::observe(LocalMatchmaker::start(config, test_keys()).expect("matchmaker starts"), namespace)
+    }
+
+    /// Starts a matchmaker with the `fleet` provider: it starts no server; tests start game
+    /// servers themselves with [`Matchmaker::fleet_server_env`].
+    pub fn start_fleet(configure: impl FnOnce(&mut MatchmakerConfig)) -> Self {
+        let (namespace, mut config) = Self::config(configure);
+        config.provider = bevygap_matchmaker::config::ProviderKind::Fleet;
+        let nats = bevygap_testkit::NatsServer::start().expect("nats-server starts");
+        let provider = Arc::new(bevygap_matchmaker::providers::FleetProvider);
+        let inner = LocalMatchmaker::start_on(nats, provider, config, test_keys(), |_| {}).expect("matchmaker starts");
+        Self::observe(inner, namespace)
+    }
+
+    fn config(configure: impl FnOnce(&mut MatchmakerConfig)) -> (String, MatchmakerConfig) {
         let namespace = format!("t{:08x}", rand::random::<u32>());
         let mut config = MatchmakerConfig::for_tests(&namespace, vec![stand_in_server().display().to_string()]);
         config.stop_grace = Duration::from_secs(2);
         configure(&mut config);
-        let inner = LocalMatchmaker::start(config, test_keys()).expect("matchmaker starts");
+        (namespace, config)
+    }
+
+    /// The env a self-hosted game server is started with to join this matchmaker's fleet:
+    /// the provider → server contract, NATS and the Lightyear keys.
+    pub fn fleet_server_env(&self, server_id: &str, capacity: u32) -> Vec<(String, String)> {
+        let free_udp =
+            || std::net::UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()).expect("a free UDP port");
+        let (udp, wt) = (free_udp(), free_udp());
+        let env = bevygap_shared::server_env::ServerEnv {
+            namespace: bevygap_shared::Namespace::new(&self.namespace).unwrap(),
+            server_id: bevygap_shared::ServerId::new(server_id).unwrap(),
+            provider: "fleet".into(),
+            game: bevygap_shared::protocol::GameName::new(GAME).unwrap(),
+            version: bevygap_shared::protocol::GameVersion::new(VERSION).unwrap(),
+            capacity,
+            udp: Some(bevygap_shared::server_env::Endpoint { bind: udp, public: udp }),
+            webtransport: Some(bevygap_shared::server_env::Endpoint { bind: wt, public: wt }),
+        };
+        let keys = test_keys();
+        let mut vars: Vec<(String, String)> = env.to_vars().into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        vars.push(("NATS_URL".into(), self.nats_url()));
+        vars.push(("LIGHTYEAR_PROTOCOL_ID".into(), keys.protocol_id.to_string()));
+        vars.push((
+            "LIGHTYEAR_PRIVATE_KEY".into(),
+            keys.private_key.expose().iter().map(|b| format!("{b:02x}")).collect(),
+        ));
+        vars
+    }
+
+    /// The URL of this matchmaker's nats-server.
+    pub fn nats_url(&self) -> String {
+        self.inner.as_ref().map(|mm| mm.nats.url()).unwrap_or_default()
+    }
+
+    fn observe(inner: LocalMatchmaker, namespace: String) -> Self {
         let rt = tokio::runtime::Runtime::new().expect("runtime");
         let kv = rt.block_on(async {
             let conn =
