@@ -94,7 +94,7 @@ fn a_connected_player_keeps_the_seat_until_they_leave_then_the_empty_server_stop
     mm.player_connects(&server, client);
     mm.step();
     assert_eq!(mm.server_state(&server).unwrap().1.occupied(), 1);
-    mm.advance(600.0);
+    mm.advance(60.0);
     assert_eq!(mm.server_state(&server).unwrap().1.taken(), 1, "a claimed token keeps its seat past expiry");
     assert!(mm.provider.log().stopped.is_empty());
 
