@@ -20,6 +20,15 @@ fn one_ready_player(mm: &mut SteppedMatchmaker) -> (ServerId, bevy::prelude::Ent
     (server, join)
 }
 
+/// The same, with the player connected; returns (server, join, client id).
+fn one_connected_player(mm: &mut SteppedMatchmaker) -> (ServerId, bevy::prelude::Entity, u64) {
+    let (server, join) = one_ready_player(mm);
+    let (_, client) = mm.seat_of(join).expect("a seat");
+    mm.player_connects(&server, client);
+    mm.step();
+    (server, join, client)
+}
+
 fn failed_code(mm: &SteppedMatchmaker, join: bevy::prelude::Entity) -> Option<ErrorCode> {
     match mm.phase(join)? {
         JoinPhase::Failed { code, .. } => Some(code),
@@ -89,10 +98,7 @@ fn a_connected_player_keeps_the_seat_until_they_leave_then_the_empty_server_stop
         c.token_ttl_secs = 1;
         c.empty_grace = std::time::Duration::from_secs(30);
     });
-    let (server, join) = one_ready_player(&mut mm);
-    let (_, client) = mm.seat_of(join).unwrap();
-    mm.player_connects(&server, client);
-    mm.step();
+    let (server, _, client) = one_connected_player(&mut mm);
     assert_eq!(mm.server_state(&server).unwrap().1.occupied(), 1);
     mm.advance(60.0);
     assert_eq!(mm.server_state(&server).unwrap().1.taken(), 1, "a claimed token keeps its seat past expiry");
@@ -136,10 +142,7 @@ fn a_server_that_never_reports_ready_is_given_up_and_its_join_placed_again_then_
 #[test]
 fn a_crashed_server_is_cleaned_up_and_a_join_waiting_on_a_crashed_one_is_placed_again() {
     let mut mm = SteppedMatchmaker::new(|c| c.server_capacity = 1);
-    let (server, player) = one_ready_player(&mut mm);
-    let (_, client) = mm.seat_of(player).unwrap();
-    mm.player_connects(&server, client);
-    mm.step();
+    let (server, _, client) = one_connected_player(&mut mm);
     mm.crash(&server, "process exited: signal 9");
     mm.step_n(2);
     assert!(mm.server(&server).is_none(), "the crashed server is forgotten");
@@ -261,9 +264,7 @@ fn a_server_that_stops_heartbeating_takes_no_one_new_and_is_given_up() {
         c.heartbeat_timeout = std::time::Duration::from_secs(15);
         c.silence_grace = std::time::Duration::from_secs(60);
     });
-    let (server, player) = one_ready_player(&mut mm);
-    let (_, client) = mm.seat_of(player).unwrap();
-    mm.player_connects(&server, client);
+    let (server, ..) = one_connected_player(&mut mm);
     mm.advance(60.0);
     assert_eq!(mm.server_state(&server).unwrap().0, ServerPhase::Ready, "heartbeats keep it ready");
     mm.mute(&server);

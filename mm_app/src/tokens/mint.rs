@@ -95,33 +95,22 @@ pub fn inspect(token_b64: &str) -> Result<TokenInfo, InspectError> {
     at += 4;
     let mut server_addresses = Vec::new();
     for _ in 0..count {
-        match bytes.get(at) {
-            Some(1) => {
-                let ip: [u8; 4] =
-                    bytes.get(at + 1..at + 5).and_then(|b| b.try_into().ok()).ok_or(InspectError::Short)?;
-                let port = bytes
-                    .get(at + 5..at + 7)
-                    .and_then(|b| b.try_into().ok())
-                    .map(u16::from_be_bytes)
-                    .ok_or(InspectError::Short)?;
-                server_addresses.push(SocketAddr::from((ip, port)));
-                at += 7;
-            }
-            Some(2) => {
-                let ip: [u8; 16] =
-                    bytes.get(at + 1..at + 17).and_then(|b| b.try_into().ok()).ok_or(InspectError::Short)?;
-                let port = bytes
-                    .get(at + 17..at + 19)
-                    .and_then(|b| b.try_into().ok())
-                    .map(u16::from_be_bytes)
-                    .ok_or(InspectError::Short)?;
-                server_addresses.push(SocketAddr::from((ip, port)));
-                at += 19;
-            }
+        // Address type 1 is IPv4 (4 bytes), 2 is IPv6 (16 bytes); a big-endian port follows.
+        let (addr, len) = match bytes.get(at) {
+            Some(1) => (read_ip::<4>(&bytes, at + 1).map(std::net::IpAddr::from), 4),
+            Some(2) => (read_ip::<16>(&bytes, at + 1).map(std::net::IpAddr::from), 16),
             other => return Err(InspectError::AddressType(other.copied())),
-        }
+        };
+        let port = read_ip::<2>(&bytes, at + 1 + len).map(u16::from_be_bytes);
+        server_addresses.push(SocketAddr::new(addr.ok_or(InspectError::Short)?, port.ok_or(InspectError::Short)?));
+        at += 1 + len + 2;
     }
     Ok(TokenInfo { protocol_id, expires_at, created_at, timeout_secs, server_addresses })
+}
+
+/// `N` bytes at `at`, if the token is long enough.
+fn read_ip<const N: usize>(bytes: &[u8], at: usize) -> Option<[u8; N]> {
+    bytes.get(at..at + N).and_then(|b| b.try_into().ok())
 }
 
 #[cfg(test)]
