@@ -248,3 +248,54 @@ fn one_address_cannot_hold_many_waiting_joins() {
         assert_eq!(waiter.join().unwrap().1["error"]["data"]["code"], "cancelled");
     }
 }
+
+#[test]
+fn ready_but_unclaimed_seats_count_against_their_address_until_the_player_connects() {
+    let mm = Matchmaker::start(|c| {
+        c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+        c.max_joins_per_ip = 2;
+    });
+    let params = || json!({"game": GAME, "version": VERSION});
+    let first = join_from(&mm, "198.51.100.20", params());
+    let second = join_from(&mm, "198.51.100.20", params());
+    assert_eq!(
+        (first["result"]["status"].as_str(), second["result"]["status"].as_str()),
+        (Some("ready"), Some("ready"))
+    );
+    let third = join_from(&mm, "198.51.100.20", params());
+    assert_eq!(third["error"]["data"]["code"], "rate_limited", "two unused tokens already hold seats: {third}");
+    assert_eq!(join_from(&mm, "198.51.100.21", params())["result"]["status"], "ready", "other addresses are served");
+
+    let session = mm.session(first["result"]["session_id"].as_str().unwrap()).expect("session");
+    mm.player_joins(session.server_id.as_str(), session.client_ids[0], &session.session_id);
+    mm.wait_for(10, "the player to count as connected", |mm| (mm.servers()[0]["connected"] == 1).then_some(()));
+    let fourth = join_from(&mm, "198.51.100.20", params());
+    assert_eq!(fourth["result"]["status"], "ready", "a used token no longer counts: {fourth}");
+}
+
+#[test]
+fn per_address_limits_key_ipv6_by_slash_64_and_trust_proxy_ranges_and_every_forwarded_line() {
+    let mm = Matchmaker::start(|c| {
+        c.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+        c.max_joins_per_ip = 1;
+        c.game_server_cmd.push("--never-ready".into());
+    });
+    let url = mm.public_url();
+    let waiter = std::thread::spawn(move || {
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": "matchmaker.join", "params": {"game": GAME, "version": VERSION}});
+        post_with(&url, &body.to_string(), &[("x-forwarded-for", "2001:db8:1:2::1".into())])
+    });
+    mm.wait_for(20, "one join waiting", |mm| (mm.admin("admin.stats", json!({}))["joins_waiting"] == 1).then_some(()));
+    let same_64 = join_from(&mm, "2001:db8:1:2:ffff::9", json!({"game": GAME, "version": VERSION}));
+    assert_eq!(same_64["error"]["data"]["code"], "rate_limited", "one /64 is one address: {same_64}");
+
+    // A client-written header line first, the proxy's own line last: the last one is the truth.
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "matchmaker.join", "params": {"game": GAME, "version": VERSION, "request_id": "forwarded-line-01"}});
+    let (_, spoofed) = post_with(
+        &mm.public_url(),
+        &body.to_string(),
+        &[("x-forwarded-for", "2001:db8:9:9::1".into()), ("x-forwarded-for", "2001:db8:1:2::77".into())],
+    );
+    assert_eq!(spoofed["error"]["data"]["code"], "rate_limited", "the appended line decides: {spoofed}");
+    drop(waiter); // ends with the matchmaker
+}

@@ -356,3 +356,12 @@ fn a_silent_fleet_server_is_forgotten_not_stopped_and_a_draining_one_gets_no_one
     assert!(mm.provider.log().stopped.is_empty(), "but never stopped: it is not ours");
     assert_eq!(mm.server_state(&draining).unwrap().0, ServerPhase::Draining);
 }
+
+#[test]
+fn client_ids_fit_in_a_javascript_number() {
+    let max_safe = (1u64 << 53) - 1;
+    assert!((0..10_000).map(|_| bevygap_matchmaker::joins::new_client_id()).all(|id| id != 0 && id <= max_safe));
+    let mut mm = SteppedMatchmaker::new(|_| {});
+    let (_, join) = one_ready_player(&mut mm);
+    assert!(mm.seat_of(join).unwrap().1 <= max_safe, "the dashboard and browsers read it exactly");
+}

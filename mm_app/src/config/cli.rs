@@ -38,9 +38,10 @@ pub struct Cli {
     /// Bearer token for the admin endpoint; required when it binds a non-loopback address.
     #[arg(long, env = "BEVYGAP_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
-    /// Proxies whose X-Forwarded-For is trusted, comma-separated IPs.
+    /// Proxies whose X-Forwarded-For is trusted: comma-separated IPs or CIDR ranges
+    /// (10.0.0.0/8, 2001:db8::/32).
     #[arg(long, env = "BEVYGAP_TRUSTED_PROXIES", value_delimiter = ',')]
-    pub trusted_proxies: Vec<IpAddr>,
+    pub trusted_proxies: Vec<crate::endpoints::limits::ProxyRange>,
     /// Development mode: honour a client-supplied client_ip.
     #[arg(long, env = "BEVYGAP_DEV_MODE", default_value_t = false)]
     pub dev_mode: bool,
@@ -136,7 +137,7 @@ pub struct MatchmakerConfig {
     pub public_addr: SocketAddr,
     pub admin_addr: SocketAddr,
     pub admin_token: Option<bevygap_shared::Secret>,
-    pub trusted_proxies: Vec<IpAddr>,
+    pub trusted_proxies: Vec<crate::endpoints::limits::ProxyRange>,
     pub dev_mode: bool,
     pub cors_origin: Option<String>,
     pub max_body_bytes: usize,

@@ -1,4 +1,5 @@
-//! Per-IP rate limiting and client-IP resolution for the public endpoint: plain Rust.
+//! Per-address keys and rate limiting, trusted proxies and client-IP resolution for the
+//! public endpoint: plain Rust.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -27,7 +28,7 @@ impl IpRateLimiter {
     }
 
     fn allow_at(&self, ip: IpAddr, now: Instant) -> bool {
-        let ip = rate_key(ip);
+        let ip = address_key(ip);
         let Ok(mut buckets) = self.buckets.lock() else { return true };
         if buckets.len() >= MAX_TRACKED {
             let (burst, per_sec) = (self.burst, self.per_sec);
@@ -45,32 +46,93 @@ impl IpRateLimiter {
     }
 }
 
-/// The bucket an address counts against: IPv4 addresses one by one, IPv6 by /64, since one
-/// subscriber usually holds a whole /64 and could otherwise rotate through it.
-fn rate_key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
+/// The key every per-address limit counts against (rate, waiting joins, held seats,
+/// connections): IPv4 addresses one by one, IPv6 by /64, since one subscriber usually holds a
+/// whole /64 and could otherwise rotate through it. IPv4-mapped IPv6 addresses (what a
+/// dual-stack listener reports for IPv4 clients) count as the IPv4 address they are.
+pub fn address_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
         IpAddr::V6(v6) => {
             let mut segments = v6.segments();
             segments[4..].fill(0);
             IpAddr::from(segments)
         }
+        v4 => v4,
     }
 }
 
-/// The player's IP: the TCP peer, unless the peer is a trusted proxy, in which case the
-/// right-most `X-Forwarded-For` entry that is not itself a trusted proxy. Anything
+/// A trusted proxy: one address or a CIDR range (`10.0.0.0/8`, `2001:db8::/32`), so a cloud
+/// load balancer whose addresses change can be trusted by its subnet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProxyRange {
+    network: IpAddr,
+    prefix: u8,
+}
+
+/// A trusted-proxy entry that is neither an address nor a CIDR range.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not an IP address or CIDR range (like 10.0.0.0/8)")]
+pub struct ProxyRangeError(pub String);
+
+impl std::str::FromStr for ProxyRange {
+    type Err = ProxyRangeError;
+
+    fn from_str(text: &str) -> Result<Self, ProxyRangeError> {
+        let bad = || ProxyRangeError(text.to_string());
+        let (ip, prefix) = match text.trim().split_once('/') {
+            Some((ip, prefix)) => (ip, Some(prefix.parse::<u8>().map_err(|_| bad())?)),
+            None => (text.trim(), None),
+        };
+        let network = ip.parse::<IpAddr>().map_err(|_| bad())?.to_canonical();
+        let max = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(max);
+        if prefix > max {
+            return Err(bad());
+        }
+        Ok(Self { network, prefix })
+    }
+}
+
+impl ProxyRange {
+    /// Whether `ip` (canonicalised) lies in the range.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.network, ip.to_canonical()) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => prefix_match(&net.octets(), &ip.octets(), self.prefix),
+            (IpAddr::V6(net), IpAddr::V6(ip)) => prefix_match(&net.octets(), &ip.octets(), self.prefix),
+            _ => false,
+        }
+    }
+}
+
+fn prefix_match(net: &[u8], ip: &[u8], prefix: u8) -> bool {
+    let (full, rest) = (usize::from(prefix / 8), prefix % 8);
+    if net[..full] != ip[..full] {
+        return false;
+    }
+    rest == 0 || (net[full] ^ ip[full]) >> (8 - rest) == 0
+}
+
+/// The player's IP, canonical: the TCP peer, unless the peer is a trusted proxy, in which case
+/// the right-most `X-Forwarded-For` entry that is not itself a trusted proxy, reading every
+/// header line (a proxy may append its own line) from the last to the first. Anything
 /// malformed falls back to the peer, so a client cannot choose its IP by sending the header.
-pub fn client_ip(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpAddr]) -> IpAddr {
-    if !trusted.contains(&peer) {
+pub fn client_ip<'a>(
+    peer: IpAddr,
+    forwarded_for: impl DoubleEndedIterator<Item = &'a str>,
+    trusted: &[ProxyRange],
+) -> IpAddr {
+    let peer = peer.to_canonical();
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|range| range.contains(ip));
+    if !is_trusted(peer) {
         return peer;
     }
-    let Some(header) = forwarded_for else { return peer };
-    for part in header.rsplit(',') {
-        match part.trim().parse::<IpAddr>() {
-            Ok(ip) if trusted.contains(&ip) => continue,
-            Ok(ip) => return ip,
-            Err(_) => return peer,
+    for line in forwarded_for.rev() {
+        for part in line.rsplit(',') {
+            match part.trim().parse::<IpAddr>().map(|ip| ip.to_canonical()) {
+                Ok(ip) if is_trusted(ip) => continue,
+                Ok(ip) => return ip,
+                Err(_) => return peer,
+            }
         }
     }
     peer
@@ -104,15 +166,52 @@ mod tests {
         assert!(limiter.allow_at("2001:db8:1:3::1".parse().unwrap(), t0), "another /64");
     }
 
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
     #[test]
     fn forwarded_for_is_honoured_only_from_trusted_proxies() {
-        let proxy: IpAddr = "10.0.0.9".parse().unwrap();
-        let player: IpAddr = "203.0.113.7".parse().unwrap();
-        let trusted = [proxy];
-        assert_eq!(client_ip(player, Some("1.2.3.4"), &trusted), player, "untrusted peer cannot spoof");
-        assert_eq!(client_ip(proxy, Some("1.2.3.4, 203.0.113.7"), &trusted), player);
-        assert_eq!(client_ip(proxy, Some("203.0.113.7, 10.0.0.9"), &trusted), player);
-        assert_eq!(client_ip(proxy, Some("garbage"), &trusted), proxy);
-        assert_eq!(client_ip(proxy, None, &trusted), proxy);
+        let (proxy, player) = (ip("10.0.0.9"), ip("203.0.113.7"));
+        let trusted: [ProxyRange; 1] = ["10.0.0.9".parse().unwrap()];
+        assert_eq!(client_ip(player, ["1.2.3.4"].into_iter(), &trusted), player, "untrusted peer cannot spoof");
+        assert_eq!(client_ip(proxy, ["1.2.3.4, 203.0.113.7"].into_iter(), &trusted), player);
+        assert_eq!(client_ip(proxy, ["203.0.113.7, 10.0.0.9"].into_iter(), &trusted), player);
+        assert_eq!(client_ip(proxy, ["garbage"].into_iter(), &trusted), proxy);
+        assert_eq!(client_ip(proxy, std::iter::empty(), &trusted), proxy);
+    }
+
+    #[test]
+    fn every_forwarded_for_line_is_read_from_the_last() {
+        // The client sends its own header line; the proxy appends a second one with the real
+        // address. Reading only the first line would let the client choose its address.
+        let trusted: [ProxyRange; 1] = ["10.0.0.9".parse().unwrap()];
+        let lines = ["6.6.6.6", "203.0.113.7"];
+        assert_eq!(client_ip(ip("10.0.0.9"), lines.into_iter(), &trusted), ip("203.0.113.7"));
+    }
+
+    #[test]
+    fn trusted_proxies_can_be_ranges_and_match_mapped_addresses() {
+        let trusted: Vec<ProxyRange> = ["10.0.0.0/8", "2001:db8::/32"].iter().map(|r| r.parse().unwrap()).collect();
+        assert_eq!(client_ip(ip("10.20.30.40"), ["203.0.113.7"].into_iter(), &trusted), ip("203.0.113.7"));
+        assert_eq!(client_ip(ip("2001:db8:ffff::1"), ["203.0.113.7"].into_iter(), &trusted), ip("203.0.113.7"));
+        assert_eq!(client_ip(ip("::ffff:10.1.2.3"), ["203.0.113.7"].into_iter(), &trusted), ip("203.0.113.7"));
+        assert_eq!(client_ip(ip("11.0.0.1"), ["203.0.113.7"].into_iter(), &trusted), ip("11.0.0.1"));
+        assert!("10.0.0.0/33".parse::<ProxyRange>().is_err());
+        assert!("not-an-ip".parse::<ProxyRange>().is_err());
+        let slash_12: ProxyRange = "172.16.0.0/12".parse().unwrap();
+        assert!(slash_12.contains(ip("172.31.255.255")) && !slash_12.contains(ip("172.32.0.0")));
+    }
+
+    #[test]
+    fn ipv4_clients_of_a_dual_stack_listener_are_keyed_as_ipv4() {
+        assert_eq!(address_key(ip("::ffff:203.0.113.7")), ip("203.0.113.7"));
+        assert_ne!(address_key(ip("::ffff:203.0.113.7")), address_key(ip("::ffff:203.0.113.8")), "not one bucket");
+        assert_eq!(client_ip(ip("::ffff:203.0.113.7"), std::iter::empty(), &[]), ip("203.0.113.7"));
+        let limiter = IpRateLimiter::new(60, 1);
+        let t0 = Instant::now();
+        assert!(limiter.allow_at(ip("::ffff:198.51.100.1"), t0));
+        assert!(limiter.allow_at(ip("::ffff:198.51.100.2"), t0), "each IPv4 client has its own bucket");
+        assert!(!limiter.allow_at(ip("198.51.100.1"), t0), "mapped and plain are the same client");
     }
 }

@@ -12,7 +12,7 @@ use hyper::{HeaderMap, StatusCode};
 
 use super::PUBLIC_METHODS;
 use super::envelope::{UNAUTHORIZED, code_error, method_not_available, protocol_error};
-use super::limits::{IpRateLimiter, client_ip};
+use super::limits::{IpRateLimiter, ProxyRange, client_ip};
 use crate::config::MatchmakerConfig;
 
 /// Which listener a policy guards.
@@ -32,7 +32,7 @@ pub struct Gatekeeper {
     cors_origin: Option<HeaderValue>,
     max_body: usize,
     limiter: Option<IpRateLimiter>,
-    trusted_proxies: Vec<IpAddr>,
+    trusted_proxies: Vec<ProxyRange>,
 }
 
 impl Gatekeeper {
@@ -85,7 +85,7 @@ impl Gatekeeper {
 
     /// The caller's address: the TCP peer, or what a trusted proxy says it forwarded.
     pub fn caller_ip(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
-        let forwarded = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+        let forwarded = headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
         client_ip(peer, forwarded, &self.trusted_proxies)
     }
 

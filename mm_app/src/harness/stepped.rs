@@ -123,14 +123,9 @@ impl SteppedMatchmaker {
         let deadline = now + world.resource::<MatchmakerConfig>().join_deadline.as_secs_f64();
         let request = JoinRequest::new(game, version).validate().expect("a valid test request");
         let request_id = RequestId::new(format!("r{:016x}", rand::random::<u64>())).expect("a valid request id");
-        let (join, first) = crate::joins::Join::new(
-            &request,
-            request_id.clone(),
-            "127.0.0.1".into(),
-            "127.0.0.1".into(),
-            now,
-            deadline,
-        );
+        let requester = crate::joins::Requester { ip: "127.0.0.1".into(), key: "127.0.0.1".into() };
+        let (join, first) =
+            crate::joins::Join::new(&request, request_id.clone(), requester, "127.0.0.1".into(), now, deadline);
         let entity = world.spawn((join, crate::joins::JoinUpdates::new(first))).id();
         world.resource_mut::<crate::joins::RequestIndex>().0.insert(request_id.to_string(), entity);
         entity

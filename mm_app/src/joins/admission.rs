@@ -4,7 +4,7 @@
 
 use bevygap_shared::protocol::{ErrorCode, JoinError, ValidJoinRequest};
 
-use super::machine::Join;
+use super::machine::{Join, Requester};
 
 /// The caps that keep one player, or everyone together, from queueing without bound.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,7 +15,9 @@ pub struct AdmissionLimits {
     pub max_per_requester: usize,
 }
 
-/// How many joins are waiting now (not yet answered).
+/// How many joins are waiting now (not yet answered), and how many seats the requester holds:
+/// its joins still waiting plus those answered ready whose player has not connected yet, so
+/// one address cannot squat seats by collecting tokens it never uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Waiting {
     pub total: usize,
@@ -37,7 +39,7 @@ pub enum Admission {
 /// id, if any; `served` whether the catalog lists the game and version.
 pub fn admit(
     request: &ValidJoinRequest,
-    requester: &str,
+    requester: &Requester,
     existing: Option<&Join>,
     served: bool,
     waiting: Waiting,
@@ -48,7 +50,7 @@ pub fn admit(
         return Admission::Refuse(JoinError::new(ErrorCode::UnknownGame, format!("{label} is not served here")));
     }
     if let Some(join) = existing {
-        let same = join.requester == requester
+        let same = join.requester.ip == requester.ip
             && join.game.game == request.game
             && join.game.version == request.version
             && join.transport == request.transport;
@@ -81,8 +83,12 @@ mod tests {
         JoinRequest::new("demo", "1.0").validate().unwrap()
     }
 
-    fn existing(requester: &str) -> Join {
-        Join::new(&request(), RequestId::new("request-1").unwrap(), requester.into(), requester.into(), 0.0, 60.0).0
+    fn from(ip: &str) -> Requester {
+        Requester { ip: ip.into(), key: ip.into() }
+    }
+
+    fn existing(ip: &str) -> Join {
+        Join::new(&request(), RequestId::new("request-1").unwrap(), from(ip), ip.into(), 0.0, 60.0).0
     }
 
     fn code(admission: Admission) -> ErrorCode {
@@ -95,16 +101,16 @@ mod tests {
     #[test]
     fn admits_under_the_caps_and_refuses_at_them() {
         let ok = Waiting { total: 9, from_requester: 1 };
-        assert_eq!(admit(&request(), "a", None, true, ok, &LIMITS), Admission::Admit);
+        assert_eq!(admit(&request(), &from("a"), None, true, ok, &LIMITS), Admission::Admit);
         let full = Waiting { total: 10, from_requester: 0 };
-        assert_eq!(code(admit(&request(), "a", None, true, full, &LIMITS)), ErrorCode::TooManyWaiting);
+        assert_eq!(code(admit(&request(), &from("a"), None, true, full, &LIMITS)), ErrorCode::TooManyWaiting);
         let mine = Waiting { total: 3, from_requester: 2 };
-        assert_eq!(code(admit(&request(), "a", None, true, mine, &LIMITS)), ErrorCode::RateLimited);
+        assert_eq!(code(admit(&request(), &from("a"), None, true, mine, &LIMITS)), ErrorCode::RateLimited);
     }
 
     #[test]
     fn unknown_games_are_refused_first() {
-        let error = admit(&request(), "a", None, false, Waiting::default(), &LIMITS);
+        let error = admit(&request(), &from("a"), None, false, Waiting::default(), &LIMITS);
         assert!(
             matches!(&error, Admission::Refuse(e) if e.code == ErrorCode::UnknownGame && e.message.contains("demo:1.0"))
         );
@@ -115,13 +121,16 @@ mod tests {
         let join = existing("10.0.0.1");
         let full = Waiting { total: 10, from_requester: 2 };
         assert_eq!(
-            admit(&request(), "10.0.0.1", Some(&join), true, full, &LIMITS),
+            admit(&request(), &from("10.0.0.1"), Some(&join), true, full, &LIMITS),
             Admission::Resume,
             "caps do not apply"
         );
-        assert_eq!(code(admit(&request(), "10.0.0.2", Some(&join), true, full, &LIMITS)), ErrorCode::InvalidRequest);
+        assert_eq!(
+            code(admit(&request(), &from("10.0.0.2"), Some(&join), true, full, &LIMITS)),
+            ErrorCode::InvalidRequest
+        );
         let mut other = request();
         other.transport = Transport::WebTransport;
-        assert_eq!(code(admit(&other, "10.0.0.1", Some(&join), true, full, &LIMITS)), ErrorCode::InvalidRequest);
+        assert_eq!(code(admit(&other, &from("10.0.0.1"), Some(&join), true, full, &LIMITS)), ErrorCode::InvalidRequest);
     }
 }

@@ -104,6 +104,15 @@ pub enum GrantOutcome {
 #[error("a join in phase {0:?} cannot do that")]
 pub struct WrongPhase(pub JoinPhase);
 
+/// Who made a request: the exact address (only it may resume or cancel the join) and the key
+/// per-address limits count it under (IPv6 by /64).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Reflect)]
+#[type_path = "bevygap"]
+pub struct Requester {
+    pub ip: String,
+    pub key: String,
+}
+
 /// A player's join request and where it is in its life.
 #[derive(Component, Debug, Clone, Reflect)]
 #[reflect(Component)]
@@ -115,7 +124,7 @@ pub struct Join {
     pub region: Option<Region>,
     /// The address that made the request (after trusted-proxy resolution); only it may resume
     /// or cancel this join, so knowing a request id is not enough to take someone's token.
-    pub requester: String,
+    pub requester: Requester,
     /// The player's IP as providers should see it (the requester, or in dev mode the
     /// `client_ip` the request named).
     pub client_ip: String,
@@ -130,7 +139,7 @@ impl Join {
     pub fn new(
         request: &ValidJoinRequest,
         request_id: RequestId,
-        requester: String,
+        requester: Requester,
         client_ip: String,
         now: f64,
         deadline: f64,
@@ -250,8 +259,9 @@ mod tests {
 
     fn join() -> Join {
         let request = JoinRequest::new("demo", "1.0").validate().unwrap();
+        let requester = Requester { ip: "10.0.0.1".into(), key: "10.0.0.1".into() };
         let (join, first) =
-            Join::new(&request, RequestId::new("request-1").unwrap(), "10.0.0.1".into(), "10.0.0.1".into(), 0.0, 60.0);
+            Join::new(&request, RequestId::new("request-1").unwrap(), requester, "10.0.0.1".into(), 0.0, 60.0);
         assert_eq!(first, JoinProgress::Queued { request_id: "request-1".into() });
         join
     }

@@ -7,12 +7,14 @@ pub mod admission;
 pub mod machine;
 mod systems;
 
+pub use systems::new_client_id;
+
 use std::collections::HashMap;
 
 use bevy::prelude::*;
 use bevygap_shared::protocol::{JoinError, JoinProgress, ReadyPayload};
 
-pub use machine::{Join, JoinPhase, MAX_LOST_SERVERS, RESUME_WINDOW_SECS, Release, SeatClaim};
+pub use machine::{Join, JoinPhase, MAX_LOST_SERVERS, RESUME_WINDOW_SECS, Release, Requester, SeatClaim};
 
 use crate::nats_bridge::NatsCommand;
 use crate::schedule::{MatchmakerSystems, require};
@@ -79,6 +81,7 @@ impl Plugin for JoinsPlugin {
             .add_message::<FailJoin>()
             .add_message::<NatsCommand>()
             .register_type::<Join>()
+            .register_type::<Requester>()
             .add_systems(
                 Update,
                 (

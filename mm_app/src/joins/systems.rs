@@ -189,10 +189,13 @@ pub fn call_for_capacity(
     }
 }
 
-/// A Lightyear client id: random, never 0.
-fn new_client_id() -> u64 {
+/// A Lightyear client id: random, never 0, and below 2^53 so it survives every JSON surface
+/// (BRP, the dashboard, JavaScript clients) exactly; 53 random bits still make a collision
+/// among live tokens vanishingly unlikely.
+pub fn new_client_id() -> u64 {
+    const JSON_SAFE: u64 = (1 << 53) - 1;
     loop {
-        let id = rand::random::<u64>();
+        let id = rand::random::<u64>() & JSON_SAFE;
         if id != 0 {
             return id;
         }
