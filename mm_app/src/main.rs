@@ -22,6 +22,9 @@ fn main() -> ExitCode {
         Ok(keys) => keys,
         Err(e) => return fail(&e, 2),
     };
+    if let Err(e) = config.check_keys(&keys) {
+        return fail(&e, 2);
+    }
     let mut nats_config = match NatsConfig::from_env("bevygap-matchmaker") {
         Ok(c) => c,
         Err(e) => return fail(&e, 2),

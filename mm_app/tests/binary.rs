@@ -50,9 +50,22 @@ fn bad_config_fails_at_start_naming_the_setting() {
     let out = Command::new(BIN).env("LIGHTYEAR_PRIVATE_KEY", "short").output().expect("runs");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("LIGHTYEAR_PRIVATE_KEY"));
-    let out = Command::new(BIN).env("NATS_USER", "only-user").output().expect("runs");
+    let out = Command::new(BIN).env("BEVYGAP_DEV_MODE", "true").env("NATS_USER", "only-user").output().expect("runs");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("NATS_PASSWORD"));
+}
+
+#[test]
+fn without_a_key_it_refuses_to_start_unless_in_development_mode() {
+    let out = Command::new(BIN)
+        .env_remove("LIGHTYEAR_PRIVATE_KEY")
+        .env_remove("LIGHTYEAR_PRIVATE_KEY_FILE")
+        .env_remove("BEVYGAP_DEV_MODE")
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2), "the all-zero key is refused in production");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("LIGHTYEAR_PRIVATE_KEY") && stderr.contains("BEVYGAP_DEV_MODE"), "{stderr}");
 }
 
 #[test]

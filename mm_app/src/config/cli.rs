@@ -253,6 +253,19 @@ fn default_game_server() -> String {
 }
 
 impl MatchmakerConfig {
+    /// Refuses the all-zero development key outside development mode: with it anyone can
+    /// forge ConnectTokens, so it is never used by accident in production.
+    pub fn check_keys(&self, keys: &bevygap_shared::LightyearKeys) -> Result<(), ConfigError> {
+        if keys.is_development() && !self.dev_mode {
+            return Err(bad(
+                "LIGHTYEAR_PRIVATE_KEY / LIGHTYEAR_PRIVATE_KEY_FILE",
+                "is unset (the all-zero development key lets anyone forge tokens); set a 32-byte key, \
+                 or BEVYGAP_DEV_MODE=true on a development machine",
+            ));
+        }
+        Ok(())
+    }
+
     /// The rules placement works within, for a provider that does (or does not) start
     /// servers on demand: on-demand servers are filled (so empty ones stop), a fleet's servers
     /// share the load.
@@ -330,6 +343,19 @@ mod tests {
         assert!(parse(&["--games", "nope"]).unwrap_err().setting.contains("BEVYGAP_GAMES"));
         assert!(parse(&["--max-waiting", "0"]).unwrap_err().setting.contains("BEVYGAP_MAX_WAITING"));
         assert!(Cli::try_parse_from(["x", "--public-addr", "nonsense"]).is_err());
+    }
+
+    #[test]
+    fn the_development_key_needs_development_mode() {
+        let dev_key = bevygap_shared::LightyearKeys::development();
+        let err = parse(&[]).unwrap().check_keys(&dev_key).unwrap_err();
+        assert!(err.setting.contains("LIGHTYEAR_PRIVATE_KEY"), "{err}");
+        assert!(parse(&["--dev-mode"]).unwrap().check_keys(&dev_key).is_ok());
+        let real = bevygap_shared::LightyearKeys {
+            protocol_id: 1,
+            private_key: bevygap_shared::PrivateKey::from_bytes([7; 32]),
+        };
+        assert!(parse(&[]).unwrap().check_keys(&real).is_ok());
     }
 
     #[test]
