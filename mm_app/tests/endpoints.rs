@@ -3,6 +3,8 @@
 
 mod support;
 
+use std::time::Duration;
+
 use serde_json::{Value, json};
 use support::*;
 
@@ -298,4 +300,67 @@ fn per_address_limits_key_ipv6_by_slash_64_and_trust_proxy_ranges_and_every_forw
     );
     assert_eq!(spoofed["error"]["data"]["code"], "rate_limited", "the appended line decides: {spoofed}");
     drop(waiter); // ends with the matchmaker
+}
+
+/// A raw TCP connection to `addr` from the loopback address `from` (127.0.0.x: each is its own
+/// client address).
+fn connect_from(from: [u8; 4], addr: std::net::SocketAddr) -> std::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.bind((from, 0).into()).expect("bind a loopback source address");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let stream = rt.block_on(socket.connect(addr)).expect("connects");
+    let stream = stream.into_std().expect("std stream");
+    stream.set_nonblocking(false).expect("blocking");
+    stream
+}
+
+/// Whether the server closed `stream` within `within` (a read returns end of file).
+fn closed_within(stream: &mut std::net::TcpStream, within: Duration) -> bool {
+    use std::io::Read;
+    stream.set_read_timeout(Some(within)).expect("timeout");
+    let mut buf = [0u8; 512];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue, // a response; keep reading until the server closes or time runs out
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+fn cancel_over(stream: &mut std::net::TcpStream) {
+    use std::io::Write;
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"matchmaker.cancel","params":{"request_id":"nothing-to-cancel"}}"#;
+    let request = format!(
+        "POST / HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).expect("request sent");
+}
+
+#[test]
+fn one_address_cannot_hold_every_connection_and_silent_ones_are_closed() {
+    let mm = Matchmaker::start(|c| {
+        c.max_connections_per_ip = 3;
+        c.idle_timeout = Duration::from_secs(3);
+    });
+    let addr = mm.addrs.public;
+    let _held: Vec<_> = (0..3).map(|_| connect_from([127, 0, 0, 2], addr)).collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut fourth = connect_from([127, 0, 0, 2], addr);
+    assert!(closed_within(&mut fourth, Duration::from_millis(1500)), "a fourth connection from one address is refused");
+
+    let mut other = connect_from([127, 0, 0, 3], addr);
+    cancel_over(&mut other);
+    let mut response = [0u8; 12];
+    std::io::Read::read_exact(&mut other, &mut response).expect("another address is served");
+    assert_eq!(&response, b"HTTP/1.1 200");
+
+    // Kept alive after its answer but silent since: closed after the idle timeout.
+    let started = std::time::Instant::now();
+    assert!(closed_within(&mut other, Duration::from_secs(6)), "an idle keep-alive connection is closed");
+    assert!(started.elapsed() >= Duration::from_secs(2), "not before the idle timeout");
+    let mut silent = connect_from([127, 0, 0, 4], addr);
+    assert!(closed_within(&mut silent, Duration::from_secs(6)), "a connection that never speaks is closed");
 }

@@ -57,6 +57,14 @@ pub struct Cli {
     /// Burst of requests allowed from one IP before the rate applies.
     #[arg(long, env = "BEVYGAP_RATE_BURST", default_value_t = 10)]
     pub rate_burst: u32,
+    /// Open connections one client address may hold on the public endpoint (IPv6 per /64;
+    /// trusted proxies are not limited).
+    #[arg(long, env = "BEVYGAP_MAX_CONNECTIONS_PER_IP", default_value_t = 32)]
+    pub max_connections_per_ip: usize,
+    /// Seconds a connection may stay silent (before a request, or between requests) before it
+    /// is closed.
+    #[arg(long, env = "BEVYGAP_IDLE_TIMEOUT_SECS", default_value_t = 5)]
+    pub idle_timeout_secs: u64,
     /// Most join requests waiting at once; more fail with too_many_waiting.
     #[arg(long, env = "BEVYGAP_MAX_WAITING", default_value_t = 1000)]
     pub max_waiting: usize,
@@ -143,6 +151,8 @@ pub struct MatchmakerConfig {
     pub max_body_bytes: usize,
     pub rate_per_minute: u32,
     pub rate_burst: u32,
+    pub max_connections_per_ip: usize,
+    pub idle_timeout: Duration,
     pub max_waiting: usize,
     pub max_joins_per_ip: usize,
     pub join_deadline: Duration,
@@ -188,6 +198,8 @@ impl Cli {
         positive(self.rate_per_minute.into(), "--rate-per-minute / BEVYGAP_RATE_PER_MINUTE")?;
         positive(self.rate_burst.into(), "--rate-burst / BEVYGAP_RATE_BURST")?;
         positive(self.max_waiting as u64, "--max-waiting / BEVYGAP_MAX_WAITING")?;
+        positive(self.max_connections_per_ip as u64, "--max-connections-per-ip / BEVYGAP_MAX_CONNECTIONS_PER_IP")?;
+        positive(self.idle_timeout_secs, "--idle-timeout-secs / BEVYGAP_IDLE_TIMEOUT_SECS")?;
         positive(self.max_joins_per_ip as u64, "--max-joins-per-ip / BEVYGAP_MAX_JOINS_PER_IP")?;
         positive(self.join_deadline_secs, "--join-deadline-secs / BEVYGAP_JOIN_DEADLINE_SECS")?;
         positive(self.keepalive_secs, "--keepalive-secs / BEVYGAP_KEEPALIVE_SECS")?;
@@ -221,6 +233,8 @@ impl Cli {
             max_body_bytes: self.max_body_bytes,
             rate_per_minute: self.rate_per_minute,
             rate_burst: self.rate_burst,
+            max_connections_per_ip: self.max_connections_per_ip,
+            idle_timeout: Duration::from_secs(self.idle_timeout_secs),
             max_waiting: self.max_waiting,
             max_joins_per_ip: self.max_joins_per_ip,
             join_deadline: Duration::from_secs(self.join_deadline_secs),

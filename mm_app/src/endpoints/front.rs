@@ -21,6 +21,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
 
+use super::connections::{ConnectionCounts, connection_budget};
 use super::envelope::{RpcCall, code_error, is_terminal_join_result, parse_call, protocol_error, response_json};
 use super::params::{Caller, CancelCall, CancelRequest, JoinCall};
 use super::policy::{FrontKind, Gatekeeper, Refusal};
@@ -30,13 +31,15 @@ type Body = BoxBody<Bytes, Infallible>;
 
 /// How long a client may take to send its (small) request body.
 const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// Open connections per endpoint; beyond this new connections are closed at once, so slow
-/// clients cannot exhaust the process's file descriptors.
+/// Open connections per endpoint at most (fewer if the descriptor limit is lower); beyond
+/// this new connections are closed at once.
 const MAX_CONNECTIONS: usize = 4096;
 
 /// One endpoint: its policy and its way into the ECS.
 pub struct Front {
     policy: Gatekeeper,
+    connections: ConnectionCounts,
+    idle_timeout: Duration,
     brp: async_channel::Sender<BrpMessage>,
     waker: AppWaker,
     keepalive: Duration,
@@ -54,6 +57,8 @@ impl Front {
     ) -> Self {
         Self {
             policy: Gatekeeper::new(kind, config),
+            connections: ConnectionCounts::new(config.max_connections_per_ip),
+            idle_timeout: config.idle_timeout,
             brp,
             waker,
             keepalive: config.keepalive,
@@ -64,9 +69,12 @@ impl Front {
     }
 }
 
-/// Accepts connections until the runtime shuts down.
+/// Accepts connections until the runtime shuts down: at most what the descriptor limit allows
+/// in total and `max_connections_per_ip` per client address (trusted proxies excepted), so one
+/// host cannot take every slot; a connection that sends nothing is closed after the idle
+/// timeout.
 pub async fn serve(listener: tokio::net::TcpListener, front: Arc<Front>) {
-    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let slots = Arc::new(tokio::sync::Semaphore::new(connection_budget(MAX_CONNECTIONS)));
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(conn) => conn,
@@ -80,16 +88,30 @@ pub async fn serve(listener: tokio::net::TcpListener, front: Arc<Front>) {
             tracing::warn!("too many open connections; refusing {peer}");
             continue;
         };
+        let counted = if front.policy.is_trusted_proxy(peer.ip()) {
+            Some(front.connections.uncounted(peer.ip()))
+        } else {
+            front.connections.take(peer.ip())
+        };
+        let Some(counted) = counted else {
+            tracing::debug!("too many connections from {}; refusing", peer.ip());
+            continue;
+        };
         let front = front.clone();
         tokio::spawn(async move {
-            let _slot = slot;
+            let _slots = (slot, counted);
+            // A connection that sends nothing costs its holder nothing: close it early.
+            if tokio::time::timeout(front.idle_timeout, stream.readable()).await.is_err() {
+                return;
+            }
+            let idle = front.idle_timeout;
             let service = hyper::service::service_fn(move |req| {
                 let front = front.clone();
                 async move { Ok::<_, Infallible>(handle(front, peer, req).await) }
             });
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(10))
+                .header_read_timeout(idle)
                 .serve_connection(TokioIo::new(stream), service);
             if let Err(e) = conn.await {
                 tracing::debug!("connection from {peer} ended: {e}");

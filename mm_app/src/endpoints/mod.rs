@@ -3,6 +3,7 @@
 //! one (operators: full BRP plus admin methods, bearer token off loopback).
 
 mod admin_methods;
+pub mod connections;
 pub mod envelope;
 mod front;
 mod join_methods;

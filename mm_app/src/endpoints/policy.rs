@@ -89,6 +89,12 @@ impl Gatekeeper {
         client_ip(peer, forwarded, &self.trusted_proxies)
     }
 
+    /// Whether `ip` is a trusted proxy (its connections carry many players, so they are not
+    /// counted against one address).
+    pub fn is_trusted_proxy(&self, ip: IpAddr) -> bool {
+        self.trusted_proxies.iter().any(|range| range.contains(ip))
+    }
+
     /// Takes one request from `ip`'s rate budget (public endpoint only).
     pub fn check_rate(&self, ip: IpAddr) -> Result<(), Refusal> {
         match &self.limiter {
