@@ -2,7 +2,7 @@
 //!
 //! * [`EdgegapClient`]: account endpoints, authenticated with
 //!   `authorization: token <key>`: app/version lookup, the legacy Sessions
-//!   API, v2 deploy, v1 status and stop. Used by the matchmaker.
+//!   API, v2 deploy, v1 status, list and stop. Used by the matchmaker.
 //! * [`ContextClient`] + [`ArbitriumEnv`]: what a game server running on
 //!   Edgegap uses about itself: the injected `ARBITRIUM_*` environment, the
 //!   context endpoint and self-stop, authenticated with raw per-deployment tokens.
@@ -53,5 +53,5 @@ pub use client::{EdgegapClient, EdgegapConfig};
 pub use context_client::ContextClient;
 pub use error::EdgegapError;
 pub use models::*;
-pub use rate_limit::{DEPLOYS_PER_SECOND, RateLimiter, STATUS_PER_SECOND};
+pub use rate_limit::{DEPLOYS_PER_SECOND, LIST_DEPLOYMENTS_PER_SECOND, RateLimiter, STATUS_PER_SECOND};
 pub use retry::ApiRetryConfig;
