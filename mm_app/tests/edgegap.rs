@@ -443,3 +443,97 @@ fn a_create_whose_answer_is_lost_but_that_edgegap_carries_out_is_found_by_its_ta
     assert!(inventory.requests_to(Endpoint::ListDeployments) >= 1);
     assert_eq!(inventory.requests_to(Endpoint::StopDeployment), 1);
 }
+
+// The `bevygap-matchmaker` binary with `--provider edgegap`.
+
+const BIN: &str = env!("CARGO_BIN_EXE_bevygap-matchmaker");
+
+/// The binary with a clean environment plus `vars`.
+fn matchmaker_binary(vars: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default()).envs(vars.iter().copied());
+    cmd
+}
+
+#[test]
+fn the_binary_lists_the_edgegap_settings_and_refuses_an_incomplete_edgegap_setup_by_variable() {
+    let help = matchmaker_binary(&[]).arg("--help").output().expect("runs");
+    let help = String::from_utf8_lossy(&help.stdout);
+    for var in [
+        "BEVYGAP_EDGEGAP_API_TOKEN",
+        "BEVYGAP_EDGEGAP_URL",
+        "BEVYGAP_EDGEGAP_APP",
+        "BEVYGAP_EDGEGAP_VERSION",
+        "BEVYGAP_EDGEGAP_LOCATION",
+    ] {
+        assert!(help.contains(var), "--help does not mention {var}");
+    }
+    assert!(help.contains("edgegap") && help.contains("[default: https://api.edgegap.com]"), "{help}");
+
+    let out =
+        matchmaker_binary(&[("BEVYGAP_PROVIDER", "edgegap"), ("BEVYGAP_EDGEGAP_APP", "demo")]).output().expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("BEVYGAP_EDGEGAP_API_TOKEN"));
+    let out = matchmaker_binary(&[("BEVYGAP_PROVIDER", "edgegap"), ("BEVYGAP_EDGEGAP_API_TOKEN", TOKEN)])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("BEVYGAP_EDGEGAP_APP") && !stderr.contains(TOKEN), "{stderr}");
+}
+
+#[test]
+fn the_binary_with_provider_edgegap_serves_a_join_and_stops_its_deployment_on_sigterm() {
+    let nats = NatsServer::start().expect("nats-server");
+    let fake = FakeEdgegap::start(Some(&nats), &[]);
+    let keys = test_keys();
+    let (public, admin) = (bevygap_testkit::free_tcp_port(), bevygap_testkit::free_tcp_port());
+    let (public_addr, admin_addr) = (format!("127.0.0.1:{public}"), format!("127.0.0.1:{admin}"));
+    let namespace = format!("t{:08x}", rand::random::<u32>());
+    let (protocol_id, key) = (
+        keys.protocol_id.to_string(),
+        keys.private_key.expose().iter().map(|b| format!("{b:02x}")).collect::<String>(),
+    );
+    let mut child = matchmaker_binary(&[
+        ("NATS_URL", &nats.url()),
+        ("BEVYGAP_PROVIDER", "edgegap"),
+        ("BEVYGAP_EDGEGAP_API_TOKEN", TOKEN),
+        ("BEVYGAP_EDGEGAP_URL", &fake.base_url),
+        ("BEVYGAP_EDGEGAP_APP", APP),
+        ("BEVYGAP_NAMESPACE", &namespace),
+        ("BEVYGAP_GAMES", &format!("{GAME}:{VERSION}")),
+        ("BEVYGAP_PUBLIC_ADDR", &public_addr),
+        ("BEVYGAP_ADMIN_ADDR", &admin_addr),
+        ("LIGHTYEAR_PROTOCOL_ID", &protocol_id),
+        ("LIGHTYEAR_PRIVATE_KEY", &key),
+        ("RUST_LOG", "debug"),
+    ])
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("matchmaker starts");
+    let mut stderr = child.stderr.take().expect("piped");
+    let log = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+        text
+    });
+    wait_for("the matchmaker's public endpoint", || std::net::TcpStream::connect(&public_addr).ok());
+
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "matchmaker.join",
+                      "params": {"game": GAME, "version": VERSION, "transport": "udp"}});
+    let (status, answer) = post(&format!("http://{public_addr}"), &body.to_string(), None);
+    assert_eq!((status, &answer["result"]["status"]), (200, &json!("ready")), "{answer}");
+    assert_eq!(fake.inventory().deployments.len(), 1);
+
+    // SIGTERM: the matchmaker stops its deployment before it exits.
+    if let Ok(pid) = libc::pid_t::try_from(child.id()) {
+        // SAFETY: plain kill(2) on our own child, not yet reaped.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+    }
+    let exit = wait_for("the matchmaker to exit", || child.try_wait().ok().flatten());
+    let log = log.join().unwrap_or_default();
+    assert!(exit.success(), "{exit}: {log}");
+    assert!(!log.contains(TOKEN), "the Edgegap token was logged");
+    wait_for("the fake to hold no live deployment or process", || fake.inventory().is_idle().then_some(()));
+}

@@ -212,23 +212,26 @@ impl Worker {
             match policy::judge_stop(&self.client().stop_deployment(request_id)) {
                 StopVerdict::Accepted => break,
                 StopVerdict::AlreadyGone => return format!("Edgegap deployment {request_id} was already gone"),
+                StopVerdict::Retry(error) if attempts < timing.stop_attempts => {
+                    tracing::debug!(server_id = %id, request_id, "stop failed, retrying: {error}");
+                    self.nap(timing.stop_retry.delay(attempts - 1));
+                }
                 StopVerdict::Retry(error) => {
-                    let delay = if attempts >= timing.stop_attempts {
-                        if attempts == timing.stop_attempts {
-                            tracing::error!(
-                                server_id = %id,
-                                request_id,
-                                "stopping the Edgegap deployment failed {attempts} times ({error}); parked, retrying every {:?}",
-                                timing.parked_retry
-                            );
-                        }
-                        self.table().set_stage(id, Stage::Parked { error, attempts });
-                        timing.parked_retry
-                    } else {
-                        tracing::debug!(server_id = %id, request_id, "stop failed, retrying: {error}");
-                        timing.stop_retry.delay(attempts - 1)
-                    };
-                    self.nap(delay);
+                    if attempts == timing.stop_attempts {
+                        tracing::error!(
+                            server_id = %id,
+                            request_id,
+                            "stopping the Edgegap deployment failed {attempts} times ({error}); parked, retrying every {:?}",
+                            timing.parked_retry
+                        );
+                    }
+                    self.table().set_stage(id, Stage::Parked { error, attempts });
+                    self.nap(timing.parked_retry);
+                    // It may have ended meanwhile without this stop (the game server stopped
+                    // itself, an operator stopped it): then there is nothing left to retry.
+                    if let Some(detail) = self.ended(request_id) {
+                        return detail;
+                    }
                 }
             }
         }
@@ -237,22 +240,26 @@ impl Worker {
         self.confirm_end(request_id)
     }
 
+    /// `Some(detail)` when one status read shows the deployment gone.
+    fn ended(&self, request_id: &str) -> Option<String> {
+        match self.client().deployment_status(request_id) {
+            Ok(status) => match policy::judge_status(&status) {
+                StatusVerdict::Ended(detail) => Some(detail),
+                _ => None,
+            },
+            Err(e) if policy::status_error_means_gone(&e) => Some(format!("Edgegap deployment {request_id} is gone")),
+            Err(_) => None,
+        }
+    }
+
     /// Follows a stopped deployment until TERMINATED, for at most the confirmation time.
     fn confirm_end(&self, request_id: &str) -> String {
         let timing = &self.shared.config.timing;
         let deadline = Instant::now() + timing.stop_confirm;
         let mut attempt = 0;
         loop {
-            match self.client().deployment_status(request_id) {
-                Ok(status) => {
-                    if let StatusVerdict::Ended(detail) = policy::judge_status(&status) {
-                        return detail;
-                    }
-                }
-                Err(e) if policy::status_error_means_gone(&e) => {
-                    return format!("Edgegap deployment {request_id} is gone");
-                }
-                Err(_) => {}
+            if let Some(detail) = self.ended(request_id) {
+                return detail;
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
