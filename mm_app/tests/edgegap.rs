@@ -537,3 +537,31 @@ fn the_binary_with_provider_edgegap_serves_a_join_and_stops_its_deployment_on_si
     assert!(!log.contains(TOKEN), "the Edgegap token was logged");
     wait_for("the fake to hold no live deployment or process", || fake.inventory().is_idle().then_some(()));
 }
+
+/// `KEY=VALUE` lines of an example env file (comments and blanks skipped).
+fn example_env(name: &str) -> Vec<(String, String)> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../assets").join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(|line| {
+            let (key, value) = line.split_once('=').unwrap_or_else(|| panic!("{name}: not KEY=VALUE: {line}"));
+            (key.to_string(), value.to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn the_example_env_files_are_valid_matchmaker_settings() {
+    for name in ["edgegap.env", "fleet.env"] {
+        let vars = example_env(name);
+        let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        // Every setting validates; the run then stops at the example's key file, which does not
+        // exist here, before connecting anywhere.
+        let out = matchmaker_binary(&vars).output().expect("runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
+        assert!(!stderr.contains("invalid setting") && stderr.contains("LIGHTYEAR_PRIVATE_KEY"), "{name}: {stderr}");
+    }
+}
