@@ -9,8 +9,9 @@
 //!
 //! Calls block (ureq), so run them off the Bevy main thread. Every call has a
 //! timeout; idempotent calls retry transient failures with backoff; creating
-//! calls retry only on 429; Edgegap's documented rate limits (40 deploys/s,
-//! 20 status reads/s) are respected locally. Secrets are redacted in `Debug`.
+//! calls retry only on 429; a 429's `Retry-After` is waited out; Edgegap's
+//! documented rate limits (40 deploys/s, 20 status reads/s, 10 lists/s) are
+//! respected locally. Secrets are redacted in `Debug`.
 //!
 //! Tests run this client against `fake_edgegap`, a local stand-in for the
 //! service.

@@ -172,7 +172,10 @@ mod tests {
         for refused in [api(400, None), api(401, None), api(404, None), api(422, None)] {
             assert_eq!(after_create_error(&refused), CreateCleanup::Nothing, "{refused}");
         }
-        assert_eq!(after_create_error(&EdgegapError::RateLimited { message: String::new() }), CreateCleanup::Nothing);
+        assert_eq!(
+            after_create_error(&EdgegapError::RateLimited { message: String::new(), retry_after: None }),
+            CreateCleanup::Nothing
+        );
     }
 
     #[test]
@@ -203,7 +206,11 @@ mod tests {
         let cases = [
             (edgegap(api(401, None)), LaunchFailure::Refused, false),
             (edgegap(api(422, Some("x"))), LaunchFailure::NoCapacity, true),
-            (edgegap(EdgegapError::RateLimited { message: String::new() }), LaunchFailure::RateLimited, true),
+            (
+                edgegap(EdgegapError::RateLimited { message: String::new(), retry_after: None }),
+                LaunchFailure::RateLimited,
+                true,
+            ),
             (edgegap(EdgegapError::Timeout(Duration::from_secs(1))), LaunchFailure::Unreachable, true),
             (ProviderError::NoLocation, LaunchFailure::Misconfigured, false),
         ];
