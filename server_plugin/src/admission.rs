@@ -7,9 +7,8 @@
 //! cover a client that is faster than the watch.
 //!
 //! Refused, each with a logged reason (never the token): unknown client ids, grants for other
-//! servers, a client id that is already connected (on any transport: netcode only notices
-//! within one socket), a client id whose grant was already used, and everyone once the server
-//! drains or is full.
+//! servers, a client id that is already connected (on any transport), a client id whose grant
+//! was already used, and everyone once the server drains or is full.
 //!
 //! # Single use
 //!
@@ -34,10 +33,10 @@ use bevygap_shared::records::{ClientGrant, now_ms};
 use lightyear::connection::client::Disconnecting;
 use lightyear::connection::shared::{ConnectionRequestHandler, DeniedReason};
 use lightyear::prelude::server::ClientOf;
-use lightyear::prelude::{Connected, LinkOf, PeerId, RemoteId};
+use lightyear::prelude::{Connected, PeerId, RemoteId};
 
 use crate::api::{BevygapServerState, BevygapStatus, ConnectedPlayer, PlayerEntry, PlayerJoined, PlayerLeft};
-use crate::netcode::BevygapNetcodeServer;
+use crate::netcode::{LinkTransport, link_transport};
 
 /// Who may connect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -483,15 +482,14 @@ fn sync_gate_with_phase(phase: Res<State<BevygapServerState>>, admission: Res<Ad
 /// A client finished the netcode handshake: mark it as a player, or kick a duplicate.
 fn on_client_connected(
     trigger: On<Add, Connected>,
-    clients: Query<(&RemoteId, Option<&LinkOf>), With<ClientOf>>,
-    servers: Query<&BevygapNetcodeServer>,
+    clients: Query<(&RemoteId, LinkTransport), With<ClientOf>>,
     admission: Res<AdmissionHandle>,
     mut status: ResMut<BevygapStatus>,
     mut joined: MessageWriter<PlayerJoined>,
     mut commands: Commands,
 ) {
     let entity = trigger.entity;
-    let Ok((RemoteId(PeerId::Netcode(client_id)), link_of)) = clients.get(entity) else {
+    let Ok((RemoteId(PeerId::Netcode(client_id)), over_webtransport)) = clients.get(entity) else {
         return;
     };
     let client_id = *client_id;
@@ -500,7 +498,7 @@ fn on_client_connected(
         commands.entity(entity).insert(Disconnecting);
         return;
     }
-    let transport = link_of.and_then(|l| servers.get(l.server).ok()).map(|s| s.transport).unwrap_or_default();
+    let transport = link_transport(over_webtransport);
     let session_id = admission.0.grants().get(client_id).map(|g| g.session_id).unwrap_or_default();
     let connected_at_ms = now_ms();
     info!("player {client_id} joined over {transport:?} (session {session_id:?})");
