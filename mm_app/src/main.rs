@@ -60,7 +60,10 @@ fn main() -> ExitCode {
             edgegap.version = settings.version;
             edgegap.location = settings.location;
             match EdgegapProvider::new(edgegap) {
-                Ok(provider) => Arc::new(provider),
+                Ok(provider) => {
+                    provider.check_app_in_background();
+                    Arc::new(provider)
+                }
                 Err(e) => return fail(&e, 2),
             }
         }

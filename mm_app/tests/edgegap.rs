@@ -524,7 +524,9 @@ fn the_binary_with_provider_edgegap_serves_a_join_and_stops_its_deployment_on_si
                       "params": {"game": GAME, "version": VERSION, "transport": "udp"}});
     let (status, answer) = post(&format!("http://{public_addr}"), &body.to_string(), None);
     assert_eq!((status, &answer["result"]["status"]), (200, &json!("ready")), "{answer}");
-    assert_eq!(fake.inventory().deployments.len(), 1);
+    let inventory = fake.inventory();
+    assert_eq!(inventory.deployments.len(), 1);
+    assert_eq!(inventory.requests_to(Endpoint::GetApp), 1, "the app is checked at startup");
 
     // SIGTERM: the matchmaker stops its deployment before it exits.
     if let Ok(pid) = libc::pid_t::try_from(child.id()) {

@@ -183,6 +183,32 @@ impl EdgegapProvider {
         })
     }
 
+    /// Checks on a background thread that the app (and the configured version) exists and is
+    /// active, logging what is wrong, so a bad token or app name shows at startup rather than
+    /// as failed joins. Never blocks; launches do not wait for it.
+    pub fn check_app_in_background(&self) {
+        let shared = self.shared.clone();
+        let spawned = std::thread::Builder::new().name("edgegap-check".into()).spawn(move || {
+            let (client, app) = (&shared.client, &shared.config.app);
+            match client.get_app(app) {
+                Ok(found) if !found.is_active => tracing::warn!("Edgegap app {app} is not active: launches will fail"),
+                Ok(_) => tracing::info!("Edgegap app {app} is ready to deploy"),
+                Err(e) => tracing::error!("cannot use Edgegap app {app} ({e}): launches will fail until this is fixed"),
+            }
+            let Some(version) = &shared.config.version else { return };
+            match client.get_app_version(app, version) {
+                Ok(found) if found.is_active == Some(false) => {
+                    tracing::warn!("Edgegap version {app}/{version} is not active: launches will fail")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!("cannot use Edgegap version {app}/{version} ({e}): launches will fail"),
+            }
+        });
+        if let Err(e) = spawned {
+            tracing::warn!("cannot check the Edgegap app in the background: {e}");
+        }
+    }
+
     /// The Edgegap request id of a server's deployment, once Edgegap has named it.
     pub fn request_id(&self, server_id: &ServerId) -> Option<String> {
         self.shared.table.request_id(server_id)

@@ -29,7 +29,9 @@ pub const BEVYGAP_TAG: &str = "bevygap";
 /// A point on the map: where to start servers when no player IP is known.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct GeoPoint {
+    /// Degrees north (negative: south), -90 to 90.
     pub latitude: f64,
+    /// Degrees east (negative: west), -180 to 180.
     pub longitude: f64,
 }
 
