@@ -70,7 +70,7 @@ pub enum ProviderError {
     Unsupported,
     /// Edgegap refused or failed the call (its status and message are in the source): see
     /// the policy table in [`edgegap`].
-    #[error("Edgegap: {0}")]
+    #[error("the Edgegap launch failed: {0}")]
     Edgegap(#[source] Arc<bevygap_edgegap::EdgegapError>),
     /// A value for the server's environment is longer than the provider may pass (Edgegap
     /// takes at most 255 bytes per value), so the launch was not attempted.
