@@ -296,6 +296,7 @@ fn an_unknown_version_400_fails_the_join_with_server_failed_and_creates_nothing(
     let inventory = expect_player_error(&stack, "server_failed");
     assert_eq!(inventory.deployments_created, 0);
     assert_eq!(inventory.requests_to(Endpoint::CreateDeployment), 3, "the join is re-placed up to 3 times");
+    assert_eq!(inventory.requests_to(Endpoint::ListDeployments), 0, "a refused create leaves nothing to look for");
 }
 
 #[test]
@@ -566,4 +567,31 @@ fn the_example_env_files_are_valid_matchmaker_settings() {
         assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
         assert!(!stderr.contains("invalid setting") && stderr.contains("LIGHTYEAR_PRIVATE_KEY"), "{name}: {stderr}");
     }
+}
+
+#[test]
+fn a_deployment_an_earlier_matchmaker_started_is_found_by_its_tag_and_stopped() {
+    let fake = FakeEdgegap::start(None, &[]);
+    let server = ServerId::new("edgegap-00000000000000b1").expect("id");
+    let mut request = bevygap_edgegap::DeploymentCreate::for_ip(APP, VERSION, "127.0.0.1");
+    request.tags = Some(vec!["bevygap".into(), "ns-restarted".into(), server.to_string()]);
+    let client = fake.client();
+    let request_id = client.create_deployment(&request).expect("deployment").request_id;
+
+    // A fresh provider (the matchmaker restarted) is asked to stop a server it never launched.
+    let provider = EdgegapProvider::new(provider_config(&fake, "restarted")).expect("provider");
+    provider.stop(&server);
+    wait_for("the earlier deployment to be stopped", || {
+        let inventory = fake.inventory();
+        (inventory.is_idle() && provider.running().is_empty()).then_some(())
+    });
+    let status = client.deployment_status(&request_id).expect("status");
+    assert_eq!(status.current_status, "Status.TERMINATED");
+
+    // A server it handled itself is not searched for again.
+    let lists = fake.inventory().requests_to(Endpoint::ListDeployments);
+    provider.stop(&server);
+    provider.stop(&ServerId::new("local-0000000000000001").expect("id"));
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(fake.inventory().requests_to(Endpoint::ListDeployments), lists);
 }

@@ -18,6 +18,9 @@
 //!    [`ProviderEvent::Exited`].
 //! 4. **Ends by itself** (ERROR, TERMINATED, unknown to Edgegap): [`ProviderEvent::Exited`];
 //!    an ERROR deployment is then stopped, since it still exists on Edgegap.
+//! 5. **Started by an earlier matchmaker process** (a restart; the server was adopted from its
+//!    NATS record): `stop` finds its deployment by the server tag (`GET /v1/deployments`) and
+//!    stops it the same way.
 //!
 //! The game server's id is the matchmaker's: the deployment gets it both as
 //! `BEVYGAP_SERVER_ID` and as a tag, and the server plugin takes the id from the environment
@@ -45,8 +48,10 @@
 //! - A create whose answer was lost and that Edgegap processes after the search window
 //!   ([`EdgegapTiming::orphan_search`]) is not stopped by this matchmaker; it carries the tags
 //!   `bevygap`, `ns-<namespace>` and the server id, so operators can find it.
-//! - After the matchmaker is killed outright (no shutdown), its deployments keep running:
-//!   there is no reconciliation at startup yet.
+//! - After the matchmaker is killed outright (no shutdown), its deployments keep running. Those
+//!   whose game servers registered are adopted by the next matchmaker and stopped by tag when
+//!   empty (and stop themselves on the matchmaker's shutdown command); one whose server never
+//!   registered is not found: there is no sweep of tagged deployments at startup yet.
 //! - Edgegap's webhooks (`webhook_on_ready|error|terminated`) are not used: the matchmaker has
 //!   no endpoint for Edgegap to call; status polling with backoff covers the same ground.
 //! - The legacy Sessions API is not used.
@@ -229,9 +234,19 @@ impl ServerProvider for EdgegapProvider {
         }
     }
 
+    /// Stops a server's deployment. A server this provider never launched (adopted from its
+    /// NATS record after a matchmaker restart) is found by its tag first.
     fn stop(&self, server_id: &ServerId) {
-        if !self.shared.table.request_stop(server_id) {
-            tracing::debug!(%server_id, "not an Edgegap deployment this matchmaker runs");
+        let table = &self.shared.table;
+        if table.request_stop(server_id) || table.handled(server_id) {
+            return;
+        }
+        if !server_id.as_str().starts_with("edgegap-") {
+            tracing::debug!(%server_id, "not an Edgegap deployment");
+            return;
+        }
+        if let Err(e) = worker::spawn_stop_by_tag(self.shared.clone(), server_id.clone()) {
+            tracing::error!(%server_id, "cannot start an Edgegap worker thread to stop it: {e}");
         }
     }
 

@@ -2,7 +2,7 @@
 //! the trait methods (called on the Bevy main thread, never blocking) and the worker threads.
 //! Nothing here does I/O; locks are held only to read or write an entry.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::mpsc::SyncSender;
 use std::sync::{Mutex, MutexGuard};
 
@@ -37,10 +37,21 @@ struct Entry {
     wake: SyncSender<()>,
 }
 
-/// Every deployment the provider is responsible for.
+/// How many finished servers the table remembers (see [`Table::handled`]).
+const REMEMBERED: usize = 4096;
+
+/// Every deployment the provider is responsible for, and the most recent ones it was.
 #[derive(Default)]
 pub struct Table {
     entries: Mutex<HashMap<ServerId, Entry>>,
+    finished: Mutex<Finished>,
+}
+
+/// A bounded memory of servers whose deployments this provider already saw end.
+#[derive(Default)]
+struct Finished {
+    order: VecDeque<ServerId>,
+    ids: HashSet<ServerId>,
 }
 
 impl Table {
@@ -91,9 +102,27 @@ impl Table {
         }
     }
 
-    /// Forgets a server (its deployment is gone, or never existed).
+    /// Forgets a server (its deployment is gone, or never existed), remembering that it was
+    /// handled here.
     pub fn remove(&self, server_id: &ServerId) {
         self.lock().remove(server_id);
+        let mut finished = self.finished.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if finished.ids.insert(server_id.clone()) {
+            finished.order.push_back(server_id.clone());
+        }
+        while finished.order.len() > REMEMBERED {
+            if let Some(oldest) = finished.order.pop_front() {
+                finished.ids.remove(&oldest);
+            }
+        }
+    }
+
+    /// Whether this provider runs `server_id` now or saw it end recently: if not, it was
+    /// started by another matchmaker process (one that ran before a restart) and can only be
+    /// found by its tag.
+    pub fn handled(&self, server_id: &ServerId) -> bool {
+        self.lock().contains_key(server_id)
+            || self.finished.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).ids.contains(server_id)
     }
 
     /// The request id of a server, once known.
@@ -158,5 +187,6 @@ mod tests {
         assert!(rx.try_recv().is_ok() && rx.try_recv().is_err());
         table.remove(&id(1));
         assert!(!table.request_stop(&id(1)));
+        assert!(table.handled(&id(1)) && table.handled(&id(2)) && !table.handled(&id(9)));
     }
 }

@@ -47,10 +47,28 @@ pub fn spawn(shared: Arc<Shared>, spec: ServerSpec, events: InboxSender<Provider
     let (wake_tx, wake) = mpsc::sync_channel(1);
     let server_id = spec.server_id.clone();
     shared.table.insert(server_id.clone(), wake_tx);
-    let worker = Worker { shared: shared.clone(), server_id: server_id.clone(), events, wake };
+    let worker = Worker { shared: shared.clone(), server_id: server_id.clone(), events: Some(events), wake };
     let spawned = std::thread::Builder::new().name(format!("edgegap-{}", short(&server_id))).spawn(move || {
         worker.run(spec);
     });
+    if spawned.is_err() {
+        shared.table.remove(&server_id);
+    }
+    spawned.map(|_| ())
+}
+
+/// Starts a thread that finds the deployment of a server this provider did not launch (an
+/// earlier matchmaker process did, before a restart; the server was adopted from its NATS
+/// record) by its tag, and stops it.
+pub fn spawn_stop_by_tag(shared: Arc<Shared>, server_id: ServerId) -> std::io::Result<()> {
+    let (wake_tx, wake) = mpsc::sync_channel(1);
+    shared.table.insert(server_id.clone(), wake_tx);
+    shared.table.set_stage(&server_id, Stage::Searching);
+    shared.table.request_stop(&server_id);
+    let worker = Worker { shared: shared.clone(), server_id: server_id.clone(), events: None, wake };
+    let spawned = std::thread::Builder::new()
+        .name(format!("edgegap-stop-{}", short(&server_id)))
+        .spawn(move || worker.stop_by_tag());
     if spawned.is_err() {
         shared.table.remove(&server_id);
     }
@@ -66,7 +84,9 @@ fn short(server_id: &ServerId) -> &str {
 struct Worker {
     shared: Arc<Shared>,
     server_id: ServerId,
-    events: InboxSender<ProviderEvent>,
+    /// `None` for a server this provider did not launch: the matchmaker learns of its end from
+    /// its NATS record.
+    events: Option<InboxSender<ProviderEvent>>,
     wake: Receiver<()>,
 }
 
@@ -81,7 +101,9 @@ impl Worker {
 
     fn send(&self, event: ProviderEvent) {
         // False only when the matchmaker is gone; the worker still finishes its cleanup.
-        let _ = self.events.send(event);
+        if let Some(events) = &self.events {
+            events.send(event);
+        }
     }
 
     fn run(self, spec: ServerSpec) {
@@ -268,6 +290,32 @@ impl Worker {
             self.nap(timing.status.delay(attempt).min(left));
             attempt = attempt.saturating_add(1);
         }
+    }
+
+    /// Stops a deployment known only by its server tag; a few tries if listing fails.
+    fn stop_by_tag(&self) {
+        let (id, timing) = (&self.server_id, &self.shared.config.timing);
+        let tag = request::server_tag(id);
+        for delay in timing.stop_retry.delays(timing.stop_attempts) {
+            match self.find_tagged(&tag) {
+                Ok(Some(request_id)) => {
+                    tracing::info!(server_id = %id, request_id, "stopping a deployment an earlier matchmaker started");
+                    self.table().set_request_id(id, &request_id);
+                    let detail = self.stop(&request_id);
+                    tracing::info!(server_id = %id, "{detail}");
+                    break;
+                }
+                Ok(None) => {
+                    tracing::debug!(server_id = %id, "no Edgegap deployment tagged {tag:?} to stop");
+                    break;
+                }
+                Err(e) => {
+                    tracing::debug!(server_id = %id, "listing deployments failed: {e}");
+                    self.nap(delay);
+                }
+            }
+        }
+        self.table().remove(id);
     }
 
     /// Looks for a deployment tagged with this server's id, giving a lost create time to land.
