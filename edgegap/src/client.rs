@@ -11,10 +11,10 @@ use crate::auth::ApiKey;
 use crate::error::EdgegapError;
 use crate::models::deployment::{DeleteBody, DeleteRequestReceivedBody};
 use crate::models::{
-    AppVersion, Application, DeploymentCreate, DeploymentCreated, DeploymentStatus, SessionCreate, SessionCreated,
-    SessionDeleted, SessionGet, SessionList, StopOutcome,
+    AppVersion, Application, DeploymentCreate, DeploymentCreated, DeploymentList, DeploymentStatus, SessionCreate,
+    SessionCreated, SessionDeleted, SessionGet, SessionList, StopOutcome,
 };
-use crate::rate_limit::{DEPLOYS_PER_SECOND, RateLimiter, STATUS_PER_SECOND};
+use crate::rate_limit::{DEPLOYS_PER_SECOND, LIST_DEPLOYMENTS_PER_SECOND, RateLimiter, STATUS_PER_SECOND};
 use crate::retry::{ApiRetryConfig, Idempotency, with_retries};
 use crate::transport::{Answer, Auth, Method, Transport, segment};
 
@@ -74,6 +74,7 @@ struct Inner {
     transport: Transport,
     deploy_limiter: Option<RateLimiter>,
     status_limiter: Option<RateLimiter>,
+    list_limiter: Option<RateLimiter>,
 }
 
 impl fmt::Debug for EdgegapClient {
@@ -90,11 +91,9 @@ impl EdgegapClient {
     /// Builds a client; fails if the base URL is not http(s).
     pub fn new(config: EdgegapConfig) -> Result<Self, EdgegapError> {
         let base_url = normalise_base_url(&config.base_url)?;
-        let (deploy_limiter, status_limiter) = if config.rate_limit {
-            (Some(RateLimiter::per_second(DEPLOYS_PER_SECOND)), Some(RateLimiter::per_second(STATUS_PER_SECOND)))
-        } else {
-            (None, None)
-        };
+        let limiter = |per_second| config.rate_limit.then(|| RateLimiter::per_second(per_second));
+        let (deploy_limiter, status_limiter, list_limiter) =
+            (limiter(DEPLOYS_PER_SECOND), limiter(STATUS_PER_SECOND), limiter(LIST_DEPLOYMENTS_PER_SECOND));
         Ok(Self {
             inner: Arc::new(Inner {
                 base_url,
@@ -103,6 +102,7 @@ impl EdgegapClient {
                 transport: Transport::new(config.timeout),
                 deploy_limiter,
                 status_limiter,
+                list_limiter,
             }),
         })
     }
@@ -143,16 +143,7 @@ impl EdgegapClient {
 
     /// `GET /v1/sessions?page=&limit=`.
     pub fn list_sessions(&self, page: Option<u32>, limit: Option<u32>) -> Result<SessionList, EdgegapError> {
-        let mut query = Vec::new();
-        if let Some(page) = page {
-            query.push(format!("page={page}"));
-        }
-        if let Some(limit) = limit {
-            query.push(format!("limit={limit}"));
-        }
-        let path =
-            if query.is_empty() { "/v1/sessions".to_owned() } else { format!("/v1/sessions?{}", query.join("&")) };
-        self.get(&path, None)
+        self.get(&paged("/v1/sessions", page, limit), None)
     }
 
     /// `POST /v2/deployments` (202 with the request id only; poll
@@ -166,6 +157,13 @@ impl EdgegapClient {
     /// `GET /v1/status/{request_id}`. Rate limited to 20/s locally.
     pub fn deployment_status(&self, request_id: &str) -> Result<DeploymentStatus, EdgegapError> {
         self.get(&format!("/v1/status/{}", segment(request_id)), self.inner.status_limiter.as_ref())
+    }
+
+    /// `GET /v1/deployments?page=&limit=`: the account's live deployments,
+    /// one page. Rate limited to 10/s locally. A caller whose create timed
+    /// out finds the deployment it may have started here, by its tags.
+    pub fn list_deployments(&self, page: Option<u32>, limit: Option<u32>) -> Result<DeploymentList, EdgegapError> {
+        self.get(&paged("/v1/deployments", page, limit), self.inner.list_limiter.as_ref())
     }
 
     /// `DELETE /v1/stop/{request_id}`: 200 (stopping now) or 202 (will stop
@@ -219,6 +217,13 @@ pub(crate) fn parse_stop(answer: &Answer) -> Result<StopOutcome, EdgegapError> {
     }
     let body: DeleteBody = answer.json()?;
     Ok(StopOutcome::Stopping { message: body.message, deployment_summary: body.deployment_summary.map(Box::new) })
+}
+
+/// `path?page=&limit=` with only the parameters given.
+fn paged(path: &str, page: Option<u32>, limit: Option<u32>) -> String {
+    let query: Vec<String> =
+        [("page", page), ("limit", limit)].into_iter().filter_map(|(k, v)| v.map(|v| format!("{k}={v}"))).collect();
+    if query.is_empty() { path.to_owned() } else { format!("{path}?{}", query.join("&")) }
 }
 
 /// Checks the scheme and strips trailing slashes, so paths join with one `/`.

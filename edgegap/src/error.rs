@@ -26,6 +26,9 @@ pub enum EdgegapError {
     RateLimited {
         /// Edgegap's `message`, if any.
         message: String,
+        /// How long Edgegap asked callers to wait (`Retry-After` in seconds), when it said;
+        /// retries wait at least this long (up to [`crate::ApiRetryConfig::MAX_RETRY_AFTER`]).
+        retry_after: Option<Duration>,
     },
     /// 5xx from Edgegap.
     #[error("Edgegap server error {status}: {message}")]
@@ -63,6 +66,14 @@ impl EdgegapError {
             }
             Self::RateLimited { .. } => Some(429),
             Self::Timeout(_) | Self::Transport(_) | Self::InvalidConfig(_) => None,
+        }
+    }
+
+    /// The wait Edgegap asked for on a 429 (`Retry-After`), if any.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::RateLimited { retry_after, .. } => *retry_after,
+            _ => None,
         }
     }
 

@@ -2,15 +2,16 @@
 //!
 //! * [`EdgegapClient`]: account endpoints, authenticated with
 //!   `authorization: token <key>`: app/version lookup, the legacy Sessions
-//!   API, v2 deploy, v1 status and stop. Used by the matchmaker.
+//!   API, v2 deploy, v1 status, list and stop. Used by the matchmaker.
 //! * [`ContextClient`] + [`ArbitriumEnv`]: what a game server running on
 //!   Edgegap uses about itself: the injected `ARBITRIUM_*` environment, the
 //!   context endpoint and self-stop, authenticated with raw per-deployment tokens.
 //!
 //! Calls block (ureq), so run them off the Bevy main thread. Every call has a
 //! timeout; idempotent calls retry transient failures with backoff; creating
-//! calls retry only on 429; Edgegap's documented rate limits (40 deploys/s,
-//! 20 status reads/s) are respected locally. Secrets are redacted in `Debug`.
+//! calls retry only on 429; a 429's `Retry-After` is waited out; Edgegap's
+//! documented rate limits (40 deploys/s, 20 status reads/s, 10 lists/s) are
+//! respected locally. Secrets are redacted in `Debug`.
 //!
 //! Tests run this client against `fake_edgegap`, a local stand-in for the
 //! service.
@@ -53,5 +54,5 @@ pub use client::{EdgegapClient, EdgegapConfig};
 pub use context_client::ContextClient;
 pub use error::EdgegapError;
 pub use models::*;
-pub use rate_limit::{DEPLOYS_PER_SECOND, RateLimiter, STATUS_PER_SECOND};
+pub use rate_limit::{DEPLOYS_PER_SECOND, LIST_DEPLOYMENTS_PER_SECOND, RateLimiter, STATUS_PER_SECOND};
 pub use retry::ApiRetryConfig;

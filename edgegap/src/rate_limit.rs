@@ -1,8 +1,8 @@
 //! Client-side rate limiting for the endpoints Edgegap documents limits for.
 //!
-//! Edgegap documents 40 deploys/s (`POST /v2/deployments`) and 20 status
-//! reads/s (`GET /v1/status/{id}`). A matchmaker polling many deployments
-//! would otherwise hit 429s under load; waiting locally is cheaper than a
+//! Edgegap documents 40 deploys/s (`POST /v2/deployments`), 20 status
+//! reads/s (`GET /v1/status/{id}`) and 10 lists/s (`GET /v1/deployments`).
+//! A matchmaker polling many deployments would otherwise hit 429s under load; waiting locally is cheaper than a
 //! rejected round trip plus backoff.
 //!
 //! The limiter is a sliding-window log: at most `limit` permits are granted in
@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 pub const DEPLOYS_PER_SECOND: u32 = 40;
 /// Documented Edgegap limit for `GET /v1/status/{id}` (per second).
 pub const STATUS_PER_SECOND: u32 = 20;
+/// Documented Edgegap limit for `GET /v1/deployments` (per second).
+pub const LIST_DEPLOYMENTS_PER_SECOND: u32 = 10;
 
 /// Blocking sliding-window rate limiter, shared by all clones of a client.
 #[derive(Debug)]

@@ -29,6 +29,10 @@ impl Default for ApiRetryConfig {
 }
 
 impl ApiRetryConfig {
+    /// The longest `Retry-After` a retry honours: a larger one is cut to this, so a caller's
+    /// thread is never parked for minutes by one answer.
+    pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+
     /// A configuration that never retries (for callers with their own retry loop).
     pub fn none() -> Self {
         Self { max_retries: 0, ..Self::default() }
@@ -65,7 +69,9 @@ pub(crate) fn with_retries<T>(
         match attempt() {
             Ok(value) => return Ok(value),
             Err(err) if retry < config.max_retries && may_retry(&err, idempotency) => {
-                let delay = config.delay(retry);
+                // A 429 that says how long to wait is waited out (within reason).
+                let asked = err.retry_after().map(|d| d.min(ApiRetryConfig::MAX_RETRY_AFTER));
+                let delay = config.delay(retry).max(asked.unwrap_or_default());
                 tracing::debug!(error = %err, retry, ?delay, "retrying Edgegap call");
                 std::thread::sleep(delay);
                 retry += 1;
@@ -125,10 +131,27 @@ mod tests {
         let mut calls = 0;
         let out: Result<(), _> = with_retries(&fast(2), Idempotency::Creating, || {
             calls += 1;
-            Err(EdgegapError::RateLimited { message: String::new() })
+            Err(EdgegapError::RateLimited { message: String::new(), retry_after: None })
         });
         assert!(matches!(out, Err(EdgegapError::RateLimited { .. })));
         assert_eq!(calls, 3);
+    }
+
+    #[test]
+    fn a_retry_after_is_waited_out() {
+        let asked = Duration::from_millis(150);
+        let start = std::time::Instant::now();
+        let mut calls = 0;
+        let out = with_retries(&fast(1), Idempotency::Creating, || {
+            calls += 1;
+            if calls == 1 {
+                Err(EdgegapError::RateLimited { message: String::new(), retry_after: Some(asked) })
+            } else {
+                Ok(())
+            }
+        });
+        assert!(out.is_ok());
+        assert!(start.elapsed() >= asked, "retried after {:?}", start.elapsed());
     }
 
     #[test]

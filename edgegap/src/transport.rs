@@ -93,9 +93,11 @@ impl Transport {
         };
         let mut response = result.map_err(|e| self.map_ureq(e))?;
         let status = response.status().as_u16();
+        let retry_after =
+            response.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
         let body = response.body_mut().read_to_string().map_err(|e| self.map_ureq(e))?;
         tracing::debug!(method = method.as_str(), url, status, "Edgegap call");
-        classify(status, body)
+        classify(status, body, retry_after)
     }
 
     fn map_ureq(&self, err: ureq::Error) -> EdgegapError {
@@ -112,8 +114,14 @@ impl Transport {
     }
 }
 
+/// `Retry-After` in its delay-seconds form; the HTTP-date form (which Edgegap is not known to
+/// send) is ignored, leaving the usual backoff.
+fn parse_retry_after(value: &str) -> Option<Duration> {
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
 /// Maps a status and body to success or the matching error kind.
-fn classify(status: u16, body: String) -> Result<Answer, EdgegapError> {
+fn classify(status: u16, body: String, retry_after: Option<Duration>) -> Result<Answer, EdgegapError> {
     if (200..300).contains(&status) {
         return Ok(Answer { status, body });
     }
@@ -121,7 +129,7 @@ fn classify(status: u16, body: String) -> Result<Answer, EdgegapError> {
     let field = |name: &str| parsed.as_ref().and_then(|v| v.get(name)).and_then(|m| m.as_str()).map(str::to_owned);
     let message = field("message").unwrap_or_else(|| quote(&body));
     match status {
-        429 => Err(EdgegapError::RateLimited { message }),
+        429 => Err(EdgegapError::RateLimited { message, retry_after }),
         500..=599 => Err(EdgegapError::Server { status, message }),
         _ => Err(EdgegapError::Api { status, message, request_id: field("request_id") }),
     }
@@ -157,14 +165,15 @@ mod tests {
 
     #[test]
     fn classifies_status_codes() {
-        assert!(classify(202, "{}".into()).is_ok());
+        assert!(classify(202, "{}".into(), None).is_ok());
         assert!(
-            matches!(classify(429, r#"{"message":"slow down"}"#.into()), Err(EdgegapError::RateLimited { message }) if message == "slow down")
+            matches!(classify(429, r#"{"message":"slow down"}"#.into(), parse_retry_after("2")), Err(EdgegapError::RateLimited { message, retry_after: Some(wait) }) if message == "slow down" && wait == Duration::from_secs(2))
         );
         assert!(
-            matches!(classify(503, "upstream".into()), Err(EdgegapError::Server { status: 503, message }) if message == "upstream")
+            matches!(classify(503, "upstream".into(), None), Err(EdgegapError::Server { status: 503, message }) if message == "upstream")
         );
-        match classify(422, r#"{"request_id":"abc","message":"Could not allocate"}"#.into()) {
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2026 07:28:00 GMT"), None);
+        match classify(422, r#"{"request_id":"abc","message":"Could not allocate"}"#.into(), None) {
             Err(EdgegapError::Api { status: 422, message, request_id }) => {
                 assert_eq!(message, "Could not allocate");
                 assert_eq!(request_id.as_deref(), Some("abc"));

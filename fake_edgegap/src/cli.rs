@@ -37,12 +37,12 @@ USAGE: fake-edgegap [OPTIONS]
   --stop-grace-ms MS         SIGTERM -> SIGKILL grace [5000]
   --fault ENDPOINT:FIELD=VAL inject faults, repeatable. ENDPOINT: get_app, get_app_version,
                              create_session, get_session, delete_session, list_sessions,
-                             create_deployment, deployment_status, stop_deployment, context,
-                             self_stop. FIELD: server_error_rate, rate_limited_rate, slow_rate,
+                             create_deployment, deployment_status, stop_deployment,
+                             list_deployments, context, self_stop. FIELD: server_error_rate, rate_limited_rate, slow_rate,
                              slow_ms, malformed_rate, timeout_rate, timeout_ms, max_faults
   --deploy-error-rate P      probability a deployment ends in Status.ERROR [0]
   --deploy-unprocessable-rate P  probability v2 deploy answers 422 [0]
-  --no-rate-limits           do not enforce 40 deploys/s and 20 status/s
+  --no-rate-limits           do not enforce 40 deploys/s, 20 status/s, 10 lists/s
   -h, --help                 this text
 
 Control endpoints (not Edgegap's): GET /_fake/inventory, GET|PUT /_fake/faults.

@@ -63,9 +63,13 @@ impl Default for FakeConfig {
 }
 
 impl FakeConfig {
-    /// Edgegap's documented limits: 40 deploys/s, 20 status reads/s.
+    /// Edgegap's documented limits: 40 deploys/s, 20 status reads/s, 10 deployment lists/s.
     pub fn documented_rate_limits() -> BTreeMap<Endpoint, u32> {
-        BTreeMap::from([(Endpoint::CreateDeployment, 40), (Endpoint::DeploymentStatus, 20)])
+        BTreeMap::from([
+            (Endpoint::CreateDeployment, 40),
+            (Endpoint::DeploymentStatus, 20),
+            (Endpoint::ListDeployments, 10),
+        ])
     }
 
     /// Fast lifecycle for tests: every step 5 ms, deploying 50 ms, 2 s grace.

@@ -35,6 +35,8 @@ pub enum Endpoint {
     DeploymentStatus,
     /// `DELETE /v1/stop/{id}`.
     StopDeployment,
+    /// `GET /v1/deployments`.
+    ListDeployments,
     /// `GET /v1/context/{id}/{n}`.
     Context,
     /// `DELETE /v1/self/stop/{id}/{n}`.
@@ -43,7 +45,7 @@ pub enum Endpoint {
 
 impl Endpoint {
     /// Every endpoint.
-    pub const ALL: [Endpoint; 11] = [
+    pub const ALL: [Endpoint; 12] = [
         Self::GetApp,
         Self::GetAppVersion,
         Self::CreateSession,
@@ -53,6 +55,7 @@ impl Endpoint {
         Self::CreateDeployment,
         Self::DeploymentStatus,
         Self::StopDeployment,
+        Self::ListDeployments,
         Self::Context,
         Self::SelfStop,
     ];
@@ -69,6 +72,7 @@ impl Endpoint {
             Self::CreateDeployment => "create_deployment",
             Self::DeploymentStatus => "deployment_status",
             Self::StopDeployment => "stop_deployment",
+            Self::ListDeployments => "list_deployments",
             Self::Context => "context",
             Self::SelfStop => "self_stop",
         }

@@ -74,6 +74,22 @@ pub fn status(config: &FakeConfig, world: &World, dep: &DeploymentRec) -> Value 
     })
 }
 
+/// `DeploymentListData` (an entry of `GET /v1/deployments`).
+pub fn deployment_list_item(config: &FakeConfig, world: &World, dep: &DeploymentRec) -> Value {
+    json!({
+        "request_id": dep.request_id,
+        "fqdn": fqdn(config, &dep.request_id),
+        "start_time": dep.start_time,
+        "ready": dep.state == DeployState::Ready,
+        "public_ip": config.public_ip,
+        "ports": ports(config, dep),
+        "tags": dep.tags,
+        "sockets": dep.sockets,
+        "sockets_usage": world.sockets_usage(&dep.request_id),
+        "is_joinable_by_session": is_joinable(world, dep),
+    })
+}
+
 /// `Deployment` as the context endpoint returns it (with location and sockets).
 pub fn context(config: &FakeConfig, world: &World, dep: &DeploymentRec) -> Value {
     let mut body = embedded_deployment(config, dep);

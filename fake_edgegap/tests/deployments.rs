@@ -249,3 +249,31 @@ fn deployment_variables_and_tags_reach_the_status() {
     assert_eq!(status.tags, Some(vec!["a".to_owned(), "b".to_owned()]));
     assert_eq!(status.location.expect("location").city, "Montreal");
 }
+
+#[test]
+fn live_deployments_are_listed_with_their_tags_page_by_page() {
+    let fake = start(FakeConfig::for_tests());
+    let client = client(&fake);
+    let tagged = |tag: &str| {
+        let mut request = DeploymentCreate::for_ip("demo", "v1", "1.2.3.4");
+        request.tags = Some(vec!["bevygap".into(), tag.into()]);
+        client.create_deployment(&request).expect("deploy").request_id
+    };
+    let (first, second, third) = (tagged("one"), tagged("two"), tagged("three"));
+
+    let page = client.list_deployments(Some(1), Some(2)).expect("first page");
+    assert_eq!(page.total_count, Some(3));
+    assert_eq!(page.data.iter().map(|d| d.request_id.as_str()).collect::<Vec<_>>(), [&first, &second]);
+    assert_eq!(page.pagination.as_ref().and_then(|p| p.has_next), Some(true));
+    let last = client.list_deployments(Some(2), Some(2)).expect("second page");
+    assert_eq!(last.data.len(), 1);
+    assert!(last.data[0].has_tag("three") && last.data[0].has_tag("bevygap") && !last.data[0].has_tag("one"));
+    assert_eq!(last.pagination.as_ref().and_then(|p| p.has_next), Some(false));
+
+    // Terminated deployments are no longer listed.
+    client.stop_deployment(&third).expect("stop");
+    wait_for("the stopped deployment to leave the list", || {
+        let all = client.list_deployments(None, None).ok()?;
+        (all.data.len() == 2 && !all.data.iter().any(|d| d.request_id == third)).then_some(())
+    });
+}

@@ -58,7 +58,7 @@ fn rate_limited_error_after_retries() {
     let client = client_with(&fake, |c| c.retry = ApiRetryConfig::none());
     fake.set_faults(FaultConfig::default().on(Endpoint::DeploymentStatus, EndpointFaults::rate_limited(1)));
     let err = client.deployment_status("abcdefabcdef").expect_err("429");
-    assert!(matches!(err, EdgegapError::RateLimited { ref message } if message == "Too Many Requests"));
+    assert!(matches!(err, EdgegapError::RateLimited { ref message, .. } if message == "Too Many Requests"));
     assert_eq!(err.status(), Some(429));
 }
 

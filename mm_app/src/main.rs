@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use bevygap_matchmaker::app::build_app;
 use bevygap_matchmaker::config::{Cli, ProviderKind};
+use bevygap_matchmaker::providers::edgegap::{EdgegapProvider, EdgegapProviderConfig};
 use bevygap_matchmaker::providers::{FleetProvider, LocalProvider, LocalProviderConfig, ServerProvider};
 use bevygap_shared::LightyearKeys;
 use bevygap_shared::nats::{NatsConfig, NatsServer};
@@ -53,6 +54,22 @@ fn main() -> ExitCode {
             stop_grace: config.stop_grace,
         })),
         ProviderKind::Fleet => Arc::new(FleetProvider),
+        ProviderKind::Edgegap => {
+            let Some(settings) = config.edgegap.clone() else {
+                return fail(&"provider edgegap needs its settings (BEVYGAP_EDGEGAP_*)", 2);
+            };
+            let client = bevygap_edgegap::EdgegapConfig::new(settings.api_key).with_base_url(settings.base_url);
+            let mut edgegap = EdgegapProviderConfig::new(client, settings.app, config.namespace.clone());
+            edgegap.version = settings.version;
+            edgegap.location = settings.location;
+            match EdgegapProvider::new(edgegap) {
+                Ok(provider) => {
+                    provider.check_app_in_background();
+                    Arc::new(provider)
+                }
+                Err(e) => return fail(&e, 2),
+            }
+        }
     };
     let (public, admin) = (config.public_addr, config.admin_addr);
     let (mut app, shutdown) = match build_app(config, &nats_config, keys, provider, true) {

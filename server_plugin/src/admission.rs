@@ -7,8 +7,20 @@
 //! cover a client that is faster than the watch.
 //!
 //! Refused, each with a logged reason (never the token): unknown client ids, grants for other
-//! servers, a client id that is already connected (on any transport: netcode only notices
-//! within one socket), and everyone once the server drains or is full.
+//! servers, a client id that is already connected (on any transport), a client id whose grant
+//! was already used, and everyone once the server drains or is full.
+//!
+//! # Single use
+//!
+//! A ConnectToken is a bearer credential, and Lightyear's replay check is a no-op, so a token
+//! copied off the wire could start a second connection within its life once the first one has
+//! ended. Admission therefore makes every grant single-use: the first time a client id
+//! *connects* (completes the handshake, not merely asks), it is recorded as consumed, and any
+//! later request with that id is refused until the grant's token has expired. The record is
+//! kept in this process only, so it holds through NATS outages, and it is bounded: entries go
+//! once their token can no longer be used, and at most [`Admission::MAX_CONSUMED`] are kept.
+//! The matchmaker issues a fresh client id for every join, so a player coming back simply
+//! joins again. In [`AdmissionMode::Open`] (development, no grants) ids are not consumed.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -21,10 +33,10 @@ use bevygap_shared::records::{ClientGrant, now_ms};
 use lightyear::connection::client::Disconnecting;
 use lightyear::connection::shared::{ConnectionRequestHandler, DeniedReason};
 use lightyear::prelude::server::ClientOf;
-use lightyear::prelude::{Connected, LinkOf, PeerId, RemoteId};
+use lightyear::prelude::{Connected, PeerId, RemoteId};
 
 use crate::api::{BevygapServerState, BevygapStatus, ConnectedPlayer, PlayerEntry, PlayerJoined, PlayerLeft};
-use crate::netcode::BevygapNetcodeServer;
+use crate::netcode::{LinkTransport, link_transport};
 
 /// Who may connect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -65,6 +77,10 @@ pub enum Refusal {
     /// The same client id is connected already (perhaps over the other transport).
     #[error("this client id is already connected")]
     AlreadyConnected,
+    /// This client id has already connected once with its grant: tokens are single-use, so a
+    /// replayed (or reused) token is refused until it expires.
+    #[error("this client id has already used its grant")]
+    GrantUsed,
     /// The matchmaker never placed this client id here (or its grant ended).
     #[error("no grant for this client id on this server")]
     NoGrant,
@@ -79,6 +95,7 @@ impl Refusal {
         match self {
             Refusal::NotAdmitting | Refusal::Full(_) => DeniedReason::ServerFull,
             Refusal::AlreadyConnected => DeniedReason::AlreadyConnected,
+            Refusal::GrantUsed => DeniedReason::TokenAlreadyUsed,
             Refusal::NoGrant | Refusal::WrongServer(_) => DeniedReason::InvalidToken,
         }
     }
@@ -95,6 +112,8 @@ pub struct Occupancy {
     pub capacity: usize,
     /// Whether the connecting client id is one of them.
     pub already_connected: bool,
+    /// Whether the connecting client id has already connected once with its (unexpired) grant.
+    pub grant_used: bool,
 }
 
 /// The admission rule, as a pure function of the server's occupancy and the client's grant.
@@ -109,6 +128,9 @@ pub fn decide(
     }
     if occupancy.already_connected {
         return Err(Refusal::AlreadyConnected);
+    }
+    if occupancy.grant_used {
+        return Err(Refusal::GrantUsed);
     }
     if occupancy.connected >= occupancy.capacity {
         return Err(Refusal::Full(occupancy.connected));
@@ -232,6 +254,46 @@ impl GrantLookup {
 struct Live {
     admitting: bool,
     connected: HashMap<u64, Entity>,
+    consumed: ConsumedGrants,
+}
+
+/// Client ids that have connected with their grant, each kept until its token can no longer
+/// start a connection (see the module docs, "Single use").
+#[derive(Debug, Default)]
+struct ConsumedGrants {
+    /// Client id -> Unix milliseconds after which the entry may go.
+    until_ms: HashMap<u64, u64>,
+}
+
+impl ConsumedGrants {
+    /// Whether `client_id` has used its grant and the token may still be live at `now_ms`.
+    fn contains(&self, client_id: u64, now_ms: u64) -> bool {
+        self.until_ms.get(&client_id).is_some_and(|until| *until > now_ms)
+    }
+
+    /// Records `client_id` as used until its token expires (plus a margin for netcode's
+    /// whole-second expiry), forgetting expired entries and, past `max` entries, the ones
+    /// closest to expiry.
+    fn consume(&mut self, client_id: u64, token_expires_at_ms: u64, now_ms: u64, max: usize) {
+        self.until_ms.retain(|_, until| *until > now_ms);
+        let until = token_expires_at_ms.saturating_add(Admission::CONSUMED_MARGIN.as_millis() as u64);
+        if until <= now_ms {
+            return;
+        }
+        while self.until_ms.len() >= max.max(1) && !self.until_ms.contains_key(&client_id) {
+            let Some(oldest) = self.until_ms.iter().min_by_key(|(_, until)| **until).map(|(id, _)| *id) else {
+                break;
+            };
+            warn!("forgetting the used grant of client {oldest} early: more than {max} are remembered");
+            self.until_ms.remove(&oldest);
+        }
+        let entry = self.until_ms.entry(client_id).or_insert(until);
+        *entry = (*entry).max(until);
+    }
+
+    fn len(&self) -> usize {
+        self.until_ms.len()
+    }
 }
 
 /// Admission state shared by the connection hook and the ECS.
@@ -253,6 +315,13 @@ impl Admission {
     /// Least time between two blocking lookups, whatever the client ids: clients sending
     /// made-up ids cannot stall more than a bounded share of the server's frames.
     pub const LOOKUP_INTERVAL: Duration = Duration::from_millis(200);
+    /// Most used grants remembered at once. Entries normally go when their token expires
+    /// (seconds to minutes after issue), so this is only reached under a flood of connections;
+    /// the entries closest to expiry are then forgotten first.
+    pub const MAX_CONSUMED: usize = 65_536;
+    /// How long after its `token_expires_at_ms` a used grant is still remembered: netcode
+    /// compares expiry in whole seconds of the server's clock.
+    pub const CONSUMED_MARGIN: Duration = Duration::from_secs(10);
 
     pub(crate) fn new(
         server_id: ServerId,
@@ -287,6 +356,7 @@ impl Admission {
                 connected: live.connected.len(),
                 capacity: self.capacity,
                 already_connected: live.connected.contains_key(&client_id),
+                grant_used: self.mode == AdmissionMode::Grants && live.consumed.contains(client_id, now_ms()),
             }
         };
         let mut grant = self.grants.get(client_id);
@@ -331,13 +401,25 @@ impl Admission {
         }
     }
 
-    /// Records a connection; false if the client id is already connected through another entity.
+    /// Number of used grants remembered (see the module docs, "Single use").
+    pub fn consumed_len(&self) -> usize {
+        self.live.read().map(|live| live.consumed.len()).unwrap_or(0)
+    }
+
+    /// Records a connection, consuming the client id's grant; false if the client id is already
+    /// connected through another entity.
     fn connect(&self, client_id: u64, entity: Entity) -> bool {
+        let grant = self.grants.get(client_id);
         let Ok(mut live) = self.live.write() else { return false };
         match live.connected.get(&client_id) {
             Some(existing) if *existing != entity => false,
             _ => {
                 live.connected.insert(client_id, entity);
+                if self.mode == AdmissionMode::Grants
+                    && let Some(grant) = grant
+                {
+                    live.consumed.consume(client_id, grant.token_expires_at_ms, now_ms(), Self::MAX_CONSUMED);
+                }
                 true
             }
         }
@@ -400,15 +482,14 @@ fn sync_gate_with_phase(phase: Res<State<BevygapServerState>>, admission: Res<Ad
 /// A client finished the netcode handshake: mark it as a player, or kick a duplicate.
 fn on_client_connected(
     trigger: On<Add, Connected>,
-    clients: Query<(&RemoteId, Option<&LinkOf>), With<ClientOf>>,
-    servers: Query<&BevygapNetcodeServer>,
+    clients: Query<(&RemoteId, LinkTransport), With<ClientOf>>,
     admission: Res<AdmissionHandle>,
     mut status: ResMut<BevygapStatus>,
     mut joined: MessageWriter<PlayerJoined>,
     mut commands: Commands,
 ) {
     let entity = trigger.entity;
-    let Ok((RemoteId(PeerId::Netcode(client_id)), link_of)) = clients.get(entity) else {
+    let Ok((RemoteId(PeerId::Netcode(client_id)), over_webtransport)) = clients.get(entity) else {
         return;
     };
     let client_id = *client_id;
@@ -417,7 +498,7 @@ fn on_client_connected(
         commands.entity(entity).insert(Disconnecting);
         return;
     }
-    let transport = link_of.and_then(|l| servers.get(l.server).ok()).map(|s| s.transport).unwrap_or_default();
+    let transport = link_transport(over_webtransport);
     let session_id = admission.0.grants().get(client_id).map(|g| g.session_id).unwrap_or_default();
     let connected_at_ms = now_ms();
     info!("player {client_id} joined over {transport:?} (session {session_id:?})");
@@ -455,7 +536,7 @@ mod tests {
     use super::*;
 
     fn open_seat() -> Occupancy {
-        Occupancy { admitting: true, connected: 0, capacity: 2, already_connected: false }
+        Occupancy { admitting: true, connected: 0, capacity: 2, already_connected: false, grant_used: false }
     }
 
     #[test]
@@ -479,6 +560,9 @@ mod tests {
         assert_eq!(decide(&me, mode, full, Some(&g)), Err(Refusal::Full(2)));
         let dup = Occupancy { already_connected: true, ..open_seat() };
         assert_eq!(decide(&me, mode, dup, Some(&g)), Err(Refusal::AlreadyConnected));
+        let used = Occupancy { grant_used: true, ..open_seat() };
+        assert_eq!(decide(&me, mode, used, Some(&g)), Err(Refusal::GrantUsed));
+        assert_eq!(Refusal::GrantUsed.denied_reason(), DeniedReason::TokenAlreadyUsed);
         assert_eq!(Refusal::NoGrant.denied_reason(), DeniedReason::InvalidToken);
     }
 
@@ -537,9 +621,40 @@ mod tests {
         assert!(!admission.connect(1, b), "a second connection of the same id is refused");
         assert!(!admission.disconnect(1, b), "the refused duplicate's exit does not free the seat");
         assert!(admission.disconnect(1, a));
-        assert!(admission.check(1).is_ok(), "a client may reconnect with a fresh token");
+        assert_eq!(admission.check(1), Err(Refusal::GrantUsed), "a grant admits one connection");
         assert_eq!(admission.check(2), Err(Refusal::NoGrant));
         admission.set_admitting(false);
         assert_eq!(admission.check(1), Err(Refusal::NotAdmitting));
+    }
+
+    #[test]
+    fn used_grants_are_remembered_until_their_token_expires_and_no_more_than_the_cap() {
+        let now = 1_000_000;
+        let margin = Admission::CONSUMED_MARGIN.as_millis() as u64;
+        let mut used = ConsumedGrants::default();
+        used.consume(1, now + 5_000, now, 3);
+        assert!(used.contains(1, now) && used.contains(1, now + 5_000 + margin - 1));
+        assert!(!used.contains(1, now + 5_000 + margin), "forgotten once the token is dead");
+        used.consume(2, now - margin - 1, now, 3);
+        assert!(!used.contains(2, now), "an already expired grant is not kept");
+        used.consume(2, now + 1_000, now, 3);
+        used.consume(3, now + 9_000, now, 3);
+        used.consume(4, now + 7_000, now, 3);
+        assert_eq!(used.len(), 3, "bounded");
+        assert!(!used.contains(2, now), "the entry closest to expiry goes first");
+        assert!([1, 3, 4].iter().all(|id| used.contains(*id, now)));
+        used.consume(1, now + 20_000, now + 5_000 + margin, 3);
+        assert_eq!(used.len(), 3);
+        assert!(used.contains(1, now + 20_000), "a later grant for the same id is remembered anew");
+    }
+
+    #[test]
+    fn open_mode_consumes_nothing() {
+        let me = ServerId::new("me").unwrap();
+        let admission = Admission::new(me, AdmissionMode::Open, 4, GrantCache::default(), None);
+        let a = Entity::from_raw_u32(1).unwrap();
+        assert!(admission.connect(1, a) && admission.disconnect(1, a));
+        assert!(admission.check(1).is_ok(), "development servers let a client id come back");
+        assert_eq!(admission.consumed_len(), 0);
     }
 }

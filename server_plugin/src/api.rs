@@ -110,7 +110,7 @@ pub struct BevygapStatus {
     pub registered: bool,
     /// The status in the last server record NATS acknowledged: what the matchmaker sees.
     pub reported: Option<ServerStatus>,
-    /// Whether every Lightyear server is listening.
+    /// Whether the Lightyear server is listening on every transport.
     pub listening: bool,
     /// The public addresses clients dial, with any port-0 bind resolved.
     pub addresses: ServerAddresses,

@@ -8,9 +8,9 @@
 //!   development ([`context`]).
 //! - **Certificate**: generates a ≤14-day ECDSA P-256 WebTransport certificate at boot and
 //!   publishes its digest; drains and stops before it ends ([`certificate`]).
-//! - **Netcode**: starts one Lightyear netcode server per transport (UDP, WebTransport) with
-//!   the shared protocol id and key, accepting tokens addressed to the public addresses
-//!   ([`netcode`]).
+//! - **Netcode**: starts one Lightyear netcode server, serving every transport (UDP,
+//!   WebTransport) at once, with the shared protocol id and key, accepting tokens addressed to
+//!   the public addresses ([`netcode`]).
 //! - **Admission**: admits only client ids the matchmaker granted for this server
 //!   ([`admission`]).
 //! - **Reporting**: registers the server in NATS, heartbeats, and keeps one record per

@@ -1,6 +1,6 @@
 //! Lifecycle: becoming ready, draining, and shutting down cleanly.
 //!
-//! - **Ready** once every Lightyear server listens and NATS acknowledged the server record.
+//! - **Ready** once the Lightyear server listens on every transport and NATS acknowledged the server record.
 //! - **Drain** ([`ServerControl::Drain`]: matchmaker command, certificate expiry, game code):
 //!   admit no one new, publish status `draining`, shut down when the last player leaves.
 //! - **Shutdown** ([`ServerControl::Shutdown`], SIGTERM/SIGINT, end of a drain, idle timeout):

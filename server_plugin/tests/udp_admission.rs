@@ -121,3 +121,37 @@ fn a_token_replayed_while_its_client_is_connected_is_refused() {
     assert_eq!(client_connection(&first, first_e), ClientConnection::Connected, "the original connection must survive");
     assert_eq!(server.world().resource::<BevygapStatus>().players.len(), 1);
 }
+
+/// Lightyear's own replay check does nothing, so admission makes each grant single-use: once a
+/// client id has been connected, its token (still within its life) cannot connect again, even
+/// when NATS is down and only the server's own memory can tell.
+#[test]
+fn a_token_replayed_after_its_client_left_is_refused_even_without_nats() {
+    let (mut mm, mut server, id, record) = start_ready_server("udp-replay-after", "local-replay-after", false);
+    let addr = record.addresses.udp.unwrap();
+
+    mm.grant(&id, 3101, "session-once");
+    let original = token(addr, 3101);
+    let (mut first, first_e) = connecting_client(original.clone(), Dial::Udp);
+    expect_step_until(&mut [&mut server, &mut first], DEADLINE, "the first client to connect", |apps| {
+        client_connection(apps[1], first_e) == ClientConnection::Connected
+    });
+    wait_for_player_record(&mut [&mut server, &mut first], &mm, &id, 3101);
+    disconnect(&mut first, first_e);
+    wait_for_no_player_record(&mut [&mut server, &mut first], &mm, &id, 3101);
+    drop(first);
+
+    let refused = |server: &mut App, what: &str| {
+        let (mut replay, replay_e) = connecting_client(original.clone(), Dial::Udp);
+        expect_step_until(&mut [server, &mut replay], DEADLINE, what, |apps| {
+            client_connection(apps[1], replay_e) != ClientConnection::Pending
+        });
+        let state = client_connection(&replay, replay_e);
+        assert!(matches!(&state, ClientConnection::Disconnected(r) if r.contains("ConnectionDenied")), "{state:?}");
+        assert!(server.world().resource::<BevygapStatus>().players.is_empty(), "the replay got a seat");
+    };
+    refused(&mut server, "the replay (NATS up) to be refused");
+
+    mm.nats.stop();
+    refused(&mut server, "the replay (NATS down) to be refused");
+}

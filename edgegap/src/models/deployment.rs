@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::context::{DeploymentLocation, PortMapping};
+use super::session::Pagination;
 
 /// Body of `POST /v2/deployments` (`DeploymentCreate`). Note the v2 names:
 /// `application`/`version`, not v1's `app_name`/`version_name`.
@@ -157,6 +158,54 @@ impl DeploymentStatus {
     /// The typed lifecycle state of `current_status`.
     pub fn state(&self) -> DeploymentState {
         DeploymentState::parse(&self.current_status)
+    }
+}
+
+/// Answer to `GET /v1/deployments` (`Deployments`). Every field is optional
+/// in the spec; a missing `data` means an empty page.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeploymentList {
+    /// The deployments of this page.
+    #[serde(default)]
+    pub data: Vec<DeploymentListItem>,
+    /// Deployments across all pages.
+    pub total_count: Option<i64>,
+    /// Where this page sits.
+    pub pagination: Option<Pagination>,
+    /// Informational messages.
+    pub message: Option<Vec<String>>,
+}
+
+/// One entry of [`DeploymentList`] (`DeploymentListData`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeploymentListItem {
+    /// Deployment id.
+    pub request_id: String,
+    /// `<request_id>.pr.edgegap.net`.
+    pub fqdn: String,
+    /// Start timestamp.
+    pub start_time: String,
+    /// True when READY.
+    pub ready: bool,
+    /// Host public IP.
+    pub public_ip: String,
+    /// Ports by name.
+    pub ports: Option<BTreeMap<String, PortMapping>>,
+    /// Tags given at creation: how a caller finds a deployment whose create
+    /// answer it never received.
+    pub tags: Option<Vec<String>>,
+    /// Seat capacity.
+    pub sockets: Option<i64>,
+    /// Seats in use.
+    pub sockets_usage: Option<i64>,
+    /// Whether sessions may join it.
+    pub is_joinable_by_session: Option<bool>,
+}
+
+impl DeploymentListItem {
+    /// Whether the deployment carries `tag`.
+    pub fn has_tag(&self, tag: &str) -> bool {
+        self.tags.as_ref().is_some_and(|tags| tags.iter().any(|t| t == tag))
     }
 }
 

@@ -14,8 +14,8 @@ pub mod session;
 pub use app::{AppVersion, AppVersionEnv, AppVersionPort, Application, SessionConfig};
 pub use context::{Deployment, DeploymentLocation, PortMapping};
 pub use deployment::{
-    DeploymentCreate, DeploymentCreated, DeploymentSessionContext, DeploymentState, DeploymentStatus, DeploymentUser,
-    EnvironmentVariable, StopOutcome, Webhook,
+    DeploymentCreate, DeploymentCreated, DeploymentList, DeploymentListItem, DeploymentSessionContext, DeploymentState,
+    DeploymentStatus, DeploymentUser, EnvironmentVariable, StopOutcome, Webhook,
 };
 pub use session::{
     GeoIp, LatLong, Pagination, Paginator, Selector, SessionContext, SessionCreate, SessionCreated, SessionDeleted,

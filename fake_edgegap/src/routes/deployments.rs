@@ -1,4 +1,4 @@
-//! Deployments: v2 create, v1 status and v1 stop.
+//! Deployments: v2 create, v1 status, v1 list and v1 stop.
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -101,6 +101,39 @@ pub(super) fn create_v2(shared: &Shared, req: &Incoming) -> Reply {
         );
     }
     Reply::with(202, json!({ "request_id": request_id }))
+}
+
+/// `GET /v1/deployments?page=&limit=`: live (not TERMINATED) deployments,
+/// oldest first, as `DeploymentListData` with the usual pagination. The
+/// `query` filter parameter is accepted and ignored: callers filter by tags
+/// themselves, which works the same against Edgegap.
+pub(super) fn list(shared: &Shared, req: &Incoming) -> Reply {
+    let page: usize = req.query_param("page").and_then(|p| p.parse().ok()).filter(|p| *p >= 1).unwrap_or(1);
+    let limit: usize = req.query_param("limit").and_then(|l| l.parse().ok()).filter(|l| *l >= 1).unwrap_or(100);
+    let world = shared.world();
+    let mut live: Vec<_> = world.deployments.values().filter(|d| d.state != DeployState::Terminated).collect();
+    live.sort_by_key(|d| d.created);
+    let total = live.len();
+    let num_pages = total.div_ceil(limit).max(1);
+    let data: Vec<Value> = live
+        .iter()
+        .skip((page - 1).saturating_mul(limit))
+        .take(limit)
+        .map(|d| views::deployment_list_item(&shared.config, &world, d))
+        .collect();
+    Reply::ok(json!({
+        "data": data,
+        "total_count": total,
+        "pagination": {
+            "number": page,
+            "next_page_number": if page < num_pages { Some(page + 1) } else { None },
+            "previous_page_number": if page > 1 { Some(page - 1) } else { None },
+            "paginator": { "num_pages": num_pages },
+            "has_next": page < num_pages,
+            "has_previous": page > 1,
+        },
+        "message": [],
+    }))
 }
 
 pub(super) fn status(shared: &Shared, id: &str) -> Reply {

@@ -15,6 +15,24 @@ pub enum ProviderKind {
     /// Servers started elsewhere (systemd, compose, Kubernetes…) that register themselves in
     /// NATS; the matchmaker places players on them and never starts or stops them.
     Fleet,
+    /// Deployments on Edgegap's cloud (v2 deployments API), started near the players and
+    /// stopped when empty; needs BEVYGAP_EDGEGAP_API_TOKEN and BEVYGAP_EDGEGAP_APP.
+    Edgegap,
+}
+
+/// Validated settings of the `edgegap` provider (present when it is the provider).
+#[derive(Debug, Clone)]
+pub struct EdgegapSettings {
+    /// Account API token (redacted in `Debug`; never logged).
+    pub api_key: bevygap_edgegap::ApiKey,
+    /// API base URL.
+    pub base_url: String,
+    /// Edgegap application.
+    pub app: String,
+    /// Edgegap version for every game version; `None`: the game version.
+    pub version: Option<String>,
+    /// Where to start servers when no player IP is known.
+    pub location: Option<crate::providers::edgegap::GeoPoint>,
 }
 
 /// `bevygap-matchmaker` command line. Every flag can also be given as the env var shown.
@@ -123,6 +141,24 @@ pub struct Cli {
     /// nats-server binary for the embedded server started when NATS_URL is unset.
     #[arg(long, env = "BEVYGAP_NATS_SERVER_BIN", default_value = "nats-server")]
     pub nats_server_bin: PathBuf,
+    /// Edgegap account API token, with or without the `token ` prefix (provider edgegap).
+    /// Held as a [`Secret`](bevygap_shared::Secret) from parsing on, so not even `Cli`'s
+    /// `Debug` shows it.
+    #[arg(long, env = "BEVYGAP_EDGEGAP_API_TOKEN", hide_env_values = true, value_parser = secret)]
+    pub edgegap_api_token: Option<bevygap_shared::Secret>,
+    /// Edgegap API base URL (a fake's URL in tests).
+    #[arg(long, env = "BEVYGAP_EDGEGAP_URL", default_value = "https://api.edgegap.com")]
+    pub edgegap_url: String,
+    /// Edgegap application whose versions run the game servers (provider edgegap).
+    #[arg(long, env = "BEVYGAP_EDGEGAP_APP")]
+    pub edgegap_app: Option<String>,
+    /// Edgegap version name for every game version. Default: the game version of the join
+    /// (game `demo:1.0` runs app version `1.0`).
+    #[arg(long, env = "BEVYGAP_EDGEGAP_VERSION")]
+    pub edgegap_version: Option<String>,
+    /// Where to start an Edgegap server when no player IP is known, as latitude,longitude.
+    #[arg(long, env = "BEVYGAP_EDGEGAP_LOCATION")]
+    pub edgegap_location: Option<String>,
 }
 
 /// A setting that failed validation; the message names it.
@@ -131,6 +167,11 @@ pub struct Cli {
 pub struct ConfigError {
     pub setting: &'static str,
     pub reason: String,
+}
+
+/// Wraps a secret flag value as soon as clap reads it.
+fn secret(value: &str) -> Result<bevygap_shared::Secret, std::convert::Infallible> {
+    Ok(bevygap_shared::Secret::new(value))
 }
 
 fn bad(setting: &'static str, reason: impl Into<String>) -> ConfigError {
@@ -171,6 +212,8 @@ pub struct MatchmakerConfig {
     pub silence_grace: Duration,
     pub stop_grace: Duration,
     pub nats_server_bin: PathBuf,
+    /// Settings of the `edgegap` provider; `Some` exactly when it is the provider.
+    pub edgegap: Option<EdgegapSettings>,
 }
 
 impl Cli {
@@ -221,6 +264,16 @@ impl Cli {
             }
             None => vec![default_game_server()],
         };
+        let edgegap = match self.provider {
+            ProviderKind::Edgegap => Some(edgegap_settings(
+                self.edgegap_api_token,
+                self.edgegap_url,
+                self.edgegap_app,
+                self.edgegap_version,
+                self.edgegap_location,
+            )?),
+            ProviderKind::Local | ProviderKind::Fleet => None,
+        };
         Ok(MatchmakerConfig {
             namespace,
             games,
@@ -253,8 +306,40 @@ impl Cli {
             silence_grace: Duration::from_secs(self.server_silence_grace_secs),
             stop_grace: Duration::from_secs(self.stop_grace_secs),
             nats_server_bin: self.nats_server_bin,
+            edgegap,
         })
     }
+}
+
+/// Checks the `edgegap` provider's settings; every error names its variable.
+fn edgegap_settings(
+    token: Option<bevygap_shared::Secret>,
+    url: String,
+    app: Option<String>,
+    version: Option<String>,
+    location: Option<String>,
+) -> Result<EdgegapSettings, ConfigError> {
+    const TOKEN: &str = "--edgegap-api-token / BEVYGAP_EDGEGAP_API_TOKEN";
+    let token = token
+        .filter(|t| !t.expose().trim().is_empty())
+        .ok_or_else(|| bad(TOKEN, "is required with provider edgegap"))?;
+    // The parse error never quotes the token.
+    let api_key = bevygap_edgegap::ApiKey::parse(token.expose()).map_err(|e| bad(TOKEN, e.to_string()))?;
+    let base_url = url.trim().to_string();
+    if !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
+        return Err(bad("--edgegap-url / BEVYGAP_EDGEGAP_URL", format!("{base_url:?} is not an http(s) URL")));
+    }
+    let app = app
+        .map(|a| a.trim().to_string())
+        .filter(|a| !a.is_empty())
+        .ok_or_else(|| bad("--edgegap-app / BEVYGAP_EDGEGAP_APP", "is required with provider edgegap"))?;
+    let version = version.map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+    let location = location
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| crate::providers::edgegap::GeoPoint::parse(&l))
+        .transpose()
+        .map_err(|e| bad("--edgegap-location / BEVYGAP_EDGEGAP_LOCATION", e))?;
+    Ok(EdgegapSettings { api_key, base_url, app, version, location })
 }
 
 /// `bevygap-demo-server` beside the running executable (both are built into one target dir).
@@ -370,6 +455,37 @@ mod tests {
             private_key: bevygap_shared::PrivateKey::from_bytes([7; 32]),
         };
         assert!(parse(&[]).unwrap().check_keys(&real).is_ok());
+    }
+
+    #[test]
+    fn provider_edgegap_requires_a_token_and_an_app_named_by_variable() {
+        let err = parse(&["--provider", "edgegap", "--edgegap-app", "game"]).unwrap_err();
+        assert!(err.setting.contains("BEVYGAP_EDGEGAP_API_TOKEN"), "{err}");
+        let err = parse(&["--provider", "edgegap", "--edgegap-api-token", "tok"]).unwrap_err();
+        assert!(err.setting.contains("BEVYGAP_EDGEGAP_APP"), "{err}");
+        let err = parse(&["--provider", "edgegap", "--edgegap-api-token", "token token x", "--edgegap-app", "g"])
+            .unwrap_err();
+        assert!(err.setting.contains("BEVYGAP_EDGEGAP_API_TOKEN"), "{err}");
+        let base = ["--provider", "edgegap", "--edgegap-api-token", "tok", "--edgegap-app", "g"];
+        let with = |extra: &[&'static str]| parse(&[&base[..], extra].concat());
+        assert!(with(&["--edgegap-url", "ftp://x"]).unwrap_err().setting.contains("BEVYGAP_EDGEGAP_URL"));
+        assert!(with(&["--edgegap-location", "north"]).unwrap_err().setting.contains("BEVYGAP_EDGEGAP_LOCATION"));
+
+        let c = with(&["--edgegap-location", "45.5,-73.6"]).unwrap();
+        let edgegap = c.edgegap.expect("edgegap settings");
+        assert_eq!((edgegap.app.as_str(), edgegap.base_url.as_str()), ("g", "https://api.edgegap.com"));
+        assert_eq!(edgegap.version, None);
+        assert!(edgegap.location.is_some());
+        assert!(parse(&[]).unwrap().edgegap.is_none(), "only the edgegap provider carries its settings");
+    }
+
+    #[test]
+    fn the_edgegap_token_is_not_in_debug_output() {
+        let args = ["x", "--provider", "edgegap", "--edgegap-api-token", "secret-edgegap-123", "--edgegap-app", "g"];
+        let cli = Cli::try_parse_from(args).expect("clap parses");
+        assert!(!format!("{cli:?}").contains("secret-edgegap-123"));
+        let c = cli.validate().unwrap();
+        assert!(!format!("{c:?}").contains("secret-edgegap-123"));
     }
 
     #[test]

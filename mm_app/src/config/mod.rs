@@ -4,5 +4,5 @@
 mod cli;
 mod games;
 
-pub use cli::{Cli, ConfigError, MatchmakerConfig, ProviderKind};
+pub use cli::{Cli, ConfigError, EdgegapSettings, MatchmakerConfig, ProviderKind};
 pub use games::{GameCatalog, GameKey};

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use super::envelope::protocol_error;
 use crate::joins::Join;
 use crate::nats_bridge::NatsCommand;
+use crate::providers::ProviderHandle;
 use crate::servers::{GameServer, SeatBook, ServerEndpoints, ServerIndex, ServerPhase};
 use crate::sessions::{GameSession, SessionIndex};
 use crate::tokens::{IssuedToken, TokenEnded, TokenIndex, TokenState};
@@ -27,10 +28,12 @@ fn string_param(params: &Option<Value>, name: &str) -> Result<String, bevy_remot
         .ok_or_else(|| protocol_error(error_codes::INVALID_PARAMS, format!("`{name}` is required")))
 }
 
-/// Every server with its phase, seats and players.
+/// Every server with its phase, seats and players, and the provider's parked stops: servers
+/// the matchmaker let go whose stop kept failing, so they may still run (and cost money).
 pub fn servers(
     In(_): In<Option<Value>>,
     servers: Query<(&GameServer, &ServerPhase, &SeatBook, &ServerEndpoints)>,
+    provider: Option<Res<ProviderHandle>>,
 ) -> BrpResult {
     let list: Vec<Value> = servers
         .iter()
@@ -49,7 +52,20 @@ pub fn servers(
             })
         })
         .collect();
-    Ok(json!({ "servers": list }))
+    let parked: Vec<Value> = provider
+        .map(|p| p.0.parked_stops())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|p| {
+            json!({
+                "server_id": p.server_id,
+                "external_id": p.external_id,
+                "error": p.error,
+                "attempts": p.attempts,
+            })
+        })
+        .collect();
+    Ok(json!({ "servers": list, "parked_stops": parked }))
 }
 
 /// Every live session.

@@ -1,7 +1,9 @@
 //! The seam between the matchmaker and whatever starts game servers. Request, session and
 //! server logic talk only to [`ServerProvider`]: `local` (child processes), `fleet` (servers
-//! started elsewhere that register themselves) and the test [`FakeProvider`].
+//! started elsewhere that register themselves), `edgegap` (deployments on Edgegap's cloud) and
+//! the test [`FakeProvider`].
 
+pub mod edgegap;
 mod fake;
 mod fleet;
 mod local;
@@ -12,6 +14,7 @@ use bevy::prelude::*;
 use bevygap_shared::naming::ServerId;
 use bevygap_shared::protocol::{GameName, GameVersion};
 
+pub use edgegap::{EdgegapProvider, EdgegapProviderConfig};
 pub use fake::{FakeProvider, FakeProviderLog};
 pub use fleet::FleetProvider;
 pub use local::{LocalProvider, LocalProviderConfig};
@@ -65,6 +68,32 @@ pub enum ProviderError {
     /// The provider does not start servers (a fleet).
     #[error("this provider does not start servers")]
     Unsupported,
+    /// Edgegap refused or failed the call (its status and message are in the source): see
+    /// the policy table in [`edgegap`].
+    #[error("the Edgegap launch failed: {0}")]
+    Edgegap(#[source] Arc<bevygap_edgegap::EdgegapError>),
+    /// A value for the server's environment is longer than the provider may pass (Edgegap
+    /// takes at most 255 bytes per value), so the launch was not attempted.
+    #[error("environment variable {key} is {bytes} bytes long; at most {limit} are allowed")]
+    EnvValueTooLong { key: String, bytes: usize, limit: usize },
+    /// No player IP is known and no location hint is configured, so there is nothing to tell
+    /// the provider where to start the server.
+    #[error("no player IP and no location hint (BEVYGAP_EDGEGAP_LOCATION) to place the server by")]
+    NoLocation,
+}
+
+/// A stop the provider gave up retrying for now: the server may still be running (and
+/// billed), so operators see it in `admin.servers` (`parked_stops`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParkedStop {
+    /// The matchmaker's id of the server.
+    pub server_id: ServerId,
+    /// The provider's own id for it (an Edgegap deployment's request id).
+    pub external_id: String,
+    /// The last error.
+    pub error: String,
+    /// Stop attempts so far.
+    pub attempts: u32,
 }
 
 /// Starts and stops game servers. Calls must not block: long work happens on the provider's
@@ -86,6 +115,12 @@ pub trait ServerProvider: Send + Sync + 'static {
     fn shutdown_all(&self);
     /// Servers this provider currently runs, for leak checks and operators.
     fn running(&self) -> Vec<ServerId>;
+    /// Stops that kept failing and were parked (still retried, slowly): servers that may be
+    /// running although the matchmaker let them go. Empty for providers whose stops cannot
+    /// fail.
+    fn parked_stops(&self) -> Vec<ParkedStop> {
+        Vec::new()
+    }
 }
 
 /// The provider the app uses (the ECS's handle on the [`ServerProvider`] seam).

@@ -8,8 +8,10 @@
 //! | `BEVYGAP_WT_PORT_NAME` | app-version port name that serves WebTransport (default `webtransport`; optional) |
 //! | `BEVYGAP_NAMESPACE`, `BEVYGAP_GAME`, `BEVYGAP_VERSION`, `BEVYGAP_CAPACITY` | set in the app version's env, as for every provider |
 //!
-//! The server binds `0.0.0.0:<internal>` and advertises `<ARBITRIUM_PUBLIC_IP>:<external>`;
-//! its id is `edgegap-<request_id>`.
+//! The server binds `0.0.0.0:<internal>` and advertises `<ARBITRIUM_PUBLIC_IP>:<external>`.
+//! Its id is the one the matchmaker's `edgegap` provider assigned to this deployment
+//! (`BEVYGAP_SERVER_ID`, honoured only when the deployment's tags carry the same id, which no
+//! app-version-wide setting can do), else `edgegap-<request_id>`.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -141,10 +143,9 @@ pub fn resolve(env: &dyn EnvSource) -> Result<ServerContext, ContextError> {
 
     let bind = |p: &ArbitriumPort| SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), p.internal).to_string();
     let public = |p: &ArbitriumPort| SocketAddr::new(arbitrium.public_ip, p.external).to_string();
-    let mut overrides: HashMap<&'static str, String> = HashMap::from([
-        ("BEVYGAP_SERVER_ID", format!("edgegap-{}", arbitrium.request_id)),
-        ("BEVYGAP_PROVIDER", "edgegap".to_string()),
-    ]);
+    let server_id = assigned_server_id(env, &arbitrium).unwrap_or_else(|| format!("edgegap-{}", arbitrium.request_id));
+    let mut overrides: HashMap<&'static str, String> =
+        HashMap::from([("BEVYGAP_SERVER_ID", server_id), ("BEVYGAP_PROVIDER", "edgegap".to_string())]);
     if let Some(p) = udp {
         overrides.insert("BEVYGAP_UDP_BIND", bind(p));
         overrides.insert("BEVYGAP_UDP_PUBLIC", public(p));
@@ -173,6 +174,15 @@ pub fn resolve(env: &dyn EnvSource) -> Result<ServerContext, ContextError> {
         arbitrium,
     };
     Ok(ServerContext::from_server_env(server_env, ServerOrigin::Edgegap(Box::new(deployment))))
+}
+
+/// The id the matchmaker gave this deployment when it created it: `BEVYGAP_SERVER_ID`, if the
+/// deployment is also tagged with it (the `edgegap` provider sets both per deployment). An id
+/// set anywhere else, such as the app version's env that every deployment shares, is ignored
+/// so two servers can never claim one id.
+fn assigned_server_id(env: &dyn EnvSource, arbitrium: &ArbitriumEnv) -> Option<String> {
+    let id = env.var("BEVYGAP_SERVER_ID")?;
+    arbitrium.tags.contains(&id).then_some(id)
 }
 
 /// The deployment as Edgegap's context endpoint describes it (FQDN, seats, status), fetched
@@ -338,6 +348,19 @@ mod tests {
         let ctx = ServerContext::from_source(&env).unwrap();
         assert!(ctx.webtransport.is_none());
         assert_eq!(ctx.server_id.as_str(), "edgegap-835d0d69f2fc");
+    }
+
+    #[test]
+    fn an_id_assigned_by_the_matchmaker_is_kept_when_the_deployment_is_tagged_with_it() {
+        let mut env = captured(ONE_PORT);
+        env.insert("BEVYGAP_SERVER_ID".into(), "edgegap-00000000000000aa".into());
+        env.insert("ARBITRIUM_DEPLOYMENT_TAGS".into(), "bevygap,ns-spaceships,edgegap-00000000000000aa".into());
+        let ctx = ServerContext::from_source(&env).unwrap();
+        assert_eq!(ctx.server_id.as_str(), "edgegap-00000000000000aa");
+
+        env.insert("ARBITRIUM_DEPLOYMENT_TAGS".into(), "bevygap,ns-spaceships".into());
+        let ctx = ServerContext::from_source(&env).unwrap();
+        assert_eq!(ctx.server_id.as_str(), "edgegap-835d0d69f2fc", "an untagged id may be shared by deployments");
     }
 
     #[test]

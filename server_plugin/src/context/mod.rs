@@ -3,8 +3,8 @@
 //! Three sources, checked in this order:
 //!
 //! 1. **Edgegap**: `ARBITRIUM_REQUEST_ID` is set. Public IP and external ports come from the
-//!    `ARBITRIUM_*` environment Edgegap injects ([`edgegap`]); the server id is
-//!    `edgegap-<request_id>`.
+//!    `ARBITRIUM_*` environment Edgegap injects ([`edgegap`]); the server id is the one the
+//!    matchmaker assigned to the deployment, else `edgegap-<request_id>`.
 //! 2. **A Bevygap provider** (`local`, `fleet`): `BEVYGAP_SERVER_ID` is set, and everything else
 //!    comes from [`ServerEnv`] ([`local`]).
 //! 3. **Standalone** for development: neither is set; the same variables apply with

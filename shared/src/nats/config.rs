@@ -32,7 +32,7 @@ pub enum CaSource {
 ///
 /// | variable | meaning |
 /// |---|---|
-/// | `NATS_URL` | server URL, or several comma-separated for a cluster (default `nats://127.0.0.1:4222`) |
+/// | `NATS_URL` | server URL, or several comma-separated for a cluster (default `nats://127.0.0.1:4222`); may carry `user:password@` or `token@` (see below) |
 /// | `NATS_USER`, `NATS_PASSWORD` | user/password auth (both required together) |
 /// | `NATS_TOKEN` | token auth |
 /// | `NATS_NKEY_SEED` | nkey seed auth |
@@ -41,7 +41,16 @@ pub enum CaSource {
 /// | `NATS_CA_PEM` | the PEM CA bundle itself |
 /// | `NATS_REQUIRE_TLS` | `true` to refuse plaintext connections |
 ///
-/// `Debug` shows URLs through [`redact_url`], so credentials written into a URL never reach logs.
+/// Credentials written into `NATS_URL` (`nats://user:password@host:4222`, `nats://token@host`)
+/// are taken out of the URLs while parsing and kept in [`NatsConfig::auth`]: async-nats 0.51
+/// ignores URL credentials and logs server URLs at debug level, so URLs handed to it must not
+/// carry any. Everything up to the last `@` is the userinfo, so a password may contain `/`,
+/// `@`, `:`, `#` or `?` as they are; `%XX` sequences are decoded (write a literal `%` as
+/// `%25`, and a `,`, which separates URLs, as `%2C`). A URL's credentials count as one auth
+/// mode, exclusive with `NATS_USER`/`NATS_TOKEN`/…, and every URL that has some must have the
+/// same.
+///
+/// `Debug` shows URLs through [`redact_url`], and errors never show a URL's credentials.
 #[derive(Clone, PartialEq, Eq)]
 pub struct NatsConfig {
     pub urls: Vec<String>,
@@ -56,15 +65,37 @@ impl NatsConfig {
     /// The default URL when `NATS_URL` is unset.
     pub const DEFAULT_URL: &'static str = "nats://127.0.0.1:4222";
 
-    /// A config for one URL with no auth and no TLS.
+    /// A config for one URL with no TLS; credentials in the URL (`user:password@`, `token@`)
+    /// become its auth, the URL keeps none.
     pub fn new(url: impl Into<String>, client_name: impl Into<String>) -> Self {
+        let (url, auth) = split_credentials(&url.into());
         Self {
-            urls: vec![url.into()],
-            auth: NatsAuth::None,
+            urls: vec![url],
+            auth: auth.unwrap_or_default(),
             ca: None,
             require_tls: false,
             client_name: client_name.into(),
         }
+    }
+
+    /// The URLs to hand to async-nats (without credentials) and the auth to use. Credentials
+    /// still inside [`Self::urls`] (set directly rather than parsed) are moved out here; they
+    /// must not contradict [`Self::auth`].
+    pub fn server_urls_and_auth(&self) -> Result<(Vec<String>, NatsAuth), &'static str> {
+        let mut auth = self.auth.clone();
+        let mut urls = Vec::with_capacity(self.urls.len());
+        for url in &self.urls {
+            let (bare, found) = split_credentials(url);
+            if let Some(found) = found {
+                match &auth {
+                    NatsAuth::None => auth = found,
+                    same if *same == found => {}
+                    _ => return Err("a NATS URL carries credentials that differ from the configured auth"),
+                }
+            }
+            urls.push(bare);
+        }
+        Ok((urls, auth))
     }
 
     /// Reads the process environment; see the table on [`NatsConfig`].
@@ -74,11 +105,14 @@ impl NatsConfig {
 
     /// Reads the configuration from any [`EnvSource`]; errors name the offending variable.
     pub fn from_source(env: &dyn EnvSource, client_name: &str) -> Result<Self, EnvError> {
-        let urls = match env.var("NATS_URL") {
-            None => vec![Self::DEFAULT_URL.to_string()],
+        let (urls, url_auth) = match env.var("NATS_URL") {
+            None => (vec![Self::DEFAULT_URL.to_string()], None),
             Some(list) => parse_urls(&list)?,
         };
         let mut modes: Vec<(&'static str, NatsAuth)> = Vec::new();
+        if let Some(auth) = url_auth {
+            modes.push(("NATS_URL", auth));
+        }
         match (env.var("NATS_USER"), env.var("NATS_PASSWORD")) {
             (Some(user), Some(password)) => {
                 modes.push(("NATS_USER", NatsAuth::UserPassword { user, password: Secret::new(password) }))
@@ -151,27 +185,109 @@ impl std::fmt::Debug for NatsConfig {
     }
 }
 
-/// A URL with any `user:password@` or `token@` part replaced by `***@`, for logs and errors.
+/// A URL, or a comma-separated list of them, with every `user:password@` or `token@` part
+/// replaced by `***@`, for logs and errors. The userinfo is everything up to the *last* `@` of
+/// each URL, so passwords containing `/`, `@`, `:`, `#` or `?` are hidden whole.
 pub fn redact_url(url: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) if scheme.is_empty() => format!("***@{}", &rest[at + 1..]),
-        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
-        None => url.to_string(),
+    url.split(',').map(redact_one).collect::<Vec<_>>().join(",")
+}
+
+fn redact_one(url: &str) -> String {
+    let Some(at) = url.rfind('@') else { return url.to_string() };
+    let host = &url[at + 1..];
+    match scheme(url) {
+        Some(scheme) => format!("{scheme}://***@{host}"),
+        None => format!("***@{host}"),
     }
 }
 
-fn parse_urls(list: &str) -> Result<Vec<String>, EnvError> {
-    let urls: Vec<String> = list.split(',').map(|u| u.trim().to_string()).filter(|u| !u.is_empty()).collect();
-    if urls.is_empty() {
+/// The scheme of `url` (`nats` of `nats://…`), if it starts with one.
+fn scheme(url: &str) -> Option<&str> {
+    let (scheme, _) = url.trim_start().split_once("://")?;
+    let valid = !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+    valid.then_some(scheme)
+}
+
+/// Splits the credentials out of one URL: the URL without them, and the auth they stand for
+/// (`user:password` -> user and password, `token` -> token; `%XX` decoded).
+fn split_credentials(url: &str) -> (String, Option<NatsAuth>) {
+    let url = url.trim();
+    let Some(at) = url.rfind('@') else { return (url.to_string(), None) };
+    let (prefix, rest) = match scheme(url) {
+        Some(scheme) => (format!("{scheme}://"), &url[scheme.len() + 3..at]),
+        None => (String::new(), &url[..at]),
+    };
+    let bare = format!("{prefix}{}", &url[at + 1..]);
+    let auth = match rest.split_once(':') {
+        Some((user, password)) if !user.is_empty() => {
+            NatsAuth::UserPassword { user: percent_decode(user), password: Secret::new(percent_decode(password)) }
+        }
+        Some((_, token)) => NatsAuth::Token(Secret::new(percent_decode(token))),
+        None => NatsAuth::Token(Secret::new(percent_decode(rest))),
+    };
+    (bare, Some(auth))
+}
+
+/// Decodes `%XX` sequences; anything else (a lone `%`, invalid UTF-8) is kept as written.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
+            (b'%', Some(high), Some(low)) => {
+                out.push((high * 16 + low) as u8);
+                i += 3;
+            }
+            (byte, _, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).unwrap_or_else(|_| text.to_string())
+}
+
+/// Parses `NATS_URL`: the URLs without credentials, and the credentials they carried. Errors
+/// never quote a URL when the list holds credentials (a malformed entry may be cut anywhere
+/// inside a password).
+fn parse_urls(list: &str) -> Result<(Vec<String>, Option<NatsAuth>), EnvError> {
+    let has_credentials = list.contains('@');
+    let entries: Vec<&str> = list.split(',').map(str::trim).filter(|u| !u.is_empty()).collect();
+    if entries.is_empty() {
         return Err(EnvError::new("NATS_URL", "contains no URL"));
     }
-    for url in &urls {
-        async_nats::ServerAddr::from_str(url)
-            .map_err(|e| EnvError::new("NATS_URL", format!("{:?} is not a NATS URL: {e}", redact_url(url))))?;
+    let mut urls = Vec::with_capacity(entries.len());
+    let mut auth: Option<NatsAuth> = None;
+    for (index, entry) in entries.iter().enumerate() {
+        let (bare, found) = split_credentials(entry);
+        let parsed = async_nats::ServerAddr::from_str(&bare).and_then(|addr| match addr.host() {
+            "" => Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "it names no host")),
+            _ => Ok(addr),
+        });
+        if let Err(e) = parsed {
+            let which = if has_credentials {
+                format!("entry {} (not shown: the list holds credentials)", index + 1)
+            } else {
+                format!("{bare:?}")
+            };
+            return Err(EnvError::new("NATS_URL", format!("{which} is not a NATS URL: {e}")));
+        }
+        match (&auth, found) {
+            (_, None) => {}
+            (None, Some(found)) => auth = Some(found),
+            (Some(known), Some(found)) if *known == found => {}
+            (Some(_), Some(_)) => {
+                return Err(EnvError::new(
+                    "NATS_URL",
+                    "its URLs carry different credentials; use one set (or NATS_USER/NATS_PASSWORD)",
+                ));
+            }
+        }
+        urls.push(bare);
     }
-    Ok(urls)
+    Ok((urls, auth))
 }
 
 #[cfg(test)]
@@ -211,6 +327,52 @@ mod tests {
         assert!(!format!("{c:?}").contains("s3cret"));
         let err = cfg(&[("NATS_URL", "nats://mm:s3cret@host:notaport")]).unwrap_err();
         assert!(!err.to_string().contains("s3cret"), "{err}");
+    }
+
+    #[test]
+    fn redaction_hides_passwords_with_special_characters() {
+        for (url, redacted) in [
+            ("nats://mm:pa/ss@host:4222", "nats://***@host:4222"),
+            ("nats://mm:p@ss@host:4222", "nats://***@host:4222"),
+            ("nats://mm:pa:ss@host:4222", "nats://***@host:4222"),
+            ("nats://mm:pa#ss@host:4222", "nats://***@host:4222"),
+            ("nats://mm:pa?ss@host:4222", "nats://***@host:4222"),
+            ("tls://mm:a/b@c:d#e?f@[::1]:4222", "tls://***@[::1]:4222"),
+            ("mm:pa/ss@host:4222", "***@host:4222"),
+            ("t/o@k#en@host", "***@host"),
+            ("nats://a:1,nats://mm:p/w@b:2, tls://t@k@c:3", "nats://a:1,nats://***@b:2,tls://***@c:3"),
+        ] {
+            assert_eq!(redact_url(url), redacted, "{url}");
+        }
+    }
+
+    #[test]
+    fn credentials_leave_the_urls_for_the_auth() {
+        let c = cfg(&[("NATS_URL", "nats://mm:p/w@d:#x?@a:4222, nats://mm:p/w@d:#x?@b:4222")]).unwrap();
+        assert_eq!(c.urls, vec!["nats://a:4222", "nats://b:4222"]);
+        assert_eq!(c.auth, NatsAuth::UserPassword { user: "mm".into(), password: Secret::new("p/w@d:#x?") });
+        let c = cfg(&[("NATS_URL", "tls://s%2Fcr%40t@host:4222,tls://other:4222")]).unwrap();
+        assert_eq!(c.urls, vec!["tls://host:4222", "tls://other:4222"]);
+        assert_eq!(c.auth, NatsAuth::Token(Secret::new("s/cr@t")), "a lone userinfo is a token, %XX decoded");
+        assert_eq!(percent_decode("50%off%25%zz%"), "50%off%%zz%");
+        let c = NatsConfig::new("nats://u:p@h:1", "x");
+        assert_eq!(
+            (c.urls.clone(), c.auth.clone()),
+            (vec!["nats://h:1".to_string()], NatsAuth::UserPassword { user: "u".into(), password: Secret::new("p") })
+        );
+
+        let twice = cfg(&[("NATS_URL", "nats://u:p@h:1"), ("NATS_TOKEN", "t")]).unwrap_err();
+        assert_eq!(twice.var, "NATS_TOKEN");
+        assert!(twice.reason.contains("NATS_URL") && !twice.reason.contains("u:p"), "{twice}");
+        let differ = cfg(&[("NATS_URL", "nats://u:p1@h:1,nats://u:p2@h:2")]).unwrap_err();
+        assert!(differ.reason.contains("different credentials") && !differ.reason.contains("p1"), "{differ}");
+
+        // Credentials put into `urls` by hand are moved out before connecting.
+        let mut c = NatsConfig::new("nats://h:1", "x");
+        c.urls = vec!["nats://tok@h:1".into()];
+        assert_eq!(c.server_urls_and_auth(), Ok((vec!["nats://h:1".to_string()], NatsAuth::Token(Secret::new("tok")))));
+        c.auth = NatsAuth::Token(Secret::new("other"));
+        assert!(c.server_urls_and_auth().is_err());
     }
 
     #[test]

@@ -13,10 +13,17 @@ use super::config::{CaSource, NatsAuth, NatsConfig};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum NatsError {
+    /// The `.creds` file (its path, the I/O error) could not be read.
     #[error("NATS_CREDS_FILE: cannot read {0}")]
     CredsFile(String, #[source] std::io::Error),
+    /// The CA bundle named by `var` is unusable.
     #[error("{var}: cannot use the CA certificate: {reason}")]
     Ca { var: &'static str, reason: String },
+    /// The configuration holds credentials twice (in a URL and as the auth mode), differently.
+    #[error("NATS configuration: {0}")]
+    Credentials(&'static str),
+    /// The first connection failed (with [`InitialConnect::FailFast`]); `urls` are shown
+    /// without credentials.
     #[error("cannot connect to NATS at {urls}: {source}")]
     Connect {
         urls: String,
@@ -60,7 +67,10 @@ impl NatsConnection {
         let (tx, rx) = watch::channel(LinkStatus::Connecting);
         let tx = Arc::new(tx);
         let events = tx.clone();
-        let mut opts = auth_options(&config.auth)
+        // Credentials never travel inside the URLs handed to async-nats: it ignores them there and
+        // logs server URLs (with their password) at debug level.
+        let (urls, auth) = config.server_urls_and_auth().map_err(NatsError::Credentials)?;
+        let mut opts = auth_options(&auth)
             .await?
             .name(config.client_name.clone())
             .connection_timeout(Duration::from_secs(5))
@@ -92,8 +102,8 @@ impl NatsConnection {
         if initial == InitialConnect::RetryInBackground {
             opts = opts.retry_on_initial_connect();
         }
-        let client = opts.connect(config.urls.as_slice()).await.map_err(|source| NatsError::Connect {
-            urls: config.urls.iter().map(|u| super::redact_url(u)).collect::<Vec<_>>().join(","),
+        let client = opts.connect(urls.as_slice()).await.map_err(|source| NatsError::Connect {
+            urls: urls.iter().map(|u| super::redact_url(u)).collect::<Vec<_>>().join(","),
             source,
         })?;
         if client.connection_state() == async_nats::connection::State::Connected {

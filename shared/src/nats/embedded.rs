@@ -35,6 +35,11 @@ pub enum NatsServerError {
 /// on drop (and by the kernel if its parent dies). The matchmaker's embedded default and every
 /// test use it.
 ///
+/// The store lives in `<temp dir>/bevygap-nats-<pid>-<start>-<random>`, named after the
+/// process that owns it (its pid and, on Linux, its start time). An owner killed with SIGKILL
+/// cannot remove it, so every start first removes such directories whose owner is no longer
+/// running ([`remove_stale_store_dirs`]); a running owner's directory is never touched.
+///
 /// ```no_run
 /// let nats = bevygap_shared::nats::NatsServer::start().unwrap();
 /// println!("connect to {}", nats.url());
@@ -66,7 +71,13 @@ impl NatsServer {
 
     fn launch(bin: &Path, config: Option<&str>) -> Result<Self, NatsServerError> {
         check_version(bin)?;
-        let dir = tempfile::Builder::new().prefix("bevygap-nats-").tempdir()?;
+        let tmp = std::env::temp_dir();
+        for removed in remove_stale_store_dirs(&tmp) {
+            tracing::info!("removed the nats-server store {} left by a process that died", removed.display());
+        }
+        let pid = std::process::id();
+        let prefix = format!("{STORE_DIR_PREFIX}{pid}-{}-", process_start(pid).unwrap_or(0));
+        let dir = tempfile::Builder::new().prefix(&prefix).tempdir_in(&tmp)?;
         let config = match config {
             Some(text) => {
                 let path = dir.path().join("nats.conf");
@@ -174,6 +185,71 @@ impl Drop for NatsServer {
     }
 }
 
+/// Start of the name of every store directory: `bevygap-nats-<pid>-<start>-<random>`.
+pub const STORE_DIR_PREFIX: &str = "bevygap-nats-";
+
+/// Removes the store directories under `parent` (named as [`NatsServer`] names them) whose
+/// owner process is gone, and returns them. Kept: directories of running processes (or of a
+/// pid reused by a process started at the recorded start time), other users' directories,
+/// symlinks, and names of any other shape (older Bevygap versions: their owner is unknown).
+pub fn remove_stale_store_dirs(parent: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(parent) else { return Vec::new() };
+    let me = effective_uid();
+    let mut removed = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some((pid, start)) = name.to_str().and_then(parse_store_dir_name) else { continue };
+        let Ok(meta) = std::fs::symlink_metadata(entry.path()) else { continue };
+        if !meta.is_dir() || std::os::unix::fs::MetadataExt::uid(&meta) != me || is_running(pid, start) {
+            continue;
+        }
+        if std::fs::remove_dir_all(entry.path()).is_ok() {
+            removed.push(entry.path());
+        }
+    }
+    removed
+}
+
+/// `(pid, start)` of a store directory name `bevygap-nats-<pid>-<start>-<random>`.
+fn parse_store_dir_name(name: &str) -> Option<(u32, u64)> {
+    let mut parts = name.strip_prefix(STORE_DIR_PREFIX)?.splitn(3, '-');
+    let pid = parts.next()?.parse().ok()?;
+    let start = parts.next()?.parse().ok()?;
+    parts.next().filter(|random| !random.is_empty())?;
+    Some((pid, start))
+}
+
+/// Whether process `pid` runs, and (when `start` is known, non-zero) is the one that started
+/// at `start`, not a later process that reused the pid.
+fn is_running(pid: u32, start: u64) -> bool {
+    let Ok(raw) = libc::pid_t::try_from(pid) else { return false };
+    if raw <= 0 {
+        return true; // not a process id: keep, to be safe
+    }
+    // SAFETY: kill with signal 0 sends nothing; it only checks that the process exists.
+    let exists =
+        unsafe { libc::kill(raw, 0) } == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+    match (exists, start, process_start(pid)) {
+        (false, _, _) => false,
+        (true, 0, _) | (true, _, None) => true,
+        (true, recorded, Some(actual)) => recorded == actual,
+    }
+}
+
+/// The start time of process `pid` (clock ticks since boot, `/proc/<pid>/stat` field 22), on
+/// Linux; `None` elsewhere or when it cannot be read.
+fn process_start(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may contain anything: count from after it.
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    after_name.split_whitespace().nth(19)?.parse().ok()
+}
+
+fn effective_uid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
 /// Reads the client port from the `*.ports` JSON file nats-server writes once it listens.
 fn read_port(dir: &Path) -> Option<u16> {
     let entry = std::fs::read_dir(dir).ok()?.flatten().find(|e| e.path().extension().is_some_and(|x| x == "ports"))?;
@@ -213,6 +289,58 @@ mod tests {
         assert_eq!(parse_version("nats-server: v2.9.10"), Some((2, 9, 10)));
         assert!(parse_version("nats-server: v2.9.10").unwrap() < MIN_NATS_SERVER_VERSION);
         assert_eq!(parse_version("garbage"), None);
+    }
+
+    /// A SIGKILLed owner leaves its store directory behind; the next start removes it, and
+    /// never the directory of a process that still runs.
+    #[test]
+    fn a_start_removes_store_dirs_left_by_dead_processes_only() {
+        let tmp = std::env::temp_dir();
+        let mut exited = Command::new("true").spawn().unwrap();
+        let dead_pid = exited.id();
+        exited.wait().unwrap();
+        let mut running = KillOnDrop(Command::new("sleep").arg("60").spawn().unwrap());
+        let live_pid = running.0.id();
+        let stale = tmp.join(format!("bevygap-nats-{dead_pid}-0-testStale{}", std::process::id()));
+        let live = tmp.join(format!("bevygap-nats-{live_pid}-0-testLive{}", std::process::id()));
+        // The live pid, but recorded with another start time: a process that reused the pid.
+        let reused = tmp.join(format!("bevygap-nats-{live_pid}-1-testReused{}", std::process::id()));
+        for dir in [&stale, &live, &reused] {
+            std::fs::create_dir_all(dir.join("store")).unwrap();
+            std::fs::write(dir.join("nats.log"), "left behind").unwrap();
+        }
+
+        let server = NatsServer::start().unwrap();
+        assert!(!stale.exists(), "the dead process's store is removed");
+        assert!(live.join("nats.log").exists(), "a running process's store is kept");
+        assert!(!reused.exists() || process_start(live_pid).is_none(), "a reused pid does not keep a store");
+        let own = server.dir().file_name().unwrap().to_string_lossy().into_owned();
+        assert!(own.starts_with(&format!("bevygap-nats-{}-", std::process::id())), "{own}");
+
+        let _ = running.0.kill();
+        let _ = running.0.wait();
+        std::fs::remove_dir_all(&live).unwrap();
+    }
+
+    #[test]
+    fn store_dir_names_carry_their_owner() {
+        assert_eq!(parse_store_dir_name("bevygap-nats-123-456-AbC9z"), Some((123, 456)));
+        assert_eq!(parse_store_dir_name("bevygap-nats-123-0-x-y"), Some((123, 0)));
+        for other in ["bevygap-nats-AbC9z", "bevygap-nats-123-456-", "bevygap-nats-123", "other-123-4-x"] {
+            assert_eq!(parse_store_dir_name(other), None, "{other}");
+        }
+        let me = std::process::id();
+        assert!(is_running(me, process_start(me).unwrap_or(0)));
+        assert!(process_start(me).is_some(), "Linux exposes start times");
+    }
+
+    struct KillOnDrop(Child);
+
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
     }
 
     #[test]

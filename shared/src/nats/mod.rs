@@ -8,4 +8,4 @@ mod embedded;
 pub use config::{CaSource, NatsAuth, NatsConfig, redact_url};
 pub use connect::{InitialConnect, LinkStatus, NatsConnection, NatsError};
 #[cfg(feature = "embedded-nats")]
-pub use embedded::{MIN_NATS_SERVER_VERSION, NatsServer, NatsServerError};
+pub use embedded::{MIN_NATS_SERVER_VERSION, NatsServer, NatsServerError, STORE_DIR_PREFIX, remove_stale_store_dirs};

@@ -1,0 +1,286 @@
+//! The `edgegap` provider: each game server is an Edgegap deployment (v2 deployments API),
+//! started near its players when a join needs a seat and stopped when it stays empty.
+//!
+//! # How a server's deployment lives
+//!
+//! 1. **Launch** (`launch` returns at once; a worker thread per server does the HTTP):
+//!    `POST /v2/deployments` with the app and version, the players' IPs as `users` (Edgegap
+//!    picks a location near them), tags naming the namespace and the server, and the server
+//!    contract as environment ([`request`] has the exact mapping). A 202 reports
+//!    [`ProviderEvent::Launched`].
+//! 2. **Follow**: `GET /v1/status/{request_id}` with exponential backoff ([`backoff`]) until
+//!    READY, then at a slow watch interval. The game server itself reports readiness (and its
+//!    public address, from the port mapping) in NATS, as for every provider.
+//! 3. **Stop** (`stop`, an empty server past its grace, shutdown): `DELETE /v1/stop/{id}`,
+//!    retried with backoff; a stop that keeps failing is *parked* ([`ParkedStop`], listed by
+//!    `admin.servers` as `parked_stops`) and retried slowly until Edgegap accepts it. Once
+//!    accepted, the deployment is followed to TERMINATED and reported
+//!    [`ProviderEvent::Exited`].
+//! 4. **Ends by itself** (ERROR, TERMINATED, unknown to Edgegap): [`ProviderEvent::Exited`];
+//!    an ERROR deployment is then stopped, since it still exists on Edgegap.
+//! 5. **Started by an earlier matchmaker process** (a restart; the server was adopted from its
+//!    NATS record): `stop` finds its deployment by the server tag (`GET /v1/deployments`) and
+//!    stops it the same way.
+//!
+//! The game server's id is the matchmaker's: the deployment gets it both as
+//! `BEVYGAP_SERVER_ID` and as a tag, and the server plugin takes the id from the environment
+//! when the deployment's tags (`ARBITRIUM_DEPLOYMENT_TAGS`) carry it.
+//!
+//! # Failure policy
+//!
+//! | Edgegap answers | provider reports | left on Edgegap | the waiting player |
+//! |---|---|---|---|
+//! | 400 (bad body, inactive app or version), 401 (bad token), 403, 404 (unknown app or version) | `LaunchFailed(Edgegap(Api{status, message}))`, Edgegap's message included | nothing | re-placed up to 3 times, then `server_failed` |
+//! | 422 could not allocate | `LaunchFailed(Edgegap(Api{422}))` | the ERROR deployment it names: stopped | same |
+//! | 429 (after the client's retries, which back off) | `LaunchFailed(Edgegap(RateLimited))` | nothing | same |
+//! | 5xx, timeout, broken connection, unreadable 2xx | `LaunchFailed(Edgegap(…))` | a deployment the lost answer may have created: searched by its server tag (`GET /v1/deployments`) for a while and stopped | same |
+//! | deployment ends in ERROR | `Exited("… failed: <error_detail>")` | the ERROR deployment: stopped | same |
+//! | stop keeps failing | nothing new (the server was already let go) | the deployment, until a parked retry succeeds: `admin.servers` → `parked_stops` | not affected |
+//! | env value over 255 bytes, no player IP and no location hint | `LaunchFailed(EnvValueTooLong / NoLocation)`, no call made | nothing | same as 400 |
+//!
+//! "Re-placed up to 3 times, then `server_failed`" is the matchmaker's rule for lost servers
+//! ([`ErrorCode::ServerFailed`](bevygap_shared::protocol::ErrorCode)); a join whose deadline
+//! passes first fails with `timeout`. [`policy::LaunchFailure`] sorts the errors and says
+//! which are worth retrying.
+//!
+//! # Known gaps
+//!
+//! - A create whose answer was lost and that Edgegap processes after the search window
+//!   ([`EdgegapTiming::orphan_search`]) is not stopped by this matchmaker; it carries the tags
+//!   `bevygap`, `ns-<namespace>` and the server id, so operators can find it.
+//! - After the matchmaker is killed outright (no shutdown), its deployments keep running. Those
+//!   whose game servers registered are adopted by the next matchmaker and stopped by tag when
+//!   empty (and stop themselves on the matchmaker's shutdown command); one whose server never
+//!   registered is not found: there is no sweep of tagged deployments at startup yet.
+//! - Edgegap's webhooks (`webhook_on_ready|error|terminated`) are not used: the matchmaker has
+//!   no endpoint for Edgegap to call; status polling with backoff covers the same ground.
+//! - The legacy Sessions API is not used.
+
+pub mod backoff;
+pub mod policy;
+pub mod request;
+mod table;
+mod worker;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use bevygap_edgegap::{EdgegapClient, EdgegapConfig, EdgegapError};
+use bevygap_shared::Secret;
+use bevygap_shared::inbox::InboxSender;
+use bevygap_shared::naming::{Namespace, ServerId};
+
+pub use backoff::Backoff;
+pub use request::{GeoPoint, MAX_ENV_VALUE_BYTES};
+
+use super::{ParkedStop, ProviderError, ProviderEvent, ServerProvider, ServerSpec};
+use table::Table;
+use worker::Shared;
+
+/// How patiently the provider polls, retries and waits. The defaults suit Edgegap (deploys
+/// take seconds, sometimes 20 s or more; documented limits of 20 status reads and 10 lists a
+/// second); [`EdgegapTiming::quick`] suits a local fake.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EdgegapTiming {
+    /// Status reads while a deployment starts.
+    pub status: Backoff,
+    /// Status reads once it is READY (to notice it ending on its own).
+    pub watch_interval: Duration,
+    /// Stop retries before parking.
+    pub stop_retry: Backoff,
+    /// Stop attempts before the stop is parked.
+    pub stop_attempts: u32,
+    /// Retry interval of a parked stop.
+    pub parked_retry: Duration,
+    /// Searches for a deployment whose create answer was lost (the window it may still land in).
+    pub orphan_search: Backoff,
+    /// How many searches.
+    pub orphan_search_attempts: u32,
+    /// How long a stopped deployment is followed to TERMINATED before it is reported exited
+    /// anyway.
+    pub stop_confirm: Duration,
+    /// How long `shutdown_all` waits for Edgegap to accept every stop.
+    pub shutdown_wait: Duration,
+}
+
+impl Default for EdgegapTiming {
+    fn default() -> Self {
+        Self {
+            status: Backoff::new(Duration::from_millis(500), Duration::from_secs(5)),
+            watch_interval: Duration::from_secs(10),
+            stop_retry: Backoff::new(Duration::from_secs(1), Duration::from_secs(16)),
+            stop_attempts: 6,
+            parked_retry: Duration::from_secs(60),
+            orphan_search: Backoff::new(Duration::from_secs(2), Duration::from_secs(30)),
+            orphan_search_attempts: 5,
+            stop_confirm: Duration::from_secs(60),
+            shutdown_wait: Duration::from_secs(15),
+        }
+    }
+}
+
+impl EdgegapTiming {
+    /// Short waits for a local fake Edgegap (tests).
+    pub fn quick() -> Self {
+        Self {
+            status: Backoff::new(Duration::from_millis(50), Duration::from_millis(500)),
+            watch_interval: Duration::from_millis(500),
+            stop_retry: Backoff::new(Duration::from_millis(50), Duration::from_millis(200)),
+            stop_attempts: 3,
+            parked_retry: Duration::from_millis(500),
+            orphan_search: Backoff::new(Duration::from_millis(250), Duration::from_secs(1)),
+            orphan_search_attempts: 5,
+            stop_confirm: Duration::from_secs(15),
+            shutdown_wait: Duration::from_secs(15),
+        }
+    }
+}
+
+/// Settings of the `edgegap` provider.
+#[derive(Debug, Clone)]
+pub struct EdgegapProviderConfig {
+    /// The API client's settings: base URL, API key (redacted in `Debug`), timeout, retries.
+    pub client: EdgegapConfig,
+    /// Edgegap application name (`BEVYGAP_EDGEGAP_APP`).
+    pub app: String,
+    /// Edgegap version name for every game version (`BEVYGAP_EDGEGAP_VERSION`); `None`: the
+    /// game version of the join is the version name.
+    pub version: Option<String>,
+    /// NATS namespace, passed to the server and tagged on its deployment.
+    pub namespace: Namespace,
+    /// Where to start a server when no player IP is known (`BEVYGAP_EDGEGAP_LOCATION`).
+    pub location: Option<GeoPoint>,
+    /// More environment for every deployment, sent hidden (NATS credentials, say). Values are
+    /// secrets: never logged. Usually better set once in the app version on Edgegap.
+    pub extra_env: Vec<(String, Secret)>,
+    /// Polling, retry and wait schedule.
+    pub timing: EdgegapTiming,
+}
+
+impl EdgegapProviderConfig {
+    /// Deployments of `app` for `namespace`, through `client`, with default timing.
+    pub fn new(client: EdgegapConfig, app: impl Into<String>, namespace: Namespace) -> Self {
+        Self {
+            client,
+            app: app.into(),
+            version: None,
+            namespace,
+            location: None,
+            extra_env: Vec::new(),
+            timing: EdgegapTiming::default(),
+        }
+    }
+}
+
+/// Starts game servers as Edgegap deployments (see the [module docs](self)).
+pub struct EdgegapProvider {
+    shared: Arc<Shared>,
+}
+
+impl EdgegapProvider {
+    /// Builds the provider; fails if the client settings are unusable (a base URL that is not
+    /// http(s)). Makes no call yet.
+    pub fn new(config: EdgegapProviderConfig) -> Result<Self, EdgegapError> {
+        let client = EdgegapClient::new(config.client.clone())?;
+        Ok(Self {
+            shared: Arc::new(Shared { client, config, table: Table::default(), shutting_down: Default::default() }),
+        })
+    }
+
+    /// Checks on a background thread that the app (and the configured version) exists and is
+    /// active, logging what is wrong, so a bad token or app name shows at startup rather than
+    /// as failed joins. Never blocks; launches do not wait for it.
+    pub fn check_app_in_background(&self) {
+        let shared = self.shared.clone();
+        let spawned = std::thread::Builder::new().name("edgegap-check".into()).spawn(move || {
+            let (client, app) = (&shared.client, &shared.config.app);
+            match client.get_app(app) {
+                Ok(found) if !found.is_active => tracing::warn!("Edgegap app {app} is not active: launches will fail"),
+                Ok(_) => tracing::info!("Edgegap app {app} is ready to deploy"),
+                Err(e) => tracing::error!("cannot use Edgegap app {app} ({e}): launches will fail until this is fixed"),
+            }
+            let Some(version) = &shared.config.version else { return };
+            match client.get_app_version(app, version) {
+                Ok(found) if found.is_active == Some(false) => {
+                    tracing::warn!("Edgegap version {app}/{version} is not active: launches will fail")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!("cannot use Edgegap version {app}/{version} ({e}): launches will fail"),
+            }
+        });
+        if let Err(e) = spawned {
+            tracing::warn!("cannot check the Edgegap app in the background: {e}");
+        }
+    }
+
+    /// The Edgegap request id of a server's deployment, once Edgegap has named it.
+    pub fn request_id(&self, server_id: &ServerId) -> Option<String> {
+        self.shared.table.request_id(server_id)
+    }
+}
+
+impl ServerProvider for EdgegapProvider {
+    fn name(&self) -> &'static str {
+        "edgegap"
+    }
+
+    fn launch(&self, spec: ServerSpec, events: InboxSender<ProviderEvent>) {
+        let server_id = spec.server_id.clone();
+        if let Err(e) = worker::spawn(self.shared.clone(), spec, events.clone()) {
+            tracing::error!(%server_id, "cannot start an Edgegap worker thread: {e}");
+            let error = ProviderError::Spawn { command: "edgegap worker thread".into(), source: Arc::new(e) };
+            events.send(ProviderEvent::LaunchFailed { server_id, error });
+        }
+    }
+
+    /// Stops a server's deployment. A server this provider never launched (adopted from its
+    /// NATS record after a matchmaker restart) is found by its tag first.
+    fn stop(&self, server_id: &ServerId) {
+        let table = &self.shared.table;
+        if table.request_stop(server_id) || table.handled(server_id) {
+            return;
+        }
+        if !server_id.as_str().starts_with("edgegap-") {
+            tracing::debug!(%server_id, "not an Edgegap deployment");
+            return;
+        }
+        if let Err(e) = worker::spawn_stop_by_tag(self.shared.clone(), server_id.clone()) {
+            tracing::error!(%server_id, "cannot start an Edgegap worker thread to stop it: {e}");
+        }
+    }
+
+    /// Asks every deployment to stop and waits (at most [`EdgegapTiming::shutdown_wait`])
+    /// until Edgegap accepted each stop.
+    fn shutdown_all(&self) {
+        self.shared.shutting_down.store(true, Ordering::SeqCst);
+        self.shared.table.request_stop_all();
+        let deadline = Instant::now() + self.shared.config.timing.shutdown_wait;
+        while Instant::now() < deadline && !self.running().is_empty() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let left = self.running();
+        if !left.is_empty() {
+            tracing::error!(
+                "Edgegap deployments still running at shutdown (find them by their tags): {}",
+                left.iter().map(ServerId::as_str).collect::<Vec<_>>().join(", ")
+            );
+        }
+    }
+
+    fn running(&self) -> Vec<ServerId> {
+        self.shared.table.running()
+    }
+
+    fn parked_stops(&self) -> Vec<ParkedStop> {
+        self.shared.table.parked()
+    }
+}
+
+impl Drop for EdgegapProvider {
+    fn drop(&mut self) {
+        if !self.running().is_empty() {
+            self.shutdown_all();
+        }
+    }
+}

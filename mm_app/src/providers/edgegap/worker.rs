@@ -1,0 +1,359 @@
+//! The I/O glue: one thread per deployment drives it from create to TERMINATED with the
+//! blocking Edgegap client, so the matchmaker's main thread never waits on HTTP. The thread
+//! asks `policy` what each answer means and `backoff` how long to wait, records progress in
+//! the `table`, and reports [`ProviderEvent`]s through the inbox.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant};
+
+use bevygap_edgegap::{EdgegapClient, EdgegapError};
+use bevygap_shared::inbox::InboxSender;
+use bevygap_shared::naming::ServerId;
+
+use super::EdgegapProviderConfig;
+use super::policy::{self, CreateCleanup, StatusVerdict, StopVerdict};
+use super::request;
+use super::table::{Stage, Table};
+use crate::providers::{ProviderError, ProviderEvent, ServerSpec};
+
+/// Page size when listing deployments to find a lost one.
+const LIST_PAGE: u32 = 100;
+/// Most pages read per search (10 000 live deployments).
+const LIST_MAX_PAGES: u32 = 100;
+
+/// What the provider and its workers share.
+pub struct Shared {
+    pub client: EdgegapClient,
+    pub config: EdgegapProviderConfig,
+    pub table: Table,
+    /// Set by `shutdown_all`: searches for lost deployments take one last look and end.
+    pub shutting_down: AtomicBool,
+}
+
+/// How following a deployment ended.
+enum Followed {
+    /// The matchmaker (or shutdown) asked for it to stop.
+    StopRequested,
+    /// It failed (ERROR) and must still be stopped.
+    Failed(String),
+    /// It is gone (TERMINATED, or unknown to Edgegap).
+    Ended(String),
+}
+
+/// Starts the worker thread of one server.
+pub fn spawn(shared: Arc<Shared>, spec: ServerSpec, events: InboxSender<ProviderEvent>) -> std::io::Result<()> {
+    let (wake_tx, wake) = mpsc::sync_channel(1);
+    let server_id = spec.server_id.clone();
+    shared.table.insert(server_id.clone(), wake_tx);
+    let worker = Worker { shared: shared.clone(), server_id: server_id.clone(), events: Some(events), wake };
+    let spawned = std::thread::Builder::new().name(format!("edgegap-{}", short(&server_id))).spawn(move || {
+        worker.run(spec);
+    });
+    if spawned.is_err() {
+        shared.table.remove(&server_id);
+    }
+    spawned.map(|_| ())
+}
+
+/// Starts a thread that finds the deployment of a server this provider did not launch (an
+/// earlier matchmaker process did, before a restart; the server was adopted from its NATS
+/// record) by its tag, and stops it.
+pub fn spawn_stop_by_tag(shared: Arc<Shared>, server_id: ServerId) -> std::io::Result<()> {
+    let (wake_tx, wake) = mpsc::sync_channel(1);
+    shared.table.insert(server_id.clone(), wake_tx);
+    shared.table.set_stage(&server_id, Stage::Searching);
+    shared.table.request_stop(&server_id);
+    let worker = Worker { shared: shared.clone(), server_id: server_id.clone(), events: None, wake };
+    let spawned = std::thread::Builder::new()
+        .name(format!("edgegap-stop-{}", short(&server_id)))
+        .spawn(move || worker.stop_by_tag());
+    if spawned.is_err() {
+        shared.table.remove(&server_id);
+    }
+    spawned.map(|_| ())
+}
+
+/// A readable thread-name suffix (thread names are truncated by the OS anyway).
+fn short(server_id: &ServerId) -> &str {
+    let id = server_id.as_str();
+    id.strip_prefix("edgegap-").unwrap_or(id)
+}
+
+struct Worker {
+    shared: Arc<Shared>,
+    server_id: ServerId,
+    /// `None` for a server this provider did not launch: the matchmaker learns of its end from
+    /// its NATS record.
+    events: Option<InboxSender<ProviderEvent>>,
+    wake: Receiver<()>,
+}
+
+impl Worker {
+    fn table(&self) -> &Table {
+        &self.shared.table
+    }
+
+    fn client(&self) -> &EdgegapClient {
+        &self.shared.client
+    }
+
+    fn send(&self, event: ProviderEvent) {
+        // False only when the matchmaker is gone; the worker still finishes its cleanup.
+        if let Some(events) = &self.events {
+            events.send(event);
+        }
+    }
+
+    fn run(self, spec: ServerSpec) {
+        let id = self.server_id.clone();
+        let body = match request::deployment_request(&self.shared.config, &spec) {
+            Ok(body) => body,
+            Err(error) => {
+                tracing::warn!(server_id = %id, "not launched: {error}");
+                self.table().remove(&id);
+                return self.send(ProviderEvent::LaunchFailed { server_id: id, error });
+            }
+        };
+        let request_id = match self.client().create_deployment(&body) {
+            Ok(created) => created.request_id,
+            Err(error) => return self.after_failed_create(error),
+        };
+        tracing::info!(server_id = %id, request_id, app = body.application, version = body.version, "Edgegap accepted the deployment");
+        self.table().set_request_id(&id, &request_id);
+        self.table().set_stage(&id, Stage::Deploying);
+        self.send(ProviderEvent::Launched { server_id: id.clone() });
+        match self.follow(&request_id) {
+            Followed::StopRequested => {
+                let detail = self.stop(&request_id);
+                self.exited(detail);
+            }
+            Followed::Failed(detail) => {
+                // Players are re-placed at once; the failed deployment is cleaned up after.
+                tracing::warn!(server_id = %id, "{detail}");
+                self.send(ProviderEvent::Exited { server_id: id.clone(), detail });
+                self.stop(&request_id);
+                self.table().remove(&id);
+            }
+            Followed::Ended(detail) => self.exited(detail),
+        }
+    }
+
+    /// Forgets the server and reports it gone.
+    fn exited(&self, detail: String) {
+        tracing::info!(server_id = %self.server_id, "{detail}");
+        self.table().remove(&self.server_id);
+        self.send(ProviderEvent::Exited { server_id: self.server_id.clone(), detail });
+    }
+
+    /// Reports the failure at once, then cleans up whatever Edgegap may hold.
+    fn after_failed_create(&self, error: EdgegapError) {
+        let id = &self.server_id;
+        let cleanup = policy::after_create_error(&error);
+        tracing::warn!(server_id = %id, "Edgegap did not start the deployment: {error}");
+        let failed =
+            ProviderEvent::LaunchFailed { server_id: id.clone(), error: ProviderError::Edgegap(Arc::new(error)) };
+        if cleanup == CreateCleanup::Nothing {
+            self.table().remove(id);
+            return self.send(failed);
+        }
+        self.table().set_stage(id, Stage::Searching);
+        self.send(failed);
+        let leftover = match cleanup {
+            CreateCleanup::Nothing => None,
+            CreateCleanup::StopKnown(request_id) => Some(request_id),
+            CreateCleanup::Search => self.search(),
+        };
+        if let Some(request_id) = leftover {
+            tracing::info!(server_id = %id, request_id, "stopping the deployment the failed create left behind");
+            self.table().set_request_id(id, &request_id);
+            self.stop(&request_id);
+        }
+        self.table().remove(id);
+    }
+
+    /// Waits up to `delay`, less if woken (a stop request, shutdown).
+    fn nap(&self, delay: Duration) {
+        match self.wake.recv_timeout(delay) {
+            Ok(()) | Err(RecvTimeoutError::Timeout) => {}
+            // The table dropped the sender: the entry is gone; don't spin.
+            Err(RecvTimeoutError::Disconnected) => std::thread::sleep(delay),
+        }
+    }
+
+    /// Like [`nap`](Self::nap), but returns at once, true, when a stop is requested.
+    fn wait_unless_stopped(&self, delay: Duration) -> bool {
+        if self.table().stop_requested(&self.server_id) {
+            return true;
+        }
+        self.nap(delay);
+        self.table().stop_requested(&self.server_id)
+    }
+
+    /// Reads the deployment's status with exponential backoff until it is ready, then at the
+    /// watch interval, until it fails, ends or is asked to stop.
+    fn follow(&self, request_id: &str) -> Followed {
+        let timing = &self.shared.config.timing;
+        let (mut attempt, mut ready) = (0, false);
+        loop {
+            let delay = if ready { timing.watch_interval } else { timing.status.delay(attempt) };
+            if self.wait_unless_stopped(delay) {
+                return Followed::StopRequested;
+            }
+            attempt = attempt.saturating_add(1);
+            match self.client().deployment_status(request_id) {
+                Ok(status) => match policy::judge_status(&status) {
+                    StatusVerdict::Starting => {}
+                    StatusVerdict::Ready if !ready => {
+                        ready = true;
+                        self.table().set_stage(&self.server_id, Stage::Ready);
+                        tracing::info!(server_id = %self.server_id, request_id, "Edgegap deployment ready");
+                    }
+                    StatusVerdict::Ready => {}
+                    StatusVerdict::Failed(detail) => return Followed::Failed(detail),
+                    StatusVerdict::Ended(detail) => return Followed::Ended(detail),
+                },
+                Err(e) if policy::status_error_means_gone(&e) => {
+                    return Followed::Ended(format!("Edgegap no longer knows deployment {request_id}: {e}"));
+                }
+                Err(e) => tracing::debug!(server_id = %self.server_id, "status read failed, reading again later: {e}"),
+            }
+        }
+    }
+
+    /// Stops the deployment: retried with backoff, then parked and retried slowly until
+    /// Edgegap accepts. Returns the detail for [`ProviderEvent::Exited`] once it is gone (or
+    /// stopping past the confirmation time).
+    fn stop(&self, request_id: &str) -> String {
+        let (id, timing) = (&self.server_id, &self.shared.config.timing);
+        self.table().set_stage(id, Stage::Stopping);
+        let mut attempts: u32 = 0;
+        loop {
+            attempts = attempts.saturating_add(1);
+            match policy::judge_stop(&self.client().stop_deployment(request_id)) {
+                StopVerdict::Accepted => break,
+                StopVerdict::AlreadyGone => return format!("Edgegap deployment {request_id} was already gone"),
+                StopVerdict::Retry(error) if attempts < timing.stop_attempts => {
+                    tracing::debug!(server_id = %id, request_id, "stop failed, retrying: {error}");
+                    self.nap(timing.stop_retry.delay(attempts - 1));
+                }
+                StopVerdict::Retry(error) => {
+                    if attempts == timing.stop_attempts {
+                        tracing::error!(
+                            server_id = %id,
+                            request_id,
+                            "stopping the Edgegap deployment failed {attempts} times ({error}); parked, retrying every {:?}",
+                            timing.parked_retry
+                        );
+                    }
+                    self.table().set_stage(id, Stage::Parked { error, attempts });
+                    self.nap(timing.parked_retry);
+                    // It may have ended meanwhile without this stop (the game server stopped
+                    // itself, an operator stopped it): then there is nothing left to retry.
+                    if let Some(detail) = self.ended(request_id) {
+                        return detail;
+                    }
+                }
+            }
+        }
+        self.table().set_stage(id, Stage::StopAccepted);
+        tracing::info!(server_id = %id, request_id, "Edgegap accepted the stop");
+        self.confirm_end(request_id)
+    }
+
+    /// `Some(detail)` when one status read shows the deployment gone.
+    fn ended(&self, request_id: &str) -> Option<String> {
+        match self.client().deployment_status(request_id) {
+            Ok(status) => match policy::judge_status(&status) {
+                StatusVerdict::Ended(detail) => Some(detail),
+                _ => None,
+            },
+            Err(e) if policy::status_error_means_gone(&e) => Some(format!("Edgegap deployment {request_id} is gone")),
+            Err(_) => None,
+        }
+    }
+
+    /// Follows a stopped deployment until TERMINATED, for at most the confirmation time.
+    fn confirm_end(&self, request_id: &str) -> String {
+        let timing = &self.shared.config.timing;
+        let deadline = Instant::now() + timing.stop_confirm;
+        let mut attempt = 0;
+        loop {
+            if let Some(detail) = self.ended(request_id) {
+                return detail;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return format!("Edgegap deployment {request_id} is stopping");
+            }
+            self.nap(timing.status.delay(attempt).min(left));
+            attempt = attempt.saturating_add(1);
+        }
+    }
+
+    /// Stops a deployment known only by its server tag; a few tries if listing fails.
+    fn stop_by_tag(&self) {
+        let (id, timing) = (&self.server_id, &self.shared.config.timing);
+        let tag = request::server_tag(id);
+        for delay in timing.stop_retry.delays(timing.stop_attempts) {
+            match self.find_tagged(&tag) {
+                Ok(Some(request_id)) => {
+                    tracing::info!(server_id = %id, request_id, "stopping a deployment an earlier matchmaker started");
+                    self.table().set_request_id(id, &request_id);
+                    let detail = self.stop(&request_id);
+                    tracing::info!(server_id = %id, "{detail}");
+                    break;
+                }
+                Ok(None) => {
+                    tracing::debug!(server_id = %id, "no Edgegap deployment tagged {tag:?} to stop");
+                    break;
+                }
+                Err(e) => {
+                    tracing::debug!(server_id = %id, "listing deployments failed: {e}");
+                    self.nap(delay);
+                }
+            }
+        }
+        self.table().remove(id);
+    }
+
+    /// Looks for a deployment tagged with this server's id, giving a lost create time to land.
+    fn search(&self) -> Option<String> {
+        let (id, timing) = (&self.server_id, &self.shared.config.timing);
+        let tag = request::server_tag(id);
+        for delay in timing.orphan_search.delays(timing.orphan_search_attempts) {
+            if !self.shared.shutting_down.load(Ordering::SeqCst) {
+                self.nap(delay);
+            }
+            match self.find_tagged(&tag) {
+                Ok(Some(request_id)) => return Some(request_id),
+                Ok(None) => {}
+                Err(e) => tracing::debug!(server_id = %id, "listing deployments failed: {e}"),
+            }
+            if self.shared.shutting_down.load(Ordering::SeqCst) {
+                break;
+            }
+        }
+        tracing::warn!(
+            server_id = %id,
+            "no Edgegap deployment tagged {tag:?} turned up after the create failed; if Edgegap created one \
+             later, it is not stopped by this matchmaker (look for the tag in Edgegap's dashboard)"
+        );
+        None
+    }
+
+    /// The live deployment carrying `tag`, if any.
+    fn find_tagged(&self, tag: &str) -> Result<Option<String>, EdgegapError> {
+        for page in 1..=LIST_MAX_PAGES {
+            let list = self.client().list_deployments(Some(page), Some(LIST_PAGE))?;
+            if let Some(found) = list.data.iter().find(|d| d.has_tag(tag)) {
+                return Ok(Some(found.request_id.clone()));
+            }
+            if !list.pagination.and_then(|p| p.has_next).unwrap_or(false) {
+                break;
+            }
+        }
+        Ok(None)
+    }
+}

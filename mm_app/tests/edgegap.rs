@@ -1,0 +1,597 @@
+//! The `edgegap` provider end to end: a real matchmaker (real nats-server) launches
+//! deployments on the real `fake-edgegap` binary, whose deployments run the real demo game
+//! server with Edgegap's `ARBITRIUM_*` environment; real Lightyear clients play on them. Then
+//! each fault the fake can inject: what the player sees, and that nothing is left on "Edgegap"
+//! (the fake's `/_fake/inventory`).
+//!
+//! The fake's own environment stands in for the app version's env on Edgegap: its deployment
+//! processes inherit `NATS_URL` and the Lightyear keys from it.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bevy::prelude::*;
+use bevygap_edgegap::{ApiKey, ApiRetryConfig, EdgegapClient, EdgegapConfig, EdgegapError};
+use bevygap_matchmaker::config::MatchmakerConfig;
+use bevygap_matchmaker::harness::LocalMatchmaker;
+use bevygap_matchmaker::providers::edgegap::{EdgegapProvider, EdgegapProviderConfig, EdgegapTiming};
+use bevygap_matchmaker::providers::{ProviderError, ProviderEvent, ServerProvider, ServerSpec};
+use bevygap_shared::inbox::{AppWaker, Inbox};
+use bevygap_shared::naming::{Namespace, ServerId};
+use bevygap_shared::nats::NatsServer;
+use bevygap_shared::protocol::{GameName, GameVersion};
+use bevygap_testkit::lightyear_client::{Dial, connecting_client, decode_connect_token, disconnect};
+use bevygap_testkit::{DEADLINE, every, expect_step_until, step_for, workspace_binary};
+use fake_edgegap::{Endpoint, Inventory};
+use lightyear::prelude::Connected;
+use serde_json::{Value, json};
+use support::{GAME, VERSION, agent, demo_server, post, test_keys};
+
+const TOKEN: &str = "fake-edgegap-test-token";
+const APP: &str = "demo";
+/// Generous for a loaded 2-core machine; every wait returns as soon as its condition holds.
+const WAIT: Duration = Duration::from_secs(30);
+
+/// The `fake-edgegap` binary on a free port, its log and its deployments' logs in a temp dir.
+struct FakeEdgegap {
+    child: Child,
+    base_url: String,
+    dir: PathBuf,
+}
+
+impl FakeEdgegap {
+    /// Starts the fake serving app `demo` version `1.0` (the game's version) with a fast
+    /// lifecycle; deployments run the demo server when `demo` is set, else no process (they
+    /// still reach READY, but no game server ever reports).
+    fn start(demo: Option<&NatsServer>, extra: &[&str]) -> Self {
+        let dir = std::env::temp_dir().join(format!("bevygap-edgegap-{:08x}", rand::random::<u32>()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let log = std::fs::File::create(dir.join("fake-edgegap.log")).expect("log file");
+        let mut cmd = Command::new(workspace_binary("fake_edgegap", "fake-edgegap"));
+        cmd.args(["--api-token", TOKEN, "--app", APP, "--version", VERSION])
+            .args(["--step-delay-ms", "20", "--deploying-delay-ms", "200", "--stop-grace-ms", "3000"])
+            .arg("--child-log-dir")
+            .arg(&dir)
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log);
+        if let Some(nats) = demo {
+            let keys = test_keys();
+            cmd.arg("--game-server-cmd")
+                .arg(demo_server())
+                .env("NATS_URL", nats.url())
+                .env("LIGHTYEAR_PROTOCOL_ID", keys.protocol_id.to_string())
+                .env(
+                    "LIGHTYEAR_PRIVATE_KEY",
+                    keys.private_key.expose().iter().map(|b| format!("{b:02x}")).collect::<String>(),
+                );
+        }
+        let mut child = cmd.spawn().expect("fake-edgegap starts");
+        let mut line = String::new();
+        let stdout = child.stdout.take().expect("piped stdout");
+        BufReader::new(stdout).read_line(&mut line).expect("fake-edgegap prints its address");
+        assert!(!line.trim().is_empty(), "fake-edgegap did not start; see {}", dir.display());
+        Self { child, base_url: format!("http://{}", line.trim()), dir }
+    }
+
+    fn inventory(&self) -> Inventory {
+        let mut response = agent().get(format!("{}/_fake/inventory", self.base_url)).call().expect("inventory");
+        response.body_mut().read_json().expect("inventory JSON")
+    }
+
+    fn set_faults(&self, faults: Value) {
+        let response = agent().put(format!("{}/_fake/faults", self.base_url)).send_json(faults).expect("faults");
+        assert_eq!(response.status(), 200);
+    }
+
+    /// A client of the fake as the provider's, for looking at deployments.
+    fn client(&self) -> EdgegapClient {
+        EdgegapClient::new(client_config(&self.base_url, TOKEN)).expect("client")
+    }
+}
+
+impl Drop for FakeEdgegap {
+    fn drop(&mut self) {
+        // SIGTERM: the fake stops every deployment process, then exits.
+        if let Ok(pid) = libc::pid_t::try_from(self.child.id()) {
+            // SAFETY: plain kill(2) on our own child, not yet reaped.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+        }
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("fake-edgegap and deployment logs kept in {}", self.dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// Short timeouts and quick retries, so fault tests stay fast.
+fn client_config(base_url: &str, token: &str) -> EdgegapConfig {
+    let mut config = EdgegapConfig::new(ApiKey::parse(token).expect("token")).with_base_url(base_url);
+    config.timeout = Duration::from_secs(2);
+    config.retry =
+        ApiRetryConfig { max_retries: 1, base_delay: Duration::from_millis(20), max_delay: Duration::from_millis(50) };
+    config
+}
+
+fn provider_config(fake: &FakeEdgegap, namespace: &str) -> EdgegapProviderConfig {
+    let mut config = EdgegapProviderConfig::new(
+        client_config(&fake.base_url, TOKEN),
+        APP,
+        Namespace::new(namespace).expect("namespace"),
+    );
+    config.timing = EdgegapTiming::quick();
+    config
+}
+
+/// A matchmaker whose provider is Edgegap (the fake), on its own nats-server.
+struct Stack {
+    mm: Option<LocalMatchmaker>,
+    provider: Arc<EdgegapProvider>,
+    fake: FakeEdgegap,
+}
+
+impl Stack {
+    /// `fake_args` go to the fake; `demo` makes its deployments run the demo server.
+    fn start(
+        demo: bool,
+        fake_args: &[&str],
+        provider: impl FnOnce(&mut EdgegapProviderConfig),
+        matchmaker: impl FnOnce(&mut MatchmakerConfig),
+    ) -> Self {
+        let nats = NatsServer::start().expect("nats-server");
+        let fake = FakeEdgegap::start(demo.then_some(&nats), fake_args);
+        let namespace = format!("t{:08x}", rand::random::<u32>());
+        let mut edgegap = provider_config(&fake, &namespace);
+        provider(&mut edgegap);
+        let provider = Arc::new(EdgegapProvider::new(edgegap).expect("provider"));
+        let mut config = MatchmakerConfig::for_tests(&namespace, Vec::new());
+        config.empty_grace = Duration::from_secs(1);
+        matchmaker(&mut config);
+        let shared: Arc<dyn ServerProvider> = provider.clone();
+        let mm = LocalMatchmaker::start_on(nats, shared, config, test_keys(), |_| {}).expect("matchmaker starts");
+        Self { mm: Some(mm), provider, fake }
+    }
+
+    fn mm(&self) -> &LocalMatchmaker {
+        self.mm.as_ref().expect("running")
+    }
+
+    /// A blocking join; the whole JSON-RPC answer.
+    fn join(&self) -> Value {
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": "matchmaker.join",
+                          "params": {"game": GAME, "version": VERSION, "transport": "udp"}});
+        let (status, answer) = post(&self.mm().public_url(), &body.to_string(), None);
+        assert_eq!(status, 200, "{answer}");
+        answer
+    }
+
+    fn join_ready(&self) -> Value {
+        let answer = self.join();
+        assert_eq!(answer["result"]["status"], "ready", "{answer}");
+        answer["result"].clone()
+    }
+
+    fn admin_servers(&self) -> Value {
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": "admin.servers", "params": {}});
+        let (status, answer) = post(&self.mm().admin_url(), &body.to_string(), None);
+        assert_eq!(status, 200, "{answer}");
+        answer["result"].clone()
+    }
+
+    fn servers(&self) -> Vec<Value> {
+        self.admin_servers()["servers"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Waits until the fake holds no live deployment or process, and the provider no server.
+    fn expect_nothing_left(&self) -> Inventory {
+        wait_for("the fake to hold no live deployment or process and the provider no server", || {
+            let inventory = self.fake.inventory();
+            (inventory.is_idle() && self.provider.running().is_empty()).then_some(inventory)
+        })
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        drop(self.mm.take()); // stops the app, which stops its deployments
+        if !std::thread::panicking() {
+            assert!(self.provider.running().is_empty(), "deployments outlived the matchmaker");
+        }
+    }
+}
+
+fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn client_for(ready: &Value) -> (App, Entity) {
+    connecting_client(decode_connect_token(ready["connect_token"].as_str().expect("a token")), Dial::Udp)
+}
+
+#[test]
+fn a_join_starts_a_deployment_running_the_demo_server_real_clients_play_and_the_empty_one_is_stopped() {
+    let stack = Stack::start(true, &[], |_| {}, |_| {});
+    let first = stack.join_ready();
+
+    // One deployment, running the demo server, which registered under the matchmaker's id and
+    // advertises the public address of Edgegap's port mapping.
+    let servers = stack.servers();
+    assert_eq!(servers.len(), 1, "{servers:?}");
+    assert_eq!(servers[0]["provider"], "edgegap");
+    let server_id = ServerId::new(servers[0]["server_id"].as_str().expect("id")).expect("valid id");
+    let request_id = stack.provider.request_id(&server_id).expect("Edgegap named the deployment");
+    let status = stack.fake.client().deployment_status(&request_id).expect("status");
+    assert_eq!(
+        (status.app_name.as_str(), status.app_version.as_str()),
+        (APP, VERSION),
+        "game version = Edgegap version"
+    );
+    assert!(status.tags.as_ref().is_some_and(|t| t.contains(&server_id.to_string())), "{:?}", status.tags);
+    let port = status.ports.as_ref().and_then(|p| p.get("server port")).and_then(|p| p.external).expect("port");
+    assert_eq!(first["addresses"]["udp"], format!("127.0.0.1:{port}"), "{first}");
+    let inventory = stack.fake.inventory();
+    assert_eq!(inventory.deployments.len(), 1);
+    assert_eq!(inventory.processes.len(), 1, "{inventory:?}");
+    assert_eq!(inventory.processes[0].request_id, request_id);
+
+    // A real Lightyear client connects with the token; a second join fills the same deployment.
+    let (mut one, one_entity) = client_for(&first);
+    expect_step_until(&mut [&mut one], DEADLINE, "the first client to connect", |apps| {
+        apps[0].world().get::<Connected>(one_entity).is_some()
+    });
+    let second = stack.join_ready();
+    assert_eq!(second["addresses"], first["addresses"], "the second player is placed on the same deployment");
+    let (mut two, two_entity) = client_for(&second);
+    expect_step_until(&mut [&mut one, &mut two], DEADLINE, "the second client to connect", |apps| {
+        apps[1].world().get::<Connected>(two_entity).is_some()
+    });
+    expect_step_until(
+        &mut [&mut one, &mut two],
+        DEADLINE,
+        "the matchmaker to count both players connected",
+        every(Duration::from_millis(100), || stack.servers().first().is_some_and(|s| s["connected"] == 2)),
+    );
+    assert_eq!(stack.fake.inventory().deployments_created, 1);
+
+    // Both leave; after the empty grace the deployment is stopped and its process is gone.
+    disconnect(&mut one, one_entity);
+    disconnect(&mut two, two_entity);
+    step_for(&mut [&mut one, &mut two], Duration::from_millis(100));
+    drop((one, two));
+    wait_for("the empty server to be stopped", || stack.servers().is_empty().then_some(()));
+    let inventory = stack.expect_nothing_left();
+    assert!(inventory.requests_to(Endpoint::StopDeployment) >= 1);
+}
+
+/// Joins and expects the player to be told `code`; then nothing may be left on the fake.
+fn expect_player_error(stack: &Stack, code: &str) -> Inventory {
+    let answer = stack.join();
+    assert_eq!(answer["error"]["data"]["code"], code, "{answer}");
+    stack.expect_nothing_left()
+}
+
+#[test]
+fn an_unknown_version_400_fails_the_join_with_server_failed_and_creates_nothing() {
+    let stack = Stack::start(false, &[], |c| c.version = Some("9.9".into()), |_| {});
+    let inventory = expect_player_error(&stack, "server_failed");
+    assert_eq!(inventory.deployments_created, 0);
+    assert_eq!(inventory.requests_to(Endpoint::CreateDeployment), 3, "the join is re-placed up to 3 times");
+    assert_eq!(inventory.requests_to(Endpoint::ListDeployments), 0, "a refused create leaves nothing to look for");
+}
+
+#[test]
+fn a_wrong_token_401_fails_the_join_with_server_failed_and_creates_nothing() {
+    let stack = Stack::start(false, &[], |c| c.client = client_config(&c.client.base_url, "wrong-token"), |_| {});
+    let inventory = expect_player_error(&stack, "server_failed");
+    assert_eq!(inventory.deployments_created, 0);
+}
+
+#[test]
+fn a_wrong_api_url_404_fails_the_join_with_server_failed_and_creates_nothing() {
+    let stack = Stack::start(false, &[], |c| c.client.base_url = format!("{}/not-the-api", c.client.base_url), |_| {});
+    let inventory = expect_player_error(&stack, "server_failed");
+    assert_eq!(inventory.deployments_created, 0);
+}
+
+#[test]
+fn rate_limits_429_that_outlast_the_client_retries_fail_the_join_and_create_nothing() {
+    let stack = Stack::start(false, &["--fault", "create_deployment:rate_limited_rate=1"], |_| {}, |_| {});
+    let inventory = expect_player_error(&stack, "server_failed");
+    assert_eq!(inventory.deployments_created, 0);
+    assert_eq!(inventory.requests_to(Endpoint::CreateDeployment), 6, "3 launches, each retried once on 429");
+}
+
+#[test]
+fn server_errors_500_fail_the_join_and_the_lost_answer_is_searched_for() {
+    let stack = Stack::start(false, &["--fault", "create_deployment:server_error_rate=1"], |_| {}, |_| {});
+    let inventory = expect_player_error(&stack, "server_failed");
+    assert_eq!(inventory.deployments_created, 0);
+    assert_eq!(inventory.requests_to(Endpoint::CreateDeployment), 3, "a create is never repeated after a 500");
+    assert!(inventory.requests_to(Endpoint::ListDeployments) >= 3, "each lost answer is looked for by tag");
+}
+
+#[test]
+fn create_timeouts_fail_the_join_and_leave_nothing() {
+    let stack = Stack::start(
+        false,
+        &["--fault", "create_deployment:timeout_rate=1", "--fault", "create_deployment:timeout_ms=5000"],
+        |c| c.client.timeout = Duration::from_millis(700),
+        |_| {},
+    );
+    let inventory = expect_player_error(&stack, "server_failed");
+    assert_eq!(inventory.deployments_created, 0);
+}
+
+#[test]
+fn deployments_that_end_in_error_are_stopped_and_their_players_re_placed_then_told_server_failed() {
+    let stack = Stack::start(false, &["--deploy-error-rate", "1"], |_| {}, |_| {});
+    let inventory = expect_player_error(&stack, "server_failed");
+    assert_eq!(inventory.deployments_created, 3, "each loss re-placed the player on a new deployment");
+    assert_eq!(inventory.requests_to(Endpoint::StopDeployment), 3, "every failed deployment was stopped");
+}
+
+#[test]
+fn a_stop_that_keeps_failing_is_parked_shown_in_admin_servers_and_done_once_edgegap_recovers() {
+    // Deployments run no process here, so no game server reports and the matchmaker gives the
+    // server up after its start timeout and stops it: the stop is what fails.
+    let stack = Stack::start(
+        false,
+        &["--fault", "stop_deployment:server_error_rate=1"],
+        |_| {},
+        |c| c.server_start_timeout = Duration::from_secs(1),
+    );
+    let answer = stack.join();
+    assert_eq!(answer["error"]["data"]["code"], "server_failed", "{answer}");
+    let parked = wait_for("parked stops in admin.servers", || {
+        let parked = stack.admin_servers()["parked_stops"].as_array().cloned().unwrap_or_default();
+        (parked.len() == 3).then_some(parked)
+    });
+    let live = stack.fake.inventory().deployments;
+    for stop in &parked {
+        assert!(stop["error"].as_str().is_some_and(|e| e.contains("500")), "{stop}");
+        assert!(stop["attempts"].as_u64().is_some_and(|n| n >= 3), "{stop}");
+        assert!(live.iter().any(|d| stop["external_id"].as_str() == Some(d.request_id.as_str())), "{stop}");
+    }
+    assert_eq!(live.len(), 3, "parked stops leave their deployments running");
+    assert_eq!(stack.provider.parked_stops().len(), 3);
+
+    // Edgegap recovers: the parked stops go through.
+    stack.fake.set_faults(json!({}));
+    stack.expect_nothing_left();
+    assert!(stack.admin_servers()["parked_stops"].as_array().is_some_and(Vec::is_empty));
+}
+
+// Provider-level checks, without a matchmaker: what exactly is reported.
+
+fn spec(server: &str) -> ServerSpec {
+    ServerSpec {
+        server_id: ServerId::new(server).expect("id"),
+        game: GameName::new(GAME).expect("game"),
+        version: GameVersion::new(VERSION).expect("version"),
+        capacity: 4,
+        player_ips: vec!["127.0.0.1".parse().expect("ip")],
+    }
+}
+
+/// Launches `spec` and returns the first event.
+fn first_event(provider: &EdgegapProvider, spec: ServerSpec) -> ProviderEvent {
+    let mut inbox = Inbox::new(AppWaker::default());
+    provider.launch(spec, inbox.sender());
+    wait_for("a provider event", || inbox.drain().next())
+}
+
+#[test]
+fn launch_failures_are_typed_and_carry_edgegaps_status_and_message() {
+    let fake = FakeEdgegap::start(None, &[]);
+    let mut config = provider_config(&fake, "typed");
+    config.version = Some("9.9".into());
+    let provider = EdgegapProvider::new(config).expect("provider");
+    let started = Instant::now();
+    match first_event(&provider, spec("edgegap-00000000000000a1")) {
+        ProviderEvent::LaunchFailed { error: ProviderError::Edgegap(e), .. } => match e.as_ref() {
+            EdgegapError::Api { status: 400, message, .. } => assert!(message.contains("9.9"), "{message}"),
+            other => panic!("expected a 400 with Edgegap's message, got {other:?}"),
+        },
+        other => panic!("expected LaunchFailed, got {other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(provider.running().is_empty());
+}
+
+#[test]
+fn a_create_whose_answer_is_lost_but_that_edgegap_carries_out_is_found_by_its_tag_and_stopped() {
+    // The fake answers the create only after 2 s, then creates the deployment; the provider
+    // gave up after 700 ms.
+    let fake = FakeEdgegap::start(
+        None,
+        &["--fault", "create_deployment:slow_rate=1", "--fault", "create_deployment:slow_ms=2000"],
+    );
+    let mut config = provider_config(&fake, "lost");
+    config.client.timeout = Duration::from_millis(700);
+    let provider = EdgegapProvider::new(config).expect("provider");
+    match first_event(&provider, spec("edgegap-00000000000000a2")) {
+        ProviderEvent::LaunchFailed { error: ProviderError::Edgegap(e), .. } => {
+            assert!(matches!(e.as_ref(), EdgegapError::Timeout(_)), "{e:?}")
+        }
+        other => panic!("expected LaunchFailed, got {other:?}"),
+    }
+    wait_for("the late deployment to exist", || (fake.inventory().deployments_created == 1).then_some(()));
+    wait_for("the late deployment to be found and stopped", || {
+        let inventory = fake.inventory();
+        (inventory.is_idle() && provider.running().is_empty()).then_some(())
+    });
+    let inventory = fake.inventory();
+    assert!(inventory.requests_to(Endpoint::ListDeployments) >= 1);
+    assert_eq!(inventory.requests_to(Endpoint::StopDeployment), 1);
+}
+
+// The `bevygap-matchmaker` binary with `--provider edgegap`.
+
+const BIN: &str = env!("CARGO_BIN_EXE_bevygap-matchmaker");
+
+/// The binary with a clean environment plus `vars`.
+fn matchmaker_binary(vars: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear().env("PATH", std::env::var("PATH").unwrap_or_default()).envs(vars.iter().copied());
+    cmd
+}
+
+#[test]
+fn the_binary_lists_the_edgegap_settings_and_refuses_an_incomplete_edgegap_setup_by_variable() {
+    let help = matchmaker_binary(&[]).arg("--help").output().expect("runs");
+    let help = String::from_utf8_lossy(&help.stdout);
+    for var in [
+        "BEVYGAP_EDGEGAP_API_TOKEN",
+        "BEVYGAP_EDGEGAP_URL",
+        "BEVYGAP_EDGEGAP_APP",
+        "BEVYGAP_EDGEGAP_VERSION",
+        "BEVYGAP_EDGEGAP_LOCATION",
+    ] {
+        assert!(help.contains(var), "--help does not mention {var}");
+    }
+    assert!(help.contains("edgegap") && help.contains("[default: https://api.edgegap.com]"), "{help}");
+
+    let out =
+        matchmaker_binary(&[("BEVYGAP_PROVIDER", "edgegap"), ("BEVYGAP_EDGEGAP_APP", "demo")]).output().expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("BEVYGAP_EDGEGAP_API_TOKEN"));
+    let out = matchmaker_binary(&[("BEVYGAP_PROVIDER", "edgegap"), ("BEVYGAP_EDGEGAP_API_TOKEN", TOKEN)])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("BEVYGAP_EDGEGAP_APP") && !stderr.contains(TOKEN), "{stderr}");
+}
+
+#[test]
+fn the_binary_with_provider_edgegap_serves_a_join_and_stops_its_deployment_on_sigterm() {
+    let nats = NatsServer::start().expect("nats-server");
+    let fake = FakeEdgegap::start(Some(&nats), &[]);
+    let keys = test_keys();
+    let (public, admin) = (bevygap_testkit::free_tcp_port(), bevygap_testkit::free_tcp_port());
+    let (public_addr, admin_addr) = (format!("127.0.0.1:{public}"), format!("127.0.0.1:{admin}"));
+    let namespace = format!("t{:08x}", rand::random::<u32>());
+    let (protocol_id, key) = (
+        keys.protocol_id.to_string(),
+        keys.private_key.expose().iter().map(|b| format!("{b:02x}")).collect::<String>(),
+    );
+    let mut child = matchmaker_binary(&[
+        ("NATS_URL", &nats.url()),
+        ("BEVYGAP_PROVIDER", "edgegap"),
+        ("BEVYGAP_EDGEGAP_API_TOKEN", TOKEN),
+        ("BEVYGAP_EDGEGAP_URL", &fake.base_url),
+        ("BEVYGAP_EDGEGAP_APP", APP),
+        ("BEVYGAP_NAMESPACE", &namespace),
+        ("BEVYGAP_GAMES", &format!("{GAME}:{VERSION}")),
+        ("BEVYGAP_PUBLIC_ADDR", &public_addr),
+        ("BEVYGAP_ADMIN_ADDR", &admin_addr),
+        ("LIGHTYEAR_PROTOCOL_ID", &protocol_id),
+        ("LIGHTYEAR_PRIVATE_KEY", &key),
+        ("RUST_LOG", "debug"),
+    ])
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("matchmaker starts");
+    let mut stderr = child.stderr.take().expect("piped");
+    let log = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+        text
+    });
+    wait_for("the matchmaker's public endpoint", || std::net::TcpStream::connect(&public_addr).ok());
+
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "matchmaker.join",
+                      "params": {"game": GAME, "version": VERSION, "transport": "udp"}});
+    let (status, answer) = post(&format!("http://{public_addr}"), &body.to_string(), None);
+    assert_eq!((status, &answer["result"]["status"]), (200, &json!("ready")), "{answer}");
+    let inventory = fake.inventory();
+    assert_eq!(inventory.deployments.len(), 1);
+    assert_eq!(inventory.requests_to(Endpoint::GetApp), 1, "the app is checked at startup");
+
+    // SIGTERM: the matchmaker stops its deployment before it exits.
+    if let Ok(pid) = libc::pid_t::try_from(child.id()) {
+        // SAFETY: plain kill(2) on our own child, not yet reaped.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+    }
+    let exit = wait_for("the matchmaker to exit", || child.try_wait().ok().flatten());
+    let log = log.join().unwrap_or_default();
+    assert!(exit.success(), "{exit}: {log}");
+    assert!(!log.contains(TOKEN), "the Edgegap token was logged");
+    wait_for("the fake to hold no live deployment or process", || fake.inventory().is_idle().then_some(()));
+}
+
+/// `KEY=VALUE` lines of an example env file (comments and blanks skipped).
+fn example_env(name: &str) -> Vec<(String, String)> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../assets").join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(|line| {
+            let (key, value) = line.split_once('=').unwrap_or_else(|| panic!("{name}: not KEY=VALUE: {line}"));
+            (key.to_string(), value.to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn the_example_env_files_are_valid_matchmaker_settings() {
+    for name in ["edgegap.env", "fleet.env"] {
+        let vars = example_env(name);
+        let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        // Every setting validates; the run then stops at the example's key file, which does not
+        // exist here, before connecting anywhere.
+        let out = matchmaker_binary(&vars).output().expect("runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
+        assert!(!stderr.contains("invalid setting") && stderr.contains("LIGHTYEAR_PRIVATE_KEY"), "{name}: {stderr}");
+    }
+}
+
+#[test]
+fn a_deployment_an_earlier_matchmaker_started_is_found_by_its_tag_and_stopped() {
+    let fake = FakeEdgegap::start(None, &[]);
+    let server = ServerId::new("edgegap-00000000000000b1").expect("id");
+    let mut request = bevygap_edgegap::DeploymentCreate::for_ip(APP, VERSION, "127.0.0.1");
+    request.tags = Some(vec!["bevygap".into(), "ns-restarted".into(), server.to_string()]);
+    let client = fake.client();
+    let request_id = client.create_deployment(&request).expect("deployment").request_id;
+
+    // A fresh provider (the matchmaker restarted) is asked to stop a server it never launched.
+    let provider = EdgegapProvider::new(provider_config(&fake, "restarted")).expect("provider");
+    provider.stop(&server);
+    wait_for("the earlier deployment to be stopped", || {
+        let inventory = fake.inventory();
+        (inventory.is_idle() && provider.running().is_empty()).then_some(())
+    });
+    let status = client.deployment_status(&request_id).expect("status");
+    assert_eq!(status.current_status, "Status.TERMINATED");
+
+    // A server it handled itself is not searched for again.
+    let lists = fake.inventory().requests_to(Endpoint::ListDeployments);
+    provider.stop(&server);
+    provider.stop(&ServerId::new("local-0000000000000001").expect("id"));
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(fake.inventory().requests_to(Endpoint::ListDeployments), lists);
+}
