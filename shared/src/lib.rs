@@ -57,7 +57,7 @@ mod secret;
 pub mod server_env;
 
 pub use keys::{LightyearKeys, PrivateKey};
-pub use naming::{Namespace, NatsNames, ServerId};
+pub use naming::{Namespace, NatsNames, NatsRole, ServerId};
 pub use secret::Secret;
 
 /// Installs the ring rustls crypto provider as the process default, once. Call it first in

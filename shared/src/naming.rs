@@ -92,6 +92,27 @@ impl Bucket {
     }
 }
 
+/// Who a NATS connection acts for: each role gets its own credentials and its own inbox
+/// prefix ([`NatsNames::inbox_prefix`]), so permissions can let a connection read only its
+/// own replies (see `assets/nats/bevygap.conf`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NatsRole {
+    /// The matchmaker: provisions the buckets, writes grants, commands servers.
+    Matchmaker,
+    /// A game server: its records, grant reads, control commands.
+    GameServer,
+}
+
+impl NatsRole {
+    /// The role's name in subjects and user names: `matchmaker`, `gameserver`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NatsRole::Matchmaker => "matchmaker",
+            NatsRole::GameServer => "gameserver",
+        }
+    }
+}
+
 /// Names derived from one [`Namespace`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NatsNames {
@@ -107,6 +128,13 @@ impl NatsNames {
     /// The KV bucket name, e.g. `bevygap_spaceships_servers`.
     pub fn bucket(&self, bucket: Bucket) -> String {
         format!("bevygap_{}_{}", self.ns, bucket.suffix())
+    }
+
+    /// The inbox prefix of a role's connections, `_INBOX_bevygap_<ns>_<role>` (one subject
+    /// token): replies to its requests and its KV watches arrive under `<prefix>.>`, which
+    /// NATS permissions can grant to that role alone, instead of the shared `_INBOX.>`.
+    pub fn inbox_prefix(&self, role: NatsRole) -> String {
+        format!("_INBOX_bevygap_{}_{}", self.ns, role.as_str())
     }
 
     /// Root of every core subject in this namespace: `bevygap.<ns>`.
@@ -211,6 +239,8 @@ mod tests {
         assert_eq!(names.bucket(Bucket::Servers), "bevygap_space-ships_servers");
         let id = ServerId::new("local-1").unwrap();
         assert_eq!(names.server_control_subject(&id), "bevygap.space-ships.server.local-1.control");
+        assert_eq!(names.inbox_prefix(NatsRole::GameServer), "_INBOX_bevygap_space-ships_gameserver");
+        assert_eq!(names.inbox_prefix(NatsRole::Matchmaker), "_INBOX_bevygap_space-ships_matchmaker");
         let other = Namespace::new("other").unwrap().names();
         for b in Bucket::ALL {
             assert_ne!(names.bucket(b), other.bucket(b));

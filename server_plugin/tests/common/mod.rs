@@ -12,8 +12,8 @@ use bevy::state::app::StatesPlugin;
 use bevygap_server_plugin::prelude::*;
 use bevygap_server_plugin::{AdmissionConfig, CertificateConfig, ReportingConfig, ServerOrigin, ShutdownConfig};
 use bevygap_shared::kv::KvStores;
-use bevygap_shared::naming::{Namespace, NatsNames, ServerId};
-use bevygap_shared::nats::NatsConfig;
+use bevygap_shared::naming::{Namespace, NatsNames, NatsRole, ServerId};
+use bevygap_shared::nats::{InitialConnect, NatsConfig, NatsConnection};
 use bevygap_shared::records::{ClientGrant, PlayerRecord, ServerRecord, ServerStatus};
 use bevygap_shared::server_env::Endpoint;
 use bevygap_shared::{LightyearKeys, PrivateKey};
@@ -54,6 +54,22 @@ impl Matchmaker {
         Self { nats, rt, client, stores, names }
     }
 
+    /// A private NATS running the shipped role configuration (`assets/nats/bevygap.conf`, for
+    /// namespace `spaceships`), provisioned by a client with the matchmaker's credentials and
+    /// inbox, as the real matchmaker would be.
+    pub fn start_with_shipped_permissions() -> Self {
+        let nats = NatsServer::start_with_config(SHIPPED_NATS_CONFIG).expect("nats-server");
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let names = Namespace::new("spaceships").unwrap().names();
+        let config = shipped_role_config(&nats, "matchmaker").for_role(&names, NatsRole::Matchmaker);
+        let (client, stores) = rt.block_on(async {
+            let conn = NatsConnection::connect(&config, InitialConnect::FailFast).await.expect("matchmaker connects");
+            let stores = KvStores::provision(&conn.jetstream(), &names).await.expect("matchmaker provisions");
+            (conn.client().clone(), stores)
+        });
+        Self { nats, rt, client, stores, names }
+    }
+
     /// Writes a grant, as the matchmaker does before handing out a token.
     pub fn grant(&self, server_id: &ServerId, client_id: u64, session: &str) {
         let grant = ClientGrant { session_id: session.into(), ..client_grant(server_id.as_str(), client_id) };
@@ -86,6 +102,26 @@ impl Matchmaker {
             self.client.flush().await.unwrap();
         });
     }
+}
+
+/// The role configuration shipped for operators.
+pub const SHIPPED_NATS_CONFIG: &str = include_str!("../../../assets/nats/bevygap.conf");
+
+/// How `user` (`matchmaker`, `gameserver`) of the shipped configuration connects to `nats`:
+/// its user and its placeholder password.
+pub fn shipped_role_config(nats: &NatsServer, user: &str) -> NatsConfig {
+    let vars: std::collections::HashMap<String, String> =
+        [("NATS_URL", nats.url()), ("NATS_USER", user.to_string()), ("NATS_PASSWORD", format!("change-me-{user}"))]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+    NatsConfig::from_source(&vars, user).expect("valid")
+}
+
+/// The nats-server's log lines about refused publishes or subscriptions.
+pub fn permission_violations(nats: &NatsServer) -> Vec<String> {
+    let log = std::fs::read_to_string(nats.dir().join("nats.log")).unwrap_or_default();
+    log.lines().filter(|l| l.contains(" Violation")).map(str::to_string).collect()
 }
 
 /// The configuration of a test server on loopback with OS-chosen ports, as if started by the

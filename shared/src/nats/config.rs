@@ -3,6 +3,7 @@ use std::str::FromStr;
 
 use crate::Secret;
 use crate::env::{EnvError, EnvSource, parse_bool};
+use crate::naming::{NatsNames, NatsRole};
 
 /// How to authenticate to NATS; at most one mode may be configured.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -40,6 +41,7 @@ pub enum CaSource {
 /// | `NATS_CA_FILE` | path of a PEM CA bundle to trust |
 /// | `NATS_CA_PEM` | the PEM CA bundle itself |
 /// | `NATS_REQUIRE_TLS` | `true` to refuse plaintext connections |
+/// | `NATS_INBOX_PREFIX` | the connection's inbox prefix (default: the role's, see [`NatsConfig::for_role`]) |
 ///
 /// Credentials written into `NATS_URL` (`nats://user:password@host:4222`, `nats://token@host`)
 /// are taken out of the URLs while parsing and kept in [`NatsConfig::auth`]: async-nats 0.51
@@ -59,6 +61,10 @@ pub struct NatsConfig {
     pub require_tls: bool,
     /// Shown in the server's connection list (`nats server report connections`).
     pub client_name: String,
+    /// Where replies and KV watch deliveries arrive (`<prefix>.>`); `None` is async-nats'
+    /// `_INBOX`, which every user of the account may be allowed to read. Set from the role by
+    /// [`NatsConfig::for_role`] unless `NATS_INBOX_PREFIX` chose one.
+    pub inbox_prefix: Option<String>,
 }
 
 impl NatsConfig {
@@ -75,7 +81,17 @@ impl NatsConfig {
             ca: None,
             require_tls: false,
             client_name: client_name.into(),
+            inbox_prefix: None,
         }
+    }
+
+    /// This configuration for a connection acting as `role` in `names`' namespace: its inbox
+    /// prefix becomes the role's ([`NatsNames::inbox_prefix`]), unless one was set already
+    /// (`NATS_INBOX_PREFIX`). The shipped NATS permissions let each role subscribe only to its
+    /// own prefix, so a game server cannot read the matchmaker's replies, nor the reverse.
+    pub fn for_role(mut self, names: &NatsNames, role: NatsRole) -> Self {
+        self.inbox_prefix.get_or_insert_with(|| names.inbox_prefix(role));
+        self
     }
 
     /// The URLs to hand to async-nats (without credentials) and the auth to use. Credentials
@@ -169,7 +185,24 @@ impl NatsConfig {
             (None, None) => None,
         };
         let require_tls = parse_bool(env, "NATS_REQUIRE_TLS")?.unwrap_or(false);
-        Ok(Self { urls, auth, ca, require_tls, client_name: client_name.to_string() })
+        let inbox_prefix = match env.var("NATS_INBOX_PREFIX").map(|p| p.trim().to_string()) {
+            None => None,
+            Some(prefix) => {
+                let valid = !prefix.is_empty()
+                    && !prefix.starts_with('.')
+                    && !prefix.ends_with('.')
+                    && !prefix.contains("..")
+                    && prefix.chars().all(|c| c.is_ascii_graphic() && c != '*' && c != '>');
+                if !valid {
+                    return Err(EnvError::new(
+                        "NATS_INBOX_PREFIX",
+                        "must be a subject without wildcards or spaces, e.g. _INBOX_bevygap_<namespace>_<role>",
+                    ));
+                }
+                Some(prefix)
+            }
+        };
+        Ok(Self { urls, auth, ca, require_tls, client_name: client_name.to_string(), inbox_prefix })
     }
 }
 
@@ -181,6 +214,7 @@ impl std::fmt::Debug for NatsConfig {
             .field("ca", &self.ca)
             .field("require_tls", &self.require_tls)
             .field("client_name", &self.client_name)
+            .field("inbox_prefix", &self.inbox_prefix)
             .finish()
     }
 }
@@ -387,5 +421,17 @@ mod tests {
         assert_eq!(both.var, "NATS_TOKEN");
         assert!(both.reason.contains("only one"), "{both}");
         assert_eq!(cfg(&[("NATS_CREDS_FILE", "/nonexistent.creds")]).unwrap_err().var, "NATS_CREDS_FILE");
+        for bad in ["a.>", "a *", "_INBOX.", ".x"] {
+            assert_eq!(cfg(&[("NATS_INBOX_PREFIX", bad)]).unwrap_err().var, "NATS_INBOX_PREFIX", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn each_role_gets_its_own_inbox_unless_one_is_configured() {
+        let names = crate::Namespace::new("ns").unwrap().names();
+        let c = cfg(&[]).unwrap().for_role(&names, NatsRole::GameServer);
+        assert_eq!(c.inbox_prefix.as_deref(), Some("_INBOX_bevygap_ns_gameserver"));
+        let c = cfg(&[("NATS_INBOX_PREFIX", "_INBOX_custom")]).unwrap().for_role(&names, NatsRole::Matchmaker);
+        assert_eq!(c.inbox_prefix.as_deref(), Some("_INBOX_custom"));
     }
 }

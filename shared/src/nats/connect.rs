@@ -99,6 +99,9 @@ impl NatsConnection {
         if config.require_tls {
             opts = opts.require_tls(true);
         }
+        if let Some(prefix) = &config.inbox_prefix {
+            opts = opts.custom_inbox_prefix(prefix.as_str());
+        }
         if initial == InitialConnect::RetryInBackground {
             opts = opts.retry_on_initial_connect();
         }

@@ -1,0 +1,44 @@
+//! A game server under the shipped least-privilege NATS configuration
+//! (`assets/nats/bevygap.conf`): with only the game-server role's rights and its own inbox, it
+//! registers, admits a granted client, keeps its player record and obeys control commands,
+//! and NATS refuses nothing it does.
+
+mod common;
+
+use bevygap_server_plugin::prelude::*;
+use bevygap_shared::naming::ServerId;
+use bevygap_shared::records::ServerStatus;
+use bevygap_testkit::lightyear_client::disconnect;
+use bevygap_testkit::{DEADLINE, every, expect_step_until};
+use common::*;
+
+#[test]
+fn a_game_server_does_its_whole_job_with_the_game_server_role() {
+    let mm = Matchmaker::start_with_shipped_permissions();
+    let id = ServerId::new("local-least-privilege").unwrap();
+    let mut config = server_config(&mm, id.as_str(), true, false);
+    config.nats = shipped_role_config(&mm.nats, "gameserver");
+    let mut server = server_app(config);
+    let record = wait_ready(&mut server, &mm, &id);
+    let addr = record.addresses.udp.expect("UDP address");
+
+    mm.grant(&id, 9101, "session-least");
+    let (mut client, entity) = connected_udp_client(&mut [&mut server], addr, 9101);
+    let player = wait_for_player_record(&mut [&mut server, &mut client], &mm, &id, 9101);
+    assert_eq!(player.session_id, "session-least");
+
+    mm.command(&id, r#"{"command":"drain"}"#);
+    expect_step_until(
+        &mut [&mut server, &mut client],
+        DEADLINE,
+        "the drain to be reported",
+        every(NATS_POLL, || mm.server_record(&id).is_some_and(|r| r.status == ServerStatus::Draining)),
+    );
+    assert_eq!(phase(&server), BevygapServerState::Draining);
+    disconnect(&mut client, entity);
+    wait_for_no_player_record(&mut [&mut server, &mut client], &mm, &id, 9101);
+    // Drained: it stops by itself, removing its server record on the way out.
+    expect_step_until(&mut [&mut server], DEADLINE, "the drained server to exit", |apps| exited(apps[0]));
+    assert!(mm.server_record(&id).is_none(), "the server record was removed");
+    assert_eq!(permission_violations(&mm.nats), Vec::<String>::new(), "NATS refused something the server did");
+}
