@@ -365,3 +365,23 @@ fn client_ids_fit_in_a_javascript_number() {
     let (_, join) = one_ready_player(&mut mm);
     assert!(mm.seat_of(join).unwrap().1 <= max_safe, "the dashboard and browsers read it exactly");
 }
+
+#[test]
+fn ending_a_connected_players_token_keeps_the_seat_until_the_server_says_the_player_left() {
+    let mut mm = SteppedMatchmaker::new(|c| c.server_capacity = 1);
+    let (server, join, client) = one_connected_player(&mut mm);
+    let token = mm.app.world().resource::<bevygap_matchmaker::tokens::TokenIndex>().0[&client];
+    // What `admin.delete_session` does: the token ends while its player is still playing.
+    mm.app
+        .world_mut()
+        .write_message(bevygap_matchmaker::tokens::TokenEnded { token, reason: "deleted by an operator" });
+    mm.step();
+    assert_eq!(mm.server_state(&server).unwrap().1.taken(), 1, "the player still sits there");
+    let next = mm.join("demo", "1.0");
+    mm.step();
+    assert_ne!(mm.seat_of(next).unwrap().0, server, "the next player is not sent to a full server");
+    mm.player_leaves(&server, client);
+    mm.step();
+    assert_eq!(mm.server_state(&server).unwrap().1.taken(), 0, "freed once the server says the player left");
+    let _ = join;
+}
