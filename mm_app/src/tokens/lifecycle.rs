@@ -52,6 +52,23 @@ pub fn follow_players(
                     *state = TokenState::Claimed;
                 }
             }
+            NatsEvent::Snapshot(snapshot) => {
+                // Players whose record is missing after a reconnect left while the link was down.
+                for (server_id, &server) in &index.0 {
+                    let Ok(mut book) = seats.get_mut(server) else { continue };
+                    let gone: Vec<u64> = book
+                        .clients()
+                        .filter(|c| book.seat(*c) == Some(Seat::Occupied))
+                        .filter(|c| !snapshot.players.contains(&(server_id.clone(), *c)))
+                        .collect();
+                    for client_id in gone {
+                        book.release(client_id);
+                        if let Some(&token) = tokens.0.get(&client_id) {
+                            ended.write(TokenEnded { token, reason: "player left while NATS was unreachable" });
+                        }
+                    }
+                }
+            }
             NatsEvent::PlayerLeft { server_id, client_id } => {
                 // The server says the player is gone: only now is an occupied seat free.
                 if let Some(mut book) = index.0.get(server_id).and_then(|e| seats.get_mut(*e).ok()) {
