@@ -365,3 +365,80 @@ fn client_ids_fit_in_a_javascript_number() {
     let (_, join) = one_ready_player(&mut mm);
     assert!(mm.seat_of(join).unwrap().1 <= max_safe, "the dashboard and browsers read it exactly");
 }
+
+#[test]
+fn ending_a_connected_players_token_keeps_the_seat_until_the_server_says_the_player_left() {
+    let mut mm = SteppedMatchmaker::new(|c| c.server_capacity = 1);
+    let (server, join, client) = one_connected_player(&mut mm);
+    let token = mm.app.world().resource::<bevygap_matchmaker::tokens::TokenIndex>().0[&client];
+    // What `admin.delete_session` does: the token ends while its player is still playing.
+    mm.app
+        .world_mut()
+        .write_message(bevygap_matchmaker::tokens::TokenEnded { token, reason: "deleted by an operator" });
+    mm.step();
+    assert_eq!(mm.server_state(&server).unwrap().1.taken(), 1, "the player still sits there");
+    let next = mm.join("demo", "1.0");
+    mm.step();
+    assert_ne!(mm.seat_of(next).unwrap().0, server, "the next player is not sent to a full server");
+    mm.player_leaves(&server, client);
+    mm.step();
+    assert_eq!(mm.server_state(&server).unwrap().1.taken(), 0, "freed once the server says the player left");
+    let _ = join;
+}
+
+#[test]
+fn removals_missed_while_nats_was_unreachable_are_reconciled_after_the_reconnect() {
+    use bevygap_shared::nats::LinkStatus;
+    let mut mm = SteppedMatchmaker::new(|c| c.server_capacity = 4);
+    let (kept, _, gone_player) = one_connected_player(&mut mm);
+    let kept_player = {
+        let join = mm.join("demo", "1.0");
+        mm.step_n(3);
+        let (_, client) = mm.seat_of(join).unwrap();
+        mm.player_connects(&kept, client);
+        mm.step();
+        client
+    };
+    let other = mm.join("demo", "1.0");
+    mm.step_n(3);
+    assert_eq!(mm.seat_of(other).unwrap().0, kept);
+
+    mm.nats_link(LinkStatus::Disconnected);
+    mm.step();
+    mm.nats_link(LinkStatus::Connected);
+    // While NATS was down: `gone_player` left (its record's delete marker is lost).
+    mm.nats_snapshot(&[&kept], &[(&kept, kept_player)]);
+    mm.step_n(2);
+    let (phase, seats) = mm.server_state(&kept).unwrap();
+    assert_eq!(phase, ServerPhase::Ready, "a server still in the bucket is untouched");
+    assert_eq!(seats.seat(gone_player), None, "the player who left meanwhile frees the seat");
+    assert!(seats.seat(kept_player).is_some(), "the player still there keeps it");
+
+    // Now its record is missing too (the server died while NATS was down).
+    mm.mute(&kept);
+    mm.nats_link(LinkStatus::Disconnected);
+    mm.step();
+    mm.nats_link(LinkStatus::Connected);
+    mm.nats_snapshot(&[], &[]);
+    mm.step_n(2);
+    assert!(matches!(mm.server_state(&kept).unwrap().0, ServerPhase::Unreported { .. }), "held, then given up");
+}
+
+#[test]
+fn while_nats_is_down_nothing_is_launched_and_waiting_joins_fail_fast() {
+    use bevygap_shared::nats::LinkStatus;
+    let mut mm = SteppedMatchmaker::new(|_| {});
+    mm.nats_link(LinkStatus::Disconnected);
+    mm.step();
+    let join = mm.join("demo", "1.0");
+    mm.step_n(3);
+    assert!(mm.provider.log().launched.is_empty(), "no server launched while NATS is down");
+    assert_eq!(mm.phase(join), Some(JoinPhase::Queued), "a blip does not fail it at once");
+    mm.advance(4.0);
+    assert_eq!(failed_code(&mm, join), Some(ErrorCode::Unavailable), "failed fast, not after the deadline");
+    mm.nats_link(LinkStatus::Connected);
+    let later = mm.join("demo", "1.0");
+    mm.step();
+    assert_eq!(mm.provider.log().launched.len(), 1, "launching resumes with the link");
+    assert!(matches!(mm.phase(later), Some(JoinPhase::WaitingForServer { .. })));
+}

@@ -19,6 +19,7 @@ use crate::clock::now;
 use crate::config::MatchmakerConfig;
 use crate::joins::admission::{Admission, Waiting, admit};
 use crate::joins::{FailJoin, Join, JoinPhase, JoinUpdates, RequestIndex, Requester};
+use crate::nats_bridge::NatsLinkState;
 use crate::tokens::{TokenIndex, TokenState};
 
 /// Per HTTP stream: the join it follows and how many of its messages it was sent, or when it
@@ -51,6 +52,7 @@ pub struct JoinBook<'w, 's> {
     cursors: ResMut<'w, StreamCursors>,
     tokens: Res<'w, TokenIndex>,
     token_states: Query<'w, 's, &'static TokenState>,
+    link: Res<'w, NatsLinkState>,
 }
 
 impl JoinBook<'_, '_> {
@@ -133,7 +135,8 @@ fn start_or_resume(
     let existing_join = existing.and_then(|e| book.joins.get(e).ok()).map(|(join, _)| join);
     let served = config.games.serves(&valid.game, &valid.version);
     let waiting = book.waiting(&requester);
-    match admit(&valid, &requester, existing_join, served, waiting, &config.admission_limits()) {
+    let limits = config.admission_limits();
+    match admit(&valid, &requester, existing_join, served, waiting, &limits, book.link.is_up()) {
         Admission::Refuse(error) => Err(join_error(&error)),
         Admission::Resume => {
             let resumed = existing.and_then(|e| book.joins.get(e).ok().map(|(_, updates)| (e, updates)));

@@ -274,6 +274,24 @@ impl SteppedMatchmaker {
         self.app.world_mut().write_message(event);
     }
 
+    /// Plays the NATS link going down or coming back.
+    pub fn nats_link(&mut self, status: bevygap_shared::nats::LinkStatus) {
+        self.app.world_mut().write_message(crate::nats_bridge::NatsEvent::Link(status));
+    }
+
+    /// Plays the bridge's snapshot after a reconnect: these server and player records exist.
+    pub fn nats_snapshot(
+        &mut self,
+        servers: &[&bevygap_shared::ServerId],
+        players: &[(&bevygap_shared::ServerId, u64)],
+    ) {
+        let snapshot = crate::nats_bridge::KvSnapshot {
+            servers: servers.iter().map(|id| (*id).clone()).collect(),
+            players: players.iter().map(|(id, client)| ((*id).clone(), *client)).collect(),
+        };
+        self.app.world_mut().write_message(crate::nats_bridge::NatsEvent::Snapshot(Box::new(snapshot)));
+    }
+
     /// The in-memory NATS state.
     pub fn nats(&self) -> &crate::nats_bridge::MemoryNats {
         self.app.world().resource::<crate::nats_bridge::MemoryNats>()

@@ -36,7 +36,8 @@ pub enum Admission {
 }
 
 /// Decides on `request` from `requester`. `existing` is the join already holding the request
-/// id, if any; `served` whether the catalog lists the game and version.
+/// id, if any; `served` whether the catalog lists the game and version; `backbone_up` whether
+/// NATS is reachable (without it no grant can be stored: refuse at once rather than hold).
 pub fn admit(
     request: &ValidJoinRequest,
     requester: &Requester,
@@ -44,6 +45,7 @@ pub fn admit(
     served: bool,
     waiting: Waiting,
     limits: &AdmissionLimits,
+    backbone_up: bool,
 ) -> Admission {
     if !served {
         let label = format!("{}:{}", request.game, request.version);
@@ -61,6 +63,9 @@ pub fn admit(
             ErrorCode::InvalidRequest,
             "request_id is already used by a different request; choose a new one",
         ));
+    }
+    if !backbone_up {
+        return Admission::Refuse(JoinError::new(ErrorCode::Unavailable, "the matchmaker cannot reach NATS"));
     }
     if waiting.total >= limits.max_waiting {
         return Admission::Refuse(ErrorCode::TooManyWaiting.into());
@@ -101,16 +106,25 @@ mod tests {
     #[test]
     fn admits_under_the_caps_and_refuses_at_them() {
         let ok = Waiting { total: 9, from_requester: 1 };
-        assert_eq!(admit(&request(), &from("a"), None, true, ok, &LIMITS), Admission::Admit);
+        assert_eq!(admit(&request(), &from("a"), None, true, ok, &LIMITS, true), Admission::Admit);
         let full = Waiting { total: 10, from_requester: 0 };
-        assert_eq!(code(admit(&request(), &from("a"), None, true, full, &LIMITS)), ErrorCode::TooManyWaiting);
+        assert_eq!(code(admit(&request(), &from("a"), None, true, full, &LIMITS, true)), ErrorCode::TooManyWaiting);
         let mine = Waiting { total: 3, from_requester: 2 };
-        assert_eq!(code(admit(&request(), &from("a"), None, true, mine, &LIMITS)), ErrorCode::RateLimited);
+        assert_eq!(code(admit(&request(), &from("a"), None, true, mine, &LIMITS, true)), ErrorCode::RateLimited);
+    }
+
+    #[test]
+    fn without_nats_new_joins_are_refused_as_unavailable_but_resumes_still_answer() {
+        let refused = admit(&request(), &from("a"), None, true, Waiting::default(), &LIMITS, false);
+        assert_eq!(code(refused), ErrorCode::Unavailable);
+        let join = existing("10.0.0.1");
+        let resumed = admit(&request(), &from("10.0.0.1"), Some(&join), true, Waiting::default(), &LIMITS, false);
+        assert_eq!(resumed, Admission::Resume);
     }
 
     #[test]
     fn unknown_games_are_refused_first() {
-        let error = admit(&request(), &from("a"), None, false, Waiting::default(), &LIMITS);
+        let error = admit(&request(), &from("a"), None, false, Waiting::default(), &LIMITS, true);
         assert!(
             matches!(&error, Admission::Refuse(e) if e.code == ErrorCode::UnknownGame && e.message.contains("demo:1.0"))
         );
@@ -121,16 +135,19 @@ mod tests {
         let join = existing("10.0.0.1");
         let full = Waiting { total: 10, from_requester: 2 };
         assert_eq!(
-            admit(&request(), &from("10.0.0.1"), Some(&join), true, full, &LIMITS),
+            admit(&request(), &from("10.0.0.1"), Some(&join), true, full, &LIMITS, true),
             Admission::Resume,
             "caps do not apply"
         );
         assert_eq!(
-            code(admit(&request(), &from("10.0.0.2"), Some(&join), true, full, &LIMITS)),
+            code(admit(&request(), &from("10.0.0.2"), Some(&join), true, full, &LIMITS, true)),
             ErrorCode::InvalidRequest
         );
         let mut other = request();
         other.transport = Transport::WebTransport;
-        assert_eq!(code(admit(&other, &from("10.0.0.1"), Some(&join), true, full, &LIMITS)), ErrorCode::InvalidRequest);
+        assert_eq!(
+            code(admit(&other, &from("10.0.0.1"), Some(&join), true, full, &LIMITS, true)),
+            ErrorCode::InvalidRequest
+        );
     }
 }

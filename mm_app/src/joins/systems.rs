@@ -13,7 +13,7 @@ use super::machine::{GrantOutcome, Join, JoinPhase, Release, SeatClaim, Step};
 use super::{FailJoin, JoinUpdates, PendingReady, RequestIndex};
 use crate::clock::now;
 use crate::config::{GameKey, MatchmakerConfig};
-use crate::nats_bridge::{GrantWrite, NatsCommand, NatsEvent};
+use crate::nats_bridge::{GrantWrite, NatsCommand, NatsEvent, NatsLinkState};
 use crate::placement::{self, Decision, OpenServer, QueuedJoin, Target};
 use crate::servers::{GameServer, SeatBook, ServerEndpoints, ServerLauncher, ServerPhase};
 use crate::sessions::{GameSession, SessionIndex};
@@ -64,11 +64,26 @@ pub fn replace_lost_servers(
     }
 }
 
-/// Placed joins past their deadline fail with `timeout` (queued ones are answered by placement).
-pub fn fail_overdue_joins(joins: Query<(Entity, &Join)>, time: Res<Time<Real>>, mut failures: MessageWriter<FailJoin>) {
+/// Seconds the NATS link may be down before waiting joins fail with `unavailable` (a blip
+/// should not fail players).
+const LINK_GRACE_SECS: f64 = 3.0;
+
+/// Placed joins past their deadline fail with `timeout` (queued ones are answered by
+/// placement); every waiting join fails fast with `unavailable` once NATS has been unreachable
+/// for a moment, since no grant can be stored and no server can report ready.
+pub fn fail_overdue_joins(
+    joins: Query<(Entity, &Join)>,
+    link: Res<NatsLinkState>,
+    time: Res<Time<Real>>,
+    mut failures: MessageWriter<FailJoin>,
+) {
     let now = now(&time);
+    let unlinked = link.down_for(LINK_GRACE_SECS, now);
     for (entity, join) in &joins {
-        if join.overdue(now) {
+        if unlinked && !join.phase().is_terminal() {
+            let error = JoinError::new(ErrorCode::Unavailable, "the matchmaker cannot reach NATS");
+            failures.write(FailJoin { join: entity, error });
+        } else if join.overdue(now) {
             failures.write(FailJoin { join: entity, error: ErrorCode::Timeout.into() });
         }
     }

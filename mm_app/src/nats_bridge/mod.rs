@@ -9,7 +9,10 @@ mod real;
 mod watch;
 
 use bevy::prelude::*;
+use std::collections::HashSet;
+
 use bevygap_shared::naming::ServerId;
+use bevygap_shared::nats::LinkStatus;
 use bevygap_shared::records::{ClientGrant, PlayerRecord, ServerCommand, ServerRecord, SessionRecord};
 
 use crate::config::GameKey;
@@ -56,8 +59,64 @@ pub enum NatsEvent {
     PlayerJoined(PlayerRecord),
     /// A player record was deleted or expired.
     PlayerLeft { server_id: ServerId, client_id: u64 },
+    /// The link to NATS changed.
+    Link(LinkStatus),
+    /// Every key of the `servers` and `players` buckets, read after a reconnect: removals made
+    /// while the link was down (expiry and delete markers) are gone by the time a watch
+    /// resumes, so whatever the matchmaker knows that is not here was removed.
+    Snapshot(Box<KvSnapshot>),
     /// The answer to [`NatsCommand::StoreGrant`].
     GrantStored { join: Entity, server_id: ServerId, client_id: u64, result: Result<(), BridgeError> },
+}
+
+/// The keys of the buckets the matchmaker follows, at one moment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KvSnapshot {
+    pub servers: HashSet<ServerId>,
+    pub players: HashSet<(ServerId, u64)>,
+}
+
+/// The link to NATS as the systems see it: while it is down nothing is launched and new joins
+/// are refused with `unavailable`; joins still waiting fail once it has been down a moment.
+#[derive(Resource, Debug, Clone, Copy, PartialEq)]
+pub struct NatsLinkState {
+    pub status: LinkStatus,
+    /// Since when (matchmaker clock) the link has been down.
+    pub down_since: Option<f64>,
+}
+
+impl Default for NatsLinkState {
+    fn default() -> Self {
+        Self { status: LinkStatus::Connected, down_since: None }
+    }
+}
+
+impl NatsLinkState {
+    /// Whether writes and watches work now.
+    pub fn is_up(&self) -> bool {
+        self.status == LinkStatus::Connected
+    }
+
+    /// Whether the link has been down for longer than `grace` seconds at `now`.
+    pub fn down_for(&self, grace: f64, now: f64) -> bool {
+        self.down_since.is_some_and(|since| now - since > grace)
+    }
+}
+
+/// Follows [`NatsEvent::Link`] into [`NatsLinkState`].
+fn track_link(mut events: MessageReader<NatsEvent>, mut link: ResMut<NatsLinkState>, time: Res<Time<Real>>) {
+    for event in events.read() {
+        let NatsEvent::Link(status) = event else { continue };
+        if *status != link.status {
+            tracing::warn!("NATS link: {:?} -> {status:?}", link.status);
+        }
+        link.status = *status;
+        link.down_since = match (*status, link.down_since) {
+            (LinkStatus::Connected, _) => None,
+            (_, Some(since)) => Some(since),
+            (_, None) => Some(crate::clock::now(&time)),
+        };
+    }
 }
 
 /// What the scale hook publishes on `bevygap.<ns>.fleet.need_capacity.<game>`.
@@ -79,7 +138,17 @@ pub enum BridgeError {
     Encode { what: &'static str, reason: String },
 }
 
-/// Adds the two message types of the seam (idempotent: every side may call it).
+/// Adds the two message types of the seam and the link state (idempotent: every side may
+/// call it).
 pub(crate) fn add_bridge_messages(app: &mut App) {
     app.add_message::<NatsCommand>().add_message::<NatsEvent>();
+    if !app.world().contains_resource::<NatsLinkState>() {
+        app.init_resource::<NatsLinkState>()
+            .add_systems(Update, track_link.in_set(crate::schedule::MatchmakerSystems::Ingest).after(IngestEvents));
+    }
 }
+
+/// The systems that turn what async tasks delivered into [`NatsEvent`] messages; link tracking
+/// runs after them.
+#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct IngestEvents;

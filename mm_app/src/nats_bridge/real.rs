@@ -1,11 +1,15 @@
 use bevy::prelude::*;
 use bevy_tokio_tasks::TokioTasksRuntime;
+use bevygap_shared::inbox::InboxSender;
 use bevygap_shared::inbox::{Inbox, add_inbox};
 use bevygap_shared::kv::KvStores;
 use bevygap_shared::naming::NatsNames;
-use bevygap_shared::nats::NatsConnection;
+use bevygap_shared::naming::ServerId;
+use bevygap_shared::nats::{LinkStatus, NatsConnection};
 
-use super::{BridgeError, CapacityCall, GrantWrite, NatsCommand, NatsEvent, add_bridge_messages, watch};
+use super::{
+    BridgeError, CapacityCall, GrantWrite, IngestEvents, KvSnapshot, NatsCommand, NatsEvent, add_bridge_messages, watch,
+};
 use crate::schedule::{MatchmakerSchedulePlugin, MatchmakerSystems, expect_resource, require};
 
 /// The live connection and buckets; NATS KV is the source of truth for anything another
@@ -28,7 +32,7 @@ impl Plugin for NatsBridgePlugin {
         add_bridge_messages(app);
         add_inbox::<NatsEvent>(app);
         app.add_systems(Startup, start_watches)
-            .add_systems(Update, deliver_events.in_set(MatchmakerSystems::Ingest))
+            .add_systems(Update, deliver_events.in_set(MatchmakerSystems::Ingest).in_set(IngestEvents))
             .add_systems(Update, perform_commands.in_set(MatchmakerSystems::Flush));
     }
 
@@ -42,6 +46,55 @@ fn start_watches(nats: Res<Nats>, rt: Res<TokioTasksRuntime>, inbox: Res<Inbox<N
     let handle = rt.runtime().handle();
     handle.spawn(watch::servers(nats.kv.servers.clone(), inbox.sender()));
     handle.spawn(watch::players(nats.kv.players.clone(), inbox.sender()));
+    handle.spawn(follow_link(nats.clone(), inbox.sender()));
+}
+
+/// Reports every change of the NATS link, and after each reconnect a snapshot of the keys of
+/// the followed buckets, so removals missed while the link was down are reconciled.
+async fn follow_link(nats: Nats, events: InboxSender<NatsEvent>) {
+    let mut status = nats.conn.status();
+    let mut was_down = false;
+    loop {
+        let now = *status.borrow_and_update();
+        events.send(NatsEvent::Link(now));
+        match now {
+            LinkStatus::Connected if was_down => {
+                was_down = false;
+                match snapshot(&nats.kv).await {
+                    Ok(snapshot) => {
+                        events.send(NatsEvent::Snapshot(Box::new(snapshot)));
+                    }
+                    Err(e) => tracing::warn!("cannot read the buckets after a reconnect: {e}"),
+                }
+            }
+            LinkStatus::Connected => {}
+            _ => was_down = true,
+        }
+        if status.changed().await.is_err() {
+            return; // the connection is gone for good
+        }
+    }
+}
+
+/// Every key of the `servers` and `players` buckets.
+async fn snapshot(kv: &KvStores) -> Result<KvSnapshot, async_nats::jetstream::kv::WatchError> {
+    use futures::StreamExt;
+    let mut snapshot = KvSnapshot::default();
+    let mut keys = kv.servers.keys().await?;
+    while let Some(key) = keys.next().await {
+        if let Ok(id) = key.map_err(|e| e.to_string()).and_then(|k| ServerId::new(k).map_err(|e| e.to_string())) {
+            snapshot.servers.insert(id);
+        }
+    }
+    let mut keys = kv.players.keys().await?;
+    while let Some(Ok(key)) = keys.next().await {
+        let parsed =
+            key.split_once('.').and_then(|(server, client)| Some((ServerId::new(server).ok()?, client.parse().ok()?)));
+        if let Some(player) = parsed {
+            snapshot.players.insert(player);
+        }
+    }
+    Ok(snapshot)
 }
 
 /// Re-emits everything NATS delivered as messages for this tick's systems.

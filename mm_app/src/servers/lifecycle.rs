@@ -15,7 +15,7 @@ use super::phase::{LossReason, RecordGone, ServerPhase};
 use super::seats::SeatBook;
 use crate::clock::now;
 use crate::config::{GameKey, MatchmakerConfig};
-use crate::nats_bridge::{NatsCommand, NatsEvent};
+use crate::nats_bridge::{NatsCommand, NatsEvent, NatsLinkState};
 use crate::placement::PlacementRules;
 use crate::providers::{ProviderEvent, ProviderHandle, ServerSpec};
 
@@ -26,12 +26,14 @@ pub struct ServerLauncher<'w> {
     provider: Res<'w, ProviderHandle>,
     events: Res<'w, Inbox<ProviderEvent>>,
     config: Res<'w, MatchmakerConfig>,
+    link: Res<'w, NatsLinkState>,
 }
 
 impl ServerLauncher<'_> {
-    /// The rules placement works within, given what the provider can do.
+    /// The rules placement works within, given what the provider can do: nothing is launched
+    /// while the NATS link is down (a server could not report itself ready).
     pub fn rules(&self) -> PlacementRules {
-        self.config.placement_rules(self.provider.0.starts_servers())
+        self.config.placement_rules(self.provider.0.starts_servers() && self.link.is_up())
     }
 
     /// How long a join waits for a seat no provider will start.
@@ -122,19 +124,40 @@ pub fn apply_server_reports(
             NatsEvent::ServerGone(server_id) => {
                 let Some(&server) = index.0.get(server_id) else { continue };
                 let Ok((mut phase, ..)) = servers.get_mut(server) else { continue };
-                match phase.on_record_gone(now) {
-                    RecordGone::Lost => {
-                        lost.write(ServerLost { server, reason: LossReason::Stopped });
+                record_gone(server, server_id, &mut phase, &mut lost, now);
+            }
+            NatsEvent::Snapshot(snapshot) => {
+                // Servers that reported before but whose record is missing now were removed
+                // while the link was down.
+                for (server_id, &server) in index.0.iter().filter(|(id, _)| !snapshot.servers.contains(*id)) {
+                    let Ok((mut phase, .., heard)) = servers.get_mut(server) else { continue };
+                    if heard.0.is_some() {
+                        record_gone(server, server_id, &mut phase, &mut lost, now);
                     }
-                    RecordGone::Hold(next) => {
-                        tracing::warn!(%server_id, "server record gone; holding new players until it reports again");
-                        *phase = next;
-                    }
-                    RecordGone::Unchanged => {}
                 }
             }
             _ => {}
         }
+    }
+}
+
+/// A server's record is gone (deleted, expired, or missing after a reconnect).
+fn record_gone(
+    server: Entity,
+    server_id: &ServerId,
+    phase: &mut ServerPhase,
+    lost: &mut MessageWriter<ServerLost>,
+    now: f64,
+) {
+    match phase.on_record_gone(now) {
+        RecordGone::Lost => {
+            lost.write(ServerLost { server, reason: LossReason::Stopped });
+        }
+        RecordGone::Hold(next) => {
+            tracing::warn!(%server_id, "server record gone; holding new players until it reports again");
+            *phase = next;
+        }
+        RecordGone::Unchanged => {}
     }
 }
 

@@ -7,6 +7,7 @@ use bevy::prelude::*;
 use super::{IssuedToken, TokenEnded, TokenIndex, TokenState};
 use crate::clock::now;
 use crate::nats_bridge::{NatsCommand, NatsEvent};
+use crate::servers::seats::Seat;
 use crate::servers::{SeatBook, ServerIndex, ServerPhase};
 use crate::sessions::{GameSession, SessionIndex};
 
@@ -51,20 +52,33 @@ pub fn follow_players(
                     *state = TokenState::Claimed;
                 }
             }
+            NatsEvent::Snapshot(snapshot) => {
+                // Players whose record is missing after a reconnect left while the link was down.
+                for (server_id, &server) in &index.0 {
+                    let Ok(mut book) = seats.get_mut(server) else { continue };
+                    let gone: Vec<u64> = book
+                        .clients()
+                        .filter(|c| book.seat(*c) == Some(Seat::Occupied))
+                        .filter(|c| !snapshot.players.contains(&(server_id.clone(), *c)))
+                        .collect();
+                    for client_id in gone {
+                        book.release(client_id);
+                        if let Some(&token) = tokens.0.get(&client_id) {
+                            ended.write(TokenEnded { token, reason: "player left while NATS was unreachable" });
+                        }
+                    }
+                }
+            }
             NatsEvent::PlayerLeft { server_id, client_id } => {
-                match tokens.0.get(client_id) {
-                    Some(&token) => {
-                        ended.write(TokenEnded { token, reason: "player left" });
-                    }
-                    None => {
-                        // A player this replica did not place: free the seat directly.
-                        if let Some(mut book) = index.0.get(server_id).and_then(|e| seats.get_mut(*e).ok()) {
-                            book.release(*client_id);
-                        }
-                        if let Some(clients) = early.0.get_mut(server_id) {
-                            clients.remove(client_id);
-                        }
-                    }
+                // The server says the player is gone: only now is an occupied seat free.
+                if let Some(mut book) = index.0.get(server_id).and_then(|e| seats.get_mut(*e).ok()) {
+                    book.release(*client_id);
+                }
+                if let Some(clients) = early.0.get_mut(server_id) {
+                    clients.remove(client_id);
+                }
+                if let Some(&token) = tokens.0.get(client_id) {
+                    ended.write(TokenEnded { token, reason: "player left" });
                 }
             }
             _ => {}
@@ -99,7 +113,7 @@ pub fn end_tokens_of_lost_servers(
     }
 }
 
-/// Frees the seat, deletes the grant, closes the session when its last player is gone and
+/// Frees a seat still only promised, deletes the grant, closes the session when its last player is gone and
 /// despawns the token.
 #[allow(clippy::too_many_arguments)]
 pub fn finish_ended_tokens(
@@ -119,7 +133,11 @@ pub fn finish_ended_tokens(
         }
         let Ok(issued) = tokens.get(*token) else { continue };
         tracing::info!(client_id = issued.client_id, server_id = %issued.server_id, "token ended: {reason}");
-        if let Ok(mut book) = seats.get_mut(issued.server) {
+        // A seat still only promised is given back; an occupied one stays taken until the
+        // server reports its player gone (an operator ending a session does not empty a seat).
+        if let Ok(mut book) = seats.get_mut(issued.server)
+            && book.seat(issued.client_id) == Some(Seat::Reserved)
+        {
             book.release(issued.client_id);
         }
         nats.write(NatsCommand::DeleteGrant { server_id: issued.server_id.clone(), client_id: issued.client_id });
