@@ -2,17 +2,19 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use bevy::prelude::*;
 use bevy_tokio_tasks::{TokioTasksPlugin, TokioTasksRuntime};
 use bevygap_shared::LightyearKeys;
 use bevygap_shared::kv::{KvError, KvStores};
+use bevygap_shared::naming::ServerId;
 use bevygap_shared::nats::{InitialConnect, NatsConfig, NatsConnection, NatsError};
 
 use crate::config::MatchmakerConfig;
 use crate::endpoints::{EndpointsPlugin, Listeners};
 use crate::nats_bridge::{Nats, NatsBridgePlugin};
-use crate::providers::{ProviderPlugin, ServerProvider};
+use crate::providers::{ProviderHandle, ProviderPlugin, ServerProvider};
 use crate::tokens::MatchmakerKeys;
 use crate::wake::wakeable_runner;
 use bevygap_shared::inbox::AppWaker;
@@ -58,6 +60,45 @@ fn exit_when_flagged(flag: Res<ShutdownFlag>, mut exit: MessageWriter<AppExit>) 
     }
 }
 
+/// Hands the provider the server ids NATS knows, at the first tick and then every orphan
+/// grace (twice the server start timeout), so it can stop servers an earlier, killed
+/// matchmaker process started and lost (see [`ServerProvider::reconcile`]). The `servers`
+/// bucket is read directly (not the watch, which may not have caught up at startup); a failed
+/// read skips that round, since stopping on an incomplete picture could kill a live server.
+fn reconcile_provider(
+    provider: Res<ProviderHandle>,
+    nats: Res<Nats>,
+    config: Res<MatchmakerConfig>,
+    runtime: Res<TokioTasksRuntime>,
+    time: Res<Time<Real>>,
+    mut next: Local<Option<Duration>>,
+) {
+    let now = time.elapsed();
+    if next.is_some_and(|at| now < at) || !provider.0.starts_servers() {
+        return;
+    }
+    let grace = config.server_start_timeout.saturating_mul(2);
+    *next = Some(now + grace);
+    let (provider, servers) = (provider.0.clone(), nats.kv.servers.clone());
+    runtime.spawn_background_task(move |_| async move {
+        use futures::TryStreamExt;
+        let keys: Result<Vec<String>, _> = match servers.keys().await {
+            Ok(keys) => keys.try_collect().await,
+            Err(e) => {
+                tracing::warn!("cannot list the servers bucket, no provider sweep this round: {e}");
+                return;
+            }
+        };
+        match keys {
+            Ok(keys) => {
+                let known: Vec<ServerId> = keys.into_iter().filter_map(|k| ServerId::new(k).ok()).collect();
+                provider.reconcile(&known, grace);
+            }
+            Err(e) => tracing::warn!("cannot list the servers bucket, no provider sweep this round: {e}"),
+        }
+    });
+}
+
 /// Builds the full matchmaker: connects to NATS (failing fast), provisions the KV buckets,
 /// binds both endpoints and adds every plugin. `log` adds Bevy's LogPlugin (off in tests
 /// that run several apps in one process).
@@ -93,6 +134,7 @@ pub fn build_app(
         .insert_resource(flag.clone())
         .add_plugins((NatsBridgePlugin, ProviderPlugin::new(provider), EndpointsPlugin::new(listeners)))
         .add_systems(First, exit_when_flagged)
+        .add_systems(Update, reconcile_provider)
         .set_runner(wakeable_runner);
     Ok((app, ShutdownHandle { flag, waker }))
 }

@@ -293,10 +293,15 @@ fn expect_player_error(stack: &Stack, code: &str) -> Inventory {
 #[test]
 fn an_unknown_version_400_fails_the_join_with_server_failed_and_creates_nothing() {
     let stack = Stack::start(false, &[], |c| c.version = Some("9.9".into()), |_| {});
+    // The orphan sweep lists once at startup (the next one is 90 s away).
+    let sweep = wait_for("the startup orphan sweep", || {
+        let lists = stack.fake.inventory().requests_to(Endpoint::ListDeployments);
+        (lists >= 1).then_some(lists)
+    });
     let inventory = expect_player_error(&stack, "server_failed");
     assert_eq!(inventory.deployments_created, 0);
     assert_eq!(inventory.requests_to(Endpoint::CreateDeployment), 3, "the join is re-placed up to 3 times");
-    assert_eq!(inventory.requests_to(Endpoint::ListDeployments), 0, "a refused create leaves nothing to look for");
+    assert_eq!(inventory.requests_to(Endpoint::ListDeployments), sweep, "a refused create leaves nothing to look for");
 }
 
 #[test]
@@ -594,4 +599,214 @@ fn a_deployment_an_earlier_matchmaker_started_is_found_by_its_tag_and_stopped() 
     provider.stop(&ServerId::new("local-0000000000000001").expect("id"));
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(fake.inventory().requests_to(Endpoint::ListDeployments), lists);
+}
+
+// Nothing leaks across a matchmaker SIGKILL: a second `bevygap-matchmaker` process on the same
+// NATS and Edgegap finds what the killed one left (adoption from NATS, the orphan sweep).
+
+/// One `bevygap-matchmaker` process with `--provider edgegap` against `fake`, its stderr
+/// collected; SIGTERMed (then killed) on drop if still running.
+struct MatchmakerProcess {
+    child: Child,
+    log: Option<std::thread::JoinHandle<String>>,
+    public_addr: String,
+    admin_addr: String,
+}
+
+/// What every matchmaker process of a test shares: NATS, the fake, the namespace, the keys.
+struct Setup<'a> {
+    nats: &'a NatsServer,
+    fake: &'a FakeEdgegap,
+    namespace: String,
+}
+
+impl Setup<'_> {
+    /// Starts a matchmaker process and waits for its public endpoint; `vars` override the
+    /// defaults (each process gets fresh ports).
+    fn start(&self, vars: &[(&str, &str)]) -> MatchmakerProcess {
+        let keys = test_keys();
+        let (public, admin) = (bevygap_testkit::free_tcp_port(), bevygap_testkit::free_tcp_port());
+        let (public_addr, admin_addr) = (format!("127.0.0.1:{public}"), format!("127.0.0.1:{admin}"));
+        let (protocol_id, key) = (
+            keys.protocol_id.to_string(),
+            keys.private_key.expose().iter().map(|b| format!("{b:02x}")).collect::<String>(),
+        );
+        let games = format!("{GAME}:{VERSION}");
+        let mut all = vec![
+            ("NATS_URL", self.nats.url()),
+            ("BEVYGAP_PROVIDER", "edgegap".into()),
+            ("BEVYGAP_EDGEGAP_API_TOKEN", TOKEN.into()),
+            ("BEVYGAP_EDGEGAP_URL", self.fake.base_url.clone()),
+            ("BEVYGAP_EDGEGAP_APP", APP.into()),
+            ("BEVYGAP_NAMESPACE", self.namespace.clone()),
+            ("BEVYGAP_GAMES", games),
+            ("BEVYGAP_PUBLIC_ADDR", public_addr.clone()),
+            ("BEVYGAP_ADMIN_ADDR", admin_addr.clone()),
+            ("BEVYGAP_EMPTY_GRACE_SECS", "1".into()),
+            ("LIGHTYEAR_PROTOCOL_ID", protocol_id),
+            ("LIGHTYEAR_PRIVATE_KEY", key),
+            ("RUST_LOG", "info".into()),
+        ];
+        for (name, value) in vars {
+            all.retain(|(n, _)| n != name);
+            all.push((name, value.to_string()));
+        }
+        let all: Vec<(&str, &str)> = all.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        let mut child =
+            matchmaker_binary(&all).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("matchmaker starts");
+        let mut stderr = child.stderr.take().expect("piped");
+        let log = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+            text
+        });
+        wait_for("the matchmaker's public endpoint", || std::net::TcpStream::connect(&public_addr).ok());
+        MatchmakerProcess { child, log: Some(log), public_addr, admin_addr }
+    }
+}
+
+impl MatchmakerProcess {
+    /// Sends a join from a background thread (its answer is not awaited: the process may be
+    /// killed first).
+    fn join_in_background(&self) {
+        let url = format!("http://{}", self.public_addr);
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": "matchmaker.join",
+                          "params": {"game": GAME, "version": VERSION, "transport": "udp"}});
+        std::thread::spawn(move || {
+            let _ = agent().post(&url).header("content-type", "application/json").send(body.to_string());
+        });
+    }
+
+    /// The ids of the servers `admin.servers` lists.
+    fn server_ids(&self) -> Vec<String> {
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": "admin.servers", "params": {}});
+        let (status, answer) = post(&format!("http://{}", self.admin_addr), &body.to_string(), None);
+        assert_eq!(status, 200, "{answer}");
+        let servers = answer["result"]["servers"].as_array().cloned().unwrap_or_default();
+        servers.iter().filter_map(|s| s["server_id"].as_str().map(str::to_string)).collect()
+    }
+
+    fn signal(&self, signal: libc::c_int) {
+        if let Ok(pid) = libc::pid_t::try_from(self.child.id()) {
+            // SAFETY: plain kill(2) on our own child, not yet reaped.
+            unsafe { libc::kill(pid, signal) };
+        }
+    }
+
+    /// SIGKILL: no shutdown, nothing stopped; returns its log.
+    fn kill(mut self) -> String {
+        self.signal(libc::SIGKILL);
+        let _ = self.child.wait();
+        self.log.take().and_then(|log| log.join().ok()).unwrap_or_default()
+    }
+
+    /// SIGTERM: expects a clean exit; returns its log.
+    fn terminate(mut self) -> String {
+        self.signal(libc::SIGTERM);
+        let exit = wait_for("the matchmaker to exit", || self.child.try_wait().ok().flatten());
+        let log = self.log.take().and_then(|log| log.join().ok()).unwrap_or_default();
+        assert!(exit.success(), "{exit}: {log}");
+        log
+    }
+}
+
+impl Drop for MatchmakerProcess {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            self.signal(libc::SIGTERM);
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        if std::thread::panicking()
+            && let Some(log) = self.log.take().and_then(|log| log.join().ok())
+        {
+            eprintln!("matchmaker log:\n{log}");
+        }
+    }
+}
+
+/// The one live deployment of the fake once it exists: (request id, server id tag).
+fn the_deployment(fake: &FakeEdgegap, namespace: &str) -> (String, String) {
+    let deployment = wait_for("Edgegap to answer the create", || fake.inventory().deployments.into_iter().next());
+    let status = fake.client().deployment_status(&deployment.request_id).expect("status");
+    let tags = status.tags.unwrap_or_default();
+    assert!(tags.contains(&format!("ns-{namespace}")), "{tags:?}");
+    let server = tags.iter().find(|t| t.starts_with("edgegap-")).cloned().expect("a server id tag");
+    (deployment.request_id, server)
+}
+
+#[test]
+fn a_deployment_whose_server_never_registered_before_a_sigkill_is_stopped_by_the_restarted_matchmakers_sweep() {
+    // Deployments run no process: the game server never registers, so only the orphan sweep
+    // can find the deployment after the kill. Start timeout 3 s: orphan grace 6 s.
+    let nats = NatsServer::start().expect("nats-server");
+    let fake = FakeEdgegap::start(None, &[]);
+    let setup = Setup { nats: &nats, fake: &fake, namespace: format!("t{:08x}", rand::random::<u32>()) };
+    let timeout = [("BEVYGAP_SERVER_START_TIMEOUT_SECS", "3")];
+    let first = setup.start(&timeout);
+    first.join_in_background();
+    let (request_id, server) = the_deployment(&fake, &setup.namespace);
+    first.kill();
+    assert_eq!(fake.inventory().deployments.len(), 1, "the killed matchmaker stopped nothing");
+
+    let started = Instant::now();
+    let second = setup.start(&timeout);
+    wait_for("the orphan to be stopped", || fake.inventory().is_idle().then_some(()));
+    assert!(started.elapsed() >= Duration::from_secs(2), "a young deployment is left to register first");
+    let inventory = fake.inventory();
+    assert_eq!(inventory.requests_to(Endpoint::StopDeployment), 1);
+    assert!(inventory.requests_to(Endpoint::ListDeployments) >= 1);
+    let status = fake.client().deployment_status(&request_id).expect("status");
+    assert_eq!(status.current_status, "Status.TERMINATED");
+    assert!(second.server_ids().is_empty(), "the orphan was never a server of the new matchmaker");
+    let log = second.terminate();
+    assert!(log.contains(&server) && log.contains("orphan sweep"), "{log}");
+}
+
+#[test]
+fn a_deployment_still_booting_at_a_sigkill_is_adopted_by_the_restarted_matchmaker_and_stopped_when_empty() {
+    // The deployment takes 3 s to become READY (then its demo server starts and registers);
+    // the matchmaker is killed while it is still DEPLOYING.
+    let nats = NatsServer::start().expect("nats-server");
+    let fake = FakeEdgegap::start(Some(&nats), &["--deploying-delay-ms", "3000"]);
+    let setup = Setup { nats: &nats, fake: &fake, namespace: format!("t{:08x}", rand::random::<u32>()) };
+    let first = setup.start(&[]);
+    first.join_in_background();
+    let (request_id, server) = the_deployment(&fake, &setup.namespace);
+    first.kill();
+    let status = fake.client().deployment_status(&request_id).expect("status");
+    assert_ne!(status.current_status, "Status.READY", "killed before the deployment was ready");
+
+    let second = setup.start(&[]);
+    wait_for("the restarted matchmaker to adopt the server", || second.server_ids().contains(&server).then_some(()));
+    wait_for("the empty adopted server to be stopped", || fake.inventory().is_idle().then_some(()));
+    assert_eq!(fake.inventory().requests_to(Endpoint::StopDeployment), 1);
+    wait_for("the server to be forgotten", || second.server_ids().is_empty().then_some(()));
+    second.terminate();
+}
+
+#[test]
+fn a_ready_server_at_a_sigkill_is_adopted_by_the_restarted_matchmaker_and_stopped_when_empty() {
+    let nats = NatsServer::start().expect("nats-server");
+    let fake = FakeEdgegap::start(Some(&nats), &[]);
+    let setup = Setup { nats: &nats, fake: &fake, namespace: format!("t{:08x}", rand::random::<u32>()) };
+    // The empty grace is long for the first matchmaker, so it is killed while its server runs.
+    let first = setup.start(&[("BEVYGAP_EMPTY_GRACE_SECS", "60")]);
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "matchmaker.join",
+                      "params": {"game": GAME, "version": VERSION, "transport": "udp"}});
+    let (status, answer) = post(&format!("http://{}", first.public_addr), &body.to_string(), None);
+    assert_eq!((status, &answer["result"]["status"]), (200, &json!("ready")), "{answer}");
+    let (_, server) = the_deployment(&fake, &setup.namespace);
+    first.kill();
+    assert_eq!(fake.inventory().processes.len(), 1, "the killed matchmaker stopped nothing");
+
+    let second = setup.start(&[]);
+    wait_for("the restarted matchmaker to adopt the server", || second.server_ids().contains(&server).then_some(()));
+    wait_for("the empty adopted server to be stopped", || fake.inventory().is_idle().then_some(()));
+    assert_eq!(fake.inventory().requests_to(Endpoint::StopDeployment), 1);
+    second.terminate();
 }

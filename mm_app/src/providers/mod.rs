@@ -121,6 +121,17 @@ pub trait ServerProvider: Send + Sync + 'static {
     fn parked_stops(&self) -> Vec<ParkedStop> {
         Vec::new()
     }
+    /// Sweeps for servers an earlier matchmaker process started and lost track of (it was
+    /// killed between starting a server and the server registering). `known` is every server
+    /// id the `servers` bucket in NATS holds a record of, read just before this call; `grace`
+    /// is how old an unknown server must be before it may be stopped: longer than any live
+    /// matchmaker waits for a server it started to register (so a server still booting for a
+    /// live matchmaker replica is never touched). Called at startup, once the bucket was read,
+    /// then every `grace`. Must not block. The default does nothing (providers whose servers
+    /// cannot outlive the matchmaker unnoticed).
+    fn reconcile(&self, known: &[ServerId], grace: std::time::Duration) {
+        let _ = (known, grace);
+    }
 }
 
 /// The provider the app uses (the ECS's handle on the [`ServerProvider`] seam).

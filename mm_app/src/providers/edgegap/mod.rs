@@ -26,6 +26,32 @@
 //! `BEVYGAP_SERVER_ID` and as a tag, and the server plugin takes the id from the environment
 //! when the deployment's tags (`ARBITRIUM_DEPLOYMENT_TAGS`) carry it.
 //!
+//! # Nothing leaks across a matchmaker kill
+//!
+//! A matchmaker killed outright (SIGKILL, OOM, a lost host) runs no shutdown, so its
+//! deployments keep running. The next matchmaker process (or a live replica) finds them all:
+//!
+//! - **The record is on Edgegap.** Every deployment carries the tags `bevygap`,
+//!   `ns-<namespace>` and its server id from the moment Edgegap answers the create (they are
+//!   part of the create itself), so `GET /v1/deployments` lists exactly this namespace's
+//!   deployments and names each one's server, request id and `start_time`. No second write
+//!   to NATS is needed, and none can be lost between "Edgegap answered" and "written".
+//! - **Registered servers are adopted.** A game server that registered has a record in the
+//!   `servers` bucket; the new matchmaker adopts it from there, places players on it, and
+//!   stops it when empty ([`stop`](ServerProvider::stop) finds its deployment by tag).
+//! - **The rest are swept.** At startup and then every grace, the matchmaker reads the server
+//!   ids in the `servers` bucket and calls [`ServerProvider::reconcile`]. The sweep lists this
+//!   namespace's deployments ([`sweep`] judges each one) and stops those whose server is
+//!   neither in NATS nor handled by this process *and* that are older than the grace.
+//!   - **The grace** is twice the matchmaker's server start timeout (45 s by default, so
+//!     90 s). A live matchmaker (a replica, or this one) gives up a server that has not
+//!     registered within the start timeout and stops it itself, so an unknown deployment
+//!     older than the grace belongs to nobody. A younger one may still be booting for a live
+//!     replica, or be the killed matchmaker's server about to register (then it is adopted
+//!     as above): it is judged again at the next sweep.
+//!   - A sweep whose NATS read or Edgegap listing fails does nothing (never stops on an
+//!     incomplete picture) and the next one tries again.
+//!
 //! # Failure policy
 //!
 //! | Edgegap answers | provider reports | left on Edgegap | the waiting player |
@@ -46,12 +72,16 @@
 //! # Known gaps
 //!
 //! - A create whose answer was lost and that Edgegap processes after the search window
-//!   ([`EdgegapTiming::orphan_search`]) is not stopped by this matchmaker; it carries the tags
-//!   `bevygap`, `ns-<namespace>` and the server id, so operators can find it.
-//! - After the matchmaker is killed outright (no shutdown), its deployments keep running. Those
-//!   whose game servers registered are adopted by the next matchmaker and stopped by tag when
-//!   empty (and stop themselves on the matchmaker's shutdown command); one whose server never
-//!   registered is not found: there is no sweep of tagged deployments at startup yet.
+//!   ([`EdgegapTiming::orphan_search`]) is not stopped by that search; the orphan sweep stops
+//!   it once it is older than the grace (its server has no NATS record).
+//! - The orphan sweep (above) stops an orphan only once it is older than the grace, so a
+//!   deployment whose server never registers runs (and is billed) for up to twice the grace
+//!   after its matchmaker was killed. It trusts Edgegap's `start_time` (UTC) against the local
+//!   clock, floored by how long this process has seen it; a clock running ahead stops orphans
+//!   early only by the skew.
+//! - A server whose NATS record expired (heartbeats lost for the record's TTL) while its
+//!   deployment still runs looks like an orphan to the sweep and is stopped once past the
+//!   grace; the matchmaker gives such a server up anyway.
 //! - Edgegap's webhooks (`webhook_on_ready|error|terminated`) are not used: the matchmaker has
 //!   no endpoint for Edgegap to call; status polling with backoff covers the same ground.
 //! - The legacy Sessions API is not used.
@@ -59,6 +89,7 @@
 pub mod backoff;
 pub mod policy;
 pub mod request;
+pub mod sweep;
 mod table;
 mod worker;
 
@@ -184,7 +215,14 @@ impl EdgegapProvider {
     pub fn new(config: EdgegapProviderConfig) -> Result<Self, EdgegapError> {
         let client = EdgegapClient::new(config.client.clone())?;
         Ok(Self {
-            shared: Arc::new(Shared { client, config, table: Table::default(), shutting_down: Default::default() }),
+            shared: Arc::new(Shared {
+                client,
+                config,
+                table: Table::default(),
+                shutting_down: Default::default(),
+                sweeping: Default::default(),
+                first_seen: Default::default(),
+            }),
         })
     }
 
@@ -274,6 +312,16 @@ impl ServerProvider for EdgegapProvider {
 
     fn parked_stops(&self) -> Vec<ParkedStop> {
         self.shared.table.parked()
+    }
+
+    /// The orphan sweep (see the [module docs](self#nothing-leaks-across-a-matchmaker-kill)):
+    /// on a background thread, stops this namespace's deployments whose server is not in
+    /// `known`, not handled by this process and older than `grace`.
+    fn reconcile(&self, known: &[ServerId], grace: Duration) {
+        let known = known.iter().cloned().collect();
+        if let Err(e) = worker::spawn_sweep(self.shared.clone(), known, grace) {
+            tracing::error!("cannot start the Edgegap orphan sweep thread: {e}");
+        }
     }
 }
 

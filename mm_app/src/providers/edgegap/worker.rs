@@ -3,9 +3,10 @@
 //! asks `policy` what each answer means and `backoff` how long to wait, records progress in
 //! the `table`, and reports [`ProviderEvent`]s through the inbox.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::sync::{Arc, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use bevygap_edgegap::{EdgegapClient, EdgegapError};
@@ -15,6 +16,7 @@ use bevygap_shared::naming::ServerId;
 use super::EdgegapProviderConfig;
 use super::policy::{self, CreateCleanup, StatusVerdict, StopVerdict};
 use super::request;
+use super::sweep::{self, Verdict};
 use super::table::{Stage, Table};
 use crate::providers::{ProviderError, ProviderEvent, ServerSpec};
 
@@ -30,6 +32,11 @@ pub struct Shared {
     pub table: Table,
     /// Set by `shutdown_all`: searches for lost deployments take one last look and end.
     pub shutting_down: AtomicBool,
+    /// Set while an orphan sweep runs (one at a time).
+    pub sweeping: AtomicBool,
+    /// When this process first listed each deployment of its namespace (the orphan sweep's
+    /// age floor); entries of deployments no longer listed are dropped.
+    pub first_seen: Mutex<HashMap<String, Instant>>,
 }
 
 /// How following a deployment ended.
@@ -69,6 +76,96 @@ pub fn spawn_stop_by_tag(shared: Arc<Shared>, server_id: ServerId) -> std::io::R
     let spawned = std::thread::Builder::new()
         .name(format!("edgegap-stop-{}", short(&server_id)))
         .spawn(move || worker.stop_by_tag());
+    if spawned.is_err() {
+        shared.table.remove(&server_id);
+    }
+    spawned.map(|_| ())
+}
+
+/// Starts the orphan sweep on its own thread, unless one is running or the provider shuts
+/// down: lists this namespace's deployments and stops those whose server is neither
+/// `known` to NATS nor handled here and that are older than `grace`.
+pub fn spawn_sweep(shared: Arc<Shared>, known: HashSet<ServerId>, grace: Duration) -> std::io::Result<()> {
+    if shared.shutting_down.load(Ordering::SeqCst) || shared.sweeping.swap(true, Ordering::SeqCst) {
+        return Ok(());
+    }
+    let sweeper = shared.clone();
+    let spawned = std::thread::Builder::new().name("edgegap-sweep".into()).spawn(move || {
+        sweep_once(&sweeper, &known, grace);
+        sweeper.sweeping.store(false, Ordering::SeqCst);
+    });
+    if spawned.is_err() {
+        shared.sweeping.store(false, Ordering::SeqCst);
+    }
+    spawned.map(|_| ())
+}
+
+fn sweep_once(shared: &Arc<Shared>, known: &HashSet<ServerId>, grace: Duration) {
+    let namespace_tag = request::namespace_tag(&shared.config.namespace);
+    let mut listed = Vec::new();
+    for page in 1..=LIST_MAX_PAGES {
+        match shared.client.list_deployments(Some(page), Some(LIST_PAGE)) {
+            Ok(list) => {
+                let more = list.pagination.as_ref().and_then(|p| p.has_next).unwrap_or(false);
+                listed.extend(list.data);
+                if !more {
+                    break;
+                }
+            }
+            Err(e) => {
+                tracing::warn!("orphan sweep: cannot list Edgegap deployments, trying again next round: {e}");
+                return;
+            }
+        }
+    }
+    let now_unix =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or_default();
+    let now = Instant::now();
+    let mut orphans = Vec::new();
+    {
+        let mut first_seen = shared.first_seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        first_seen.retain(|request_id, _| listed.iter().any(|d| &d.request_id == request_id));
+        for item in &listed {
+            if sweep::server_of(item, &namespace_tag).is_none() {
+                continue;
+            }
+            let age = sweep::age(item, now_unix, &mut first_seen, now);
+            let ours = |id: &ServerId| shared.table.handled(id);
+            match sweep::judge(item, &namespace_tag, known, ours, Some(age), grace) {
+                Verdict::Orphan(server_id) => orphans.push((server_id, item.request_id.clone(), age)),
+                Verdict::Young => tracing::info!(
+                    request_id = item.request_id,
+                    "orphan sweep: deployment unknown to NATS but only {age:?} old; judged again later"
+                ),
+                Verdict::Foreign | Verdict::Known | Verdict::Ours => {}
+            }
+        }
+    }
+    for (server_id, request_id, age) in orphans {
+        tracing::warn!(
+            %server_id,
+            request_id,
+            "orphan sweep: stopping a deployment whose server never registered ({age:?} old; an earlier matchmaker was killed?)"
+        );
+        if let Err(e) = spawn_stop_known(shared.clone(), server_id.clone(), request_id) {
+            tracing::error!(%server_id, "cannot start an Edgegap worker thread to stop it: {e}");
+        }
+    }
+}
+
+/// Starts a thread that stops a deployment this process did not launch but whose request id
+/// it knows (an orphan found by the sweep).
+fn spawn_stop_known(shared: Arc<Shared>, server_id: ServerId, request_id: String) -> std::io::Result<()> {
+    let (wake_tx, wake) = mpsc::sync_channel(1);
+    shared.table.insert(server_id.clone(), wake_tx);
+    shared.table.set_request_id(&server_id, &request_id);
+    shared.table.request_stop(&server_id);
+    let worker = Worker { shared: shared.clone(), server_id: server_id.clone(), events: None, wake };
+    let spawned = std::thread::Builder::new().name(format!("edgegap-stop-{}", short(&server_id))).spawn(move || {
+        let detail = worker.stop(&request_id);
+        tracing::info!(server_id = %worker.server_id, "{detail}");
+        worker.table().remove(&worker.server_id);
+    });
     if spawned.is_err() {
         shared.table.remove(&server_id);
     }
