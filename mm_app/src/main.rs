@@ -46,13 +46,21 @@ fn main() -> ExitCode {
         None
     };
     let provider: Arc<dyn ServerProvider> = match config.provider {
-        ProviderKind::Local => Arc::new(LocalProvider::new(LocalProviderConfig {
-            command: config.game_server_cmd.clone(),
-            namespace: config.namespace.clone(),
-            public_ip: config.local_public_ip,
-            extra_env,
-            stop_grace: config.stop_grace,
-        })),
+        ProviderKind::Local => {
+            let local = LocalProvider::new(LocalProviderConfig {
+                command: config.game_server_cmd.clone(),
+                namespace: config.namespace.clone(),
+                public_ip: config.local_public_ip,
+                keys: keys.clone(),
+                parent_env: std::env::vars().collect(),
+                extra_env,
+                stop_grace: config.stop_grace,
+            });
+            match local {
+                Ok(local) => Arc::new(local),
+                Err(e) => return fail(&e, 1),
+            }
+        }
         ProviderKind::Fleet => Arc::new(FleetProvider),
         ProviderKind::Edgegap => {
             let Some(settings) = config.edgegap.clone() else {

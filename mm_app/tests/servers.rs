@@ -135,3 +135,34 @@ fn a_server_whose_heartbeats_stop_is_given_up_when_its_record_expires() {
     });
     mm.wait_for(20, "its process to be stopped", |mm| mm.provider.running().is_empty().then_some(()));
 }
+
+/// Pids of this process's children (the in-process matchmaker's game servers).
+fn child_pids() -> Vec<u32> {
+    let mut pids = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").into_iter().flatten().flatten() {
+        let children = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        pids.extend(children.split_whitespace().filter_map(|p| p.parse::<u32>().ok()));
+    }
+    pids
+}
+
+#[test]
+fn a_game_server_gets_its_key_through_a_private_file_never_in_its_environment() {
+    let mm = Matchmaker::start(|_| {});
+    assert_eq!(join(&mm)["result"]["status"], "ready");
+    let environs: Vec<String> = child_pids()
+        .into_iter()
+        .filter_map(|pid| std::fs::read(format!("/proc/{pid}/environ")).ok())
+        .map(|bytes| String::from_utf8_lossy(&bytes).replace('\0', "\n"))
+        .filter(|env| env.lines().any(|l| l == format!("BEVYGAP_NAMESPACE={}", mm.namespace)))
+        .collect();
+    assert_eq!(environs.len(), 1, "this matchmaker's one game server (other tests run theirs alongside)");
+    let environ = &environs[0];
+    let key_hex: String = test_keys().private_key.expose().iter().map(|b| format!("{b:02x}")).collect();
+    assert!(!environ.contains(&key_hex), "the private key is not readable in /proc/<pid>/environ");
+    assert!(!environ.contains("LIGHTYEAR_PRIVATE_KEY="));
+    let path = environ.lines().find_map(|l| l.strip_prefix("LIGHTYEAR_PRIVATE_KEY_FILE=")).expect("a key file");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(path).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(std::fs::read_to_string(path).unwrap(), key_hex);
+}

@@ -84,6 +84,73 @@ mod tests {
         assert_eq!(parse_call(br#"{"jsonrpc":"2.0","id":"x"}"#).unwrap_err().0, Some(json!("x")), "the id is kept");
     }
 
+    /// Arbitrary JSON values, nested a few levels, with the keys a call uses among random ones.
+    fn arb_json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+            "[ -~]{0,40}".prop_map(Value::from),
+            Just(Value::from("2.0")),
+            Just(Value::from("matchmaker.join+watch")),
+        ];
+        leaf.prop_recursive(4, 64, 8, |inner| {
+            let key = prop_oneof![
+                Just("jsonrpc".to_string()),
+                Just("method".to_string()),
+                Just("params".to_string()),
+                Just("id".to_string()),
+                Just("game".to_string()),
+                Just("version".to_string()),
+                Just("request_id".to_string()),
+                Just("client_ip".to_string()),
+                Just("transport".to_string()),
+                "[a-z_$]{1,10}",
+            ];
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::btree_map(key, inner, 0..8).prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// The public endpoint's parsing never panics: any bytes give one call or an error.
+        #[test]
+        fn any_bytes_parse_to_a_call_or_an_error(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+            let _ = parse_call(&bytes);
+        }
+
+        /// Any JSON body, and any params a player sends, parse and validate to an answer
+        /// without panicking; what validates has only valid tokens.
+        #[test]
+        fn any_json_call_and_join_params_give_an_answer(body in arb_json(), params in arb_json()) {
+            let text = serde_json::to_vec(&body).expect("serialisable");
+            let well_formed = body.is_object()
+                && body.get("jsonrpc") == Some(&json!("2.0"))
+                && body.get("method").is_some_and(Value::is_string);
+            match parse_call(&text) {
+                Ok(call) => {
+                    proptest::prop_assert!(well_formed, "accepted a malformed call: {body}");
+                    proptest::prop_assert_eq!(Some(call.method.as_str()), body.get("method").and_then(Value::as_str));
+                    proptest::prop_assert_eq!(call.params.as_ref(), body.get("params"));
+                }
+                Err(_) => proptest::prop_assert!(!well_formed, "refused a well-formed call: {body}"),
+            }
+            if let Ok(request) = serde_json::from_value::<bevygap_shared::protocol::JoinRequest>(params)
+                && let Ok(valid) = request.validate()
+            {
+                // What validation lets through is a valid token all the way down.
+                proptest::prop_assert!(bevygap_shared::protocol::GameName::new(valid.game.as_str()).is_ok());
+                proptest::prop_assert!(bevygap_shared::protocol::GameVersion::new(valid.version.as_str()).is_ok());
+            }
+        }
+    }
+
     #[test]
     fn only_ready_failed_or_errors_end_a_join_stream() {
         assert!(is_terminal_join_result(&Ok(json!({"status": "ready"}))));

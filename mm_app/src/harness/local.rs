@@ -22,6 +22,8 @@ pub enum HarnessError {
     Nats(#[from] NatsServerError),
     #[error(transparent)]
     Start(#[from] StartError),
+    #[error(transparent)]
+    Provider(#[from] crate::providers::ProviderError),
     #[error("the matchmaker thread stopped before it was ready")]
     ThreadDied,
 }
@@ -64,16 +66,11 @@ impl LocalMatchmaker {
             command: config.game_server_cmd.clone(),
             namespace: config.namespace.clone(),
             public_ip: config.local_public_ip,
-            extra_env: vec![
-                ("NATS_URL".into(), nats.url()),
-                ("LIGHTYEAR_PROTOCOL_ID".into(), keys.protocol_id.to_string()),
-                (
-                    "LIGHTYEAR_PRIVATE_KEY".into(),
-                    keys.private_key.expose().iter().map(|b| format!("{b:02x}")).collect(),
-                ),
-            ],
+            keys: keys.clone(),
+            parent_env: std::env::vars().collect(),
+            extra_env: vec![("NATS_URL".into(), nats.url())],
             stop_grace: config.stop_grace,
-        }));
+        })?);
         Self::start_on(nats, provider, config, keys, customize)
     }
 

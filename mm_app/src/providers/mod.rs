@@ -17,7 +17,7 @@ use bevygap_shared::protocol::{GameName, GameVersion};
 pub use edgegap::{EdgegapProvider, EdgegapProviderConfig};
 pub use fake::{FakeProvider, FakeProviderLog};
 pub use fleet::FleetProvider;
-pub use local::{LocalProvider, LocalProviderConfig};
+pub use local::{LocalProvider, LocalProviderConfig, SERVER_NATS_PREFIX, child_env};
 
 use bevygap_shared::inbox::InboxSender;
 
@@ -65,6 +65,9 @@ pub enum ProviderError {
     /// A test's [`FakeProvider`] was told to fail.
     #[error("refused by the fake provider")]
     Refused,
+    /// The private key file for game servers could not be written.
+    #[error("cannot write the game servers' key file: {0}")]
+    KeyFile(#[source] Arc<std::io::Error>),
     /// The provider does not start servers (a fleet).
     #[error("this provider does not start servers")]
     Unsupported,
