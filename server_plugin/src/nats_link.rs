@@ -12,7 +12,7 @@ use bevy::prelude::*;
 use bevy_tokio_tasks::TokioTasksRuntime;
 use bevygap_shared::inbox::{Inbox, InboxSender, add_inbox};
 use bevygap_shared::kv::KvStores;
-use bevygap_shared::naming::{NatsNames, NatsRole, ServerId};
+use bevygap_shared::naming::{NatsNames, ServerId};
 use bevygap_shared::nats::{InitialConnect, LinkStatus, NatsConfig, NatsConnection};
 use bevygap_shared::records::{ServerCommand, ServerStatus, now_ms};
 use futures::StreamExt;
@@ -122,9 +122,10 @@ fn receive_from_nats(
 
 /// The NATS task.
 async fn run(config: NatsLinkConfig, mut commands: UnboundedReceiver<ToNats>, events: InboxSender<FromNats>) {
-    // The game-server role's own inbox: NATS permissions can then keep every other role's
-    // replies (and watch deliveries) out of a game server's reach, and its out of theirs.
-    let nats = config.nats.clone().for_role(&config.names, NatsRole::GameServer);
+    // Its own inbox, inside the game-server role's: NATS permissions can then keep every other
+    // role's replies (and watch deliveries) out of a game server's reach, and, with per-server
+    // credentials, every other server's too.
+    let nats = config.nats.clone().for_game_server(&config.names, &config.server_id);
     let conn = match NatsConnection::connect(&nats, InitialConnect::RetryInBackground).await {
         Ok(conn) => conn,
         Err(e) => {

@@ -1,12 +1,15 @@
-//! A game server under the shipped least-privilege NATS configuration
-//! (`assets/nats/bevygap.conf`): with only the game-server role's rights and its own inbox, it
-//! registers, admits a granted client, keeps its player record and obeys control commands,
-//! and NATS refuses nothing it does.
+//! A game server under the shipped least-privilege NATS configurations: the shared game-server
+//! role (`assets/nats/bevygap.conf`) and per-server credentials through auth callout
+//! (`assets/nats/bevygap-per-server.conf`). With only those rights and its own inbox, it
+//! registers, admits a granted client, keeps its player record, obeys control commands and
+//! removes its records on the way out, and NATS refuses nothing it does.
 
 mod common;
 
 use bevygap_server_plugin::prelude::*;
 use bevygap_shared::naming::ServerId;
+use bevygap_shared::nats::NatsAuth;
+use bevygap_shared::nats::server_credentials::issue;
 use bevygap_shared::records::ServerStatus;
 use bevygap_testkit::lightyear_client::disconnect;
 use bevygap_testkit::{DEADLINE, every, expect_step_until};
@@ -18,13 +21,29 @@ fn a_game_server_does_its_whole_job_with_the_game_server_role() {
     let id = ServerId::new("local-least-privilege").unwrap();
     let mut config = server_config(&mm, id.as_str(), true, false);
     config.nats = shipped_role_config(&mm.nats, "gameserver");
+    whole_job(&mm, &id, config);
+}
+
+#[test]
+fn a_game_server_does_its_whole_job_with_its_own_credentials() {
+    let (mm, key) = Matchmaker::start_with_per_server_credentials();
+    let id = ServerId::new("local-own-credentials").unwrap();
+    let mut config = server_config(&mm, id.as_str(), true, false);
+    let valid_until = bevygap_shared::records::now_ms() / 1000 + 3600;
+    let credentials = issue(&key, &mm.names, &id, valid_until);
+    config.nats.auth = NatsAuth::UserPassword { user: credentials.user, password: credentials.password };
+    whole_job(&mm, &id, config);
+}
+
+fn whole_job(mm: &Matchmaker, id: &ServerId, config: ServerConfig) {
+    let id = id.clone();
     let mut server = server_app(config);
-    let record = wait_ready(&mut server, &mm, &id);
+    let record = wait_ready(&mut server, mm, &id);
     let addr = record.addresses.udp.expect("UDP address");
 
     mm.grant(&id, 9101, "session-least");
     let (mut client, entity) = connected_udp_client(&mut [&mut server], addr, 9101);
-    let player = wait_for_player_record(&mut [&mut server, &mut client], &mm, &id, 9101);
+    let player = wait_for_player_record(&mut [&mut server, &mut client], mm, &id, 9101);
     assert_eq!(player.session_id, "session-least");
 
     mm.command(&id, r#"{"command":"drain"}"#);
@@ -36,7 +55,7 @@ fn a_game_server_does_its_whole_job_with_the_game_server_role() {
     );
     assert_eq!(phase(&server), BevygapServerState::Draining);
     disconnect(&mut client, entity);
-    wait_for_no_player_record(&mut [&mut server, &mut client], &mm, &id, 9101);
+    wait_for_no_player_record(&mut [&mut server, &mut client], mm, &id, 9101);
     // Drained: it stops by itself, removing its server record on the way out.
     expect_step_until(&mut [&mut server], DEADLINE, "the drained server to exit", |apps| exited(apps[0]));
     assert!(mm.server_record(&id).is_none(), "the server record was removed");

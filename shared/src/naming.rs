@@ -137,6 +137,14 @@ impl NatsNames {
         format!("_INBOX_bevygap_{}_{}", self.ns, role.as_str())
     }
 
+    /// The inbox prefix of one game server, `_INBOX_bevygap_<ns>_gameserver.<server_id>`:
+    /// inside its role's prefix (so the shared game-server user may read it), and narrow
+    /// enough for per-server credentials to grant it to that server alone
+    /// ([`crate::nats::server_credentials`]).
+    pub fn game_server_inbox_prefix(&self, server_id: &ServerId) -> String {
+        format!("{}.{server_id}", self.inbox_prefix(NatsRole::GameServer))
+    }
+
     /// Root of every core subject in this namespace: `bevygap.<ns>`.
     pub fn subject_root(&self) -> String {
         format!("bevygap.{}", self.ns)

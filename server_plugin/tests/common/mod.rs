@@ -13,6 +13,7 @@ use bevygap_server_plugin::prelude::*;
 use bevygap_server_plugin::{AdmissionConfig, CertificateConfig, ReportingConfig, ServerOrigin, ShutdownConfig};
 use bevygap_shared::kv::KvStores;
 use bevygap_shared::naming::{Namespace, NatsNames, NatsRole, ServerId};
+use bevygap_shared::nats::server_credentials::{AuthCallout, ServerCredentialKey};
 use bevygap_shared::nats::{InitialConnect, NatsConfig, NatsConnection};
 use bevygap_shared::records::{ClientGrant, PlayerRecord, ServerRecord, ServerStatus};
 use bevygap_shared::server_env::Endpoint;
@@ -70,6 +71,32 @@ impl Matchmaker {
         Self { nats, rt, client, stores, names }
     }
 
+    /// A private NATS running the shipped per-server configuration
+    /// (`assets/nats/bevygap-per-server.conf`, namespace `spaceships`) with a fresh issuer, the
+    /// auth callout service answering, provisioned by the matchmaker role. Returns the key that
+    /// game servers' credentials must be issued with.
+    pub fn start_with_per_server_credentials() -> (Self, ServerCredentialKey) {
+        let issuer = nkeys::KeyPair::new_account();
+        let conf =
+            SHIPPED_PER_SERVER_CONFIG.replace("REPLACE-WITH-THE-ISSUER-ACCOUNT-PUBLIC-KEY", &issuer.public_key());
+        let nats = NatsServer::start_with_config(&conf).expect("nats-server");
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let names = Namespace::new("spaceships").unwrap().names();
+        let key = ServerCredentialKey::from_bytes([5; 32]);
+        let seed = bevygap_shared::Secret::new(issuer.seed().unwrap());
+        let callout = AuthCallout::new(&seed, key.clone(), names.clone(), "bevygap_spaceships").unwrap();
+        let config = shipped_role_config(&nats, "matchmaker").for_role(&names, NatsRole::Matchmaker);
+        let auth = shipped_role_config(&nats, "auth");
+        let (client, stores) = rt.block_on(async {
+            let auth = NatsConnection::connect(&auth, InitialConnect::FailFast).await.expect("callout connects");
+            tokio::spawn(callout.serve(auth.client().clone()));
+            let conn = NatsConnection::connect(&config, InitialConnect::FailFast).await.expect("matchmaker connects");
+            let stores = KvStores::provision(&conn.jetstream(), &names).await.expect("matchmaker provisions");
+            (conn.client().clone(), stores)
+        });
+        (Self { nats, rt, client, stores, names }, key)
+    }
+
     /// Writes a grant, as the matchmaker does before handing out a token.
     pub fn grant(&self, server_id: &ServerId, client_id: u64, session: &str) {
         let grant = ClientGrant { session_id: session.into(), ..client_grant(server_id.as_str(), client_id) };
@@ -106,6 +133,8 @@ impl Matchmaker {
 
 /// The role configuration shipped for operators.
 pub const SHIPPED_NATS_CONFIG: &str = include_str!("../../../assets/nats/bevygap.conf");
+/// The per-server (auth callout) configuration shipped for operators.
+pub const SHIPPED_PER_SERVER_CONFIG: &str = include_str!("../../../assets/nats/bevygap-per-server.conf");
 
 /// How `user` (`matchmaker`, `gameserver`) of the shipped configuration connects to `nats`:
 /// its user and its placeholder password.

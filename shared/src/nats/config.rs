@@ -3,7 +3,7 @@ use std::str::FromStr;
 
 use crate::Secret;
 use crate::env::{EnvError, EnvSource, parse_bool};
-use crate::naming::{NatsNames, NatsRole};
+use crate::naming::{NatsNames, NatsRole, ServerId};
 
 /// How to authenticate to NATS; at most one mode may be configured.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -91,6 +91,14 @@ impl NatsConfig {
     /// own prefix, so a game server cannot read the matchmaker's replies, nor the reverse.
     pub fn for_role(mut self, names: &NatsNames, role: NatsRole) -> Self {
         self.inbox_prefix.get_or_insert_with(|| names.inbox_prefix(role));
+        self
+    }
+
+    /// This configuration for game server `server_id`: like [`Self::for_role`] with
+    /// [`NatsRole::GameServer`], with the server's own inbox inside the role's
+    /// ([`NatsNames::game_server_inbox_prefix`]), which per-server credentials may read alone.
+    pub fn for_game_server(mut self, names: &NatsNames, server_id: &ServerId) -> Self {
+        self.inbox_prefix.get_or_insert_with(|| names.game_server_inbox_prefix(server_id));
         self
     }
 

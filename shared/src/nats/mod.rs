@@ -4,6 +4,7 @@ mod config;
 mod connect;
 #[cfg(feature = "embedded-nats")]
 mod embedded;
+pub mod server_credentials;
 
 pub use config::{CaSource, NatsAuth, NatsConfig, redact_url};
 pub use connect::{InitialConnect, LinkStatus, NatsConnection, NatsError};
