@@ -106,3 +106,24 @@ fn a_udp_and_a_webtransport_client_play_at_once_in_a_supported_topology() {
     let errors = ERRORS.lock().unwrap().clone();
     assert!(errors.iter().all(|e| !e.contains("topology")), "Lightyear complained: {errors:?}");
 }
+
+/// WebTransport alone: the one server entity has no socket of its own, only the listener.
+#[test]
+fn a_webtransport_only_server_serves_webtransport_clients() {
+    let mm = Matchmaker::start("wt-only");
+    let id = bevygap_shared::naming::ServerId::new("local-wt-only").unwrap();
+    let mut server = server_app(server_config(&mm, id.as_str(), false, true));
+    let record = wait_ready(&mut server, &mm, &id);
+    assert!(record.addresses.udp.is_none());
+    let wt_addr = record.addresses.webtransport.expect("WebTransport address");
+    assert_ne!(wt_addr.port(), 0);
+    mm.grant(&id, 7201, "session-wt-only");
+    let dial = Dial::WebTransport { cert_digest: record.cert_digest.expect("digest").to_string() };
+    let (mut client, entity) = connecting_client(token(wt_addr, 7201), dial);
+    expect_step_until(&mut [&mut server, &mut client], DEADLINE, "the WebTransport client to play", |apps| {
+        client_connection(apps[1], entity) == ClientConnection::Connected
+            && apps[0].world().resource::<BevygapStatus>().players.contains_key(&7201)
+    });
+    let mode = &server.world().resource::<NetworkingMetadata>().mode;
+    assert!(matches!(mode, NetworkTopology::Server(_)), "topology: {mode:?}");
+}
