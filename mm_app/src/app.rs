@@ -8,6 +8,7 @@ use bevy::prelude::*;
 use bevy_tokio_tasks::{TokioTasksPlugin, TokioTasksRuntime};
 use bevygap_shared::LightyearKeys;
 use bevygap_shared::kv::{KvError, KvStores};
+use bevygap_shared::naming::NatsRole;
 use bevygap_shared::naming::ServerId;
 use bevygap_shared::nats::{InitialConnect, NatsConfig, NatsConnection, NatsError};
 
@@ -121,7 +122,9 @@ pub fn build_app(
     let runtime = app.world().resource::<TokioTasksRuntime>().runtime();
     let names = config.namespace.names();
     let (conn, kv) = runtime.block_on(async {
-        let conn = NatsConnection::connect(nats_config, InitialConnect::FailFast).await?;
+        // The matchmaker's own inbox prefix: the shipped role config lets only it read there.
+        let nats_config = nats_config.clone().for_role(&names, NatsRole::Matchmaker);
+        let conn = NatsConnection::connect(&nats_config, InitialConnect::FailFast).await?;
         let kv = KvStores::provision(&conn.jetstream(), &names).await?;
         Ok::<_, StartError>((conn, kv))
     })?;
