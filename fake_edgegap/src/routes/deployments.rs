@@ -4,7 +4,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::apps::resolve;
-use super::{Incoming, Reply, parse_body};
+use super::{Incoming, Page, Reply, parse_body};
 use crate::lifecycle::{DeploymentSpec, create_deployment};
 use crate::server::Shared;
 use crate::state::{DeployState, DeployWebhooks};
@@ -108,32 +108,12 @@ pub(super) fn create_v2(shared: &Shared, req: &Incoming) -> Reply {
 /// `query` filter parameter is accepted and ignored: callers filter by tags
 /// themselves, which works the same against Edgegap.
 pub(super) fn list(shared: &Shared, req: &Incoming) -> Reply {
-    let page: usize = req.query_param("page").and_then(|p| p.parse().ok()).filter(|p| *p >= 1).unwrap_or(1);
-    let limit: usize = req.query_param("limit").and_then(|l| l.parse().ok()).filter(|l| *l >= 1).unwrap_or(100);
     let world = shared.world();
     let mut live: Vec<_> = world.deployments.values().filter(|d| d.state != DeployState::Terminated).collect();
     live.sort_by_key(|d| d.created);
-    let total = live.len();
-    let num_pages = total.div_ceil(limit).max(1);
-    let data: Vec<Value> = live
-        .iter()
-        .skip((page - 1).saturating_mul(limit))
-        .take(limit)
-        .map(|d| views::deployment_list_item(&shared.config, &world, d))
-        .collect();
-    Reply::ok(json!({
-        "data": data,
-        "total_count": total,
-        "pagination": {
-            "number": page,
-            "next_page_number": if page < num_pages { Some(page + 1) } else { None },
-            "previous_page_number": if page > 1 { Some(page - 1) } else { None },
-            "paginator": { "num_pages": num_pages },
-            "has_next": page < num_pages,
-            "has_previous": page > 1,
-        },
-        "message": [],
-    }))
+    let mut body = Page::of(req).body(&live, |d| views::deployment_list_item(&shared.config, &world, d));
+    body.insert("message".into(), json!([]));
+    Reply::ok(Value::Object(body))
 }
 
 pub(super) fn status(shared: &Shared, id: &str) -> Reply {

@@ -194,6 +194,45 @@ fn percent_decode(segment: &str) -> String {
 }
 
 /// Parses a JSON body into `T`, answering 400 with serde's reason on failure.
+/// One page of a list endpoint: `page` and `limit` from the query (1 and 100 by default).
+pub(crate) struct Page {
+    page: usize,
+    limit: usize,
+}
+
+impl Page {
+    pub(crate) fn of(req: &Incoming) -> Self {
+        let page = req.query_param("page").and_then(|p| p.parse().ok()).filter(|p| *p >= 1).unwrap_or(1);
+        let limit = req.query_param("limit").and_then(|l| l.parse().ok()).filter(|l| *l >= 1).unwrap_or(100);
+        Self { page, limit }
+    }
+
+    /// This page of `items`, rendered, with `total_count` and the `pagination` object Edgegap's
+    /// list endpoints answer with.
+    pub(crate) fn body<T>(&self, items: &[T], render: impl Fn(&T) -> Value) -> serde_json::Map<String, Value> {
+        let (page, total) = (self.page, items.len());
+        let num_pages = total.div_ceil(self.limit).max(1);
+        let data: Vec<Value> =
+            items.iter().skip((page - 1).saturating_mul(self.limit)).take(self.limit).map(render).collect();
+        let body = json!({
+            "data": data,
+            "total_count": total,
+            "pagination": {
+                "number": page,
+                "next_page_number": if page < num_pages { Some(page + 1) } else { None },
+                "previous_page_number": if page > 1 { Some(page - 1) } else { None },
+                "paginator": { "num_pages": num_pages },
+                "has_next": page < num_pages,
+                "has_previous": page > 1,
+            },
+        });
+        match body {
+            Value::Object(map) => map,
+            _ => serde_json::Map::new(),
+        }
+    }
+}
+
 pub(crate) fn parse_body<T: serde::de::DeserializeOwned>(req: &Incoming) -> Result<T, Reply> {
     serde_json::from_str(&req.body)
         .map_err(|e| Reply::with(400, json!({ "message": "Bad Request", "details": { "body": e.to_string() } })))

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::apps::resolve;
-use super::{Incoming, Reply, parse_body};
+use super::{Incoming, Page, Reply, parse_body};
 use crate::server::Shared;
 use crate::state::{DeployState, SessionRec, SessionState};
 use crate::{format, views};
@@ -128,29 +128,8 @@ pub(super) fn delete(shared: &Shared, id: &str) -> Reply {
 }
 
 pub(super) fn list(shared: &Shared, req: &Incoming) -> Reply {
-    let page: usize = req.query_param("page").and_then(|p| p.parse().ok()).filter(|p| *p >= 1).unwrap_or(1);
-    let limit: usize = req.query_param("limit").and_then(|l| l.parse().ok()).filter(|l| *l >= 1).unwrap_or(100);
     let world = shared.world();
     let mut all: Vec<&SessionRec> = world.sessions.values().collect();
     all.sort_by_key(|s| s.seq);
-    let total = all.len();
-    let num_pages = total.div_ceil(limit).max(1);
-    let data: Vec<Value> = all
-        .iter()
-        .skip((page - 1).saturating_mul(limit))
-        .take(limit)
-        .map(|s| views::session_context(&world, s))
-        .collect();
-    Reply::ok(json!({
-        "data": data,
-        "total_count": total,
-        "pagination": {
-            "number": page,
-            "next_page_number": if page < num_pages { Some(page + 1) } else { None },
-            "previous_page_number": if page > 1 { Some(page - 1) } else { None },
-            "paginator": { "num_pages": num_pages },
-            "has_next": page < num_pages,
-            "has_previous": page > 1,
-        },
-    }))
+    Reply::ok(Value::Object(Page::of(req).body(&all, |s| views::session_context(&world, s))))
 }
