@@ -172,6 +172,12 @@ impl NatsNames {
         format!("{server_id}.{client_id}")
     }
 
+    /// The server and client id of a player (or grant) key; `None` for a key of another shape.
+    pub fn parse_player_key(key: &str) -> Option<(ServerId, u64)> {
+        let (server, client) = key.split_once('.')?;
+        Some((ServerId::new(server).ok()?, client.parse().ok()?))
+    }
+
     /// The key of a client grant, `<server_id>.<client_id>`: a game server watches only
     /// `<its id>.>`, and a token minted for another server finds no grant under its prefix.
     pub fn client_key(server_id: &ServerId, client_id: u64) -> String {
@@ -240,6 +246,15 @@ impl fmt::Display for ServerId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn player_keys_parse_back_and_other_shapes_do_not() {
+        let id = ServerId::new("local-1").unwrap();
+        assert_eq!(NatsNames::parse_player_key(&NatsNames::player_key(&id, 42)), Some((id, 42)));
+        for bad in ["local-1", "local-1.x", "bad id.1", ".1"] {
+            assert_eq!(NatsNames::parse_player_key(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn names_derive_from_the_namespace() {

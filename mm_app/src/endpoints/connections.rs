@@ -66,8 +66,8 @@ impl Drop for ConnectionSlot {
     }
 }
 
-/// Descriptors kept for everything that is not a client connection: NATS, the admin
-/// endpoint, game-server processes and their pipes, logs.
+/// Descriptors kept for everything that is not a public client connection: NATS, the admin
+/// endpoint's connections, game-server processes and their pipes, logs.
 const RESERVED_FDS: u64 = 512;
 
 /// Raises the soft file-descriptor limit to the hard one, and returns how many client

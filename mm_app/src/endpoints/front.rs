@@ -31,14 +31,18 @@ type Body = BoxBody<Bytes, Infallible>;
 
 /// How long a client may take to send its (small) request body.
 const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// Open connections per endpoint at most (fewer if the descriptor limit is lower); beyond
-/// this new connections are closed at once.
+/// Open connections on the public endpoint at most (fewer if the descriptor limit is lower);
+/// beyond this new connections are closed at once.
 const MAX_CONNECTIONS: usize = 4096;
+/// Open connections on the admin endpoint (operators and their dashboards), counted within the
+/// descriptors [`connection_budget`] keeps aside.
+const MAX_ADMIN_CONNECTIONS: usize = 64;
 
 /// One endpoint: its policy and its way into the ECS.
 pub struct Front {
     policy: Gatekeeper,
     connections: ConnectionCounts,
+    max_connections: usize,
     idle_timeout: Duration,
     brp: async_channel::Sender<BrpMessage>,
     waker: AppWaker,
@@ -58,6 +62,7 @@ impl Front {
         Self {
             policy: Gatekeeper::new(kind, config),
             connections: ConnectionCounts::new(config.max_connections_per_ip),
+            max_connections: if kind == FrontKind::Admin { MAX_ADMIN_CONNECTIONS } else { MAX_CONNECTIONS },
             idle_timeout: config.idle_timeout,
             brp,
             waker,
@@ -74,7 +79,7 @@ impl Front {
 /// host cannot take every slot; a connection that sends nothing is closed after the idle
 /// timeout.
 pub async fn serve(listener: tokio::net::TcpListener, front: Arc<Front>) {
-    let slots = Arc::new(tokio::sync::Semaphore::new(connection_budget(MAX_CONNECTIONS)));
+    let slots = Arc::new(tokio::sync::Semaphore::new(connection_budget(front.max_connections)));
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(conn) => conn,

@@ -49,11 +49,6 @@ impl Gatekeeper {
         }
     }
 
-    /// Which endpoint this is.
-    pub fn kind(&self) -> FrontKind {
-        self.kind
-    }
-
     /// The largest body accepted.
     pub fn max_body(&self) -> usize {
         self.max_body

@@ -76,25 +76,18 @@ async fn follow_link(nats: Nats, events: InboxSender<NatsEvent>) {
     }
 }
 
-/// Every key of the `servers` and `players` buckets.
-async fn snapshot(kv: &KvStores) -> Result<KvSnapshot, async_nats::jetstream::kv::WatchError> {
-    use futures::StreamExt;
-    let mut snapshot = KvSnapshot::default();
-    let mut keys = kv.servers.keys().await?;
-    while let Some(key) = keys.next().await {
-        if let Ok(id) = key.map_err(|e| e.to_string()).and_then(|k| ServerId::new(k).map_err(|e| e.to_string())) {
-            snapshot.servers.insert(id);
-        }
-    }
-    let mut keys = kv.players.keys().await?;
-    while let Some(Ok(key)) = keys.next().await {
-        let parsed =
-            key.split_once('.').and_then(|(server, client)| Some((ServerId::new(server).ok()?, client.parse().ok()?)));
-        if let Some(player) = parsed {
-            snapshot.players.insert(player);
-        }
-    }
-    Ok(snapshot)
+/// Every key of the `servers` and `players` buckets. Any read error fails the whole snapshot:
+/// a partial one would make present servers and players look removed.
+async fn snapshot(kv: &KvStores) -> Result<KvSnapshot, String> {
+    use futures::TryStreamExt;
+    let servers: Vec<String> =
+        kv.servers.keys().await.map_err(|e| e.to_string())?.try_collect().await.map_err(|e| e.to_string())?;
+    let players: Vec<String> =
+        kv.players.keys().await.map_err(|e| e.to_string())?.try_collect().await.map_err(|e| e.to_string())?;
+    Ok(KvSnapshot {
+        servers: servers.into_iter().filter_map(|key| ServerId::new(key).ok()).collect(),
+        players: players.iter().filter_map(|key| NatsNames::parse_player_key(key)).collect(),
+    })
 }
 
 /// Re-emits everything NATS delivered as messages for this tick's systems.

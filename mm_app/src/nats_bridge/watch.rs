@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use async_nats::jetstream::kv::{Operation, Store};
-use bevygap_shared::naming::ServerId;
+use bevygap_shared::naming::{NatsNames, ServerId};
 use bevygap_shared::records::{PlayerRecord, ServerRecord};
 use futures::StreamExt;
 
@@ -38,8 +38,8 @@ pub async fn players(store: Store, events: InboxSender<NatsEvent>) {
             }
         },
         Operation::Delete | Operation::Purge => {
-            let (server, client) = entry.key.split_once('.')?;
-            Some(NatsEvent::PlayerLeft { server_id: ServerId::new(server).ok()?, client_id: client.parse().ok()? })
+            let (server_id, client_id) = NatsNames::parse_player_key(&entry.key)?;
+            Some(NatsEvent::PlayerLeft { server_id, client_id })
         }
     })
     .await
