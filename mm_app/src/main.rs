@@ -70,9 +70,16 @@ fn main() -> ExitCode {
             let mut edgegap = EdgegapProviderConfig::new(client, settings.app, config.namespace.clone());
             edgegap.version = settings.version;
             edgegap.location = settings.location;
+            edgegap.mode = settings.mode;
+            edgegap.webhook = settings.webhook;
+            edgegap.udp_port_name = settings.udp_port_name;
+            edgegap.wt_port_name = settings.wt_port_name;
             match EdgegapProvider::new(edgegap) {
                 Ok(provider) => {
                     provider.check_app_in_background();
+                    if let Err(e) = provider.listen_for_webhooks() {
+                        return fail(&format!("cannot listen for Edgegap webhooks: {e}"), 1);
+                    }
                     Arc::new(provider)
                 }
                 Err(e) => return fail(&e, 2),

@@ -19,7 +19,9 @@ use bevy::prelude::*;
 use bevygap_edgegap::{ApiKey, ApiRetryConfig, EdgegapClient, EdgegapConfig, EdgegapError};
 use bevygap_matchmaker::config::MatchmakerConfig;
 use bevygap_matchmaker::harness::LocalMatchmaker;
-use bevygap_matchmaker::providers::edgegap::{EdgegapProvider, EdgegapProviderConfig, EdgegapTiming};
+use bevygap_matchmaker::providers::edgegap::{
+    EdgegapMode, EdgegapProvider, EdgegapProviderConfig, EdgegapTiming, EdgegapWebhook,
+};
 use bevygap_matchmaker::providers::{ProviderError, ProviderEvent, ServerProvider, ServerSpec};
 use bevygap_shared::inbox::{AppWaker, Inbox};
 use bevygap_shared::naming::{Namespace, ServerId};
@@ -157,6 +159,7 @@ impl Stack {
         let mut edgegap = provider_config(&fake, &namespace);
         provider(&mut edgegap);
         let provider = Arc::new(EdgegapProvider::new(edgegap).expect("provider"));
+        provider.listen_for_webhooks().expect("the webhook listener binds");
         let mut config = MatchmakerConfig::for_tests(&namespace, Vec::new());
         config.empty_grace = Duration::from_secs(1);
         matchmaker(&mut config);
@@ -195,11 +198,13 @@ impl Stack {
         self.admin_servers()["servers"].as_array().cloned().unwrap_or_default()
     }
 
-    /// Waits until the fake holds no live deployment or process, and the provider no server.
+    /// Waits until the fake holds no live deployment, session or process, and the provider
+    /// no server and no session.
     fn expect_nothing_left(&self) -> Inventory {
-        wait_for("the fake to hold no live deployment or process and the provider no server", || {
+        wait_for("the fake to hold no live deployment, session or process and the provider nothing", || {
             let inventory = self.fake.inventory();
-            (inventory.is_idle() && self.provider.running().is_empty()).then_some(inventory)
+            let provider_idle = self.provider.running().is_empty() && self.provider.sessions_held() == 0;
+            (inventory.is_idle() && provider_idle).then_some(inventory)
         })
     }
 }
@@ -290,9 +295,31 @@ fn expect_player_error(stack: &Stack, code: &str) -> Inventory {
     stack.expect_nothing_left()
 }
 
+/// Sets the provider's mode.
+fn in_mode(mode: EdgegapMode) -> impl FnOnce(&mut EdgegapProviderConfig) {
+    move |c| c.mode = mode
+}
+
 #[test]
 fn an_unknown_version_400_fails_the_join_with_server_failed_and_creates_nothing() {
-    let stack = Stack::start(false, &[], |c| c.version = Some("9.9".into()), |_| {});
+    an_unknown_version_400_fails_the_join_in(EdgegapMode::Deployments);
+}
+
+#[test]
+fn in_sessions_mode_an_unknown_version_400_fails_the_join_with_server_failed_and_creates_nothing() {
+    an_unknown_version_400_fails_the_join_in(EdgegapMode::Sessions);
+}
+
+fn an_unknown_version_400_fails_the_join_in(mode: EdgegapMode) {
+    let stack = Stack::start(
+        false,
+        &[],
+        |c| {
+            c.version = Some("9.9".into());
+            c.mode = mode;
+        },
+        |_| {},
+    );
     // The orphan sweep lists once at startup (the next one is 90 s away).
     let sweep = wait_for("the startup orphan sweep", || {
         let lists = stack.fake.inventory().requests_to(Endpoint::ListDeployments);
@@ -349,10 +376,21 @@ fn create_timeouts_fail_the_join_and_leave_nothing() {
 
 #[test]
 fn deployments_that_end_in_error_are_stopped_and_their_players_re_placed_then_told_server_failed() {
-    let stack = Stack::start(false, &["--deploy-error-rate", "1"], |_| {}, |_| {});
+    deployments_that_end_in_error_are_stopped_in(EdgegapMode::Deployments);
+}
+
+#[test]
+fn in_sessions_mode_deployments_that_end_in_error_are_stopped_with_their_sessions_and_players_told_server_failed() {
+    let inventory = deployments_that_end_in_error_are_stopped_in(EdgegapMode::Sessions);
+    assert!(inventory.requests_to(Endpoint::CreateSession) >= 1, "seats were asked for on the failing deployments");
+}
+
+fn deployments_that_end_in_error_are_stopped_in(mode: EdgegapMode) -> Inventory {
+    let stack = Stack::start(false, &["--deploy-error-rate", "1"], in_mode(mode), |_| {});
     let inventory = expect_player_error(&stack, "server_failed");
     assert_eq!(inventory.deployments_created, 3, "each loss re-placed the player on a new deployment");
     assert_eq!(inventory.requests_to(Endpoint::StopDeployment), 3, "every failed deployment was stopped");
+    inventory
 }
 
 #[test]
@@ -471,6 +509,12 @@ fn the_binary_lists_the_edgegap_settings_and_refuses_an_incomplete_edgegap_setup
         "BEVYGAP_EDGEGAP_APP",
         "BEVYGAP_EDGEGAP_VERSION",
         "BEVYGAP_EDGEGAP_LOCATION",
+        "BEVYGAP_EDGEGAP_MODE",
+        "BEVYGAP_EDGEGAP_WEBHOOK_URL",
+        "BEVYGAP_EDGEGAP_WEBHOOK_BIND",
+        "BEVYGAP_EDGEGAP_UDP_PORT_NAME",
+        "BEVYGAP_EDGEGAP_WT_PORT_NAME",
+        "BEVYGAP_SERVER_CAPACITY",
     ] {
         assert!(help.contains(var), "--help does not mention {var}");
     }
@@ -769,19 +813,32 @@ fn a_deployment_whose_server_never_registered_before_a_sigkill_is_stopped_by_the
 
 #[test]
 fn a_deployment_still_booting_at_a_sigkill_is_adopted_by_the_restarted_matchmaker_and_stopped_when_empty() {
+    a_deployment_still_booting_at_a_sigkill_is_adopted_in("deployments");
+}
+
+#[test]
+fn in_sessions_mode_a_deployment_still_booting_at_a_sigkill_is_adopted_stopped_and_its_sessions_deleted() {
+    a_deployment_still_booting_at_a_sigkill_is_adopted_in("sessions");
+}
+
+fn a_deployment_still_booting_at_a_sigkill_is_adopted_in(mode: &str) {
     // The deployment takes 3 s to become READY (then its demo server starts and registers);
-    // the matchmaker is killed while it is still DEPLOYING.
+    // the matchmaker is killed while it is still DEPLOYING (in sessions mode, with the
+    // player's session created and linked but not ready).
     let nats = NatsServer::start().expect("nats-server");
     let fake = FakeEdgegap::start(Some(&nats), &["--deploying-delay-ms", "3000"]);
     let setup = Setup { nats: &nats, fake: &fake, namespace: format!("t{:08x}", rand::random::<u32>()) };
-    let first = setup.start(&[]);
+    let first = setup.start(&[("BEVYGAP_EDGEGAP_MODE", mode)]);
     first.join_in_background();
     let (request_id, server) = the_deployment(&fake, &setup.namespace);
+    if mode == "sessions" {
+        wait_for("the player's session", || (!fake.inventory().sessions.is_empty()).then_some(()));
+    }
     first.kill();
     let status = fake.client().deployment_status(&request_id).expect("status");
     assert_ne!(status.current_status, "Status.READY", "killed before the deployment was ready");
 
-    let second = setup.start(&[]);
+    let second = setup.start(&[("BEVYGAP_EDGEGAP_MODE", mode)]);
     wait_for("the restarted matchmaker to adopt the server", || second.server_ids().contains(&server).then_some(()));
     wait_for("the empty adopted server to be stopped", || fake.inventory().is_idle().then_some(()));
     assert_eq!(fake.inventory().requests_to(Endpoint::StopDeployment), 1);
@@ -791,22 +848,201 @@ fn a_deployment_still_booting_at_a_sigkill_is_adopted_by_the_restarted_matchmake
 
 #[test]
 fn a_ready_server_at_a_sigkill_is_adopted_by_the_restarted_matchmaker_and_stopped_when_empty() {
+    a_ready_server_at_a_sigkill_is_adopted_in("deployments");
+}
+
+#[test]
+fn in_sessions_mode_a_ready_server_at_a_sigkill_is_adopted_and_stopped_when_empty_and_its_sessions_deleted() {
+    let (first_log, inventory) = a_ready_server_at_a_sigkill_is_adopted_in("sessions");
+    assert!(first_log.contains("Edgegap session created"), "{first_log}");
+    assert!(inventory.requests_to(Endpoint::DeleteSession) >= 1, "the killed matchmaker's session was deleted");
+}
+
+/// Returns the killed matchmaker's log and the fake's final inventory.
+fn a_ready_server_at_a_sigkill_is_adopted_in(mode: &str) -> (String, Inventory) {
     let nats = NatsServer::start().expect("nats-server");
     let fake = FakeEdgegap::start(Some(&nats), &[]);
     let setup = Setup { nats: &nats, fake: &fake, namespace: format!("t{:08x}", rand::random::<u32>()) };
     // The empty grace is long for the first matchmaker, so it is killed while its server runs.
-    let first = setup.start(&[("BEVYGAP_EMPTY_GRACE_SECS", "60")]);
+    let first = setup.start(&[("BEVYGAP_EMPTY_GRACE_SECS", "60"), ("BEVYGAP_EDGEGAP_MODE", mode)]);
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": "matchmaker.join",
                       "params": {"game": GAME, "version": VERSION, "transport": "udp"}});
     let (status, answer) = post(&format!("http://{}", first.public_addr), &body.to_string(), None);
     assert_eq!((status, &answer["result"]["status"]), (200, &json!("ready")), "{answer}");
     let (_, server) = the_deployment(&fake, &setup.namespace);
-    first.kill();
-    assert_eq!(fake.inventory().processes.len(), 1, "the killed matchmaker stopped nothing");
+    let first_log = first.kill();
+    let left = fake.inventory();
+    assert_eq!(left.processes.len(), 1, "the killed matchmaker stopped nothing");
+    assert_eq!(left.sessions.len(), usize::from(mode == "sessions"), "{left:?}");
 
-    let second = setup.start(&[]);
+    let second = setup.start(&[("BEVYGAP_EDGEGAP_MODE", mode)]);
     wait_for("the restarted matchmaker to adopt the server", || second.server_ids().contains(&server).then_some(()));
     wait_for("the empty adopted server to be stopped", || fake.inventory().is_idle().then_some(()));
-    assert_eq!(fake.inventory().requests_to(Endpoint::StopDeployment), 1);
+    let inventory = fake.inventory();
+    assert_eq!(inventory.requests_to(Endpoint::StopDeployment), 1);
     second.terminate();
+    (first_log, inventory)
+}
+
+// Sessions mode: each seated player holds an Edgegap session on the server's deployment.
+
+#[test]
+fn in_sessions_mode_each_player_holds_a_session_on_the_shared_deployment_deleted_when_they_leave() {
+    let stack = Stack::start(true, &[], in_mode(EdgegapMode::Sessions), |_| {});
+    let first = stack.join_ready();
+    let servers = stack.servers();
+    assert_eq!(servers.len(), 1, "{servers:?}");
+    let server_id = ServerId::new(servers[0]["server_id"].as_str().expect("id")).expect("valid id");
+    let request_id = stack.provider.request_id(&server_id).expect("Edgegap named the deployment");
+    let inventory = stack.fake.inventory();
+    assert_eq!(inventory.sessions.len(), 1, "{inventory:?}");
+    assert_eq!(inventory.sessions[0].deployment_request_id.as_deref(), Some(request_id.as_str()));
+    assert_eq!(inventory.sessions[0].status, "Ready", "the token waited for the session to be ready");
+    let session = stack.fake.client().get_session(&inventory.sessions[0].session_id).expect("session");
+    let ips: Vec<String> = session.session_users.unwrap_or_default().into_iter().map(|u| u.ip).collect();
+    assert_eq!(ips, vec!["127.0.0.1".to_string()], "the session is the player's IP");
+
+    let (mut one, one_entity) = client_for(&first);
+    expect_step_until(&mut [&mut one], DEADLINE, "the first client to connect", |apps| {
+        apps[0].world().get::<Connected>(one_entity).is_some()
+    });
+    let second = stack.join_ready();
+    assert_eq!(second["addresses"], first["addresses"], "the second player is placed on the same deployment");
+    let inventory = stack.fake.inventory();
+    assert_eq!(inventory.deployments_created, 1);
+    assert_eq!(inventory.sessions.len(), 2, "one session per player: {inventory:?}");
+    assert!(inventory.sessions.iter().all(|s| s.deployment_request_id.as_deref() == Some(request_id.as_str())));
+    let (mut two, two_entity) = client_for(&second);
+    expect_step_until(&mut [&mut one, &mut two], DEADLINE, "the second client to connect", |apps| {
+        apps[1].world().get::<Connected>(two_entity).is_some()
+    });
+
+    // The first player leaves: their session is deleted while the second plays on.
+    disconnect(&mut one, one_entity);
+    expect_step_until(
+        &mut [&mut one, &mut two],
+        DEADLINE,
+        "the first player's session to be deleted",
+        every(Duration::from_millis(100), || stack.fake.inventory().sessions.len() == 1),
+    );
+    assert_eq!(stack.fake.inventory().deployments.len(), 1, "the deployment runs on for the second player");
+
+    disconnect(&mut two, two_entity);
+    step_for(&mut [&mut one, &mut two], Duration::from_millis(100));
+    drop((one, two));
+    let inventory = stack.expect_nothing_left();
+    assert_eq!(inventory.requests_to(Endpoint::DeleteSession), 2);
+}
+
+#[test]
+fn in_sessions_mode_a_token_that_expires_unclaimed_deletes_its_session_and_the_deployment_stops() {
+    let stack = Stack::start(true, &[], in_mode(EdgegapMode::Sessions), |c| c.token_ttl_secs = 2);
+    stack.join_ready();
+    assert_eq!(stack.fake.inventory().sessions.len(), 1);
+    // Nobody connects: the token expires, its seat and session are given back.
+    let inventory = stack.expect_nothing_left();
+    assert_eq!(inventory.requests_to(Endpoint::DeleteSession), 1);
+}
+
+#[test]
+fn in_sessions_mode_a_session_create_that_fails_fails_the_join_and_leaves_nothing() {
+    for fault in ["create_session:server_error_rate=1", "create_session:rate_limited_rate=1"] {
+        let stack = Stack::start(true, &["--fault", fault], in_mode(EdgegapMode::Sessions), |_| {});
+        let answer = stack.join();
+        assert_eq!(answer["error"]["data"]["code"], "server_failed", "{fault}: {answer}");
+        let message = answer["error"]["message"].as_str().unwrap_or_default().to_string();
+        assert!(message.contains("Edgegap"), "{fault}: the player is told why: {answer}");
+        let inventory = stack.expect_nothing_left();
+        assert_eq!(inventory.deployments_created, 1, "{fault}: the server is not relaunched for a refused seat");
+    }
+}
+
+#[test]
+fn in_sessions_mode_a_session_create_that_times_out_fails_the_join_and_leaves_nothing() {
+    let stack = Stack::start(
+        true,
+        &["--fault", "create_session:timeout_rate=1", "--fault", "create_session:timeout_ms=4000"],
+        |c| {
+            c.mode = EdgegapMode::Sessions;
+            c.client.timeout = Duration::from_millis(700);
+        },
+        |_| {},
+    );
+    let answer = stack.join();
+    assert_eq!(answer["error"]["data"]["code"], "server_failed", "{answer}");
+    stack.expect_nothing_left();
+}
+
+#[test]
+fn in_sessions_mode_passing_session_read_and_delete_errors_are_retried() {
+    let stack = Stack::start(
+        true,
+        &[
+            "--fault",
+            "get_session:server_error_rate=1",
+            "--fault",
+            "get_session:max_faults=2",
+            "--fault",
+            "delete_session:server_error_rate=1",
+            "--fault",
+            "delete_session:max_faults=2",
+        ],
+        in_mode(EdgegapMode::Sessions),
+        |c| c.token_ttl_secs = 2,
+    );
+    stack.join_ready();
+    let inventory = stack.expect_nothing_left();
+    assert_eq!(inventory.faults_injected.values().sum::<u32>(), 4, "{inventory:?}");
+}
+
+// Webhooks: Edgegap's calls cut the status polling short.
+
+#[test]
+fn a_webhook_makes_the_provider_notice_a_failed_deployment_at_once_and_a_wrong_path_does_nothing() {
+    let port = bevygap_testkit::free_tcp_port();
+    let secret = format!("{:016x}", rand::random::<u64>());
+    let webhook = EdgegapWebhook {
+        public_url: format!("http://127.0.0.1:{port}/edgegap/{secret}"),
+        bind: format!("127.0.0.1:{port}").parse().expect("addr"),
+    };
+    // Status reads back off from 10 minutes: without the webhook, no ERROR would be seen
+    // before the join's deadline.
+    let stack = Stack::start(
+        false,
+        &["--deploy-error-rate", "1"],
+        move |c| {
+            c.webhook = Some(webhook);
+            c.timing.status = bevygap_matchmaker::providers::edgegap::Backoff::new(
+                Duration::from_secs(600),
+                Duration::from_secs(600),
+            );
+        },
+        // Nor would the matchmaker give the servers up for not starting.
+        |c| c.server_start_timeout = Duration::from_secs(600),
+    );
+    let inventory = expect_player_error(&stack, "server_failed");
+    assert_eq!(inventory.deployments_created, 3, "each ERROR was noticed through its webhook");
+    assert_eq!(inventory.requests_to(Endpoint::StopDeployment), 3);
+
+    // A call to any other path is refused and wakes nothing (once the stopped deployments'
+    // last status reads are done).
+    let statuses = wait_for("status reads to settle", || {
+        let before = stack.fake.inventory().requests_to(Endpoint::DeploymentStatus);
+        std::thread::sleep(Duration::from_millis(500));
+        (stack.fake.inventory().requests_to(Endpoint::DeploymentStatus) == before).then_some(before)
+    });
+    let wrong = agent()
+        .post(format!("http://127.0.0.1:{port}/edgegap/not-the-secret"))
+        .header("content-type", "application/json")
+        .send(r#"{"request_id":"000000000000"}"#)
+        .expect("an answer");
+    assert_eq!(wrong.status(), 404);
+    let right = agent()
+        .post(format!("http://127.0.0.1:{port}/edgegap/{secret}"))
+        .header("content-type", "application/json")
+        .send("not json")
+        .expect("an answer");
+    assert_eq!(right.status(), 204, "the right path is acknowledged even when the body names nothing");
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(stack.fake.inventory().requests_to(Endpoint::DeploymentStatus), statuses);
 }

@@ -33,6 +33,13 @@ pub struct EdgegapSettings {
     pub version: Option<String>,
     /// Where to start servers when no player IP is known.
     pub location: Option<crate::providers::edgegap::GeoPoint>,
+    /// Deployments only, or a session per player too.
+    pub mode: crate::providers::edgegap::EdgegapMode,
+    /// Where Edgegap's webhooks reach the matchmaker (its `Debug` hides the URL's path).
+    pub webhook: Option<crate::providers::edgegap::EdgegapWebhook>,
+    /// App-version port names serving UDP and WebTransport, passed to each deployment.
+    pub udp_port_name: Option<String>,
+    pub wt_port_name: Option<String>,
 }
 
 /// `bevygap-matchmaker` command line. Every flag can also be given as the env var shown.
@@ -159,6 +166,25 @@ pub struct Cli {
     /// Where to start an Edgegap server when no player IP is known, as latitude,longitude.
     #[arg(long, env = "BEVYGAP_EDGEGAP_LOCATION")]
     pub edgegap_location: Option<String>,
+    /// `deployments` (v2 deployments; our seat book counts players) or `sessions` (also an
+    /// Edgegap session per seated player: the legacy Sessions API, for accounts that use it).
+    #[arg(long, env = "BEVYGAP_EDGEGAP_MODE", default_value = "deployments")]
+    pub edgegap_mode: String,
+    /// URL Edgegap's webhooks call (deployment ready/error/terminated, session linked): it
+    /// makes the matchmaker read that status at once. Put a secret in its path; never logged.
+    /// Unset: status polling with backoff alone.
+    #[arg(long, env = "BEVYGAP_EDGEGAP_WEBHOOK_URL", hide_env_values = true, value_parser = secret)]
+    pub edgegap_webhook_url: Option<bevygap_shared::Secret>,
+    /// Where the matchmaker listens for those webhooks (behind the proxy the URL names).
+    #[arg(long, env = "BEVYGAP_EDGEGAP_WEBHOOK_BIND", default_value = "0.0.0.0:8090")]
+    pub edgegap_webhook_bind: SocketAddr,
+    /// App-version port name that serves UDP, passed to each deployment as
+    /// BEVYGAP_UDP_PORT_NAME. Unset: the app version's env (or the server's default, `udp`).
+    #[arg(long, env = "BEVYGAP_EDGEGAP_UDP_PORT_NAME")]
+    pub edgegap_udp_port_name: Option<String>,
+    /// App-version port name that serves WebTransport, passed as BEVYGAP_WT_PORT_NAME.
+    #[arg(long, env = "BEVYGAP_EDGEGAP_WT_PORT_NAME")]
+    pub edgegap_wt_port_name: Option<String>,
 }
 
 /// A setting that failed validation; the message names it.
@@ -265,13 +291,18 @@ impl Cli {
             None => vec![default_game_server()],
         };
         let edgegap = match self.provider {
-            ProviderKind::Edgegap => Some(edgegap_settings(
-                self.edgegap_api_token,
-                self.edgegap_url,
-                self.edgegap_app,
-                self.edgegap_version,
-                self.edgegap_location,
-            )?),
+            ProviderKind::Edgegap => Some(edgegap_settings(EdgegapFlags {
+                token: self.edgegap_api_token,
+                url: self.edgegap_url,
+                app: self.edgegap_app,
+                version: self.edgegap_version,
+                location: self.edgegap_location,
+                mode: self.edgegap_mode,
+                webhook_url: self.edgegap_webhook_url,
+                webhook_bind: self.edgegap_webhook_bind,
+                udp_port_name: self.edgegap_udp_port_name,
+                wt_port_name: self.edgegap_wt_port_name,
+            })?),
             ProviderKind::Local | ProviderKind::Fleet => None,
         };
         Ok(MatchmakerConfig {
@@ -311,15 +342,24 @@ impl Cli {
     }
 }
 
-/// Checks the `edgegap` provider's settings; every error names its variable.
-fn edgegap_settings(
+/// The `edgegap` provider's flags, as given.
+struct EdgegapFlags {
     token: Option<bevygap_shared::Secret>,
     url: String,
     app: Option<String>,
     version: Option<String>,
     location: Option<String>,
-) -> Result<EdgegapSettings, ConfigError> {
+    mode: String,
+    webhook_url: Option<bevygap_shared::Secret>,
+    webhook_bind: SocketAddr,
+    udp_port_name: Option<String>,
+    wt_port_name: Option<String>,
+}
+
+/// Checks the `edgegap` provider's settings; every error names its variable.
+fn edgegap_settings(flags: EdgegapFlags) -> Result<EdgegapSettings, ConfigError> {
     const TOKEN: &str = "--edgegap-api-token / BEVYGAP_EDGEGAP_API_TOKEN";
+    let EdgegapFlags { token, url, app, version, location, .. } = flags;
     let token = token
         .filter(|t| !t.expose().trim().is_empty())
         .ok_or_else(|| bad(TOKEN, "is required with provider edgegap"))?;
@@ -339,7 +379,31 @@ fn edgegap_settings(
         .map(|l| crate::providers::edgegap::GeoPoint::parse(&l))
         .transpose()
         .map_err(|e| bad("--edgegap-location / BEVYGAP_EDGEGAP_LOCATION", e))?;
-    Ok(EdgegapSettings { api_key, base_url, app, version, location })
+    let mode = crate::providers::edgegap::EdgegapMode::parse(&flags.mode)
+        .map_err(|e| bad("--edgegap-mode / BEVYGAP_EDGEGAP_MODE", e))?;
+    let webhook = match flags.webhook_url.filter(|u| !u.expose().trim().is_empty()) {
+        Some(url) => {
+            let url = url.expose().trim().to_string();
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                // Never quote it: its path is a secret.
+                return Err(bad("--edgegap-webhook-url / BEVYGAP_EDGEGAP_WEBHOOK_URL", "is not an http(s) URL"));
+            }
+            Some(crate::providers::edgegap::EdgegapWebhook { public_url: url, bind: flags.webhook_bind })
+        }
+        None => None,
+    };
+    let name = |n: Option<String>| n.map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
+    Ok(EdgegapSettings {
+        api_key,
+        base_url,
+        app,
+        version,
+        location,
+        mode,
+        webhook,
+        udp_port_name: name(flags.udp_port_name),
+        wt_port_name: name(flags.wt_port_name),
+    })
 }
 
 /// `bevygap-demo-server` beside the running executable (both are built into one target dir).
@@ -471,6 +535,14 @@ mod tests {
         assert!(with(&["--edgegap-url", "ftp://x"]).unwrap_err().setting.contains("BEVYGAP_EDGEGAP_URL"));
         assert!(with(&["--edgegap-location", "north"]).unwrap_err().setting.contains("BEVYGAP_EDGEGAP_LOCATION"));
 
+        let err = with(&["--edgegap-mode", "seats"]).unwrap_err();
+        assert!(err.setting.contains("BEVYGAP_EDGEGAP_MODE"), "{err}");
+        let err = with(&["--edgegap-webhook-url", "mm.example.com/s3cr3t"]).unwrap_err();
+        assert!(err.setting.contains("BEVYGAP_EDGEGAP_WEBHOOK_URL") && !err.to_string().contains("s3cr3t"), "{err}");
+        let c = with(&["--edgegap-mode", "sessions", "--edgegap-webhook-url", "https://mm.example.com/s3cr3t"]).unwrap();
+        let edgegap = c.edgegap.expect("edgegap settings");
+        assert_eq!(edgegap.mode, crate::providers::edgegap::EdgegapMode::Sessions);
+        assert!(edgegap.webhook.is_some() && !format!("{edgegap:?}").contains("s3cr3t"));
         let c = with(&["--edgegap-location", "45.5,-73.6"]).unwrap();
         let edgegap = c.edgegap.expect("edgegap settings");
         assert_eq!((edgegap.app.as_str(), edgegap.base_url.as_str()), ("g", "https://api.edgegap.com"));

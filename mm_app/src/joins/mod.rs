@@ -5,6 +5,7 @@
 
 pub mod admission;
 pub mod machine;
+mod provider_seats;
 mod systems;
 
 pub use systems::new_client_id;
@@ -86,6 +87,7 @@ impl Plugin for JoinsPlugin {
                 Update,
                 (
                     systems::replace_lost_servers,
+                    provider_seats::fail_refused_seats,
                     systems::fail_overdue_joins,
                     systems::place_queued_joins,
                     systems::call_for_capacity,
@@ -98,6 +100,8 @@ impl Plugin for JoinsPlugin {
             .add_systems(
                 Update,
                 (systems::apply_failures, systems::forget_finished_joins).chain().in_set(MatchmakerSystems::Finish),
-            );
+            )
+            // After `Finish`: seats freed this tick are given back this tick.
+            .add_systems(Update, provider_seats::sync_provider_seats.in_set(MatchmakerSystems::Cleanup));
     }
 }

@@ -15,7 +15,8 @@ use crate::clock::now;
 use crate::config::{GameKey, MatchmakerConfig};
 use crate::nats_bridge::{GrantWrite, NatsCommand, NatsEvent, NatsLinkState};
 use crate::placement::{self, Decision, OpenServer, QueuedJoin, Target};
-use crate::servers::{GameServer, SeatBook, ServerEndpoints, ServerLauncher, ServerPhase};
+use crate::providers::ProviderHandle;
+use crate::servers::{GameServer, ProviderSeats, SeatBook, ServerEndpoints, ServerLauncher, ServerPhase};
 use crate::sessions::{GameSession, SessionIndex};
 use crate::tokens::mint::{TokenSpec, mint};
 use crate::tokens::{IssuedToken, MatchmakerKeys, TokenEnded, TokenIndex, TokenState};
@@ -231,7 +232,8 @@ pub struct TokenDesk<'w> {
 pub fn issue_tokens(
     mut commands: Commands,
     mut joins: Query<(Entity, &mut Join)>,
-    servers: Query<(&GameServer, &ServerPhase, &ServerEndpoints)>,
+    servers: Query<(&GameServer, &ServerPhase, &ServerEndpoints, Option<&ProviderSeats>)>,
+    provider: Res<ProviderHandle>,
     mut desk: TokenDesk,
     mut nats: MessageWriter<NatsCommand>,
     mut failures: MessageWriter<FailJoin>,
@@ -240,7 +242,12 @@ pub fn issue_tokens(
     let now_s = now(&time);
     for (entity, mut join) in &mut joins {
         let JoinPhase::WaitingForServer { seat } = join.phase() else { continue };
-        let Ok((server, ServerPhase::Ready, endpoints)) = servers.get(seat.server) else { continue };
+        let Ok((server, ServerPhase::Ready, endpoints, provider_seats)) = servers.get(seat.server) else { continue };
+        // A provider that holds each seat itself must have confirmed this one.
+        if provider.0.confirms_seats() && !provider_seats.is_some_and(|seats| seats.may_issue(seat.client_id)) {
+            continue;
+        }
+        let provider_session = provider_seats.and_then(|seats| seats.external_id(seat.client_id)).map(String::from);
         let Some(server_addr) = endpoints.address(join.transport) else {
             let message = format!("the server offers no {:?} address", join.transport);
             failures.write(FailJoin { join: entity, error: JoinError::new(ErrorCode::ServerFailed, message) });
@@ -314,7 +321,7 @@ pub fn issue_tokens(
                 version: server.game.version.clone(),
                 client_ids: vec![seat.client_id],
                 created_at_ms: issued_ms,
-                provider_session: None,
+                provider_session,
             },
         })));
         commands.entity(entity).insert(PendingReady(ReadyPayload {

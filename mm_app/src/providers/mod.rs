@@ -42,6 +42,26 @@ pub enum ProviderEvent {
     LaunchFailed { server_id: ServerId, error: ProviderError },
     /// The server's process (or deployment) is gone, for whatever reason.
     Exited { server_id: ServerId, detail: String },
+    /// A seat asked for with [`ServerProvider::take_seat`] is held at the provider (an Edgegap
+    /// session linked to the server's ready deployment); `external_id` is the provider's name
+    /// for it.
+    SeatConfirmed { server_id: ServerId, client_id: u64, external_id: String },
+    /// A seat asked for with [`ServerProvider::take_seat`] cannot be held: the player's join
+    /// fails with this error.
+    SeatRefused { server_id: ServerId, client_id: u64, error: ProviderError },
+}
+
+/// A seat on a server, for providers that account for each player themselves
+/// ([`ServerProvider::confirms_seats`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeatSpec {
+    pub server_id: ServerId,
+    pub game: GameName,
+    pub version: GameVersion,
+    /// The Lightyear client id the seat is reserved for.
+    pub client_id: u64,
+    /// The player's address, which the provider records with the seat.
+    pub player_ip: std::net::IpAddr,
 }
 
 /// Why a provider could not act.
@@ -83,6 +103,10 @@ pub enum ProviderError {
     /// the provider where to start the server.
     #[error("no player IP and no location hint (BEVYGAP_EDGEGAP_LOCATION) to place the server by")]
     NoLocation,
+    /// Edgegap did not hold the player's seat: the session could not be created, ended
+    /// `Unprocessable` or in `Error`, or linked to another deployment.
+    #[error("Edgegap did not seat the player: {0}")]
+    SessionRefused(String),
 }
 
 /// A stop the provider gave up retrying for now: the server may still be running (and
@@ -134,6 +158,23 @@ pub trait ServerProvider: Send + Sync + 'static {
     /// cannot outlive the matchmaker unnoticed).
     fn reconcile(&self, known: &[ServerId], grace: std::time::Duration) {
         let _ = (known, grace);
+    }
+    /// Whether this provider holds each player's seat itself (Edgegap's sessions mode: one
+    /// session per player). Then the matchmaker tells it of every seat taken and freed, and
+    /// issues a player's token only once the provider confirmed the seat
+    /// ([`ProviderEvent::SeatConfirmed`]).
+    fn confirms_seats(&self) -> bool {
+        false
+    }
+    /// A seat was reserved for a player: hold it at the provider and report
+    /// [`ProviderEvent::SeatConfirmed`] or [`ProviderEvent::SeatRefused`]. Must not block.
+    fn take_seat(&self, seat: SeatSpec, events: InboxSender<ProviderEvent>) {
+        let _ = (seat, events);
+    }
+    /// A seat was freed (the player left, their token expired unclaimed, their join ended):
+    /// give it back at the provider. Must not block.
+    fn free_seat(&self, server_id: &ServerId, client_id: u64) {
+        let _ = (server_id, client_id);
     }
 }
 

@@ -63,3 +63,12 @@ pub struct ServerLost {
     pub server: Entity,
     pub reason: LossReason,
 }
+
+/// The provider refused a seat it was asked to hold ([`crate::providers::ProviderEvent::SeatRefused`]):
+/// the join holding it fails.
+#[derive(Message, Debug, Clone)]
+pub struct SeatRefused {
+    pub server: Entity,
+    pub client_id: u64,
+    pub reason: String,
+}

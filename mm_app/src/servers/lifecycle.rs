@@ -12,6 +12,7 @@ use bevygap_shared::records::{ServerCommand, ServerRecord};
 
 use super::components::*;
 use super::phase::{LossReason, RecordGone, ServerPhase};
+use super::provider_seats::ProviderSeats;
 use super::seats::SeatBook;
 use crate::clock::now;
 use crate::config::{GameKey, MatchmakerConfig};
@@ -51,17 +52,19 @@ impl ServerLauncher<'_> {
     pub fn launch(&mut self, commands: &mut Commands, game: &GameKey, player_ips: Vec<IpAddr>, now: f64) -> Entity {
         let id = self.provider.new_server_id();
         let capacity = self.config.server_capacity;
-        let entity = commands
-            .spawn((
-                Name::new(format!("server {id}")),
-                GameServer { id: id.clone(), game: game.clone(), provider: self.provider.0.name().into() },
-                ServerPhase::Starting { since: now },
-                SeatBook::new(capacity),
-                ServerEndpoints::default(),
-                EmptySince(Some(now)),
-                LastHeard::default(),
-            ))
-            .id();
+        let mut entity = commands.spawn((
+            Name::new(format!("server {id}")),
+            GameServer { id: id.clone(), game: game.clone(), provider: self.provider.0.name().into() },
+            ServerPhase::Starting { since: now },
+            SeatBook::new(capacity),
+            ServerEndpoints::default(),
+            EmptySince(Some(now)),
+            LastHeard::default(),
+        ));
+        if self.provider.0.confirms_seats() {
+            entity.insert(ProviderSeats::default());
+        }
+        let entity = entity.id();
         self.index.0.insert(id.clone(), entity);
         let spec =
             ServerSpec { server_id: id, game: game.game.clone(), version: game.version.clone(), capacity, player_ips };
@@ -70,14 +73,31 @@ impl ServerLauncher<'_> {
     }
 }
 
-/// Provider outcomes: a failed launch or an exited process means the server is lost.
+/// Provider outcomes: a failed launch or an exited process means the server is lost; a seat
+/// the provider confirmed may get its token, one it refused fails its join.
 pub fn apply_provider_events(
     mut inbox: ResMut<Inbox<ProviderEvent>>,
     index: Res<ServerIndex>,
+    mut provider_seats: Query<&mut ProviderSeats>,
     mut lost: MessageWriter<ServerLost>,
+    mut refused: MessageWriter<SeatRefused>,
 ) {
     for event in inbox.drain() {
         let (server_id, reason) = match event {
+            ProviderEvent::SeatConfirmed { server_id, client_id, external_id } => {
+                let seats = index.0.get(&server_id).and_then(|&server| provider_seats.get_mut(server).ok());
+                if !seats.is_some_and(|mut seats| seats.confirm(client_id, external_id)) {
+                    tracing::debug!(%server_id, client_id, "a seat confirmed after it was freed");
+                }
+                continue;
+            }
+            ProviderEvent::SeatRefused { server_id, client_id, error } => {
+                tracing::warn!(%server_id, client_id, "the provider refused a seat: {error}");
+                if let Some(&server) = index.0.get(&server_id) {
+                    refused.write(SeatRefused { server, client_id, reason: error.to_string() });
+                }
+                continue;
+            }
             ProviderEvent::Launched { server_id } => {
                 tracing::debug!(%server_id, "launched");
                 continue;
@@ -101,6 +121,7 @@ pub fn apply_server_reports(
     mut index: ResMut<ServerIndex>,
     mut servers: Query<(&mut ServerPhase, &mut ServerEndpoints, &mut SeatBook, &mut LastHeard)>,
     mut lost: MessageWriter<ServerLost>,
+    provider: Res<ProviderHandle>,
     time: Res<Time<Real>>,
 ) {
     let now = now(&time);
@@ -115,7 +136,7 @@ pub fn apply_server_reports(
                         heard.0 = Some(now);
                     }
                     None if !index.0.contains_key(&record.server_id) => {
-                        let entity = adopt(&mut commands, record, now);
+                        let entity = adopt(&mut commands, record, provider.0.confirms_seats(), now);
                         index.0.insert(record.server_id.clone(), entity);
                     }
                     None => {}
@@ -171,13 +192,12 @@ fn apply_record(record: &ServerRecord, phase: &mut ServerPhase, endpoints: &mut 
     }
 }
 
-fn adopt(commands: &mut Commands, record: &ServerRecord, now: f64) -> Entity {
+fn adopt(commands: &mut Commands, record: &ServerRecord, provider_seats: bool, now: f64) -> Entity {
     tracing::info!(server_id = %record.server_id, "adopting a server this matchmaker did not launch");
     let mut phase = ServerPhase::Starting { since: now };
     let mut endpoints = ServerEndpoints::default();
     apply_record(record, &mut phase, &mut endpoints, now);
-    commands
-        .spawn((
+    let mut entity = commands.spawn((
             Name::new(format!("server {}", record.server_id)),
             GameServer {
                 id: record.server_id.clone(),
@@ -187,10 +207,13 @@ fn adopt(commands: &mut Commands, record: &ServerRecord, now: f64) -> Entity {
             phase,
             SeatBook::new(record.capacity),
             endpoints,
-            EmptySince(Some(now)),
-            LastHeard(Some(now)),
-        ))
-        .id()
+        EmptySince(Some(now)),
+        LastHeard(Some(now)),
+    ));
+    if provider_seats {
+        entity.insert(ProviderSeats::default());
+    }
+    entity.id()
 }
 
 /// Running servers whose heartbeats stopped are held; servers whose phase timer ran out (never

@@ -5,13 +5,15 @@
 mod components;
 mod lifecycle;
 pub mod phase;
+pub mod provider_seats;
 pub mod seats;
 
 use bevy::prelude::*;
 
-pub use components::{EmptySince, GameServer, LastHeard, ServerEndpoints, ServerIndex, ServerLost};
+pub use components::{EmptySince, GameServer, LastHeard, SeatRefused, ServerEndpoints, ServerIndex, ServerLost};
 pub use lifecycle::ServerLauncher;
 pub use phase::{LossReason, PhaseTimers, ServerPhase};
+pub use provider_seats::ProviderSeats;
 pub use seats::SeatBook;
 
 use crate::nats_bridge::{NatsCommand, NatsEvent};
@@ -28,6 +30,7 @@ impl Plugin for ServersPlugin {
         bevygap_shared::inbox::add_inbox::<ProviderEvent>(app);
         app.init_resource::<ServerIndex>()
             .add_message::<ServerLost>()
+            .add_message::<SeatRefused>()
             .add_message::<NatsEvent>()
             .add_message::<NatsCommand>()
             .register_type::<GameServer>()
@@ -36,6 +39,7 @@ impl Plugin for ServersPlugin {
             .register_type::<EmptySince>()
             .register_type::<LastHeard>()
             .register_type::<SeatBook>()
+            .register_type::<ProviderSeats>()
             .add_systems(
                 Update,
                 (lifecycle::apply_provider_events, lifecycle::apply_server_reports, lifecycle::time_out_servers)

@@ -82,15 +82,31 @@
 //! - A server whose NATS record expired (heartbeats lost for the record's TTL) while its
 //!   deployment still runs looks like an orphan to the sweep and is stopped once past the
 //!   grace; the matchmaker gives such a server up anyway.
-//! - Edgegap's webhooks (`webhook_on_ready|error|terminated`) are not used: the matchmaker has
-//!   no endpoint for Edgegap to call; status polling with backoff covers the same ground.
-//! - The legacy Sessions API is not used.
+//! - Sessions mode: a session whose deployment ended while no matchmaker ran (a SIGKILL, then
+//!   the deployment stopped by someone else before a restart) stays on Edgegap, which reads it
+//!   as `Error`; nothing in a listed session names its namespace, so the matchmaker cannot
+//!   tell it from another app's. Sessions on deployments that are still running are deleted
+//!   when the deployment stops.
+//!
+//! # Webhooks
+//!
+//! With [`EdgegapWebhook`] configured, every deployment is created with
+//! `webhook_on_ready|error|terminated` and every session with `webhook_url` pointing at it,
+//! and a call reads that deployment's (session's) status at once ([`webhook`]). Polling with
+//! backoff goes on regardless, so a lost webhook only costs time.
+//!
+//! # Sessions mode
+//!
+//! [`EdgegapMode::Sessions`] adds one Edgegap session per seated player, linked to the
+//! server's deployment: see [`sessions`].
 
 pub mod backoff;
 pub mod policy;
 pub mod request;
+pub mod sessions;
 pub mod sweep;
 mod table;
+pub mod webhook;
 mod worker;
 
 use std::sync::Arc;
@@ -104,8 +120,9 @@ use bevygap_shared::naming::{Namespace, ServerId};
 
 pub use backoff::Backoff;
 pub use request::{GeoPoint, MAX_ENV_VALUE_BYTES};
+pub use webhook::EdgegapWebhook;
 
-use super::{ParkedStop, ProviderError, ProviderEvent, ServerProvider, ServerSpec};
+use super::{ParkedStop, ProviderError, ProviderEvent, SeatSpec, ServerProvider, ServerSpec};
 use table::Table;
 use worker::Shared;
 
@@ -168,6 +185,29 @@ impl EdgegapTiming {
     }
 }
 
+/// How players are put on deployments (`BEVYGAP_EDGEGAP_MODE`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum EdgegapMode {
+    /// v2 deployments only; the matchmaker's seat book alone accounts for players (current
+    /// Edgegap).
+    #[default]
+    Deployments,
+    /// v2 deployments, and an Edgegap session per seated player (the legacy Sessions API, for
+    /// accounts that still use it): see [`sessions`].
+    Sessions,
+}
+
+impl EdgegapMode {
+    /// Parses `deployments` or `sessions`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text.trim() {
+            "deployments" => Ok(Self::Deployments),
+            "sessions" => Ok(Self::Sessions),
+            other => Err(format!("{other:?} is not an Edgegap mode (deployments | sessions)")),
+        }
+    }
+}
+
 /// Settings of the `edgegap` provider.
 #[derive(Debug, Clone)]
 pub struct EdgegapProviderConfig {
@@ -187,6 +227,14 @@ pub struct EdgegapProviderConfig {
     pub extra_env: Vec<(String, Secret)>,
     /// Polling, retry and wait schedule.
     pub timing: EdgegapTiming,
+    /// Deployments only, or a session per player too.
+    pub mode: EdgegapMode,
+    /// Where Edgegap's webhooks reach the matchmaker, if configured.
+    pub webhook: Option<EdgegapWebhook>,
+    /// App-version port name serving UDP, passed as `BEVYGAP_UDP_PORT_NAME` if set.
+    pub udp_port_name: Option<String>,
+    /// App-version port name serving WebTransport, passed as `BEVYGAP_WT_PORT_NAME` if set.
+    pub wt_port_name: Option<String>,
 }
 
 impl EdgegapProviderConfig {
@@ -200,6 +248,10 @@ impl EdgegapProviderConfig {
             location: None,
             extra_env: Vec::new(),
             timing: EdgegapTiming::default(),
+            mode: EdgegapMode::default(),
+            webhook: None,
+            udp_port_name: None,
+            wt_port_name: None,
         }
     }
 }
@@ -222,8 +274,22 @@ impl EdgegapProvider {
                 shutting_down: Default::default(),
                 sweeping: Default::default(),
                 first_seen: Default::default(),
+                seats: Default::default(),
             }),
         })
+    }
+
+    /// Starts listening for Edgegap's webhooks, if configured; returns the bound address.
+    pub fn listen_for_webhooks(&self) -> std::io::Result<Option<std::net::SocketAddr>> {
+        match &self.shared.config.webhook {
+            Some(webhook) => webhook::listen(&self.shared, webhook).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Sessions mode: players' sessions created and not yet deleted.
+    pub fn sessions_held(&self) -> usize {
+        self.shared.seats.held()
     }
 
     /// Checks on a background thread that the app (and the configured version) exists and is
@@ -293,8 +359,9 @@ impl ServerProvider for EdgegapProvider {
     fn shutdown_all(&self) {
         self.shared.shutting_down.store(true, Ordering::SeqCst);
         self.shared.table.request_stop_all();
+        self.shared.seats.free_all();
         let deadline = Instant::now() + self.shared.config.timing.shutdown_wait;
-        while Instant::now() < deadline && !self.running().is_empty() {
+        while Instant::now() < deadline && (!self.running().is_empty() || self.shared.seats.held() > 0) {
             std::thread::sleep(Duration::from_millis(20));
         }
         let left = self.running();
@@ -322,6 +389,22 @@ impl ServerProvider for EdgegapProvider {
         if let Err(e) = worker::spawn_sweep(self.shared.clone(), known, grace) {
             tracing::error!("cannot start the Edgegap orphan sweep thread: {e}");
         }
+    }
+
+    fn confirms_seats(&self) -> bool {
+        self.shared.sessions_mode()
+    }
+
+    /// Sessions mode: creates the player's session on the server's deployment.
+    fn take_seat(&self, seat: SeatSpec, events: InboxSender<ProviderEvent>) {
+        if self.shared.sessions_mode() {
+            sessions::spawn_seat(self.shared.clone(), seat, events);
+        }
+    }
+
+    /// Sessions mode: deletes the player's session.
+    fn free_seat(&self, server_id: &ServerId, client_id: u64) {
+        self.shared.seats.free(server_id, client_id);
     }
 }
 

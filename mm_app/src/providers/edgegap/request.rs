@@ -13,7 +13,7 @@
 //! Edgegap takes at most [`MAX_ENV_VALUE_BYTES`] per value; a longer one fails the launch
 //! before any call, naming the variable.
 
-use bevygap_edgegap::{DeploymentCreate, DeploymentUser, EnvironmentVariable};
+use bevygap_edgegap::{DeploymentCreate, DeploymentUser, EnvironmentVariable, Webhook};
 use bevygap_shared::naming::{Namespace, ServerId};
 use bevygap_shared::server_env::ServerEnv;
 
@@ -91,7 +91,13 @@ pub fn environment(
         udp: None,
         webtransport: None,
     };
-    let plain = contract.to_vars().into_iter().map(|(key, value)| (key.to_string(), value, false));
+    let port_names = [("BEVYGAP_UDP_PORT_NAME", &config.udp_port_name), ("BEVYGAP_WT_PORT_NAME", &config.wt_port_name)];
+    let plain = contract
+        .to_vars()
+        .into_iter()
+        .map(|(key, value)| (key.to_string(), value))
+        .chain(port_names.into_iter().filter_map(|(key, name)| Some((key.to_string(), name.clone()?))))
+        .map(|(key, value)| (key, value, false));
     let hidden = config.extra_env.iter().map(|(key, value)| (key.clone(), value.expose().to_string(), true));
     plain
         .chain(hidden)
@@ -116,11 +122,10 @@ pub fn deployment_request(
         require_cached_locations: None,
         environment_variables: Some(environment(config, spec)?),
         tags: Some(tags(&config.namespace, &spec.server_id)),
-        // Webhooks would let the matchmaker skip status polling, but it has no HTTP endpoint
-        // for Edgegap to call yet; polling with backoff covers the same ground.
-        webhook_on_ready: None,
-        webhook_on_error: None,
-        webhook_on_terminated: None,
+        // Edgegap's calls only wake the status polling early (see `webhook`).
+        webhook_on_ready: config.webhook.as_ref().map(|w| Webhook { url: w.public_url.clone() }),
+        webhook_on_error: config.webhook.as_ref().map(|w| Webhook { url: w.public_url.clone() }),
+        webhook_on_terminated: config.webhook.as_ref().map(|w| Webhook { url: w.public_url.clone() }),
     })
 }
 
@@ -163,6 +168,12 @@ mod tests {
         assert_eq!(get("BEVYGAP_CAPACITY"), Some("8"));
         assert_eq!(get("BEVYGAP_PROVIDER"), Some("edgegap"));
         assert_eq!(get("BEVYGAP_UDP_BIND"), None, "Edgegap's port mapping decides the sockets");
+        assert_eq!(get("BEVYGAP_UDP_PORT_NAME"), None, "the app version's own setting stands unless one is given");
+
+        let mut named = config();
+        named.udp_port_name = Some("game-udp".into());
+        let env = environment(&named, &spec(&[])).expect("env");
+        assert!(env.iter().any(|v| v.key == "BEVYGAP_UDP_PORT_NAME" && v.value == "game-udp"));
     }
 
     #[test]

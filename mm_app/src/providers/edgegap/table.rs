@@ -39,12 +39,16 @@ struct Entry {
 
 /// How many finished servers the table remembers (see [`Table::handled`]).
 const REMEMBERED: usize = 4096;
+/// How many webhook hints for not-yet-recorded deployments are kept.
+const EARLY_HINTS: usize = 64;
 
 /// Every deployment the provider is responsible for, and the most recent ones it was.
 #[derive(Default)]
 pub struct Table {
     entries: Mutex<HashMap<ServerId, Entry>>,
     finished: Mutex<Finished>,
+    /// Request ids webhooks named before their create's answer was recorded.
+    early_hints: Mutex<VecDeque<String>>,
 }
 
 /// A bounded memory of servers whose deployments this provider already saw end.
@@ -83,15 +87,37 @@ impl Table {
         }
     }
 
+    /// Wakes the worker following the deployment `request_id` (a webhook named it). A hint
+    /// for a deployment no worker follows yet (Edgegap may call before the create's answer
+    /// was recorded) is kept a little, and wakes the worker when the id is recorded.
+    pub fn wake_request(&self, request_id: &str) -> bool {
+        let entries = self.lock();
+        if let Some(entry) = entries.values().find(|e| e.request_id.as_deref() == Some(request_id)) {
+            let _ = entry.wake.try_send(());
+            return true;
+        }
+        let mut early = self.early_hints.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        early.push_back(request_id.to_string());
+        while early.len() > EARLY_HINTS {
+            early.pop_front();
+        }
+        false
+    }
+
     /// Whether someone asked for `server_id` to stop.
     pub fn stop_requested(&self, server_id: &ServerId) -> bool {
         self.lock().get(server_id).is_some_and(|e| e.stop_requested)
     }
 
-    /// Records the deployment's request id.
+    /// Records the deployment's request id (waking its worker if a webhook already named it).
     pub fn set_request_id(&self, server_id: &ServerId, request_id: &str) {
         if let Some(entry) = self.lock().get_mut(server_id) {
             entry.request_id = Some(request_id.to_string());
+            let mut early = self.early_hints.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if let Some(at) = early.iter().position(|hinted| hinted == request_id) {
+                early.remove(at);
+                let _ = entry.wake.try_send(());
+            }
         }
     }
 
@@ -185,6 +211,10 @@ mod tests {
         assert!(table.request_stop(&id(1)) && table.request_stop(&id(2)), "wakes collapse instead of blocking");
         assert!(table.stop_requested(&id(1)) && !table.stop_requested(&id(3)));
         assert!(rx.try_recv().is_ok() && rx.try_recv().is_err());
+        assert!(!table.wake_request("0000000000ee"), "no deployment has that id yet");
+        table.set_request_id(&id(1), "0000000000ee");
+        assert!(rx.try_recv().is_ok(), "the early webhook wakes the worker once its id is recorded");
+        assert!(table.wake_request("0000000000ee") && rx.try_recv().is_ok());
         table.remove(&id(1));
         assert!(!table.request_stop(&id(1)));
         assert!(table.handled(&id(1)) && table.handled(&id(2)) && !table.handled(&id(9)));

@@ -37,6 +37,29 @@ pub struct Shared {
     /// When this process first listed each deployment of its namespace (the orphan sweep's
     /// age floor); entries of deployments no longer listed are dropped.
     pub first_seen: Mutex<HashMap<String, Instant>>,
+    /// Sessions mode: the players' sessions.
+    pub seats: super::sessions::SeatTable,
+}
+
+impl Shared {
+    /// Whether each player holds an Edgegap session.
+    pub fn sessions_mode(&self) -> bool {
+        self.config.mode == super::EdgegapMode::Sessions
+    }
+}
+
+/// The live deployment carrying `tag`, if any.
+pub fn find_tagged(shared: &Shared, tag: &str) -> Result<Option<String>, EdgegapError> {
+    for page in 1..=LIST_MAX_PAGES {
+        let list = shared.client.list_deployments(Some(page), Some(LIST_PAGE))?;
+        if let Some(found) = list.data.iter().find(|d| d.has_tag(tag)) {
+            return Ok(Some(found.request_id.clone()));
+        }
+        if !list.pagination.and_then(|p| p.has_next).unwrap_or(false) {
+            break;
+        }
+    }
+    Ok(None)
 }
 
 /// How following a deployment ended.
@@ -233,7 +256,10 @@ impl Worker {
                 self.stop(&request_id);
                 self.table().remove(&id);
             }
-            Followed::Ended(detail) => self.exited(detail),
+            Followed::Ended(detail) => {
+                self.release_sessions(&request_id);
+                self.exited(detail);
+            }
         }
     }
 
@@ -325,12 +351,16 @@ impl Worker {
     fn stop(&self, request_id: &str) -> String {
         let (id, timing) = (&self.server_id, &self.shared.config.timing);
         self.table().set_stage(id, Stage::Stopping);
+        self.shared.seats.free_server(id);
         let mut attempts: u32 = 0;
         loop {
             attempts = attempts.saturating_add(1);
             match policy::judge_stop(&self.client().stop_deployment(request_id)) {
                 StopVerdict::Accepted => break,
-                StopVerdict::AlreadyGone => return format!("Edgegap deployment {request_id} was already gone"),
+                StopVerdict::AlreadyGone => {
+                    self.release_sessions(request_id);
+                    return format!("Edgegap deployment {request_id} was already gone");
+                }
                 StopVerdict::Retry(error) if attempts < timing.stop_attempts => {
                     tracing::debug!(server_id = %id, request_id, "stop failed, retrying: {error}");
                     self.nap(timing.stop_retry.delay(attempts - 1));
@@ -349,6 +379,7 @@ impl Worker {
                     // It may have ended meanwhile without this stop (the game server stopped
                     // itself, an operator stopped it): then there is nothing left to retry.
                     if let Some(detail) = self.ended(request_id) {
+                        self.release_sessions(request_id);
                         return detail;
                     }
                 }
@@ -356,6 +387,7 @@ impl Worker {
         }
         self.table().set_stage(id, Stage::StopAccepted);
         tracing::info!(server_id = %id, request_id, "Edgegap accepted the stop");
+        self.release_sessions(request_id);
         self.confirm_end(request_id)
     }
 
@@ -442,15 +474,15 @@ impl Worker {
 
     /// The live deployment carrying `tag`, if any.
     fn find_tagged(&self, tag: &str) -> Result<Option<String>, EdgegapError> {
-        for page in 1..=LIST_MAX_PAGES {
-            let list = self.client().list_deployments(Some(page), Some(LIST_PAGE))?;
-            if let Some(found) = list.data.iter().find(|d| d.has_tag(tag)) {
-                return Ok(Some(found.request_id.clone()));
-            }
-            if !list.pagination.and_then(|p| p.has_next).unwrap_or(false) {
-                break;
-            }
+        find_tagged(&self.shared, tag)
+    }
+
+    /// Sessions mode: deletes the sessions still linked to a deployment that is stopping or
+    /// gone (the players' own session workers are told to give theirs back as well).
+    fn release_sessions(&self, request_id: &str) {
+        if self.shared.sessions_mode() {
+            self.shared.seats.free_server(&self.server_id);
+            super::sessions::delete_sessions_on(&self.shared, request_id);
         }
-        Ok(None)
     }
 }
