@@ -539,7 +539,8 @@ mod tests {
         assert!(err.setting.contains("BEVYGAP_EDGEGAP_MODE"), "{err}");
         let err = with(&["--edgegap-webhook-url", "mm.example.com/s3cr3t"]).unwrap_err();
         assert!(err.setting.contains("BEVYGAP_EDGEGAP_WEBHOOK_URL") && !err.to_string().contains("s3cr3t"), "{err}");
-        let c = with(&["--edgegap-mode", "sessions", "--edgegap-webhook-url", "https://mm.example.com/s3cr3t"]).unwrap();
+        let c =
+            with(&["--edgegap-mode", "sessions", "--edgegap-webhook-url", "https://mm.example.com/s3cr3t"]).unwrap();
         let edgegap = c.edgegap.expect("edgegap settings");
         assert_eq!(edgegap.mode, crate::providers::edgegap::EdgegapMode::Sessions);
         assert!(edgegap.webhook.is_some() && !format!("{edgegap:?}").contains("s3cr3t"));

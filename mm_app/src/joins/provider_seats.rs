@@ -29,10 +29,8 @@ pub fn sync_provider_seats(
         return;
     }
     // The address of every seated player, gathered once per tick that needs it.
-    let addresses: HashMap<u64, IpAddr> = joins
-        .iter()
-        .filter_map(|join| Some((join.phase().seat()?.client_id, join.client_ip.parse().ok()?)))
-        .collect();
+    let addresses: HashMap<u64, IpAddr> =
+        joins.iter().filter_map(|join| Some((join.phase().seat()?.client_id, join.client_ip.parse().ok()?))).collect();
     for (server, book, mut seats) in &mut servers {
         let clients: Vec<u64> = book.clients().collect();
         let changes = seats.reconcile(&clients, |client_id| addresses.get(&client_id).copied());

@@ -218,9 +218,11 @@ pub fn new_client_id() -> u64 {
     }
 }
 
-/// Where issued tokens and sessions are kept, and what they are signed with.
+/// Where issued tokens and sessions are kept, what they are signed with, and whose seats
+/// need the provider's confirmation first.
 #[derive(SystemParam)]
 pub struct TokenDesk<'w> {
+    provider: Res<'w, ProviderHandle>,
     keys: Res<'w, MatchmakerKeys>,
     config: Res<'w, MatchmakerConfig>,
     tokens: ResMut<'w, TokenIndex>,
@@ -233,7 +235,6 @@ pub fn issue_tokens(
     mut commands: Commands,
     mut joins: Query<(Entity, &mut Join)>,
     servers: Query<(&GameServer, &ServerPhase, &ServerEndpoints, Option<&ProviderSeats>)>,
-    provider: Res<ProviderHandle>,
     mut desk: TokenDesk,
     mut nats: MessageWriter<NatsCommand>,
     mut failures: MessageWriter<FailJoin>,
@@ -244,7 +245,7 @@ pub fn issue_tokens(
         let JoinPhase::WaitingForServer { seat } = join.phase() else { continue };
         let Ok((server, ServerPhase::Ready, endpoints, provider_seats)) = servers.get(seat.server) else { continue };
         // A provider that holds each seat itself must have confirmed this one.
-        if provider.0.confirms_seats() && !provider_seats.is_some_and(|seats| seats.may_issue(seat.client_id)) {
+        if desk.provider.0.confirms_seats() && !provider_seats.is_some_and(|seats| seats.may_issue(seat.client_id)) {
             continue;
         }
         let provider_session = provider_seats.and_then(|seats| seats.external_id(seat.client_id)).map(String::from);

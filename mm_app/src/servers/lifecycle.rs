@@ -198,15 +198,15 @@ fn adopt(commands: &mut Commands, record: &ServerRecord, provider_seats: bool, n
     let mut endpoints = ServerEndpoints::default();
     apply_record(record, &mut phase, &mut endpoints, now);
     let mut entity = commands.spawn((
-            Name::new(format!("server {}", record.server_id)),
-            GameServer {
-                id: record.server_id.clone(),
-                game: GameKey { game: record.game.clone(), version: record.version.clone() },
-                provider: record.provider.clone(),
-            },
-            phase,
-            SeatBook::new(record.capacity),
-            endpoints,
+        Name::new(format!("server {}", record.server_id)),
+        GameServer {
+            id: record.server_id.clone(),
+            game: GameKey { game: record.game.clone(), version: record.version.clone() },
+            provider: record.provider.clone(),
+        },
+        phase,
+        SeatBook::new(record.capacity),
+        endpoints,
         EmptySince(Some(now)),
         LastHeard(Some(now)),
     ));

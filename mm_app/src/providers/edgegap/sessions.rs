@@ -138,9 +138,8 @@ pub fn spawn_seat(shared: Arc<Shared>, seat: SeatSpec, events: InboxSender<Provi
         return;
     }
     let worker = SeatWorker { shared: shared.clone(), key: key.clone(), events, wake };
-    let spawned = std::thread::Builder::new()
-        .name(format!("edgegap-seat-{}", seat.client_id))
-        .spawn(move || worker.run(seat));
+    let spawned =
+        std::thread::Builder::new().name(format!("edgegap-seat-{}", seat.client_id)).spawn(move || worker.run(seat));
     if let Err(e) = spawned {
         tracing::error!(server_id = %key.0, "cannot start an Edgegap session thread: {e}");
         shared.seats.remove(&key);
@@ -173,8 +172,12 @@ pub fn delete_sessions_on(shared: &Shared, request_id: &str) {
         }
     }
     for session_id in linked {
-        if !delete_session(shared, &session_id, |delay| std::thread::sleep(delay)) {
-            tracing::error!(request_id, session_id, "Edgegap keeps refusing to delete a session of a stopped deployment");
+        if !delete_session(shared, &session_id, std::thread::sleep) {
+            tracing::error!(
+                request_id,
+                session_id,
+                "Edgegap keeps refusing to delete a session of a stopped deployment"
+            );
         }
     }
 }
@@ -376,11 +379,7 @@ pub fn judge_session(session: &SessionGet, expected: Option<&str>) -> SessionVer
             session.session_id
         ));
     }
-    if session.ready && session.linked && linked_to.is_some() {
-        SessionVerdict::Ready
-    } else {
-        SessionVerdict::Waiting
-    }
+    if session.ready && session.linked && linked_to.is_some() { SessionVerdict::Ready } else { SessionVerdict::Waiting }
 }
 
 #[cfg(test)]
@@ -407,7 +406,10 @@ mod tests {
 
     #[test]
     fn a_session_is_ready_only_when_linked_to_the_expected_ready_deployment() {
-        assert_eq!(judge_session(&session(base("Seeking", false, false)), Some("835d0d69f2fc")), SessionVerdict::Waiting);
+        assert_eq!(
+            judge_session(&session(base("Seeking", false, false)), Some("835d0d69f2fc")),
+            SessionVerdict::Waiting
+        );
         assert_eq!(judge_session(&linked("835d0d69f2fc", false), Some("835d0d69f2fc")), SessionVerdict::Waiting);
         assert_eq!(judge_session(&linked("835d0d69f2fc", true), Some("835d0d69f2fc")), SessionVerdict::Ready);
         assert!(matches!(

@@ -41,7 +41,10 @@ pub struct EdgegapWebhook {
 impl std::fmt::Debug for EdgegapWebhook {
     /// The path is a secret: only the scheme and host are shown.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EdgegapWebhook").field("public_url", &origin(&self.public_url)).field("bind", &self.bind).finish()
+        f.debug_struct("EdgegapWebhook")
+            .field("public_url", &origin(&self.public_url))
+            .field("bind", &self.bind)
+            .finish()
     }
 }
 
@@ -204,7 +207,10 @@ mod tests {
 
     #[test]
     fn bodies_name_a_deployment_or_a_session_and_nothing_else_counts() {
-        assert_eq!(hint(br#"{"request_id":"835d0d69f2fc","current_status":"Status.READY"}"#), Some(Hint::Deployment("835d0d69f2fc".into())));
+        assert_eq!(
+            hint(br#"{"request_id":"835d0d69f2fc","current_status":"Status.READY"}"#),
+            Some(Hint::Deployment("835d0d69f2fc".into()))
+        );
         assert_eq!(
             hint(br#"{"session_id":"a1cb46bc7f15-S","deployment_request_id":"835d0d69f2fc"}"#),
             Some(Hint::Session("a1cb46bc7f15-S".into()))
