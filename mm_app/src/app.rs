@@ -10,7 +10,7 @@ use bevygap_shared::LightyearKeys;
 use bevygap_shared::kv::{KvError, KvStores};
 use bevygap_shared::naming::NatsRole;
 use bevygap_shared::naming::ServerId;
-use bevygap_shared::nats::{InitialConnect, NatsConfig, NatsConnection, NatsError};
+use bevygap_shared::nats::{InitialConnect, NatsAuth, NatsConfig, NatsConnection, NatsError};
 
 use crate::config::MatchmakerConfig;
 use crate::endpoints::{EndpointsPlugin, Listeners};
@@ -34,6 +34,9 @@ pub enum StartError {
         #[source]
         source: std::io::Error,
     },
+    /// The auth callout service cannot start (its seed, or its NATS connection).
+    #[error("the auth callout service cannot start: {0}")]
+    Callout(String),
 }
 
 /// Set from outside (signal handler, test) to stop the app at the next tick.
@@ -128,6 +131,7 @@ pub fn build_app(
         let kv = KvStores::provision(&conn.jetstream(), &names).await?;
         Ok::<_, StartError>((conn, kv))
     })?;
+    start_auth_callout(&config, nats_config, runtime)?;
     let listeners = Listeners::bind(&config).map_err(|(addr, source)| StartError::Bind { addr, source })?;
 
     let flag = ShutdownFlag::default();
@@ -140,4 +144,36 @@ pub fn build_app(
         .add_systems(Update, reconcile_provider)
         .set_runner(wakeable_runner);
     Ok((app, ShutdownHandle { flag, waker }))
+}
+
+/// Runs the auth callout service (per-server NATS credentials) on its own connection, as the
+/// callout account's user, when configured. It answers for as long as the process runs; NATS
+/// reconnects it after an outage.
+fn start_auth_callout(
+    config: &MatchmakerConfig,
+    nats_config: &NatsConfig,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<(), StartError> {
+    let Some(credentials) = &config.server_credentials else { return Ok(()) };
+    let Some((service, callout)) =
+        credentials.callout_service(&config.namespace).map_err(|e| StartError::Callout(e.to_string()))?
+    else {
+        return Ok(());
+    };
+    let mut auth_config = nats_config.clone();
+    auth_config.auth = NatsAuth::UserPassword { user: callout.user.clone(), password: callout.password.clone() };
+    auth_config.client_name = "bevygap-auth-callout".into();
+    auth_config.inbox_prefix = None;
+    let conn = runtime
+        .block_on(NatsConnection::connect(&auth_config, InitialConnect::FailFast))
+        .map_err(|e| StartError::Callout(e.to_string()))?;
+    tracing::info!("answering nats-server's authorization requests for game servers (auth callout)");
+    runtime.spawn(async move {
+        let client = conn.client().clone();
+        if let Err(e) = service.serve(client).await {
+            tracing::error!("the auth callout service stopped: {e}");
+        }
+        drop(conn);
+    });
+    Ok(())
 }

@@ -15,10 +15,18 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     bevygap_shared::install_crypto_provider();
-    let config = match Cli::parse().validate() {
+    let cli = Cli::parse();
+    let issue_for = cli.issue_server_credentials.clone();
+    let mut config = match cli.validate() {
         Ok(config) => config,
         Err(e) => return fail(&e, 2),
     };
+    if let Some(server_id) = issue_for {
+        return print_server_credentials(&config, &server_id);
+    }
+    // Shown once on the terminal, never logged and never put in any environment, so the game
+    // servers this process starts cannot learn it.
+    let generated_admin_token = config.ensure_admin_token();
     let keys = match LightyearKeys::from_env() {
         Ok(keys) => keys,
         Err(e) => return fail(&e, 2),
@@ -104,6 +112,13 @@ fn main() -> ExitCode {
         shutdown.shutdown();
     });
     eprintln!("bevygap-matchmaker: players on http://{public}, operators on http://{admin}");
+    if let Some(token) = generated_admin_token {
+        eprintln!(
+            "bevygap-matchmaker: the admin endpoint requires a token (game servers run on this host); \
+             this run's: http://{admin}/#token={} (set BEVYGAP_ADMIN_TOKEN to choose one)",
+            token.expose()
+        );
+    }
     match app.run() {
         bevy::app::AppExit::Success => ExitCode::SUCCESS,
         bevy::app::AppExit::Error(code) => ExitCode::from(code.get()),
@@ -113,4 +128,20 @@ fn main() -> ExitCode {
 fn fail(error: &dyn std::fmt::Display, code: u8) -> ExitCode {
     eprintln!("bevygap-matchmaker: {error}");
     ExitCode::from(code)
+}
+
+/// `--issue-server-credentials <id>`: the env lines a fleet server needs to connect with its
+/// own credentials. Printed to stdout only, for the operator to put in that server's secrets.
+fn print_server_credentials(config: &bevygap_matchmaker::config::MatchmakerConfig, server_id: &str) -> ExitCode {
+    let Some(credentials) = &config.server_credentials else {
+        return fail(&"--issue-server-credentials needs BEVYGAP_SERVER_CREDENTIAL_KEY", 2);
+    };
+    let server_id = match bevygap_shared::naming::ServerId::new(server_id) {
+        Ok(id) => id,
+        Err(e) => return fail(&e, 2),
+    };
+    for (key, value) in credentials.issue(&config.namespace, &server_id).env() {
+        println!("{key}={value}");
+    }
+    ExitCode::SUCCESS
 }

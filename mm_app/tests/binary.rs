@@ -3,7 +3,6 @@
 
 mod support;
 
-use std::io::Read;
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -36,6 +35,12 @@ fn help_lists_every_setting_with_its_env_var() {
         "BEVYGAP_SERVER_CAPACITY",
         "BEVYGAP_MAX_SERVERS",
         "BEVYGAP_EMPTY_GRACE_SECS",
+        "BEVYGAP_SERVER_CREDENTIAL_KEY",
+        "BEVYGAP_SERVER_CREDENTIAL_HOURS",
+        "BEVYGAP_AUTH_CALLOUT_ISSUER_SEED",
+        "BEVYGAP_AUTH_CALLOUT_USER",
+        "BEVYGAP_AUTH_CALLOUT_PASSWORD",
+        "BEVYGAP_AUTH_CALLOUT_ACCOUNT",
     ] {
         assert!(help.contains(var), "--help does not mention {var}");
     }
@@ -85,10 +90,15 @@ fn with_no_nats_url_it_runs_its_own_nats_and_game_servers_and_stops_them_all() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("matchmaker starts");
-    let mut stderr_pipe = child.stderr.take().expect("piped");
+    let stderr_pipe = child.stderr.take().expect("piped");
+    let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
     let stderr_reader = std::thread::spawn(move || {
         let mut text = String::new();
-        let _ = stderr_pipe.read_to_string(&mut text);
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stderr_pipe)).map_while(Result::ok) {
+            let _ = lines_tx.send(line.clone());
+            text.push_str(&line);
+            text.push('\n');
+        }
         text
     });
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -103,6 +113,18 @@ fn with_no_nats_url_it_runs_its_own_nats_and_game_servers_and_stops_them_all() {
     let (status, body) = post(&url, &request.to_string(), None);
     assert_eq!(status, 200);
     assert_eq!(body["result"]["status"], "ready", "{body}");
+
+    // Its game servers run on this host, so the admin endpoint wants this run's token, shown
+    // once on the terminal as the dashboard link.
+    let admin_url = format!("http://127.0.0.1:{admin}");
+    let token = lines
+        .iter()
+        .find_map(|line| line.split("/#token=").nth(1).map(|t| t.split_whitespace().next().unwrap_or("").to_string()))
+        .expect("the admin token is shown");
+    let stats = json!({"jsonrpc": "2.0", "id": 1, "method": "admin.stats"}).to_string();
+    assert_eq!(post(&admin_url, &stats, None).0, 401, "a local process without the token is refused");
+    let (status, body) = post(&admin_url, &stats, Some(&token));
+    assert_eq!(status, 200, "{body}");
 
     // SAFETY: plain kill(2) on our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
@@ -126,4 +148,35 @@ fn with_no_nats_url_it_runs_its_own_nats_and_game_servers_and_stops_them_all() {
     assert!(TcpStream::connect(("127.0.0.1", port)).is_err(), "the embedded nats-server was stopped");
     assert!(stderr.contains("DEBUG") || stderr.contains("INFO"), "logs were captured");
     assert!(!stderr.contains(&"ab".repeat(32)), "no key material in logs");
+    assert_eq!(stderr.matches(token.as_str()).count(), 1, "the admin token is shown once, never logged");
+}
+
+#[test]
+fn it_issues_a_fleet_servers_own_nats_credentials_from_the_credential_key() {
+    const KEY: &str = "0707070707070707070707070707070707070707070707070707070707070707";
+    let out = Command::new(BIN)
+        .env("BEVYGAP_NAMESPACE", "spaceships")
+        .env("BEVYGAP_SERVER_CREDENTIAL_KEY", KEY)
+        .args(["--issue-server-credentials", "fleet-eu-1"])
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let var = |name: &str| stdout.lines().find_map(|l| l.strip_prefix(&format!("{name}="))).expect(name).to_string();
+    assert_eq!(var("NATS_USER"), "fleet-eu-1");
+    let key = bevygap_shared::nats::server_credentials::ServerCredentialKey::from_hex(KEY).unwrap();
+    let names = bevygap_shared::Namespace::new("spaceships").unwrap().names();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let verified =
+        bevygap_shared::nats::server_credentials::verify(&key, &names, "fleet-eu-1", &var("NATS_PASSWORD"), now);
+    assert!(verified.is_ok_and(|(id, _)| id.as_str() == "fleet-eu-1"), "the callout accepts them");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains(KEY));
+
+    let out = Command::new(BIN)
+        .env_remove("BEVYGAP_SERVER_CREDENTIAL_KEY")
+        .args(["--issue-server-credentials", "fleet-eu-1"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("BEVYGAP_SERVER_CREDENTIAL_KEY"));
 }

@@ -433,6 +433,7 @@ fn spec(server: &str) -> ServerSpec {
         version: GameVersion::new(VERSION).expect("version"),
         capacity: 4,
         player_ips: vec!["127.0.0.1".parse().expect("ip")],
+        nats_credentials: None,
     }
 }
 

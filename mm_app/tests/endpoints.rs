@@ -174,8 +174,26 @@ fn the_admin_endpoint_serves_the_dashboard_and_the_public_one_does_not() {
 }
 
 #[test]
-fn web_pages_cannot_drive_the_loopback_admin_endpoint() {
+fn with_game_servers_on_this_host_the_loopback_admin_endpoint_demands_its_token() {
+    // The local provider runs game servers here: a token-less loopback admin would let any of
+    // them drain, stop or inspect everything.
     let mm = Matchmaker::start(|_| {});
+    let token = mm.admin_token().expect("a token was generated").to_string();
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "admin.stats"}).to_string();
+    let port = mm.addrs.admin.port();
+    let same_origin = [("host", format!("127.0.0.1:{port}")), ("origin", format!("http://127.0.0.1:{port}"))];
+    let (status, _) = post_with(&mm.admin_url(), &body, &same_origin);
+    assert_eq!(status, 401, "a local process without the token is refused");
+    let (status, _) = post(&mm.admin_url(), &body, None);
+    assert_eq!(status, 401);
+    let (status, response) = post(&mm.admin_url(), &body, Some(&token));
+    assert_eq!(status, 200, "{response}");
+}
+
+#[test]
+fn web_pages_cannot_drive_the_loopback_admin_endpoint() {
+    // A fleet's servers run elsewhere: its loopback admin needs no token, only same-origin.
+    let mm = Matchmaker::start_fleet(|_| {});
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": "admin.stats"}).to_string();
     let port = mm.addrs.admin.port();
     let (status, _) = post_with(&mm.admin_url(), &body, &[("origin", "https://evil.example".into())]);

@@ -306,6 +306,20 @@ fn a_fleet_spreads_players_by_free_seats_and_never_launches_or_stops() {
 }
 
 #[test]
+fn a_record_from_another_kind_of_provider_is_never_adopted_nor_given_players() {
+    let mut mm = SteppedMatchmaker::fleet(|_| {});
+    let forged_id = bevygap_shared::ServerId::new("local-00000000000000ff").unwrap();
+    let mut forged = mm.record(&forged_id, ServerStatus::Ready, 8);
+    forged.provider = "local".into();
+    mm.app.world_mut().write_message(bevygap_matchmaker::nats_bridge::NatsEvent::ServerPut(Box::new(forged)));
+    mm.step();
+    assert!(mm.server_state(&forged_id).is_none(), "a fleet matchmaker adopts only fleet servers");
+    let join = mm.join("demo", "1.0");
+    mm.step_n(3);
+    assert!(mm.ready_payload(join).is_none(), "nobody is sent to it");
+}
+
+#[test]
 fn a_full_fleet_calls_for_capacity_then_answers_no_capacity_after_the_wait() {
     let mut mm = SteppedMatchmaker::fleet(|c| c.capacity_wait = std::time::Duration::from_secs(20));
     mm.register_server("fleet-a", 1);

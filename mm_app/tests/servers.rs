@@ -96,13 +96,13 @@ fn a_server_whose_record_vanishes_is_held_not_killed_and_returns_when_it_reports
 #[test]
 fn a_server_that_stays_unreported_is_given_up() {
     let mm = Matchmaker::start(|c| c.silence_grace = Duration::from_secs(1));
-    // A server this matchmaker did not launch (another replica's, or from before a restart):
-    // only its record speaks for it.
+    // A server this matchmaker did not launch (another replica's, or from before a restart),
+    // of its own provider kind: only its record speaks for it.
     let record = bevygap_shared::records::ServerRecord {
         server_id: bevygap_shared::ServerId::new("ghost-1").unwrap(),
         game: bevygap_shared::protocol::GameName::new(GAME).unwrap(),
         version: bevygap_shared::protocol::GameVersion::new(VERSION).unwrap(),
-        provider: "elsewhere".into(),
+        provider: "local".into(),
         addresses: Default::default(),
         cert_digest: None,
         cert_not_after: None,
@@ -165,4 +165,85 @@ fn a_game_server_gets_its_key_through_a_private_file_never_in_its_environment() 
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(std::fs::metadata(path).unwrap().permissions().mode() & 0o777, 0o600);
     assert_eq!(std::fs::read_to_string(path).unwrap(), key_hex);
+}
+
+/// The shipped per-server NATS configuration for `namespace`, with a fresh callout issuer.
+fn per_server_nats(namespace: &str) -> (bevygap_shared::nats::NatsServer, nkeys::KeyPair) {
+    const CONF: &str = include_str!("../../assets/nats/bevygap-per-server.conf");
+    let issuer = nkeys::KeyPair::new_account();
+    let conf = CONF
+        .replace("REPLACE-WITH-THE-ISSUER-ACCOUNT-PUBLIC-KEY", &issuer.public_key())
+        .replace("spaceships", namespace);
+    (bevygap_shared::nats::NatsServer::start_with_config(&conf).expect("nats-server"), issuer)
+}
+
+#[test]
+fn with_per_server_credentials_each_launched_server_connects_as_itself_and_its_players_get_in() {
+    use bevygap_matchmaker::config::{AuthCalloutConfig, MatchmakerConfig, ServerCredentialConfig};
+    use bevygap_matchmaker::harness::LocalMatchmaker;
+    use bevygap_matchmaker::providers::{LocalProvider, LocalProviderConfig};
+    use bevygap_shared::Secret;
+    use bevygap_shared::nats::server_credentials::ServerCredentialKey;
+    use bevygap_shared::nats::{NatsAuth, NatsConfig};
+    use bevygap_testkit::lightyear_client::{Dial, connecting_client, decode_connect_token};
+    use lightyear::prelude::Connected;
+
+    let namespace = format!("t{:08x}", rand::random::<u32>());
+    let (nats, issuer) = per_server_nats(&namespace);
+    let mut config = MatchmakerConfig::for_tests(&namespace, vec![demo_server().display().to_string()]);
+    config.server_credentials = Some(ServerCredentialConfig {
+        key: ServerCredentialKey::from_bytes([7; 32]),
+        lifetime: Duration::from_secs(3600),
+        callout: Some(AuthCalloutConfig {
+            issuer_seed: Secret::new(issuer.seed().expect("seed")),
+            user: "auth".into(),
+            password: Secret::new("change-me-auth"),
+            account: format!("bevygap_{namespace}"),
+        }),
+    });
+    // No shared game-server credentials anywhere: only what the matchmaker issues.
+    let provider = std::sync::Arc::new(
+        LocalProvider::new(LocalProviderConfig {
+            command: config.game_server_cmd.clone(),
+            namespace: config.namespace.clone(),
+            public_ip: config.local_public_ip,
+            keys: test_keys(),
+            parent_env: std::env::vars().filter(|(k, _)| !k.contains("NATS")).collect(),
+            extra_env: vec![("NATS_URL".into(), nats.url())],
+            stop_grace: config.stop_grace,
+        })
+        .expect("provider"),
+    );
+    let mut nats_config = NatsConfig::new(nats.url(), "bevygap-matchmaker");
+    nats_config.auth =
+        NatsAuth::UserPassword { user: "matchmaker".into(), password: Secret::new("change-me-matchmaker") };
+    let mm = LocalMatchmaker::start_with_nats_config(nats, nats_config, provider, config, test_keys(), |_| {})
+        .expect("the matchmaker starts and runs the auth callout");
+
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "matchmaker.join",
+                      "params": {"game": GAME, "version": VERSION, "transport": "udp"}});
+    let (status, answer) = post(&mm.public_url(), &body.to_string(), None);
+    assert_eq!((status, &answer["result"]["status"]), (200, &json!("ready")), "{answer}");
+
+    // The server connected as itself: its environment names its own user and password.
+    let environ = child_pids()
+        .into_iter()
+        .filter_map(|pid| std::fs::read(format!("/proc/{pid}/environ")).ok())
+        .map(|bytes| String::from_utf8_lossy(&bytes).replace('\0', "\n"))
+        .find(|env| env.lines().any(|l| l == format!("BEVYGAP_NAMESPACE={namespace}")))
+        .expect("the game server's environment");
+    let var = |name: &str| environ.lines().find_map(|l| l.strip_prefix(&format!("{name}="))).map(str::to_string);
+    assert_eq!(var("NATS_USER"), var("BEVYGAP_SERVER_ID"), "the server's NATS user is its own id");
+    assert!(var("NATS_PASSWORD").is_some_and(|p| p.starts_with("v1.")), "an issued password");
+    assert!(!environ.contains("change-me-matchmaker") && !environ.contains("change-me-auth"));
+
+    // A real client gets in: the server read its grant with its own credentials.
+    let token = decode_connect_token(answer["result"]["connect_token"].as_str().expect("a token"));
+    let (mut client, entity) = connecting_client(token, Dial::Udp);
+    bevygap_testkit::expect_step_until(
+        &mut [&mut client],
+        bevygap_testkit::DEADLINE,
+        "the client to connect",
+        |apps| apps[0].world().get::<Connected>(entity).is_some(),
+    );
 }

@@ -1,4 +1,8 @@
 use std::net::{IpAddr, SocketAddr};
+
+use bevygap_shared::nats::server_credentials::ServerCredentialKey;
+
+use super::credentials::{AuthCalloutConfig, ServerCredentialConfig};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -185,6 +189,32 @@ pub struct Cli {
     /// App-version port name that serves WebTransport, passed as BEVYGAP_WT_PORT_NAME.
     #[arg(long, env = "BEVYGAP_EDGEGAP_WT_PORT_NAME")]
     pub edgegap_wt_port_name: Option<String>,
+    /// Secret (32 bytes as 64 hex characters) for per-server NATS credentials: every server
+    /// the matchmaker launches gets its own NATS_USER/NATS_PASSWORD, and a nats-server set up
+    /// as in assets/nats/bevygap-per-server.conf confines it to its own records. Every replica
+    /// needs the same key. Never logged.
+    #[arg(long, env = "BEVYGAP_SERVER_CREDENTIAL_KEY", hide_env_values = true, value_parser = secret)]
+    pub server_credential_key: Option<bevygap_shared::Secret>,
+    /// How long issued server credentials stay valid, in hours (longer than any server lives).
+    #[arg(long, env = "BEVYGAP_SERVER_CREDENTIAL_HOURS", default_value_t = 336)]
+    pub server_credential_hours: u64,
+    /// Account nkey seed (SA…) of the auth callout issuer: set it to have this matchmaker
+    /// answer nats-server's authorization requests for game servers. Never logged.
+    #[arg(long, env = "BEVYGAP_AUTH_CALLOUT_ISSUER_SEED", hide_env_values = true, value_parser = secret)]
+    pub auth_callout_issuer_seed: Option<bevygap_shared::Secret>,
+    /// The callout account's user the service connects as.
+    #[arg(long, env = "BEVYGAP_AUTH_CALLOUT_USER", default_value = "auth")]
+    pub auth_callout_user: String,
+    /// Its password. Never logged.
+    #[arg(long, env = "BEVYGAP_AUTH_CALLOUT_PASSWORD", hide_env_values = true, value_parser = secret)]
+    pub auth_callout_password: Option<bevygap_shared::Secret>,
+    /// NATS account game servers are placed in. Default: bevygap_<namespace>.
+    #[arg(long, env = "BEVYGAP_AUTH_CALLOUT_ACCOUNT")]
+    pub auth_callout_account: Option<String>,
+    /// Prints NATS_USER and NATS_PASSWORD for a self-hosted (fleet) server with this id, from
+    /// BEVYGAP_SERVER_CREDENTIAL_KEY, and exits: how an operator admits a fleet server.
+    #[arg(long, value_name = "SERVER_ID")]
+    pub issue_server_credentials: Option<String>,
 }
 
 /// A setting that failed validation; the message names it.
@@ -240,6 +270,8 @@ pub struct MatchmakerConfig {
     pub nats_server_bin: PathBuf,
     /// Settings of the `edgegap` provider; `Some` exactly when it is the provider.
     pub edgegap: Option<EdgegapSettings>,
+    /// Per-server NATS credentials, if enabled.
+    pub server_credentials: Option<ServerCredentialConfig>,
 }
 
 impl Cli {
@@ -305,6 +337,15 @@ impl Cli {
             })?),
             ProviderKind::Local | ProviderKind::Fleet => None,
         };
+        let server_credentials = server_credential_settings(
+            self.server_credential_key,
+            self.server_credential_hours,
+            self.auth_callout_issuer_seed,
+            self.auth_callout_user,
+            self.auth_callout_password,
+            self.auth_callout_account,
+            &namespace,
+        )?;
         Ok(MatchmakerConfig {
             namespace,
             games,
@@ -338,8 +379,52 @@ impl Cli {
             stop_grace: Duration::from_secs(self.stop_grace_secs),
             nats_server_bin: self.nats_server_bin,
             edgegap,
+            server_credentials,
         })
     }
+}
+
+/// Checks the per-server credential settings; every error names its variable.
+fn server_credential_settings(
+    key: Option<bevygap_shared::Secret>,
+    hours: u64,
+    seed: Option<bevygap_shared::Secret>,
+    user: String,
+    password: Option<bevygap_shared::Secret>,
+    account: Option<String>,
+    namespace: &Namespace,
+) -> Result<Option<ServerCredentialConfig>, ConfigError> {
+    const KEY: &str = "--server-credential-key / BEVYGAP_SERVER_CREDENTIAL_KEY";
+    const SEED: &str = "--auth-callout-issuer-seed / BEVYGAP_AUTH_CALLOUT_ISSUER_SEED";
+    let key = key.filter(|k| !k.expose().trim().is_empty());
+    let seed = seed.filter(|s| !s.expose().trim().is_empty());
+    let Some(key) = key else {
+        return match seed {
+            Some(_) => Err(bad(KEY, "is required with an auth callout issuer seed")),
+            None => Ok(None),
+        };
+    };
+    // The parse error never quotes the key.
+    let key = ServerCredentialKey::from_hex(key.expose().trim()).map_err(|e| bad(KEY, e.to_string()))?;
+    if hours == 0 {
+        return Err(bad("--server-credential-hours / BEVYGAP_SERVER_CREDENTIAL_HOURS", "must be at least 1"));
+    }
+    let callout = match seed {
+        Some(issuer_seed) => {
+            let password = password
+                .filter(|p| !p.expose().is_empty())
+                .ok_or_else(|| bad("--auth-callout-password / BEVYGAP_AUTH_CALLOUT_PASSWORD", "is required"))?;
+            let account = account
+                .map(|a| a.trim().to_string())
+                .filter(|a| !a.is_empty())
+                .unwrap_or_else(|| format!("bevygap_{}", namespace.as_str()));
+            Some(AuthCalloutConfig { issuer_seed, user, password, account })
+        }
+        None => None,
+    };
+    let config = ServerCredentialConfig { key, lifetime: Duration::from_secs(hours.saturating_mul(3600)), callout };
+    config.callout_service(namespace).map_err(|e| bad(SEED, e.to_string()))?;
+    Ok(Some(config))
 }
 
 /// The `edgegap` provider's flags, as given.
@@ -416,6 +501,24 @@ fn default_game_server() -> String {
 }
 
 impl MatchmakerConfig {
+    /// Whether the admin endpoint must demand a bearer token: off loopback, and with the
+    /// `local` provider, whose game servers run on this host and could otherwise call it.
+    pub fn admin_token_required(&self) -> bool {
+        !self.admin_addr.ip().is_loopback() || self.provider == ProviderKind::Local
+    }
+
+    /// Gives the admin endpoint a random token when one is required and none was set;
+    /// returns it so the operator can be shown it once (the dashboard accepts it in its URL
+    /// fragment: `http://<admin>/#token=<token>`).
+    pub fn ensure_admin_token(&mut self) -> Option<bevygap_shared::Secret> {
+        if self.admin_token.is_some() || !self.admin_token_required() {
+            return None;
+        }
+        let token = bevygap_shared::Secret::new(format!("{:032x}", rand::random::<u128>()));
+        self.admin_token = Some(token.clone());
+        Some(token)
+    }
+
     /// Refuses the all-zero development key outside development mode: with it anyone can
     /// forge ConnectTokens, so it is never used by accident in production.
     pub fn check_keys(&self, keys: &bevygap_shared::LightyearKeys) -> Result<(), ConfigError> {
@@ -498,6 +601,54 @@ mod tests {
         assert!(err.to_string().contains("BEVYGAP_ADMIN_TOKEN"), "{err}");
         assert!(parse(&["--admin-addr", "0.0.0.0:15702", "--admin-token", "0123456789abcdef"]).is_ok());
         assert!(parse(&["--admin-addr", "0.0.0.0:15702", "--admin-token", "short"]).is_err());
+    }
+
+    #[test]
+    fn server_credentials_need_a_valid_key_and_a_callout_needs_an_account_seed_and_password() {
+        const KEY: &str = "0909090909090909090909090909090909090909090909090909090909090909";
+        assert!(parse(&[]).unwrap().server_credentials.is_none(), "off unless configured");
+        let err = parse(&["--server-credential-key", "not-hex-and-secret"]).unwrap_err();
+        assert!(err.setting.contains("BEVYGAP_SERVER_CREDENTIAL_KEY") && !err.to_string().contains("secret"));
+        let seed = nkeys::KeyPair::new_account().seed().unwrap();
+        let err = parse(&["--auth-callout-issuer-seed", &seed]).unwrap_err();
+        assert!(err.setting.contains("BEVYGAP_SERVER_CREDENTIAL_KEY"), "a callout without a key: {err}");
+        let err = parse(&["--server-credential-key", KEY, "--auth-callout-issuer-seed", &seed]).unwrap_err();
+        assert!(err.setting.contains("BEVYGAP_AUTH_CALLOUT_PASSWORD"), "{err}");
+        let user_seed = nkeys::KeyPair::new_user().seed().unwrap();
+        let with_password = |seed: &str| {
+            parse(&[
+                "--server-credential-key",
+                KEY,
+                "--auth-callout-issuer-seed",
+                seed,
+                "--auth-callout-password",
+                "change-me-auth",
+            ])
+        };
+        let err = with_password(&user_seed).unwrap_err();
+        assert!(err.setting.contains("BEVYGAP_AUTH_CALLOUT_ISSUER_SEED") && !err.to_string().contains(&user_seed));
+        let config = with_password(&seed).unwrap();
+        let credentials = config.server_credentials.expect("enabled");
+        let callout = credentials.callout.as_ref().expect("callout");
+        assert_eq!((callout.user.as_str(), callout.account.as_str()), ("auth", "bevygap_bevygap-dev"));
+        assert_eq!(credentials.lifetime, Duration::from_secs(336 * 3600));
+        let shown = format!("{credentials:?}");
+        assert!(!shown.contains(KEY) && !shown.contains(&seed) && !shown.contains("change-me-auth"), "{shown}");
+    }
+
+    #[test]
+    fn with_servers_on_this_host_the_loopback_admin_gets_a_token_too() {
+        let mut local = parse(&[]).unwrap();
+        assert!(local.admin_token_required(), "local game servers could call a token-less loopback admin");
+        let generated = local.ensure_admin_token().expect("a token is generated");
+        assert_eq!(generated.expose().len(), 32);
+        assert_eq!(local.admin_token.as_ref().map(|t| t.expose()), Some(generated.expose()));
+        assert!(local.ensure_admin_token().is_none(), "generated once");
+
+        let mut fleet = parse(&["--provider", "fleet"]).unwrap();
+        assert!(!fleet.admin_token_required() && fleet.ensure_admin_token().is_none());
+        let mut chosen = parse(&["--admin-token", "0123456789abcdef"]).unwrap();
+        assert!(chosen.ensure_admin_token().is_none(), "an operator's token is kept");
     }
 
     #[test]

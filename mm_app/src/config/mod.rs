@@ -2,7 +2,9 @@
 //! default), validated at start so a bad value stops the program with a message naming it.
 
 mod cli;
+mod credentials;
 mod games;
 
 pub use cli::{Cli, ConfigError, EdgegapSettings, MatchmakerConfig, ProviderKind};
+pub use credentials::{AuthCalloutConfig, ServerCredentialConfig};
 pub use games::{GameCatalog, GameKey};

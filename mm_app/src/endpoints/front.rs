@@ -125,22 +125,23 @@ pub async fn serve(listener: tokio::net::TcpListener, front: Arc<Front>) {
     }
 }
 
-/// The operator dashboard, served by the admin endpoint on `GET /`. It holds no data: its
-/// requests go through the same checks as any other admin call.
+/// The operator dashboard, served by the admin endpoint on `GET /`. It holds no data, so it is
+/// served without the token (it asks for it): its requests go through the same checks as any
+/// other admin call.
 const DASHBOARD: &str = include_str!("../../../assets/dashboard.html");
 
 async fn handle(front: Arc<Front>, peer: SocketAddr, req: Request<Incoming>) -> Response<Body> {
     if req.method() == Method::OPTIONS {
         return front.respond(StatusCode::NO_CONTENT, Body::default());
     }
-    if let Err(refusal) = front.policy.check_caller(req.headers()) {
-        return front.refuse(refusal);
-    }
     if front.policy.serves_dashboard() && req.method() == Method::GET {
         let mut page =
             front.respond(StatusCode::OK, BodyExt::boxed(Full::new(Bytes::from_static(DASHBOARD.as_bytes()))));
         page.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
         return page;
+    }
+    if let Err(refusal) = front.policy.check_caller(req.headers()) {
+        return front.refuse(refusal);
     }
     let ip = front.policy.caller_ip(peer.ip(), req.headers());
     let checked = front.policy.check_rate(ip).and_then(|()| front.policy.check_declared_length(req.headers()));

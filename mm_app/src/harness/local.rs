@@ -44,6 +44,9 @@ pub struct LocalMatchmaker {
     pub addrs: EndpointAddrs,
     pub provider: Arc<dyn ServerProvider>,
     shutdown: ShutdownHandle,
+    /// The admin endpoint's bearer token (the configured one, or the one generated when the
+    /// configuration requires one).
+    admin_token: Option<bevygap_shared::Secret>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -84,6 +87,20 @@ impl LocalMatchmaker {
         customize: impl FnOnce(&mut App) + Send + 'static,
     ) -> Result<Self, HarnessError> {
         let nats_config = NatsConfig::new(nats.url(), "bevygap-matchmaker");
+        Self::start_with_nats_config(nats, nats_config, provider, config, keys, customize)
+    }
+
+    /// Like [`start_on`](Self::start_on), connecting with `nats_config` (credentials, say).
+    pub fn start_with_nats_config(
+        nats: NatsServer,
+        nats_config: NatsConfig,
+        provider: Arc<dyn ServerProvider>,
+        mut config: MatchmakerConfig,
+        keys: LightyearKeys,
+        customize: impl FnOnce(&mut App) + Send + 'static,
+    ) -> Result<Self, HarnessError> {
+        config.ensure_admin_token();
+        let admin_token = config.admin_token.clone();
         let app_provider = provider.clone();
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
@@ -104,7 +121,7 @@ impl LocalMatchmaker {
             }
         });
         let (addrs, shutdown) = rx.recv_timeout(Duration::from_secs(60)).map_err(|_| HarnessError::ThreadDied)??;
-        Ok(Self { nats, addrs, provider, shutdown, thread: Some(thread) })
+        Ok(Self { nats, addrs, provider, shutdown, admin_token, thread: Some(thread) })
     }
 
     /// The players' endpoint, `http://127.0.0.1:<port>`.
@@ -115,6 +132,11 @@ impl LocalMatchmaker {
     /// The operators' endpoint, `http://127.0.0.1:<port>`.
     pub fn admin_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.addrs.admin.port())
+    }
+
+    /// The admin endpoint's bearer token, if it demands one.
+    pub fn admin_token(&self) -> Option<&str> {
+        self.admin_token.as_ref().map(|t| t.expose())
     }
 
     /// Game servers still running.

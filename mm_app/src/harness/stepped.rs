@@ -200,7 +200,8 @@ impl SteppedMatchmaker {
         self.app.world_mut().write_message(crate::nats_bridge::NatsEvent::ServerPut(Box::new(record)));
     }
 
-    fn record(
+    /// The record a stand-in server with this id writes (its launch's game, this provider).
+    pub fn record(
         &self,
         id: &bevygap_shared::ServerId,
         status: bevygap_shared::records::ServerStatus,

@@ -43,7 +43,8 @@ pub const SERVER_NATS_PREFIX: &str = "BEVYGAP_SERVER_";
 /// The environment of a game-server child: the basics (`PATH`, `HOME`, logging), the NATS
 /// connection settings that are not credentials (`NATS_URL`, CA, TLS), game-server NATS
 /// credentials from `BEVYGAP_SERVER_NATS_*`, the Lightyear protocol id and key *file*, then
-/// `extra` and the provider → server contract. Never the matchmaker's NATS credentials, never
+/// `extra` (which wins over what came before: a server's own credentials) and the provider →
+/// server contract. Never the matchmaker's NATS credentials, never
 /// a private key value.
 pub fn child_env(
     parent: &[(String, String)],
@@ -134,7 +135,10 @@ impl LocalProvider {
         let mut cmd = Command::new(program);
         cmd.args(args).env_clear().stdin(Stdio::null());
         let keys = (self.config.keys.protocol_id, self.key_file.path.as_path());
-        cmd.envs(child_env(&self.config.parent_env, &self.config.extra_env, keys, &env));
+        let mut extra = self.config.extra_env.clone();
+        // Its own NATS credentials, issued for this server, replace any shared game-server ones.
+        extra.extend(spec.nats_credentials.iter().flat_map(|c| c.env()).map(|(key, value)| (key.to_string(), value)));
+        cmd.envs(child_env(&self.config.parent_env, &extra, keys, &env));
         // SAFETY: only async-signal-safe calls between fork and exec. PDEATHSIG kills the
         // child if the spawning thread (a long-lived provider thread) dies with the matchmaker.
         unsafe {

@@ -31,6 +31,9 @@ pub struct ServerSpec {
     /// The players it is launched for, so a provider that picks a location (Edgegap) can
     /// start it near them; empty when unknown.
     pub player_ips: Vec<std::net::IpAddr>,
+    /// The server's own NATS credentials (`NATS_USER`/`NATS_PASSWORD`), when per-server
+    /// credentials are on; the provider hands them to the server instead of any shared ones.
+    pub nats_credentials: Option<bevygap_shared::nats::server_credentials::ServerCredentials>,
 }
 
 /// What a provider reports back, asynchronously.

@@ -66,8 +66,15 @@ impl ServerLauncher<'_> {
         }
         let entity = entity.id();
         self.index.0.insert(id.clone(), entity);
-        let spec =
-            ServerSpec { server_id: id, game: game.game.clone(), version: game.version.clone(), capacity, player_ips };
+        let nats_credentials = self.config.server_credentials.as_ref().map(|c| c.issue(&self.config.namespace, &id));
+        let spec = ServerSpec {
+            server_id: id,
+            game: game.game.clone(),
+            version: game.version.clone(),
+            capacity,
+            player_ips,
+            nats_credentials,
+        };
         self.provider.0.launch(spec, self.events.sender());
         entity
     }
@@ -113,15 +120,44 @@ pub fn apply_provider_events(
     }
 }
 
+/// Adopts servers this matchmaker did not launch (another replica's, or an earlier process's),
+/// but only of its own provider kind: `local` servers for a local matchmaker, registered fleet
+/// servers for a fleet… A record of another kind (forged or misconfigured) is never adopted,
+/// so no player is sent to it.
+#[derive(SystemParam)]
+pub struct Adopter<'w, 's> {
+    commands: Commands<'w, 's>,
+    provider: Res<'w, ProviderHandle>,
+    refused: Local<'s, HashSet<ServerId>>,
+}
+
+impl Adopter<'_, '_> {
+    /// The new server entity, or `None` when the record is refused.
+    fn adopt(&mut self, record: &ServerRecord, now: f64) -> Option<Entity> {
+        let kind = self.provider.0.name();
+        if record.provider != kind {
+            if self.refused.insert(record.server_id.clone()) {
+                tracing::warn!(
+                    server_id = %record.server_id,
+                    "ignoring a server record from provider {:?}; this matchmaker runs {kind:?}",
+                    record.provider
+                );
+            }
+            return None;
+        }
+        Some(adopt(&mut self.commands, record, self.provider.0.confirms_seats(), now))
+    }
+}
+
 /// Server records from NATS: confirm readiness, update addresses, adopt servers this
-/// matchmaker did not launch, and hold (or give up) a server whose record vanished.
+/// matchmaker did not launch ([`Adopter`]), and hold (or give up) a server whose record
+/// vanished.
 pub fn apply_server_reports(
-    mut commands: Commands,
+    mut adopter: Adopter,
     mut events: MessageReader<NatsEvent>,
     mut index: ResMut<ServerIndex>,
     mut servers: Query<(&mut ServerPhase, &mut ServerEndpoints, &mut SeatBook, &mut LastHeard)>,
     mut lost: MessageWriter<ServerLost>,
-    provider: Res<ProviderHandle>,
     time: Res<Time<Real>>,
 ) {
     let now = now(&time);
@@ -136,8 +172,9 @@ pub fn apply_server_reports(
                         heard.0 = Some(now);
                     }
                     None if !index.0.contains_key(&record.server_id) => {
-                        let entity = adopt(&mut commands, record, provider.0.confirms_seats(), now);
-                        index.0.insert(record.server_id.clone(), entity);
+                        if let Some(entity) = adopter.adopt(record, now) {
+                            index.0.insert(record.server_id.clone(), entity);
+                        }
                     }
                     None => {}
                 }

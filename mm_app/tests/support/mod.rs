@@ -131,9 +131,16 @@ impl Matchmaker {
         format!("http://127.0.0.1:{}", self.addrs.admin.port())
     }
 
-    /// One JSON-RPC call; returns (HTTP status, parsed body).
+    /// One JSON-RPC call; returns (HTTP status, parsed body). Calls to the admin endpoint
+    /// carry its token.
     pub fn call(&self, url: &str, method: &str, params: Value) -> (u16, Value) {
-        post(url, &json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string(), None)
+        let bearer = if url == self.admin_url() { self.admin_token() } else { None };
+        post(url, &json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string(), bearer)
+    }
+
+    /// The admin endpoint's token, if it demands one.
+    pub fn admin_token(&self) -> Option<&str> {
+        self.inner.as_ref().and_then(|mm| mm.admin_token())
     }
 
     pub fn join(&self, params: Value) -> Value {

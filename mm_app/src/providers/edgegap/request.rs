@@ -98,7 +98,14 @@ pub fn environment(
         .map(|(key, value)| (key.to_string(), value))
         .chain(port_names.into_iter().filter_map(|(key, name)| Some((key.to_string(), name.clone()?))))
         .map(|(key, value)| (key, value, false));
-    let hidden = config.extra_env.iter().map(|(key, value)| (key.clone(), value.expose().to_string(), true));
+    // The server's own NATS credentials, hidden like every secret.
+    let credentials = spec.nats_credentials.iter().flat_map(|c| c.env()).map(|(key, value)| (key.to_string(), value));
+    let hidden = config
+        .extra_env
+        .iter()
+        .map(|(key, value)| (key.clone(), value.expose().to_string()))
+        .chain(credentials)
+        .map(|(key, value)| (key, value, true));
     plain
         .chain(hidden)
         .map(|(key, value, is_hidden)| {
@@ -151,6 +158,7 @@ mod tests {
             version: GameVersion::new("1.2").expect("version"),
             capacity: 8,
             player_ips: ips.iter().map(|ip| ip.parse::<IpAddr>().expect("ip")).collect(),
+            nats_credentials: None,
         }
     }
 
