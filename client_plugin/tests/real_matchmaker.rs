@@ -45,8 +45,11 @@ impl Matchmaker {
     fn servers(&self) -> Vec<Value> {
         let body = json!({"jsonrpc": "2.0", "id": 1, "method": "admin.servers", "params": {}}).to_string();
         let url = self.inner.admin_url();
+        // The local provider runs game servers on this host, so the admin endpoint wants its token.
+        let bearer = format!("Bearer {}", self.inner.admin_token().expect("an admin token"));
         let value: Value = ureq::post(&url)
             .header("content-type", "application/json")
+            .header("authorization", bearer.as_str())
             .send(body.as_str())
             .expect("admin endpoint answers")
             .body_mut()

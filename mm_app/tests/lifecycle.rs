@@ -7,7 +7,7 @@ use bevygap_matchmaker::joins::{JoinPhase, MAX_LOST_SERVERS};
 use bevygap_matchmaker::servers::ServerPhase;
 use bevygap_shared::ServerId;
 use bevygap_shared::protocol::{ErrorCode, JoinProgress};
-use bevygap_shared::records::{ServerCommand, ServerStatus};
+use bevygap_shared::records::{ClientGrant, ServerCommand, ServerStatus, SessionRecord, now_ms};
 
 /// A matchmaker with one ready server holding one ready join; returns (server, join).
 fn one_ready_player(mm: &mut SteppedMatchmaker) -> (ServerId, bevy::prelude::Entity) {
@@ -455,4 +455,77 @@ fn while_nats_is_down_nothing_is_launched_and_waiting_joins_fail_fast() {
     mm.step();
     assert_eq!(mm.provider.log().launched.len(), 1, "launching resumes with the link");
     assert!(matches!(mm.phase(later), Some(JoinPhase::WaitingForServer { .. })));
+}
+
+// A restart: tokens an earlier matchmaker process issued are taken over.
+
+fn earlier_grant(server: &ServerId, client_id: u64, session_id: &str, expires_in_ms: u64) -> ClientGrant {
+    ClientGrant {
+        client_id,
+        server_id: server.clone(),
+        session_id: session_id.into(),
+        game: bevygap_shared::protocol::GameName::new("demo").unwrap(),
+        version: bevygap_shared::protocol::GameVersion::new("1.0").unwrap(),
+        issued_at_ms: now_ms(),
+        token_expires_at_ms: now_ms() + expires_in_ms,
+    }
+}
+
+fn earlier_session(server: &ServerId, session_id: &str, clients: Vec<u64>) -> SessionRecord {
+    SessionRecord {
+        session_id: session_id.into(),
+        server_id: server.clone(),
+        game: bevygap_shared::protocol::GameName::new("demo").unwrap(),
+        version: bevygap_shared::protocol::GameVersion::new("1.0").unwrap(),
+        client_ids: clients,
+        created_at_ms: now_ms(),
+        provider_session: None,
+    }
+}
+
+#[test]
+fn after_a_restart_earlier_tokens_hold_their_seats_until_they_expire_and_orphans_are_deleted() {
+    let mut mm = SteppedMatchmaker::new(|c| {
+        c.server_start_timeout = std::time::Duration::from_secs(10);
+        c.max_servers = 1;
+    });
+    let server = mm.register_server("fake-earlier", 4);
+    let gone = ServerId::new("fake-gone").unwrap();
+    mm.earlier_process_issued(
+        vec![
+            earlier_grant(&server, 11, "s-kept", 10_000),
+            earlier_grant(&server, 12, "s-kept", 10_000),
+            earlier_grant(&gone, 13, "s-gone", 10_000),
+        ],
+        vec![
+            earlier_session(&server, "s-kept", vec![11, 12]),
+            earlier_session(&gone, "s-gone", vec![13]),
+            earlier_session(&server, "s-orphan", vec![]),
+        ],
+    );
+    mm.step_n(2);
+    assert_eq!(mm.server_state(&server).unwrap().1.taken(), 2, "both earlier seats are held again");
+    // Player 11 connects with its earlier token; 12 never does.
+    mm.player_connects(&server, 11);
+    mm.step();
+    // A new join fills the remaining seats only.
+    let joins: Vec<_> = (0..3).map(|_| mm.join("demo", "1.0")).collect();
+    mm.step_n(3);
+    assert_eq!(joins.iter().filter(|j| mm.ready_payload(**j).is_some()).count(), 2, "two seats were left");
+
+    // Past the start timeout the grant of the server that never came back is deleted, with
+    // its session and the orphan session.
+    mm.advance(11.0);
+    let nats = mm.nats();
+    assert!(!nats.grants.contains_key(&(gone.clone(), 13)), "{:?}", nats.grants.keys());
+    assert!(!nats.sessions.contains_key("s-gone") && !nats.sessions.contains_key("s-orphan"));
+    // The unused earlier token expired (10 s + the claim grace): its grant and seat are given
+    // back; the connected player's stays.
+    mm.advance(5.0);
+    let nats = mm.nats();
+    assert!(!nats.grants.contains_key(&(server.clone(), 12)), "the unused earlier grant expired");
+    assert!(nats.grants.contains_key(&(server.clone(), 11)), "the connected player's grant stays");
+    assert!(nats.sessions.contains_key("s-kept"));
+    let book = mm.server_state(&server).unwrap().1;
+    assert!(book.clients().any(|c| c == 11) && !book.clients().any(|c| c == 12), "{book:?}");
 }

@@ -294,6 +294,24 @@ impl SteppedMatchmaker {
     }
 
     /// The in-memory NATS state.
+    /// Plays a restart: these grants and sessions, issued by an earlier matchmaker process,
+    /// are in NATS and reported as read at start-up.
+    pub fn earlier_process_issued(
+        &mut self,
+        grants: Vec<bevygap_shared::records::ClientGrant>,
+        sessions: Vec<bevygap_shared::records::SessionRecord>,
+    ) {
+        let mut store = self.app.world_mut().resource_mut::<crate::nats_bridge::MemoryNats>();
+        for grant in &grants {
+            store.grants.insert((grant.server_id.clone(), grant.client_id), grant.clone());
+        }
+        for session in &sessions {
+            store.sessions.insert(session.session_id.clone(), session.clone());
+        }
+        let state = crate::nats_bridge::IssuedState { grants, sessions };
+        self.app.world_mut().write_message(crate::nats_bridge::NatsEvent::Issued(Box::new(state)));
+    }
+
     pub fn nats(&self) -> &crate::nats_bridge::MemoryNats {
         self.app.world().resource::<crate::nats_bridge::MemoryNats>()
     }

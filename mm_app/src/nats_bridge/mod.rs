@@ -67,6 +67,17 @@ pub enum NatsEvent {
     Snapshot(Box<KvSnapshot>),
     /// The answer to [`NatsCommand::StoreGrant`].
     GrantStored { join: Entity, server_id: ServerId, client_id: u64, result: Result<(), BridgeError> },
+    /// What the `clients` and `sessions` buckets held when this process started: tokens an
+    /// earlier matchmaker process issued (after a restart or a SIGKILL), whose seats must be
+    /// held again and whose grants must still expire.
+    Issued(Box<IssuedState>),
+}
+
+/// Grants and sessions found in NATS at start-up.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IssuedState {
+    pub grants: Vec<ClientGrant>,
+    pub sessions: Vec<SessionRecord>,
 }
 
 /// The keys of the buckets the matchmaker follows, at one moment.

@@ -47,6 +47,56 @@ fn start_watches(nats: Res<Nats>, rt: Res<TokioTasksRuntime>, inbox: Res<Inbox<N
     handle.spawn(watch::servers(nats.kv.servers.clone(), inbox.sender()));
     handle.spawn(watch::players(nats.kv.players.clone(), inbox.sender()));
     handle.spawn(follow_link(nats.clone(), inbox.sender()));
+    handle.spawn(read_issued(nats.kv.clone(), inbox.sender()));
+}
+
+/// Reads the grants and sessions an earlier matchmaker process left (a few tries: at start-up
+/// NATS may still be settling). Undecodable records are skipped with a warning.
+async fn read_issued(kv: KvStores, events: InboxSender<NatsEvent>) {
+    let mut delay = std::time::Duration::from_millis(200);
+    for attempt in 1..=5 {
+        match issued(&kv).await {
+            Ok(state) => {
+                if !state.grants.is_empty() {
+                    tracing::info!(
+                        grants = state.grants.len(),
+                        sessions = state.sessions.len(),
+                        "holding the seats of tokens an earlier matchmaker issued"
+                    );
+                }
+                events.send(NatsEvent::Issued(Box::new(state)));
+                return;
+            }
+            Err(e) => {
+                tracing::warn!("cannot read earlier grants and sessions (attempt {attempt}): {e}");
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+        }
+    }
+    tracing::error!("earlier grants and sessions were not read: their seats are not held and they expire by age only");
+}
+
+async fn issued(kv: &KvStores) -> Result<super::IssuedState, String> {
+    Ok(super::IssuedState { grants: all_values(&kv.clients).await?, sessions: all_values(&kv.sessions).await? })
+}
+
+/// Every value of a bucket that decodes as `T`.
+async fn all_values<T: serde::de::DeserializeOwned>(
+    store: &async_nats::jetstream::kv::Store,
+) -> Result<Vec<T>, String> {
+    use futures::TryStreamExt;
+    let keys: Vec<String> =
+        store.keys().await.map_err(|e| e.to_string())?.try_collect().await.map_err(|e| e.to_string())?;
+    let mut values = Vec::with_capacity(keys.len());
+    for key in keys {
+        let Some(bytes) = store.get(&key).await.map_err(|e| e.to_string())? else { continue };
+        match serde_json::from_slice(&bytes) {
+            Ok(value) => values.push(value),
+            Err(e) => tracing::warn!(key, "skipping an undecodable record: {e}"),
+        }
+    }
+    Ok(values)
 }
 
 /// Reports every change of the NATS link, and after each reconnect a snapshot of the keys of

@@ -1,8 +1,10 @@
 //! Issued ConnectTokens as entities: each holds a seat until its player connects (claimed),
 //! and ends when the player leaves, when it expires unclaimed, or when its server is lost.
+//! Tokens an earlier matchmaker process issued are taken over at start-up ([`restore`]).
 
 mod lifecycle;
 pub mod mint;
+pub mod restore;
 
 use std::collections::HashMap;
 
@@ -63,7 +65,13 @@ impl Plugin for TokensPlugin {
             .add_message::<TokenEnded>()
             .register_type::<IssuedToken>()
             .register_type::<TokenState>()
-            .add_systems(Update, lifecycle::follow_players.in_set(MatchmakerSystems::Players))
+            .init_resource::<restore::EarlierTokens>()
+            .add_systems(
+                Update,
+                (lifecycle::follow_players, restore::receive_earlier_tokens, restore::restore_earlier_tokens)
+                    .chain()
+                    .in_set(MatchmakerSystems::Players),
+            )
             .add_systems(
                 Update,
                 (lifecycle::expire_unclaimed_tokens, lifecycle::end_tokens_of_lost_servers)

@@ -77,31 +77,9 @@ impl Matchmaker {
         (namespace, config)
     }
 
-    /// The env a self-hosted game server is started with to join this matchmaker's fleet:
-    /// the provider → server contract, NATS and the Lightyear keys.
+    /// The env a self-hosted game server is started with to join this matchmaker's fleet.
     pub fn fleet_server_env(&self, server_id: &str, capacity: u32) -> Vec<(String, String)> {
-        let free_udp =
-            || std::net::UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()).expect("a free UDP port");
-        let (udp, wt) = (free_udp(), free_udp());
-        let env = bevygap_shared::server_env::ServerEnv {
-            namespace: bevygap_shared::Namespace::new(&self.namespace).unwrap(),
-            server_id: bevygap_shared::ServerId::new(server_id).unwrap(),
-            provider: "fleet".into(),
-            game: bevygap_shared::protocol::GameName::new(GAME).unwrap(),
-            version: bevygap_shared::protocol::GameVersion::new(VERSION).unwrap(),
-            capacity,
-            udp: Some(bevygap_shared::server_env::Endpoint { bind: udp, public: udp }),
-            webtransport: Some(bevygap_shared::server_env::Endpoint { bind: wt, public: wt }),
-        };
-        let keys = test_keys();
-        let mut vars: Vec<(String, String)> = env.to_vars().into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-        vars.push(("NATS_URL".into(), self.nats_url()));
-        vars.push(("LIGHTYEAR_PROTOCOL_ID".into(), keys.protocol_id.to_string()));
-        vars.push((
-            "LIGHTYEAR_PRIVATE_KEY".into(),
-            keys.private_key.expose().iter().map(|b| format!("{b:02x}")).collect(),
-        ));
-        vars
+        fleet_env(&self.nats_url(), &self.namespace, server_id, capacity)
     }
 
     /// The URL of this matchmaker's nats-server.
@@ -270,4 +248,42 @@ pub fn post_with(url: &str, body: &str, headers: &[(&str, String)]) -> (u16, Val
 
 pub fn addr(v: &Value) -> SocketAddr {
     v.as_str().expect("address string").parse().expect("socket address")
+}
+
+/// The env a self-hosted game server is started with to join a fleet: the provider → server
+/// contract (free local ports), NATS and the Lightyear keys.
+pub fn fleet_env(nats_url: &str, namespace: &str, server_id: &str, capacity: u32) -> Vec<(String, String)> {
+    let free_udp = || std::net::UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()).expect("a free UDP port");
+    let (udp, wt) = (free_udp(), free_udp());
+    let env = bevygap_shared::server_env::ServerEnv {
+        namespace: bevygap_shared::Namespace::new(namespace).unwrap(),
+        server_id: bevygap_shared::ServerId::new(server_id).unwrap(),
+        provider: "fleet".into(),
+        game: bevygap_shared::protocol::GameName::new(GAME).unwrap(),
+        version: bevygap_shared::protocol::GameVersion::new(VERSION).unwrap(),
+        capacity,
+        udp: Some(bevygap_shared::server_env::Endpoint { bind: udp, public: udp }),
+        webtransport: Some(bevygap_shared::server_env::Endpoint { bind: wt, public: wt }),
+    };
+    let keys = test_keys();
+    let mut vars: Vec<(String, String)> = env.to_vars().into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    vars.push(("NATS_URL".into(), nats_url.to_string()));
+    vars.push(("LIGHTYEAR_PROTOCOL_ID".into(), keys.protocol_id.to_string()));
+    vars.push(("LIGHTYEAR_PRIVATE_KEY".into(), keys.private_key.expose().iter().map(|b| format!("{b:02x}")).collect()));
+    vars
+}
+
+/// Keys of a namespace's `clients` bucket (the grants), read on a fresh connection.
+pub fn grant_keys(nats_url: &str, namespace: &str) -> Vec<String> {
+    use futures::TryStreamExt;
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let conn = NatsConnection::connect(&NatsConfig::new(nats_url, "test-observer"), InitialConnect::FailFast)
+            .await
+            .expect("observer connects");
+        let kv = KvStores::open(&conn.jetstream(), &bevygap_shared::Namespace::new(namespace).unwrap().names())
+            .await
+            .expect("buckets exist");
+        kv.clients.keys().await.expect("keys").try_collect().await.expect("every key")
+    })
 }
