@@ -128,7 +128,7 @@ pub fn build_app(
         // The matchmaker's own inbox prefix: the shipped role config lets only it read there.
         let nats_config = nats_config.clone().for_role(&names, NatsRole::Matchmaker);
         let conn = NatsConnection::connect(&nats_config, InitialConnect::FailFast).await?;
-        let kv = KvStores::provision(&conn.jetstream(), &names).await?;
+        let kv = KvStores::provision_replicated(&conn.jetstream(), &names, config.nats_replicas).await?;
         Ok::<_, StartError>((conn, kv))
     })?;
     start_auth_callout(&config, nats_config, runtime)?;

@@ -161,6 +161,7 @@ impl Stack {
         let provider = Arc::new(EdgegapProvider::new(edgegap).expect("provider"));
         provider.listen_for_webhooks().expect("the webhook listener binds");
         let mut config = MatchmakerConfig::for_tests(&namespace, Vec::new());
+        config.provider = bevygap_matchmaker::config::ProviderKind::Edgegap;
         config.empty_grace = Duration::from_secs(1);
         matchmaker(&mut config);
         let shared: Arc<dyn ServerProvider> = provider.clone();
@@ -688,6 +689,9 @@ impl Setup<'_> {
             ("BEVYGAP_PUBLIC_ADDR", public_addr.clone()),
             ("BEVYGAP_ADMIN_ADDR", admin_addr.clone()),
             ("BEVYGAP_EMPTY_GRACE_SECS", "1".into()),
+            // A token the killed matchmaker issued holds its seat in the restarted one until it
+            // expires: short, so an adopted server empties soon.
+            ("BEVYGAP_TOKEN_TTL_SECS", "3".into()),
             ("LIGHTYEAR_PROTOCOL_ID", protocol_id),
             ("LIGHTYEAR_PRIVATE_KEY", key),
             ("RUST_LOG", "info".into()),

@@ -227,14 +227,17 @@ fn after_a_sigkill_the_restarted_matchmaker_honours_holds_and_expires_the_earlie
     // The unused one expires (8 s TTL + the claim grace): its grant and seat are given back.
     let unused_session = sessions.iter().find(|s| s["session_id"] == unused["session_id"]).expect("its session");
     let grant_key = format!("fleet-r.{}", unused_session["clients"][0]);
-    assert!(grant_keys(&nats.url(), &namespace).contains(&grant_key), "the unused grant is still there");
+    assert!(
+        bucket_keys(&nats.url(), &namespace, bevygap_shared::naming::Bucket::Clients).contains(&grant_key),
+        "the unused grant is still there"
+    );
     bevygap_testkit::expect_step_until(
         &mut [&mut client],
         Duration::from_secs(40),
         "the unused earlier token to expire and its grant to be deleted",
         bevygap_testkit::every(Duration::from_millis(500), || {
             let row = second.server("fleet-r");
-            !grant_keys(&nats.url(), &namespace).contains(&grant_key)
+            !bucket_keys(&nats.url(), &namespace, bevygap_shared::naming::Bucket::Clients).contains(&grant_key)
                 && row.is_some_and(|s| s["taken"] == 1 && s["connected"] == 1)
         }),
     );

@@ -217,7 +217,7 @@ fn with_per_server_credentials_each_launched_server_connects_as_itself_and_its_p
     let mut nats_config = NatsConfig::new(nats.url(), "bevygap-matchmaker");
     nats_config.auth =
         NatsAuth::UserPassword { user: "matchmaker".into(), password: Secret::new("change-me-matchmaker") };
-    let mm = LocalMatchmaker::start_with_nats_config(nats, nats_config, provider, config, test_keys(), |_| {})
+    let mm = LocalMatchmaker::start_with_nats_config(Some(nats), nats_config, provider, config, test_keys(), |_| {})
         .expect("the matchmaker starts and runs the auth callout");
 
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": "matchmaker.join",

@@ -66,9 +66,20 @@ pub struct KvStores {
 
 impl KvStores {
     /// Creates every bucket, or updates its config if it exists; safe to call on every start.
+    /// One replica (a single nats-server).
     pub async fn provision(js: &jetstream::Context, names: &NatsNames) -> Result<Self, KvError> {
+        Self::provision_replicated(js, names, 1).await
+    }
+
+    /// [`provision`](Self::provision) with `replicas` copies of every bucket (3 on a
+    /// three-node cluster: any one node may be lost without losing a record or stopping).
+    pub async fn provision_replicated(
+        js: &jetstream::Context,
+        names: &NatsNames,
+        replicas: usize,
+    ) -> Result<Self, KvError> {
         let one = |bucket| async move {
-            let config = bucket_config(names, bucket);
+            let config = kv::Config { num_replicas: replicas.max(1), ..bucket_config(names, bucket) };
             let name = config.bucket.clone();
             js.create_or_update_key_value(config).await.map_err(|source| KvError::Provision { bucket: name, source })
         };

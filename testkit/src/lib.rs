@@ -31,6 +31,7 @@
 //! ```
 
 mod binaries;
+pub mod cluster;
 pub mod lightyear_client;
 mod ports;
 pub mod records;
@@ -38,5 +39,6 @@ pub mod stepping;
 
 pub use bevygap_shared::nats::{MIN_NATS_SERVER_VERSION, NatsServer, NatsServerError};
 pub use binaries::workspace_binary;
+pub use cluster::NatsCluster;
 pub use ports::free_tcp_port;
 pub use stepping::{DEADLINE, every, expect_step_until, step_for, step_until};

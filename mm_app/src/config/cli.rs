@@ -149,6 +149,11 @@ pub struct Cli {
     /// Seconds a stopped server gets to exit after SIGTERM before SIGKILL.
     #[arg(long, env = "BEVYGAP_STOP_GRACE_SECS", default_value_t = 5)]
     pub stop_grace_secs: u64,
+    /// Copies of every JetStream KV bucket: 1 on a single nats-server, 3 on a three-node
+    /// cluster (any one node can then be lost without losing a record). Applied when the
+    /// matchmaker creates or updates the buckets at start.
+    #[arg(long, env = "BEVYGAP_NATS_REPLICAS", default_value_t = 1)]
+    pub nats_replicas: usize,
     /// nats-server binary for the embedded server started when NATS_URL is unset.
     #[arg(long, env = "BEVYGAP_NATS_SERVER_BIN", default_value = "nats-server")]
     pub nats_server_bin: PathBuf,
@@ -268,6 +273,8 @@ pub struct MatchmakerConfig {
     pub silence_grace: Duration,
     pub stop_grace: Duration,
     pub nats_server_bin: PathBuf,
+    /// Copies of every KV bucket (`BEVYGAP_NATS_REPLICAS`).
+    pub nats_replicas: usize,
     /// Settings of the `edgegap` provider; `Some` exactly when it is the provider.
     pub edgegap: Option<EdgegapSettings>,
     /// Per-server NATS credentials, if enabled.
@@ -337,6 +344,10 @@ impl Cli {
             })?),
             ProviderKind::Local | ProviderKind::Fleet => None,
         };
+        if !(1..=5).contains(&self.nats_replicas) {
+            return Err(bad("--nats-replicas / BEVYGAP_NATS_REPLICAS", "must be 1 to 5 (JetStream's range)"));
+        }
+        let nats_replicas = self.nats_replicas;
         let server_credentials = server_credential_settings(
             self.server_credential_key,
             self.server_credential_hours,
@@ -378,6 +389,7 @@ impl Cli {
             silence_grace: Duration::from_secs(self.server_silence_grace_secs),
             stop_grace: Duration::from_secs(self.stop_grace_secs),
             nats_server_bin: self.nats_server_bin,
+            nats_replicas,
             edgegap,
             server_credentials,
         })
@@ -656,6 +668,9 @@ mod tests {
         assert!(parse(&["--namespace", "a.b"]).unwrap_err().setting.contains("BEVYGAP_NAMESPACE"));
         assert!(parse(&["--games", "nope"]).unwrap_err().setting.contains("BEVYGAP_GAMES"));
         assert!(parse(&["--max-waiting", "0"]).unwrap_err().setting.contains("BEVYGAP_MAX_WAITING"));
+        assert!(parse(&["--nats-replicas", "0"]).unwrap_err().setting.contains("BEVYGAP_NATS_REPLICAS"));
+        assert!(parse(&["--nats-replicas", "7"]).unwrap_err().setting.contains("BEVYGAP_NATS_REPLICAS"));
+        assert_eq!(parse(&["--nats-replicas", "3"]).unwrap().nats_replicas, 3);
         assert!(Cli::try_parse_from(["x", "--public-addr", "nonsense"]).is_err());
     }
 

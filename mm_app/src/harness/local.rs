@@ -40,7 +40,8 @@ pub enum HarnessError {
 /// println!("players join at {}", mm.public_url());
 /// ```
 pub struct LocalMatchmaker {
-    pub nats: NatsServer,
+    /// The nats-server this harness started and owns, if any (none on an outside cluster).
+    nats: Option<NatsServer>,
     pub addrs: EndpointAddrs,
     pub provider: Arc<dyn ServerProvider>,
     shutdown: ShutdownHandle,
@@ -87,12 +88,13 @@ impl LocalMatchmaker {
         customize: impl FnOnce(&mut App) + Send + 'static,
     ) -> Result<Self, HarnessError> {
         let nats_config = NatsConfig::new(nats.url(), "bevygap-matchmaker");
-        Self::start_with_nats_config(nats, nats_config, provider, config, keys, customize)
+        Self::start_with_nats_config(Some(nats), nats_config, provider, config, keys, customize)
     }
 
-    /// Like [`start_on`](Self::start_on), connecting with `nats_config` (credentials, say).
+    /// Like [`start_on`](Self::start_on), connecting with `nats_config` (credentials, several
+    /// cluster URLs…); `nats` is a server to keep running as long as the matchmaker, if any.
     pub fn start_with_nats_config(
-        nats: NatsServer,
+        nats: Option<NatsServer>,
         nats_config: NatsConfig,
         provider: Arc<dyn ServerProvider>,
         mut config: MatchmakerConfig,
@@ -132,6 +134,11 @@ impl LocalMatchmaker {
     /// The operators' endpoint, `http://127.0.0.1:<port>`.
     pub fn admin_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.addrs.admin.port())
+    }
+
+    /// The URL of the nats-server this harness owns, if it owns one.
+    pub fn nats_url(&self) -> Option<String> {
+        self.nats.as_ref().map(NatsServer::url)
     }
 
     /// The admin endpoint's bearer token, if it demands one.

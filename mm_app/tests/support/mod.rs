@@ -84,16 +84,18 @@ impl Matchmaker {
 
     /// The URL of this matchmaker's nats-server.
     pub fn nats_url(&self) -> String {
-        self.inner.as_ref().map(|mm| mm.nats.url()).unwrap_or_default()
+        self.inner.as_ref().and_then(|mm| mm.nats_url()).unwrap_or_default()
     }
 
     fn observe(inner: LocalMatchmaker, namespace: String) -> Self {
         let rt = tokio::runtime::Runtime::new().expect("runtime");
         let kv = rt.block_on(async {
-            let conn =
-                NatsConnection::connect(&NatsConfig::new(inner.nats.url(), "test-observer"), InitialConnect::FailFast)
-                    .await
-                    .expect("observer connects");
+            let conn = NatsConnection::connect(
+                &NatsConfig::new(inner.nats_url().expect("its own nats-server"), "test-observer"),
+                InitialConnect::FailFast,
+            )
+            .await
+            .expect("observer connects");
             KvStores::open(&conn.jetstream(), &bevygap_shared::Namespace::new(&namespace).unwrap().names())
                 .await
                 .expect("buckets exist")
@@ -273,17 +275,31 @@ pub fn fleet_env(nats_url: &str, namespace: &str, server_id: &str, capacity: u32
     vars
 }
 
-/// Keys of a namespace's `clients` bucket (the grants), read on a fresh connection.
-pub fn grant_keys(nats_url: &str, namespace: &str) -> Vec<String> {
+/// Keys of one of a namespace's buckets, read on a fresh connection to `nats_url` (retried for
+/// a while: a replicated bucket answers only once its stream has a leader).
+pub fn bucket_keys(nats_url: &str, namespace: &str, bucket: bevygap_shared::naming::Bucket) -> Vec<String> {
     use futures::TryStreamExt;
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
         let conn = NatsConnection::connect(&NatsConfig::new(nats_url, "test-observer"), InitialConnect::FailFast)
             .await
             .expect("observer connects");
-        let kv = KvStores::open(&conn.jetstream(), &bevygap_shared::Namespace::new(namespace).unwrap().names())
-            .await
-            .expect("buckets exist");
-        kv.clients.keys().await.expect("keys").try_collect().await.expect("every key")
+        let names = bevygap_shared::Namespace::new(namespace).unwrap().names();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let read = async {
+                let store = conn.jetstream().get_key_value(names.bucket(bucket)).await.map_err(|e| e.to_string())?;
+                let keys = store.keys().await.map_err(|e| e.to_string())?;
+                keys.try_collect::<Vec<String>>().await.map_err(|e| e.to_string())
+            };
+            match read.await {
+                Ok(keys) => return keys,
+                Err(e) if Instant::now() < deadline => {
+                    eprintln!("reading {bucket:?} keys again: {e}");
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Err(e) => panic!("cannot read the {bucket:?} keys: {e}"),
+            }
+        }
     })
 }
