@@ -14,6 +14,11 @@ use bevygap_shared::nats::{NatsConfig, NatsServer};
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // The local provider's game servers run as this user: a dumpable process's
+    // /proc/<pid>/environ (NATS credentials, the server credential key, the Lightyear key…)
+    // is readable by any process of the same user. Non-dumpable, it is readable by root only.
+    // SAFETY: prctl(2) with constant arguments; it only changes this process's flag.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     bevygap_shared::install_crypto_provider();
     let cli = Cli::parse();
     let issue_for = cli.issue_server_credentials.clone();

@@ -880,8 +880,16 @@ fn a_ready_server_at_a_sigkill_is_adopted_in(mode: &str) -> (String, Inventory) 
     assert_eq!(left.processes.len(), 1, "the killed matchmaker stopped nothing");
     assert_eq!(left.sessions.len(), usize::from(mode == "sessions"), "{left:?}");
 
-    let second = setup.start(&[("BEVYGAP_EDGEGAP_MODE", mode)]);
+    // In sessions mode the empty grace is long enough to see the order: the earlier token
+    // expires, its session is deleted by its id, then the empty deployment is stopped.
+    let second = setup.start(&[("BEVYGAP_EDGEGAP_MODE", mode), ("BEVYGAP_EMPTY_GRACE_SECS", "6")]);
     wait_for("the restarted matchmaker to adopt the server", || second.server_ids().contains(&server).then_some(()));
+    if mode == "sessions" {
+        let inventory = wait_for("the earlier player's session to be deleted", || {
+            Some(fake.inventory()).filter(|i| i.sessions.is_empty())
+        });
+        assert_eq!(inventory.deployments.len(), 1, "deleted when its seat was freed, not with the deployment");
+    }
     wait_for("the empty adopted server to be stopped", || fake.inventory().is_idle().then_some(()));
     let inventory = fake.inventory();
     assert_eq!(inventory.requests_to(Endpoint::StopDeployment), 1);

@@ -44,8 +44,8 @@ pub fn sync_provider_seats(
             };
             provider.0.take_seat(seat, events.sender());
         }
-        for client_id in changes.free {
-            provider.0.free_seat(&server.id, client_id);
+        for (client_id, external_id) in changes.free {
+            provider.0.free_seat(&server.id, client_id, external_id.as_deref());
         }
     }
 }

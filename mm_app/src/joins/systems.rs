@@ -19,6 +19,7 @@ use crate::providers::ProviderHandle;
 use crate::servers::{GameServer, ProviderSeats, SeatBook, ServerEndpoints, ServerLauncher, ServerPhase};
 use crate::sessions::{GameSession, SessionIndex};
 use crate::tokens::mint::{TokenSpec, mint};
+use crate::tokens::restore::EarlierTokens;
 use crate::tokens::{IssuedToken, MatchmakerKeys, TokenEnded, TokenIndex, TokenState};
 
 /// Gives back what a failed or re-queued join held: a reserved seat, or its whole token.
@@ -97,9 +98,13 @@ pub fn place_queued_joins(
     mut joins: Query<(Entity, &mut Join, &mut JoinUpdates)>,
     mut servers: Query<(Entity, &GameServer, &ServerPhase, &mut SeatBook)>,
     mut launcher: ServerLauncher,
+    earlier: Res<EarlierTokens>,
     time: Res<Time<Real>>,
     mut failures: MessageWriter<FailJoin>,
 ) {
+    if !earlier.placement_may_start() {
+        return; // seats of tokens an earlier process issued are not known yet
+    }
     let capacity_wait = launcher.capacity_wait();
     let queued: Vec<QueuedJoin<Entity, GameKey>> = joins
         .iter()

@@ -32,8 +32,19 @@ impl Plugin for MemoryNatsPlugin {
     fn build(&self, app: &mut App) {
         require(app, || MatchmakerSchedulePlugin);
         add_bridge_messages(app);
-        app.init_resource::<MemoryNats>().add_systems(Update, apply_commands.in_set(MatchmakerSystems::Flush));
+        app.init_resource::<MemoryNats>()
+            .add_systems(Startup, report_issued)
+            .add_systems(Update, apply_commands.in_set(MatchmakerSystems::Flush));
     }
+}
+
+/// Reports the grants and sessions held at start-up, as the real bridge does.
+fn report_issued(store: Res<MemoryNats>, mut events: MessageWriter<NatsEvent>) {
+    let state = super::IssuedState {
+        grants: store.grants.values().cloned().collect(),
+        sessions: store.sessions.values().cloned().collect(),
+    };
+    events.write(NatsEvent::Issued(Box::new(state)));
 }
 
 fn apply_commands(

@@ -75,6 +75,8 @@ async fn read_issued(kv: KvStores, events: InboxSender<NatsEvent>) {
         }
     }
     tracing::error!("earlier grants and sessions were not read: their seats are not held and they expire by age only");
+    // Placement waits for this; go on without them rather than never place anyone.
+    events.send(NatsEvent::Issued(Box::default()));
 }
 
 async fn issued(kv: &KvStores) -> Result<super::IssuedState, String> {

@@ -174,10 +174,11 @@ pub trait ServerProvider: Send + Sync + 'static {
     fn take_seat(&self, seat: SeatSpec, events: InboxSender<ProviderEvent>) {
         let _ = (seat, events);
     }
-    /// A seat was freed (the player left, their token expired unclaimed, their join ended):
-    /// give it back at the provider. Must not block.
-    fn free_seat(&self, server_id: &ServerId, client_id: u64) {
-        let _ = (server_id, client_id);
+    /// A seat was freed (the player left, their token expired unclaimed, their join ended, the
+    /// server is gone): give it back at the provider. `external_id` is the provider's id for
+    /// it when it confirmed one, possibly to an earlier matchmaker process. Must not block.
+    fn free_seat(&self, server_id: &ServerId, client_id: u64, external_id: Option<&str>) {
+        let _ = (server_id, client_id, external_id);
     }
 }
 

@@ -315,7 +315,7 @@ pub fn stop_empty_servers(
 pub fn forget_lost_servers(
     mut commands: Commands,
     mut lost: MessageReader<ServerLost>,
-    servers: Query<(&GameServer, &SeatBook)>,
+    servers: Query<(&GameServer, &SeatBook, Option<&ProviderSeats>)>,
     mut index: ResMut<ServerIndex>,
     provider: Res<ProviderHandle>,
     mut nats: MessageWriter<NatsCommand>,
@@ -325,11 +325,15 @@ pub fn forget_lost_servers(
         if !seen.insert(*server) {
             continue;
         }
-        let Ok((game_server, seats)) = servers.get(*server) else { continue };
+        let Ok((game_server, seats, provider_seats)) = servers.get(*server) else { continue };
         let id: &ServerId = &game_server.id;
         tracing::warn!(server_id = %id, "server lost: {reason}");
         if reason.needs_stop() && provider.0.starts_servers() {
             provider.0.stop(id);
+        }
+        // Seats the provider holds (Edgegap sessions) go with the server.
+        for (client_id, external_id) in provider_seats.into_iter().flat_map(ProviderSeats::held) {
+            provider.0.free_seat(id, client_id, external_id);
         }
         nats.write(NatsCommand::DeleteServer { server_id: id.clone() });
         nats.write_batch(

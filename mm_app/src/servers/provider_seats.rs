@@ -38,8 +38,8 @@ pub struct ProviderSeats {
 pub struct SeatChanges {
     /// Seats to take: client id and the player's address.
     pub take: Vec<(u64, IpAddr)>,
-    /// Seats to give back.
-    pub free: Vec<u64>,
+    /// Seats to give back, with the provider's id for them when it confirmed one.
+    pub free: Vec<(u64, Option<String>)>,
 }
 
 impl ProviderSeats {
@@ -64,11 +64,19 @@ impl ProviderSeats {
         }
         let gone: Vec<u64> = self.seats.keys().copied().filter(|c| !clients.contains(c)).collect();
         for client_id in gone {
-            if self.seats.remove(&client_id) != Some(ProviderSeat::Untracked) {
-                changes.free.push(client_id);
+            match self.seats.remove(&client_id) {
+                Some(ProviderSeat::Confirmed { external_id }) => changes.free.push((client_id, Some(external_id))),
+                Some(ProviderSeat::Asked) => changes.free.push((client_id, None)),
+                Some(ProviderSeat::Untracked) | None => {}
             }
         }
         changes
+    }
+
+    /// A seat an earlier matchmaker process had the provider hold (after a restart), known by
+    /// the provider's id for it: it is given back like any other when freed.
+    pub fn adopt_confirmed(&mut self, client_id: u64, external_id: String) {
+        self.seats.entry(client_id).or_insert(ProviderSeat::Confirmed { external_id });
     }
 
     /// The provider confirmed a seat; false if the seat is no longer wanted (freed meanwhile).
@@ -85,6 +93,16 @@ impl ProviderSeats {
     /// Whether a token may be issued for this seat.
     pub fn may_issue(&self, client_id: u64) -> bool {
         matches!(self.seats.get(&client_id), Some(ProviderSeat::Confirmed { .. } | ProviderSeat::Untracked))
+    }
+
+    /// Seats the provider was asked to hold (asked or confirmed), with its id for confirmed
+    /// ones: what to give back when the server is gone.
+    pub fn held(&self) -> impl Iterator<Item = (u64, Option<&str>)> + '_ {
+        self.seats.iter().filter_map(|(client_id, seat)| match seat {
+            ProviderSeat::Asked => Some((*client_id, None)),
+            ProviderSeat::Confirmed { external_id } => Some((*client_id, Some(external_id.as_str()))),
+            ProviderSeat::Untracked => None,
+        })
     }
 
     /// The provider's id for a confirmed seat.
@@ -122,9 +140,18 @@ mod tests {
         seats.reconcile(&[1, 2], |_| Some(IP));
         seats.confirm(1, "one".into());
         let changes = seats.reconcile(&[], |_| Some(IP));
-        assert_eq!(changes.free, vec![1, 2], "confirmed and still-asked seats alike");
+        assert_eq!(changes.free, vec![(1, Some("one".into())), (2, None)], "confirmed and still-asked seats alike");
         assert!(!seats.confirm(2, "two".into()), "the seat was freed before the provider answered");
         assert!(!seats.may_issue(2));
+    }
+
+    #[test]
+    fn a_seat_held_before_a_restart_is_given_back_by_its_provider_id() {
+        let mut seats = ProviderSeats::default();
+        seats.adopt_confirmed(7, "a1cb46bc7f15-S".into());
+        assert_eq!(seats.reconcile(&[7], |_| None), SeatChanges::default(), "known, so not untracked");
+        assert!(seats.may_issue(7));
+        assert_eq!(seats.reconcile(&[], |_| None).free, vec![(7, Some("a1cb46bc7f15-S".into()))]);
     }
 
     #[test]

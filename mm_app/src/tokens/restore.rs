@@ -6,6 +6,11 @@
 //! out its life as if this process had issued it: it is claimed when its player connects, and
 //! ends (deleting its grant, freeing its seat) when the player leaves or it expires unclaimed.
 //! A grant whose server never appears, or whose server has no seat left for it, is deleted.
+//! No join is placed before the start-up read arrives, so none takes a seat an earlier token
+//! holds.
+//!
+//! Every grant found is taken for an earlier process's: one matchmaker per namespace (several
+//! replicas sharing one namespace need the ownership the replicas work brings).
 
 use std::collections::HashMap;
 
@@ -17,16 +22,27 @@ use crate::clock::now;
 use crate::config::{GameKey, MatchmakerConfig};
 use crate::nats_bridge::{NatsCommand, NatsEvent};
 use crate::servers::seats::Seat;
-use crate::servers::{SeatBook, ServerIndex};
+use crate::servers::{ProviderSeats, SeatBook, ServerIndex};
 use crate::sessions::{GameSession, SessionIndex};
 
 /// Grants found at start-up, waiting for their servers.
 #[derive(Resource, Debug, Default)]
 pub struct EarlierTokens {
+    /// Whether the start-up read has been delivered: until then no join is placed, so no seat
+    /// an earlier token holds is given away.
+    received: bool,
     /// Each grant, and when (matchmaker clock) it was read.
     grants: Vec<(ClientGrant, f64)>,
     /// Their session records, by id.
     sessions: HashMap<String, SessionRecord>,
+}
+
+impl EarlierTokens {
+    /// Whether joins may be placed: the earlier process's tokens are known (or could not be
+    /// read at all).
+    pub fn placement_may_start(&self) -> bool {
+        self.received
+    }
 }
 
 /// What to do with one earlier grant now.
@@ -63,6 +79,7 @@ pub fn receive_earlier_tokens(
     let now = now(&time);
     for event in events.read() {
         let NatsEvent::Issued(state) = event else { continue };
+        earlier.received = true;
         earlier.grants.extend(state.grants.iter().cloned().map(|grant| (grant, now)));
         earlier.sessions.extend(state.sessions.iter().map(|s| (s.session_id.clone(), s.clone())));
     }
@@ -75,6 +92,7 @@ pub struct TokenBooks<'w, 's> {
     tokens: ResMut<'w, TokenIndex>,
     sessions: ResMut<'w, SessionIndex>,
     session_rows: Query<'w, 's, &'static mut GameSession>,
+    provider_seats: Query<'w, 's, &'static mut ProviderSeats>,
     nats: MessageWriter<'w, NatsCommand>,
 }
 
@@ -190,6 +208,11 @@ fn hold(
         ))
         .id();
     books.tokens.0.insert(grant.client_id, token);
+    // A seat the provider holds too (an Edgegap session) is given back by its id when freed.
+    let held_at_provider = records.get(&grant.session_id).and_then(|r| r.provider_session.clone());
+    if let (Some(external_id), Ok(mut seats)) = (held_at_provider, books.provider_seats.get_mut(server)) {
+        seats.adopt_confirmed(grant.client_id, external_id);
+    }
     tracing::info!(client_id = grant.client_id, server_id = %grant.server_id, "holding the seat of an earlier token");
 }
 

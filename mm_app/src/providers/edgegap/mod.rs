@@ -402,9 +402,14 @@ impl ServerProvider for EdgegapProvider {
         }
     }
 
-    /// Sessions mode: deletes the player's session.
-    fn free_seat(&self, server_id: &ServerId, client_id: u64) {
-        self.shared.seats.free(server_id, client_id);
+    /// Sessions mode: deletes the player's session (one an earlier process created by its id).
+    fn free_seat(&self, server_id: &ServerId, client_id: u64, external_id: Option<&str>) {
+        if !self.shared.seats.free(server_id, client_id)
+            && let Some(session_id) = external_id
+            && self.shared.sessions_mode()
+        {
+            sessions::spawn_delete(self.shared.clone(), session_id.to_string());
+        }
     }
 }
 

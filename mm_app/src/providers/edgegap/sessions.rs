@@ -76,12 +76,13 @@ impl SeatTable {
         true
     }
 
-    /// Marks a seat to be given back and wakes its worker.
-    pub fn free(&self, server_id: &ServerId, client_id: u64) {
-        if let Some(entry) = self.lock().get_mut(&(server_id.clone(), client_id)) {
-            entry.freed = true;
-            let _ = entry.wake.try_send(());
-        }
+    /// Marks a seat to be given back and wakes its worker; false if no worker holds it.
+    pub fn free(&self, server_id: &ServerId, client_id: u64) -> bool {
+        let mut entries = self.lock();
+        let Some(entry) = entries.get_mut(&(server_id.clone(), client_id)) else { return false };
+        entry.freed = true;
+        let _ = entry.wake.try_send(());
+        true
     }
 
     /// Marks every seat of a server (stopping) to be given back.
@@ -137,12 +138,30 @@ pub fn spawn_seat(shared: Arc<Shared>, seat: SeatSpec, events: InboxSender<Provi
     if !shared.seats.insert(key.clone(), wake_tx) {
         return;
     }
-    let worker = SeatWorker { shared: shared.clone(), key: key.clone(), events, wake };
+    let worker = SeatWorker { shared: shared.clone(), key: key.clone(), events: events.clone(), wake };
     let spawned =
         std::thread::Builder::new().name(format!("edgegap-seat-{}", seat.client_id)).spawn(move || worker.run(seat));
     if let Err(e) = spawned {
         tracing::error!(server_id = %key.0, "cannot start an Edgegap session thread: {e}");
         shared.seats.remove(&key);
+        let error = ProviderError::SessionRefused("the matchmaker could not start a session thread".into());
+        events.send(ProviderEvent::SeatRefused { server_id: key.0, client_id: key.1, error });
+    }
+}
+
+/// Deletes one session on its own thread: one an earlier matchmaker process created, whose
+/// seat this process took over after a restart and has now freed.
+pub fn spawn_delete(shared: Arc<Shared>, session_id: String) {
+    let spawned = std::thread::Builder::new().name("edgegap-session-delete".into()).spawn(move || {
+        if !delete_session(&shared, &session_id, std::thread::sleep) {
+            tracing::error!(
+                session_id,
+                "Edgegap keeps refusing to delete a session; it is deleted when its deployment stops"
+            );
+        }
+    });
+    if let Err(e) = spawned {
+        tracing::error!("cannot start a thread to delete an Edgegap session: {e}");
     }
 }
 
@@ -230,11 +249,9 @@ impl SeatWorker {
     }
 
     fn run(self, seat: SeatSpec) {
-        let session_id = match self.deployment().and_then(|request_id| self.create(&seat, &request_id)) {
-            Some(session_id) => session_id,
-            None => return self.shared.seats.remove(&self.key),
-        };
-        match self.follow(&session_id) {
+        let Some(request_id) = self.deployment() else { return self.shared.seats.remove(&self.key) };
+        let Some(session_id) = self.create(&seat, &request_id) else { return self.shared.seats.remove(&self.key) };
+        match self.follow(&session_id, &request_id) {
             Followed::Confirmed => {
                 self.events.send(ProviderEvent::SeatConfirmed {
                     server_id: self.key.0.clone(),
@@ -322,10 +339,10 @@ impl SeatWorker {
         }
     }
 
-    /// Reads the session with backoff until it is ready, refused, or the seat is freed.
-    fn follow(&self, session_id: &str) -> Followed {
+    /// Reads the session with backoff until it is ready (linked to `request_id`, also for a
+    /// server an earlier process started), refused, or the seat is freed.
+    fn follow(&self, session_id: &str, request_id: &str) -> Followed {
         let timing = &self.shared.config.timing;
-        let expected = self.shared.table.request_id(&self.key.0);
         let mut attempt = 0;
         loop {
             self.nap(timing.status.delay(attempt));
@@ -334,7 +351,7 @@ impl SeatWorker {
                 return Followed::Freed;
             }
             match self.shared.client.get_session(session_id) {
-                Ok(session) => match judge_session(&session, expected.as_deref()) {
+                Ok(session) => match judge_session(&session, Some(request_id)) {
                     SessionVerdict::Waiting => {}
                     SessionVerdict::Ready => return Followed::Confirmed,
                     SessionVerdict::Refused(detail) => return Followed::Refused(detail),

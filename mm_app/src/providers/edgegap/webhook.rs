@@ -8,21 +8,24 @@
 //! answered 404 and ignored), so a stranger cannot even cause extra status reads; the secret
 //! is never logged.
 //!
-//! The listener is a small blocking HTTP/1.1 server on its own thread: bodies are capped at
-//! 64 KiB, each connection gets 2 s to send its request and at most 16 are served at once.
+//! The listener is a small blocking HTTP/1.1 server on its own thread: heads are capped at
+//! 8 KiB and bodies at 64 KiB, a body is read only for a POST to the secret path, each
+//! connection gets 2 s in all to send its request, and at most 16 are served at once.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::worker::Shared;
 
-/// Largest request (headers and body) read.
-const MAX_REQUEST_BYTES: usize = 64 * 1024;
-/// Time a connection has to send its whole request.
-const READ_TIMEOUT: Duration = Duration::from_secs(2);
+/// Largest request head (request line and headers) read.
+const MAX_HEAD_BYTES: usize = 8 * 1024;
+/// Largest body read.
+const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Time a connection has to send its whole request, however it trickles in.
+const REQUEST_DEADLINE: Duration = Duration::from_secs(2);
 /// Connections served at once.
 const MAX_CONNECTIONS: usize = 16;
 
@@ -48,19 +51,27 @@ impl std::fmt::Debug for EdgegapWebhook {
     }
 }
 
-/// `scheme://host[:port]/…` of a URL, the rest left out.
-fn origin(url: &str) -> String {
-    let after_scheme = url.find("://").map_or(0, |i| i + 3);
-    match url[after_scheme..].find('/') {
-        Some(slash) => format!("{}/…", &url[..after_scheme + slash]),
-        None => url.to_string(),
-    }
+/// Where the host part of a URL ends: at its path, query or fragment.
+fn host_end(url: &str, after_scheme: usize) -> usize {
+    url[after_scheme..].find(['/', '?', '#']).map_or(url.len(), |i| after_scheme + i)
 }
 
-/// The path (with query) of a URL: what Edgegap's request line will carry.
+/// `scheme://host[:port]/…` of a URL: no userinfo, path, query or fragment (any may be secret).
+fn origin(url: &str) -> String {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    let end = host_end(url, after_scheme);
+    let host = &url[after_scheme..end];
+    let host = host.rsplit_once('@').map_or(host, |(_, host)| host);
+    format!("{}{host}/…", &url[..after_scheme])
+}
+
+/// The request target Edgegap's call will carry: the URL's path and query (`/` when it has no
+/// path), without a fragment.
 pub fn expected_path(url: &str) -> String {
     let after_scheme = url.find("://").map_or(0, |i| i + 3);
-    url[after_scheme..].find('/').map_or_else(|| "/".to_string(), |slash| url[after_scheme + slash..].to_string())
+    let rest = &url[host_end(url, after_scheme)..];
+    let rest = rest.split_once('#').map_or(rest, |(before, _)| before);
+    if rest.starts_with('/') { rest.to_string() } else { format!("/{rest}") }
 }
 
 /// Which deployment or session a webhook is about.
@@ -127,17 +138,16 @@ fn serve(listener: TcpListener, path: String, shared: Weak<Shared>) {
 
 fn handle(mut stream: TcpStream, path: &str, shared: &Weak<Shared>) {
     let _ = stream.set_nonblocking(false);
-    let _ = stream.set_read_timeout(Some(READ_TIMEOUT));
-    let _ = stream.set_write_timeout(Some(READ_TIMEOUT));
-    let status = match read_request(&mut stream) {
-        Some(request) if request.method == "POST" && constant_time_eq(request.path.as_bytes(), path.as_bytes()) => {
-            if let (Some(hint), Some(shared)) = (hint(&request.body), shared.upgrade()) {
+    let _ = stream.set_write_timeout(Some(REQUEST_DEADLINE));
+    let status = match read_request(&mut stream, path) {
+        Ok(body) => {
+            if let (Some(hint), Some(shared)) = (hint(&body), shared.upgrade()) {
                 wake(&shared, &hint);
             }
             "204 No Content"
         }
-        Some(_) => "404 Not Found",
-        None => "400 Bad Request",
+        Err(Refused::NotFound) => "404 Not Found",
+        Err(Refused::Bad) => "400 Bad Request",
     };
     let _ = write!(stream, "HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
 }
@@ -151,48 +161,80 @@ fn wake(shared: &Shared, hint: &Hint) {
     tracing::debug!(?hint, woke, "Edgegap webhook");
 }
 
-struct Request {
-    method: String,
-    path: String,
-    body: Vec<u8>,
+/// Why a request gets no `204`.
+enum Refused {
+    /// Not a POST to the secret path: nothing more is read.
+    NotFound,
+    /// Malformed, too large, too slow, or chunked.
+    Bad,
 }
 
-/// Reads one request: request line, headers, and a `content-length` body, within the caps.
-fn read_request(stream: &mut TcpStream) -> Option<Request> {
-    let mut buffer = Vec::with_capacity(4096);
-    let mut chunk = [0u8; 4096];
-    let header_end = loop {
-        if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
-            break end + 4;
+/// Reads from `stream` until the whole request must be in, within the overall deadline.
+struct Reader<'a> {
+    stream: &'a mut TcpStream,
+    deadline: Instant,
+    buffer: Vec<u8>,
+}
+
+impl Reader<'_> {
+    /// Reads more bytes; fails once the deadline has passed or the peer closed.
+    fn more(&mut self) -> Result<(), Refused> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || self.stream.set_read_timeout(Some(left)).is_err() {
+            return Err(Refused::Bad);
         }
-        if buffer.len() >= MAX_REQUEST_BYTES {
-            return None;
+        let mut chunk = [0u8; 4096];
+        match self.stream.read(&mut chunk) {
+            Ok(0) | Err(_) => Err(Refused::Bad),
+            Ok(n) => {
+                self.buffer.extend_from_slice(&chunk[..n]);
+                Ok(())
+            }
         }
-        let n = stream.read(&mut chunk).ok()?;
-        if n == 0 {
-            return None;
+    }
+}
+
+/// Reads one request: the head (at most [`MAX_HEAD_BYTES`]), then, only for a POST to the
+/// secret `path`, a `content-length` body (at most [`MAX_BODY_BYTES`]); all of it within
+/// [`REQUEST_DEADLINE`]. Returns the body.
+fn read_request(stream: &mut TcpStream, path: &str) -> Result<Vec<u8>, Refused> {
+    let mut reader = Reader { stream, deadline: Instant::now() + REQUEST_DEADLINE, buffer: Vec::with_capacity(1024) };
+    let mut scanned: usize = 0;
+    let head_end = loop {
+        // Only the bytes not scanned yet (and the 3 before them) can complete the separator.
+        let from = scanned.saturating_sub(3);
+        if let Some(at) = reader.buffer[from..].windows(4).position(|w| w == b"\r\n\r\n") {
+            break from + at + 4;
         }
-        buffer.extend_from_slice(&chunk[..n]);
+        scanned = reader.buffer.len();
+        if scanned > MAX_HEAD_BYTES {
+            return Err(Refused::Bad);
+        }
+        reader.more()?;
     };
-    let head = std::str::from_utf8(&buffer[..header_end]).ok()?;
+    let head = std::str::from_utf8(&reader.buffer[..head_end]).map_err(|_| Refused::Bad)?;
     let mut lines = head.split("\r\n");
-    let mut request_line = lines.next()?.split(' ');
-    let (method, path) = (request_line.next()?.to_string(), request_line.next()?.to_string());
-    let length = lines
-        .filter_map(|line| line.split_once(':'))
-        .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-length"))
-        .map_or(Some(0), |(_, value)| value.trim().parse::<usize>().ok())?;
-    if header_end.checked_add(length)? > MAX_REQUEST_BYTES {
-        return None;
+    let mut request_line = lines.next().ok_or(Refused::Bad)?.split(' ');
+    let (method, target) = (request_line.next().ok_or(Refused::Bad)?, request_line.next().ok_or(Refused::Bad)?);
+    if method != "POST" || !constant_time_eq(target.as_bytes(), path.as_bytes()) {
+        return Err(Refused::NotFound);
     }
-    while buffer.len() < header_end + length {
-        let n = stream.read(&mut chunk).ok()?;
-        if n == 0 {
-            return None;
+    let mut length = 0;
+    for (name, value) in lines.filter_map(|line| line.split_once(':')) {
+        if name.trim().eq_ignore_ascii_case("transfer-encoding") {
+            return Err(Refused::Bad);
         }
-        buffer.extend_from_slice(&chunk[..n]);
+        if name.trim().eq_ignore_ascii_case("content-length") {
+            length = value.trim().parse::<usize>().map_err(|_| Refused::Bad)?;
+        }
     }
-    Some(Request { method, path, body: buffer[header_end..header_end + length].to_vec() })
+    if length > MAX_BODY_BYTES {
+        return Err(Refused::Bad);
+    }
+    while reader.buffer.len() < head_end + length {
+        reader.more()?;
+    }
+    Ok(reader.buffer[head_end..head_end + length].to_vec())
 }
 
 /// Compares without stopping at the first difference, so timing does not reveal how much of
@@ -228,6 +270,8 @@ mod tests {
         };
         assert_eq!(expected_path(&webhook.public_url), "/edgegap/s3cr3t?x=1");
         assert_eq!(expected_path("http://mm.example.com"), "/");
+        assert_eq!(expected_path("https://mm.example.com?key=s3cr3t"), "/?key=s3cr3t");
+        assert_eq!(origin("https://user:pw@mm.example.com?key=s3cr3t"), "https://mm.example.com/…");
         let shown = format!("{webhook:?}");
         assert!(shown.contains("https://mm.example.com/…") && !shown.contains("s3cr3t"), "{shown}");
         assert!(constant_time_eq(b"/a", b"/a") && !constant_time_eq(b"/a", b"/b") && !constant_time_eq(b"/a", b"/ab"));

@@ -436,6 +436,8 @@ impl Worker {
                 }
                 Ok(None) => {
                     tracing::debug!(server_id = %id, "no Edgegap deployment tagged {tag:?} to stop");
+                    // Its players' session workers have nothing left to wait for.
+                    self.shared.seats.free_server(id);
                     break;
                 }
                 Err(e) => {
