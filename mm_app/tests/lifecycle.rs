@@ -529,3 +529,36 @@ fn after_a_restart_earlier_tokens_hold_their_seats_until_they_expire_and_orphans
     let book = mm.server_state(&server).unwrap().1;
     assert!(book.clients().any(|c| c == 11) && !book.clients().any(|c| c == 12), "{book:?}");
 }
+
+// A provider that holds each seat itself (Edgegap's sessions mode).
+
+#[test]
+fn with_a_provider_that_holds_seats_a_token_waits_for_the_seat_and_a_refused_seat_fails_its_join() {
+    let mut mm = SteppedMatchmaker::confirming_seats(|_| {});
+    let server = mm.register_server("fake-seats", 4);
+    mm.step();
+    let first = mm.join("demo", "1.0");
+    mm.step_n(3);
+    let (_, client) = mm.seat_of(first).expect("a seat");
+    assert_eq!(mm.provider.log().seats_taken, vec![(server.clone(), client)], "the provider is asked once");
+    assert!(mm.ready_payload(first).is_none(), "no token before the provider holds the seat");
+    mm.provider.confirm_seat(&server, client, "session-1");
+    mm.step_n(3);
+    assert!(mm.ready_payload(first).is_some(), "a token once it does");
+
+    let second = mm.join("demo", "1.0");
+    mm.step_n(3);
+    let (_, refused) = mm.seat_of(second).expect("a seat");
+    mm.provider.refuse_seat(&server, refused, "Unprocessable");
+    mm.step_n(3);
+    assert_eq!(failed_code(&mm, second), Some(ErrorCode::ServerFailed));
+    assert!(
+        mm.provider.log().seats_freed.contains(&(server.clone(), refused, None)),
+        "the refused seat is given back: {:?}",
+        mm.provider.log().seats_freed
+    );
+
+    // The first player's token expires unclaimed: its seat goes back under the confirmed id.
+    mm.advance(60.0);
+    assert!(mm.provider.log().seats_freed.contains(&(server.clone(), client, Some("session-1".into()))));
+}

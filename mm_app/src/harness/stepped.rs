@@ -47,6 +47,12 @@ impl SteppedMatchmaker {
         Self::with_provider(crate::providers::FakeProvider::new(), configure)
     }
 
+    /// The same with a provider that holds each seat itself (Edgegap's sessions mode): tokens
+    /// wait for `provider.confirm_seat`.
+    pub fn confirming_seats(configure: impl FnOnce(&mut MatchmakerConfig)) -> Self {
+        Self::with_provider(crate::providers::FakeProvider::confirming_seats(), configure)
+    }
+
     /// The same with a fleet: the provider starts nothing, servers register themselves
     /// ([`register_server`](Self::register_server)).
     pub fn fleet(configure: impl FnOnce(&mut MatchmakerConfig)) -> Self {

@@ -18,6 +18,10 @@ pub struct FakeProviderLog {
     pub stopped: Vec<ServerId>,
     /// Servers launched and not yet stopped.
     pub running: Vec<ServerId>,
+    /// Seats asked for (when it confirms seats), in order.
+    pub seats_taken: Vec<(ServerId, u64)>,
+    /// Seats given back, with the id the provider had confirmed them under.
+    pub seats_freed: Vec<(ServerId, u64, Option<String>)>,
 }
 
 #[derive(Default)]
@@ -26,6 +30,9 @@ struct FakeState {
     refuse_launches: bool,
     /// Plays a fleet: starts nothing, servers register themselves.
     fleet: bool,
+    /// Plays a provider that holds each seat itself (Edgegap's sessions mode).
+    confirms_seats: bool,
+    seat_events: Option<InboxSender<ProviderEvent>>,
     senders: Vec<(ServerId, InboxSender<ProviderEvent>)>,
 }
 
@@ -52,6 +59,29 @@ impl FakeProvider {
     fn state(&self) -> MutexGuard<'_, FakeState> {
         // A test that panicked while holding the lock poisons it; the log is still readable.
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A provider that holds each seat itself: tokens wait for [`FakeProvider::confirm_seat`].
+    pub fn confirming_seats() -> Self {
+        let fake = Self::default();
+        fake.state().confirms_seats = true;
+        fake
+    }
+
+    /// Confirms a seat asked for, under `external_id`.
+    pub fn confirm_seat(&self, server_id: &ServerId, client_id: u64, external_id: &str) {
+        if let Some(events) = &self.state().seat_events {
+            let external_id = external_id.to_string();
+            events.send(ProviderEvent::SeatConfirmed { server_id: server_id.clone(), client_id, external_id });
+        }
+    }
+
+    /// Refuses a seat asked for.
+    pub fn refuse_seat(&self, server_id: &ServerId, client_id: u64, why: &str) {
+        if let Some(events) = &self.state().seat_events {
+            let error = ProviderError::SessionRefused(why.into());
+            events.send(ProviderEvent::SeatRefused { server_id: server_id.clone(), client_id, error });
+        }
     }
 
     /// Makes every later launch fail with [`ProviderError::Refused`].
@@ -115,5 +145,19 @@ impl ServerProvider for FakeProvider {
 
     fn running(&self) -> Vec<ServerId> {
         self.state().log.running.clone()
+    }
+
+    fn confirms_seats(&self) -> bool {
+        self.state().confirms_seats
+    }
+
+    fn take_seat(&self, seat: super::SeatSpec, events: InboxSender<ProviderEvent>) {
+        let mut state = self.state();
+        state.log.seats_taken.push((seat.server_id, seat.client_id));
+        state.seat_events = Some(events);
+    }
+
+    fn free_seat(&self, server_id: &ServerId, client_id: u64, external_id: Option<&str>) {
+        self.state().log.seats_freed.push((server_id.clone(), client_id, external_id.map(String::from)));
     }
 }

@@ -87,6 +87,10 @@
 //!   as `Error`; nothing in a listed session names its namespace, so the matchmaker cannot
 //!   tell it from another app's. Sessions on deployments that are still running are deleted
 //!   when the deployment stops.
+//! - Sessions mode: a `POST /v1/session` whose answer was lost (timeout, 5xx) may still have
+//!   created a session on the deployment; it takes one of Edgegap's sockets until the
+//!   deployment stops (no listed field tells it from a live player's), and the join fails
+//!   with `server_failed` instead of being retried.
 //!
 //! # Webhooks
 //!
