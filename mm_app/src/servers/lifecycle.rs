@@ -136,6 +136,11 @@ impl Adopter<'_, '_> {
     fn adopt(&mut self, record: &ServerRecord, now: f64) -> Option<Entity> {
         let kind = self.provider.0.name();
         if record.provider != kind {
+            // Each refused id is warned about once; the memory of them is bounded (forged
+            // records could name any number of ids).
+            if self.refused.len() >= 1024 {
+                self.refused.clear();
+            }
             if self.refused.insert(record.server_id.clone()) {
                 tracing::warn!(
                     server_id = %record.server_id,
