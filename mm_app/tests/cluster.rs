@@ -4,12 +4,10 @@
 
 mod support;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bevygap_matchmaker::config::MatchmakerConfig;
 use bevygap_matchmaker::harness::LocalMatchmaker;
-use bevygap_matchmaker::providers::{LocalProvider, LocalProviderConfig};
 use bevygap_shared::naming::Bucket;
 use bevygap_shared::nats::NatsConfig;
 use bevygap_testkit::NatsCluster;
@@ -44,18 +42,7 @@ fn with_replicated_buckets_joins_go_on_when_one_nats_node_of_three_dies_and_no_r
     config.token_ttl_secs = 300; // no grant expires during the test
     config.max_joins_per_ip = 64; // the unused tokens all count against 127.0.0.1
     (config.rate_per_minute, config.rate_burst) = (60_000, 1_000); // retries during the fail-over
-    let provider = Arc::new(
-        LocalProvider::new(LocalProviderConfig {
-            command: config.game_server_cmd.clone(),
-            namespace: config.namespace.clone(),
-            public_ip: config.local_public_ip,
-            keys: test_keys(),
-            parent_env: std::env::vars().filter(|(k, _)| !k.starts_with("NATS")).collect(),
-            extra_env: vec![("NATS_URL".into(), cluster.urls())],
-            stop_grace: config.stop_grace,
-        })
-        .expect("provider"),
-    );
+    let provider = local_provider(&config, cluster.urls());
     let mut nats_config = NatsConfig::new(cluster.nodes[0].url(), "bevygap-matchmaker");
     nats_config.urls = cluster.nodes.iter().map(|node| node.url()).collect();
     let mm = LocalMatchmaker::start_with_nats_config(None, nats_config, provider, config, test_keys(), |_| {})

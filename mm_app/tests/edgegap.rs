@@ -538,56 +538,19 @@ fn the_binary_lists_the_edgegap_settings_and_refuses_an_incomplete_edgegap_setup
 fn the_binary_with_provider_edgegap_serves_a_join_and_stops_its_deployment_on_sigterm() {
     let nats = NatsServer::start().expect("nats-server");
     let fake = FakeEdgegap::start(Some(&nats), &[]);
-    let keys = test_keys();
-    let (public, admin) = (bevygap_testkit::free_tcp_port(), bevygap_testkit::free_tcp_port());
-    let (public_addr, admin_addr) = (format!("127.0.0.1:{public}"), format!("127.0.0.1:{admin}"));
-    let namespace = format!("t{:08x}", rand::random::<u32>());
-    let (protocol_id, key) = (
-        keys.protocol_id.to_string(),
-        keys.private_key.expose().iter().map(|b| format!("{b:02x}")).collect::<String>(),
-    );
-    let mut child = matchmaker_binary(&[
-        ("NATS_URL", &nats.url()),
-        ("BEVYGAP_PROVIDER", "edgegap"),
-        ("BEVYGAP_EDGEGAP_API_TOKEN", TOKEN),
-        ("BEVYGAP_EDGEGAP_URL", &fake.base_url),
-        ("BEVYGAP_EDGEGAP_APP", APP),
-        ("BEVYGAP_NAMESPACE", &namespace),
-        ("BEVYGAP_GAMES", &format!("{GAME}:{VERSION}")),
-        ("BEVYGAP_PUBLIC_ADDR", &public_addr),
-        ("BEVYGAP_ADMIN_ADDR", &admin_addr),
-        ("LIGHTYEAR_PROTOCOL_ID", &protocol_id),
-        ("LIGHTYEAR_PRIVATE_KEY", &key),
-        ("RUST_LOG", "debug"),
-    ])
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped())
-    .spawn()
-    .expect("matchmaker starts");
-    let mut stderr = child.stderr.take().expect("piped");
-    let log = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
-        text
-    });
-    wait_for("the matchmaker's public endpoint", || std::net::TcpStream::connect(&public_addr).ok());
+    let setup = Setup { nats: &nats, fake: &fake, namespace: format!("t{:08x}", rand::random::<u32>()) };
+    let mm = setup.start(&[("RUST_LOG", "debug"), ("BEVYGAP_EMPTY_GRACE_SECS", "60")]);
 
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": "matchmaker.join",
                       "params": {"game": GAME, "version": VERSION, "transport": "udp"}});
-    let (status, answer) = post(&format!("http://{public_addr}"), &body.to_string(), None);
+    let (status, answer) = post(&format!("http://{}", mm.public_addr), &body.to_string(), None);
     assert_eq!((status, &answer["result"]["status"]), (200, &json!("ready")), "{answer}");
     let inventory = fake.inventory();
     assert_eq!(inventory.deployments.len(), 1);
     assert_eq!(inventory.requests_to(Endpoint::GetApp), 1, "the app is checked at startup");
 
     // SIGTERM: the matchmaker stops its deployment before it exits.
-    if let Ok(pid) = libc::pid_t::try_from(child.id()) {
-        // SAFETY: plain kill(2) on our own child, not yet reaped.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
-    }
-    let exit = wait_for("the matchmaker to exit", || child.try_wait().ok().flatten());
-    let log = log.join().unwrap_or_default();
-    assert!(exit.success(), "{exit}: {log}");
+    let log = mm.terminate();
     assert!(!log.contains(TOKEN), "the Edgegap token was logged");
     wait_for("the fake to hold no live deployment or process", || fake.inventory().is_idle().then_some(()));
 }

@@ -181,7 +181,6 @@ fn per_server_nats(namespace: &str) -> (bevygap_shared::nats::NatsServer, nkeys:
 fn with_per_server_credentials_each_launched_server_connects_as_itself_and_its_players_get_in() {
     use bevygap_matchmaker::config::{AuthCalloutConfig, MatchmakerConfig, ServerCredentialConfig};
     use bevygap_matchmaker::harness::LocalMatchmaker;
-    use bevygap_matchmaker::providers::{LocalProvider, LocalProviderConfig};
     use bevygap_shared::Secret;
     use bevygap_shared::nats::server_credentials::ServerCredentialKey;
     use bevygap_shared::nats::{NatsAuth, NatsConfig};
@@ -202,18 +201,7 @@ fn with_per_server_credentials_each_launched_server_connects_as_itself_and_its_p
         }),
     });
     // No shared game-server credentials anywhere: only what the matchmaker issues.
-    let provider = std::sync::Arc::new(
-        LocalProvider::new(LocalProviderConfig {
-            command: config.game_server_cmd.clone(),
-            namespace: config.namespace.clone(),
-            public_ip: config.local_public_ip,
-            keys: test_keys(),
-            parent_env: std::env::vars().filter(|(k, _)| !k.contains("NATS")).collect(),
-            extra_env: vec![("NATS_URL".into(), nats.url())],
-            stop_grace: config.stop_grace,
-        })
-        .expect("provider"),
-    );
+    let provider = local_provider(&config, nats.url());
     let mut nats_config = NatsConfig::new(nats.url(), "bevygap-matchmaker");
     nats_config.auth =
         NatsAuth::UserPassword { user: "matchmaker".into(), password: Secret::new("change-me-matchmaker") };

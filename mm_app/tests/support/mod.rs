@@ -303,3 +303,23 @@ pub fn bucket_keys(nats_url: &str, namespace: &str, bucket: bevygap_shared::nami
         }
     })
 }
+
+/// A local provider for `config`'s game servers that reach NATS at `nats_url` (one URL or
+/// several, comma-separated) and inherit no NATS setting (`NATS_*`, `BEVYGAP_SERVER_NATS_*`)
+/// of the test's own environment.
+pub fn local_provider(
+    config: &MatchmakerConfig,
+    nats_url: String,
+) -> Arc<bevygap_matchmaker::providers::LocalProvider> {
+    use bevygap_matchmaker::providers::{LocalProvider, LocalProviderConfig};
+    let provider = LocalProvider::new(LocalProviderConfig {
+        command: config.game_server_cmd.clone(),
+        namespace: config.namespace.clone(),
+        public_ip: config.local_public_ip,
+        keys: test_keys(),
+        parent_env: std::env::vars().filter(|(k, _)| !k.contains("NATS")).collect(),
+        extra_env: vec![("NATS_URL".into(), nats_url)],
+        stop_grace: config.stop_grace,
+    });
+    Arc::new(provider.expect("the local provider starts"))
+}
