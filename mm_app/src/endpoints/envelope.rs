@@ -130,6 +130,9 @@ mod tests {
         #[test]
         fn any_json_call_and_join_params_give_an_answer(body in arb_json(), params in arb_json()) {
             let text = serde_json::to_vec(&body).expect("serialisable");
+            // What the endpoint sees is the text: serde_json does not round-trip every float
+            // bit for bit (subnormals), so the body is compared as it reads back.
+            let body: Value = serde_json::from_slice(&text).expect("reads back");
             let well_formed = body.is_object()
                 && body.get("jsonrpc") == Some(&json!("2.0"))
                 && body.get("method").is_some_and(Value::is_string);
