@@ -1,5 +1,6 @@
 //! Assembling the matchmaker app from its plugins.
 
+use crate::ownership::{Forwarding, LeaseHold, LeaseStore, LeaseTerms, Ownership, OwnershipPlugin};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -124,24 +125,37 @@ pub fn build_app(
 
     let runtime = app.world().resource::<TokioTasksRuntime>().runtime();
     let names = config.namespace.names();
-    let (conn, kv) = runtime.block_on(async {
+    let (conn, kv, leases) = runtime.block_on(async {
         // The matchmaker's own inbox prefix: the shipped role config lets only it read there.
         let nats_config = nats_config.clone().for_role(&names, NatsRole::Matchmaker);
         let conn = NatsConnection::connect(&nats_config, InitialConnect::FailFast).await?;
         let kv = KvStores::provision_replicated(&conn.jetstream(), &names, config.nats_replicas).await?;
-        Ok::<_, StartError>((conn, kv))
+        let leases = bevygap_shared::kv::provision_leases(&conn.jetstream(), &names, config.lease_ttl, config.nats_replicas)
+            .await?;
+        Ok::<_, StartError>((conn, kv, leases))
     })?;
     start_auth_callout(&config, nats_config, runtime)?;
     let listeners = Listeners::bind(&config).map_err(|(addr, source)| StartError::Bind { addr, source })?;
 
     let flag = ShutdownFlag::default();
+    let ownership = Ownership::new(config.replica_name.clone(), Arc::new(LeaseHold::new()));
+    let forwarding = Forwarding {
+        client: conn.client().clone(),
+        subject: names.matchmaker_calls_subject(),
+        hold: ownership.hold().clone(),
+    };
+    let terms = LeaseTerms::new(config.lease_ttl);
+    app.insert_resource(ownership)
+        .insert_resource(forwarding)
+        .insert_resource(LeaseStore(leases))
+        .add_plugins(OwnershipPlugin { terms });
     app.insert_resource(config)
         .insert_resource(Nats { conn, kv, names })
         .insert_resource(MatchmakerKeys(keys))
         .insert_resource(flag.clone())
         .add_plugins((NatsBridgePlugin, ProviderPlugin::new(provider), EndpointsPlugin::new(listeners)))
         .add_systems(First, exit_when_flagged)
-        .add_systems(Update, reconcile_provider)
+        .add_systems(Update, reconcile_provider.run_if(crate::ownership::acting))
         .set_runner(wakeable_runner);
     Ok((app, ShutdownHandle { flag, waker }))
 }

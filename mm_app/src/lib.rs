@@ -65,6 +65,7 @@ pub mod endpoints;
 pub mod harness;
 pub mod joins;
 pub mod nats_bridge;
+pub mod ownership;
 pub mod placement;
 pub mod providers;
 pub mod schedule;

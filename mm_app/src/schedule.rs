@@ -2,7 +2,8 @@
 
 use bevy::prelude::*;
 
-/// The matchmaker's system sets in `Update`, run in this order.
+/// The matchmaker's system sets in `Update`, run in this order, and only while this replica
+/// owns the namespace ([`crate::ownership::acting`]).
 #[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MatchmakerSystems {
     /// Bring in what async tasks delivered (NATS updates, provider outcomes).
@@ -40,7 +41,9 @@ impl Plugin for MatchmakerSchedulePlugin {
                 MatchmakerSystems::Cleanup,
                 MatchmakerSystems::Flush,
             )
-                .chain(),
+                .chain()
+                // Only the replica owning the namespace acts; see `ownership`.
+                .distributive_run_if(crate::ownership::acting),
         );
     }
 }

@@ -54,6 +54,34 @@ pub fn bucket_config(names: &NatsNames, bucket: Bucket) -> kv::Config {
     }
 }
 
+/// The matchmakers' lease bucket ([`NatsNames::lease_bucket`]): a record lives `ttl` past its
+/// last write, so a lease nobody renews lapses on the NATS servers' clock alone, and a
+/// replica that stops heartbeating drops out of the presence list.
+pub fn lease_bucket_config(names: &NatsNames, ttl: Duration, replicas: usize) -> kv::Config {
+    kv::Config {
+        bucket: names.lease_bucket(),
+        description: "Bevygap matchmaker replicas: the namespace lease and who is present".to_string(),
+        history: 1,
+        max_age: ttl,
+        max_value_size: 1024,
+        storage: jetstream::stream::StorageType::File,
+        num_replicas: replicas.max(1),
+        ..Default::default()
+    }
+}
+
+/// Creates (or updates) the lease bucket; matchmakers only.
+pub async fn provision_leases(
+    js: &jetstream::Context,
+    names: &NatsNames,
+    ttl: Duration,
+    replicas: usize,
+) -> Result<kv::Store, KvError> {
+    let config = lease_bucket_config(names, ttl, replicas);
+    let bucket = config.bucket.clone();
+    js.create_or_update_key_value(config).await.map_err(|source| KvError::Provision { bucket, source })
+}
+
 /// Handles on every bucket of one namespace.
 #[derive(Clone, Debug)]
 pub struct KvStores {

@@ -161,9 +161,16 @@ impl NatsNames {
         format!("bevygap.{}.fleet.need_capacity.{}", self.ns, game)
     }
 
-    /// Matchmaker replicas announce request ownership here: `bevygap.<ns>.matchmaker.events`.
-    pub fn matchmaker_events_subject(&self) -> String {
-        format!("bevygap.{}.matchmaker.events", self.ns)
+    /// Calls a matchmaker replica that does not own the namespace forwards to the one that
+    /// does: `bevygap.<ns>.matchmaker.calls` (matchmakers only may publish or subscribe here).
+    pub fn matchmaker_calls_subject(&self) -> String {
+        format!("bevygap.{}.matchmaker.calls", self.ns)
+    }
+
+    /// The matchmakers' own bucket of leases (who owns the namespace) and replica presence,
+    /// `bevygap_<ns>_leases`; game servers never open it.
+    pub fn lease_bucket(&self) -> String {
+        format!("bevygap_{}_leases", self.ns)
     }
 
     /// The key of a player record, `<server_id>.<client_id>`; a watch on `<server_id>.>` sees

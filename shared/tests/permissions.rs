@@ -114,7 +114,7 @@ async fn each_role_can_do_its_job() {
     assert_eq!(&reply.expect("the game server may answer requests it receives").payload[..], b"{\"ok\":true}");
     for subject in [
         names.need_capacity_subject(&bevygap_shared::protocol::GameName::new("game").unwrap()),
-        names.matchmaker_events_subject(),
+        names.matchmaker_calls_subject(),
     ] {
         mm.client().publish(subject, "{}".into()).await.expect("the matchmaker publishes in its namespace");
     }

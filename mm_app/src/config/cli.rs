@@ -154,6 +154,14 @@ pub struct Cli {
     /// matchmaker creates or updates the buckets at start.
     #[arg(long, env = "BEVYGAP_NATS_REPLICAS", default_value_t = 1)]
     pub nats_replicas: usize,
+    /// Seconds the namespace lease lasts without renewal: how long, at most, joins wait for
+    /// another replica after the owning one dies (see `ownership`). Renewed every second.
+    #[arg(long, env = "BEVYGAP_LEASE_SECS", default_value_t = 5)]
+    pub lease_secs: u64,
+    /// This replica's name in the lease, the presence list and the admin view (default: the
+    /// host name and process id).
+    #[arg(long, env = "BEVYGAP_REPLICA_NAME")]
+    pub replica_name: Option<String>,
     /// nats-server binary for the embedded server started when NATS_URL is unset.
     #[arg(long, env = "BEVYGAP_NATS_SERVER_BIN", default_value = "nats-server")]
     pub nats_server_bin: PathBuf,
@@ -275,6 +283,10 @@ pub struct MatchmakerConfig {
     pub nats_server_bin: PathBuf,
     /// Copies of every KV bucket (`BEVYGAP_NATS_REPLICAS`).
     pub nats_replicas: usize,
+    /// How long the namespace lease lasts unrenewed (`BEVYGAP_LEASE_SECS`).
+    pub lease_ttl: Duration,
+    /// This replica's name (`BEVYGAP_REPLICA_NAME`).
+    pub replica_name: crate::ownership::ReplicaName,
     /// Settings of the `edgegap` provider; `Some` exactly when it is the provider.
     pub edgegap: Option<EdgegapSettings>,
     /// Per-server NATS credentials, if enabled.
@@ -348,6 +360,14 @@ impl Cli {
             return Err(bad("--nats-replicas / BEVYGAP_NATS_REPLICAS", "must be 1 to 5 (JetStream's range)"));
         }
         let nats_replicas = self.nats_replicas;
+        if !(2..=60).contains(&self.lease_secs) {
+            return Err(bad("--lease-secs / BEVYGAP_LEASE_SECS", "must be 2 to 60 seconds"));
+        }
+        let replica_name = match self.replica_name.filter(|n| !n.is_empty()) {
+            Some(name) => crate::ownership::ReplicaName::new(name)
+                .map_err(|e| bad("--replica-name / BEVYGAP_REPLICA_NAME", e.to_string()))?,
+            None => crate::ownership::ReplicaName::generated(),
+        };
         let server_credentials = server_credential_settings(
             self.server_credential_key,
             self.server_credential_hours,
@@ -390,6 +410,8 @@ impl Cli {
             stop_grace: Duration::from_secs(self.stop_grace_secs),
             nats_server_bin: self.nats_server_bin,
             nats_replicas,
+            lease_ttl: Duration::from_secs(self.lease_secs),
+            replica_name,
             edgegap,
             server_credentials,
         })
@@ -671,6 +693,9 @@ mod tests {
         assert!(parse(&["--nats-replicas", "0"]).unwrap_err().setting.contains("BEVYGAP_NATS_REPLICAS"));
         assert!(parse(&["--nats-replicas", "7"]).unwrap_err().setting.contains("BEVYGAP_NATS_REPLICAS"));
         assert_eq!(parse(&["--nats-replicas", "3"]).unwrap().nats_replicas, 3);
+        assert!(parse(&["--lease-secs", "1"]).unwrap_err().setting.contains("BEVYGAP_LEASE_SECS"));
+        assert!(parse(&["--replica-name", "a b"]).unwrap_err().setting.contains("BEVYGAP_REPLICA_NAME"));
+        assert_eq!(parse(&["--replica-name", "mm-1"]).unwrap().replica_name.as_str(), "mm-1");
         assert!(Cli::try_parse_from(["x", "--public-addr", "nonsense"]).is_err());
     }
 

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use super::envelope::protocol_error;
 use crate::joins::Join;
 use crate::nats_bridge::NatsCommand;
+use crate::ownership::Ownership;
 use crate::providers::ProviderHandle;
 use crate::servers::{GameServer, SeatBook, ServerEndpoints, ServerIndex, ServerPhase};
 use crate::sessions::{GameSession, SessionIndex};
@@ -28,13 +29,22 @@ fn string_param(params: &Option<Value>, name: &str) -> Result<String, bevy_remot
         .ok_or_else(|| protocol_error(error_codes::INVALID_PARAMS, format!("`{name}` is required")))
 }
 
-/// Every server with its phase, seats and players, and the provider's parked stops: servers
-/// the matchmaker let go whose stop kept failing, so they may still run (and cost money).
+/// The replica that answers admin calls owns every row it shows: a standby forwards them to
+/// the owner (see [`crate::ownership`]).
+fn owner_name(ownership: &Option<Res<Ownership>>) -> String {
+    ownership.as_ref().map_or_else(|| "sole".to_string(), |o| o.replica().to_string())
+}
+
+/// Every server of the namespace with its phase, seats, players and owning replica, and the
+/// provider's parked stops: servers the matchmaker let go whose stop kept failing, so they
+/// may still run (and cost money).
 pub fn servers(
     In(_): In<Option<Value>>,
     servers: Query<(&GameServer, &ServerPhase, &SeatBook, &ServerEndpoints)>,
     provider: Option<Res<ProviderHandle>>,
+    ownership: Option<Res<Ownership>>,
 ) -> BrpResult {
+    let owner = owner_name(&ownership);
     let list: Vec<Value> = servers
         .iter()
         .map(|(server, phase, seats, endpoints)| {
@@ -49,6 +59,7 @@ pub fn servers(
                 "connected": seats.occupied(),
                 "players": seats.clients().collect::<Vec<_>>(),
                 "addresses": endpoints.addresses,
+                "owner": owner,
             })
         })
         .collect();
@@ -68,8 +79,9 @@ pub fn servers(
     Ok(json!({ "servers": list, "parked_stops": parked }))
 }
 
-/// Every live session.
-pub fn sessions(In(_): In<Option<Value>>, sessions: Query<&GameSession>) -> BrpResult {
+/// Every live session of the namespace, with its owning replica.
+pub fn sessions(In(_): In<Option<Value>>, sessions: Query<&GameSession>, ownership: Option<Res<Ownership>>) -> BrpResult {
+    let owner = owner_name(&ownership);
     let list: Vec<Value> = sessions
         .iter()
         .map(|s| {
@@ -79,15 +91,17 @@ pub fn sessions(In(_): In<Option<Value>>, sessions: Query<&GameSession>) -> BrpR
                 "game": s.game.game,
                 "version": s.game.version,
                 "clients": s.clients,
+                "owner": owner,
             })
         })
         .collect();
     Ok(json!({ "sessions": list }))
 }
 
-/// Counts for dashboards.
+/// Counts for dashboards, and the replicas: which one owns the namespace, which are present.
 pub fn stats(
     In(_): In<Option<Value>>,
+    ownership: Option<Res<Ownership>>,
     joins: Query<&Join>,
     servers: Query<(&ServerPhase, &SeatBook)>,
     tokens: Query<&TokenState>,
@@ -115,6 +129,8 @@ pub fn stats(
         "tokens_claimed": claimed,
         "tokens_unclaimed": tokens.iter().count() - claimed,
         "sessions": sessions.iter().count(),
+        "owner": owner_name(&ownership),
+        "replicas": ownership.as_ref().map(|o| o.view().present).unwrap_or_default(),
     }))
 }
 

@@ -7,11 +7,9 @@
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use bevy_remote::{BrpMessage, BrpResult, error_codes};
-use bevygap_shared::inbox::AppWaker;
+use bevy_remote::{BrpResult, error_codes};
 use bevygap_shared::protocol::{ErrorCode, JoinError, JoinRequest, METHOD_CANCEL, METHOD_JOIN, METHOD_JOIN_WATCH};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited, StreamBody, combinators::BoxBody};
@@ -26,6 +24,7 @@ use super::envelope::{RpcCall, code_error, is_terminal_join_result, parse_call, 
 use super::params::{Caller, CancelCall, CancelRequest, JoinCall};
 use super::policy::{FrontKind, Gatekeeper, Refusal};
 use crate::config::MatchmakerConfig;
+use crate::ownership::CallRouter;
 
 type Body = BoxBody<Bytes, Infallible>;
 
@@ -44,32 +43,24 @@ pub struct Front {
     connections: ConnectionCounts,
     max_connections: usize,
     idle_timeout: Duration,
-    brp: async_channel::Sender<BrpMessage>,
-    waker: AppWaker,
+    calls: CallRouter,
     keepalive: Duration,
     deadline: Duration,
-    next_stream: AtomicU64,
 }
 
 impl Front {
-    /// The `kind` endpoint under `config`, sending calls into `brp` and waking the app.
-    pub fn new(
-        kind: FrontKind,
-        config: &MatchmakerConfig,
-        brp: async_channel::Sender<BrpMessage>,
-        waker: AppWaker,
-    ) -> Self {
+    /// The `kind` endpoint under `config`, handing calls to `calls` (this replica's
+    /// bevy_remote, or the owning replica's).
+    pub fn new(kind: FrontKind, config: &MatchmakerConfig, calls: CallRouter) -> Self {
         Self {
             policy: Gatekeeper::new(kind, config),
             connections: ConnectionCounts::new(config.max_connections_per_ip),
             max_connections: if kind == FrontKind::Admin { MAX_ADMIN_CONNECTIONS } else { MAX_CONNECTIONS },
             idle_timeout: config.idle_timeout,
-            brp,
-            waker,
+            calls,
             keepalive: config.keepalive,
             // A backstop: the ECS ends every join by its own deadline first.
             deadline: config.join_deadline + Duration::from_secs(5),
-            next_stream: AtomicU64::new(1),
         }
     }
 }
@@ -166,14 +157,11 @@ async fn handle(front: Arc<Front>, peer: SocketAddr, req: Request<Incoming>) -> 
             Err(e) => return front.rpc_error(StatusCode::OK, id, e),
         }
     }
-    let (tx, rx) = async_channel::bounded(64);
-    let message = BrpMessage { method: method.clone(), params, sender: tx };
-    // bevy_remote's mailbox is small; wait briefly for room rather than refuse a burst.
-    let queued = tokio::time::timeout(Duration::from_secs(2), front.brp.send(message)).await;
-    if !matches!(queued, Ok(Ok(()))) {
+    // bevy_remote's mailbox is small: the router waits briefly for room rather than refuse a
+    // burst.
+    let Some(rx) = front.calls.dispatch(method.clone(), params, front.deadline).await else {
         return front.rpc_error(StatusCode::SERVICE_UNAVAILABLE, id, code_error(ErrorCode::Unavailable));
-    }
-    front.waker.wake();
+    };
     if method.contains("+watch") {
         front.stream(id, rx, is_join)
     } else if is_join {
@@ -207,7 +195,7 @@ impl Front {
             let error = JoinError::new(ErrorCode::InvalidRequest, format!("invalid params: {e}"));
             super::envelope::join_error(&error)
         };
-        let caller = Caller { ip, stream: self.next_stream.fetch_add(1, Ordering::Relaxed) };
+        let caller = Caller { ip, stream: super::params::next_stream_id() };
         let Some(params @ Value::Object(_)) = params else {
             return Err(protocol_error(error_codes::INVALID_PARAMS, "params must be an object"));
         };

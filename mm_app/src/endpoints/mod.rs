@@ -25,6 +25,7 @@ pub use policy::FrontKind;
 
 use crate::config::MatchmakerConfig;
 use crate::joins::JoinsPlugin;
+use crate::ownership::{CallRouter, Forwarding};
 use crate::schedule::{MatchmakerSystems, require};
 use bevygap_shared::inbox::AppWaker;
 
@@ -104,12 +105,15 @@ fn start_serving(
     rt: Res<TokioTasksRuntime>,
     config: Res<MatchmakerConfig>,
     waker: Res<AppWaker>,
+    forwarding: Option<Res<Forwarding>>,
 ) {
     let Some(listeners) = pending.0.take() else { return };
     let sender: async_channel::Sender<bevy_remote::BrpMessage> = (*brp).clone();
+    // With a namespace lease, calls go to whichever replica owns it.
+    let calls = CallRouter::new(sender, waker.clone(), forwarding.map(|f| f.clone()));
     let handle = rt.runtime().handle().clone();
     for (kind, listener) in [(FrontKind::Public, listeners.public), (FrontKind::Admin, listeners.admin)] {
-        let front = Arc::new(Front::new(kind, &config, sender.clone(), waker.clone()));
+        let front = Arc::new(Front::new(kind, &config, calls.clone()));
         let _guard = handle.enter();
         match tokio::net::TcpListener::from_std(listener) {
             Ok(listener) => {

@@ -10,6 +10,7 @@ use bevygap_shared::nats::{LinkStatus, NatsConnection};
 use super::{
     BridgeError, CapacityCall, GrantWrite, IngestEvents, KvSnapshot, NatsCommand, NatsEvent, add_bridge_messages, watch,
 };
+use crate::ownership::Ownership;
 use crate::schedule::{MatchmakerSchedulePlugin, MatchmakerSystems, expect_resource, require};
 
 /// The live connection and buckets; NATS KV is the source of truth for anything another
@@ -31,7 +32,9 @@ impl Plugin for NatsBridgePlugin {
         require(app, || MatchmakerSchedulePlugin);
         add_bridge_messages(app);
         add_inbox::<NatsEvent>(app);
-        app.add_systems(Startup, start_watches)
+        // Watches start when this replica first owns the namespace (at once for a sole
+        // matchmaker), so a new owner reads everything as a restarted matchmaker does.
+        app.add_systems(Update, start_watches.in_set(MatchmakerSystems::Ingest).before(IngestEvents))
             .add_systems(Update, deliver_events.in_set(MatchmakerSystems::Ingest).in_set(IngestEvents))
             .add_systems(Update, perform_commands.in_set(MatchmakerSystems::Flush));
     }
@@ -42,7 +45,10 @@ impl Plugin for NatsBridgePlugin {
     }
 }
 
-fn start_watches(nats: Res<Nats>, rt: Res<TokioTasksRuntime>, inbox: Res<Inbox<NatsEvent>>) {
+fn start_watches(nats: Res<Nats>, rt: Res<TokioTasksRuntime>, inbox: Res<Inbox<NatsEvent>>, mut started: Local<bool>) {
+    if std::mem::replace(&mut *started, true) {
+        return;
+    }
     let handle = rt.runtime().handle();
     handle.spawn(watch::servers(nats.kv.servers.clone(), inbox.sender()));
     handle.spawn(watch::players(nats.kv.players.clone(), inbox.sender()));
@@ -154,16 +160,34 @@ fn perform_commands(
     nats: Res<Nats>,
     rt: Res<TokioTasksRuntime>,
     inbox: Res<Inbox<NatsEvent>>,
+    ownership: Option<Res<Ownership>>,
 ) {
     let handle = rt.runtime().handle();
+    let ownership = ownership.map(|o| o.clone()).unwrap_or_else(Ownership::sole);
     for command in commands.read() {
         let nats = nats.clone();
         let events = inbox.sender();
-        handle.spawn(perform(nats, command.clone(), events));
+        handle.spawn(perform(nats, command.clone(), events, ownership.clone()));
     }
 }
 
-async fn perform(nats: Nats, command: NatsCommand, events: bevygap_shared::inbox::InboxSender<NatsEvent>) {
+/// Performs one write, if this replica still owns the namespace at the moment it is made
+/// (fencing: a replica paused since the tick that decided it must not write as owner).
+async fn perform(
+    nats: Nats,
+    command: NatsCommand,
+    events: bevygap_shared::inbox::InboxSender<NatsEvent>,
+    ownership: Ownership,
+) {
+    if !ownership.acting() {
+        tracing::warn!("a write decided as owner was dropped: this replica no longer owns the namespace");
+        if let NatsCommand::StoreGrant(write) = command {
+            let (server_id, client_id) = (write.grant.server_id.clone(), write.grant.client_id);
+            let result = Err(BridgeError::Write { bucket: "clients", reason: "not the namespace owner".into() });
+            events.send(NatsEvent::GrantStored { join: write.join, server_id, client_id, result });
+        }
+        return;
+    }
     let kv = &nats.kv;
     let (store, key, what) = match command {
         NatsCommand::StoreGrant(write) => {

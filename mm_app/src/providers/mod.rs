@@ -197,7 +197,8 @@ impl ProviderHandle {
     }
 }
 
-/// Installs the provider; stops every server it started when the app exits.
+/// Installs the provider; stops every server it started when the app exits (when no other
+/// replica takes them over).
 pub struct ProviderPlugin {
     provider: Arc<dyn ServerProvider>,
 }
@@ -215,6 +216,12 @@ impl Plugin for ProviderPlugin {
     }
 }
 
-fn stop_all_on_exit(provider: Res<ProviderHandle>) {
+/// On exit, stops every server this provider started, unless another replica is there to
+/// take them over (or this one no longer owns them): see [`crate::ownership`].
+pub(crate) fn stop_all_on_exit(provider: Res<ProviderHandle>, ownership: Option<Res<crate::ownership::Ownership>>) {
+    if ownership.is_some_and(|o| !o.stops_servers_on_exit()) {
+        tracing::info!("leaving the running servers to the replica that owns the namespace next");
+        return;
+    }
     provider.0.shutdown_all();
 }

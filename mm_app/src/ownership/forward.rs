@@ -1,0 +1,288 @@
+//! Calls a standby receives are served by the owner: the standby publishes the call on the
+//! namespace's calls subject with a reply inbox; the owner (the only replica subscribed that
+//! answers) runs it through its own bevy_remote channel and relays every answer back, with a
+//! keep-alive each second, until the last one.
+//!
+//! 1. **Forward.** The standby publishes a [`ForwardedCall`] and waits up to a second for
+//!    [`Relay::Accepted`]; silence means no owner yet (a take-over in progress): it tries
+//!    again, until the call's deadline.
+//! 2. **Relay.** The owner sends [`Relay::Result`] for each answer and [`Relay::Alive`]
+//!    every second, and [`Relay::End`] after the last one.
+//! 3. **Fail over.** Three seconds without a word mean the owner died: the standby sends the
+//!    same call again, and the next owner takes it up. A join carries its request id, so the
+//!    player's stream goes on as one join (placed again by the new owner).
+//! 4. **Become the owner.** If this replica took the lease meanwhile, the call is served
+//!    here.
+//!
+//! The owner trusts what a forwarded call says of its caller (address, parsed params):
+//! only matchmaker users may publish on the calls subject (see `assets/nats/bevygap.conf`),
+//! and the forwarding replica's front applied the same policy the owner's would.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bevy_remote::{BrpError, BrpMessage, BrpResult};
+use bevygap_shared::inbox::AppWaker;
+use bevygap_shared::protocol::{ErrorCode, METHOD_JOIN, METHOD_JOIN_WATCH};
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::lease::LeaseHold;
+use crate::endpoints::envelope::{code_error, is_terminal_join_result};
+use crate::endpoints::params::restamp_stream;
+
+/// How long a forwarder waits for the owner to accept a call.
+const ACCEPT_WAIT: Duration = Duration::from_secs(1);
+/// How long the owner may stay silent before the forwarder takes it for dead.
+const OWNER_SILENCE: Duration = Duration::from_secs(3);
+/// How often the owner says it is still working on a call.
+const ALIVE_EVERY: Duration = Duration::from_secs(1);
+/// How long a front waits for room in bevy_remote's small mailbox.
+const QUEUE_WAIT: Duration = Duration::from_secs(2);
+
+/// A call as forwarded to the owner.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ForwardedCall {
+    pub method: String,
+    pub params: Option<Value>,
+}
+
+/// What the owner sends back on the reply inbox.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "relay", rename_all = "snake_case")]
+pub enum Relay {
+    Accepted,
+    Alive,
+    Result { result: Result<Value, BrpError> },
+    End,
+}
+
+/// Whether `result` is the last answer of a call of `method`.
+fn is_last(method: &str, result: &BrpResult) -> bool {
+    if method == METHOD_JOIN || method == METHOD_JOIN_WATCH {
+        is_terminal_join_result(result)
+    } else {
+        !method.contains("+watch")
+    }
+}
+
+/// Where a front sends a call: into this replica's bevy_remote when it owns the namespace,
+/// else to the owner over NATS.
+#[derive(Clone)]
+pub struct CallRouter {
+    local: async_channel::Sender<BrpMessage>,
+    waker: AppWaker,
+    forward: Option<Forwarding>,
+}
+
+/// What forwarding needs: the NATS client, the calls subject and this replica's lease.
+#[derive(bevy::prelude::Resource, Clone)]
+pub struct Forwarding {
+    pub client: async_nats::Client,
+    pub subject: String,
+    pub hold: Arc<LeaseHold>,
+}
+
+impl CallRouter {
+    /// A router serving every call here (one matchmaker, no lease), or forwarding calls while
+    /// this replica is not the owner.
+    pub fn new(local: async_channel::Sender<BrpMessage>, waker: AppWaker, forward: Option<Forwarding>) -> Self {
+        Self { local, waker, forward }
+    }
+
+    /// Sends a call on its way; its answers arrive on the returned channel, which closes after
+    /// the last. `None`: this replica cannot take the call now (its mailbox stayed full).
+    /// `deadline` bounds how long a forwarded call is tried.
+    pub async fn dispatch(
+        &self,
+        method: String,
+        params: Option<Value>,
+        deadline: Duration,
+    ) -> Option<async_channel::Receiver<BrpResult>> {
+        match &self.forward {
+            Some(forward) if !forward.hold.acting() => {
+                let (tx, rx) = async_channel::bounded(64);
+                let call = ForwardedCall { method, params };
+                tokio::spawn(forward_call(self.clone(), forward.clone(), call, tx, Instant::now() + deadline));
+                Some(rx)
+            }
+            _ => self.serve_here(method, params).await,
+        }
+    }
+
+    /// Puts a call into this replica's bevy_remote channel.
+    async fn serve_here(&self, method: String, params: Option<Value>) -> Option<async_channel::Receiver<BrpResult>> {
+        let (tx, rx) = async_channel::bounded(64);
+        let message = BrpMessage { method, params, sender: tx };
+        let queued = tokio::time::timeout(QUEUE_WAIT, self.local.send(message)).await;
+        if !matches!(queued, Ok(Ok(()))) {
+            return None;
+        }
+        self.waker.wake();
+        Some(rx)
+    }
+}
+
+/// The forwarder's side of one call (see the module docs).
+async fn forward_call(
+    router: CallRouter,
+    forward: Forwarding,
+    call: ForwardedCall,
+    tx: async_channel::Sender<BrpResult>,
+    until: Instant,
+) {
+    let Ok(payload) = serde_json::to_vec(&call) else { return };
+    while Instant::now() < until && !tx.is_closed() {
+        if forward.hold.acting() {
+            // This replica took the lease meanwhile: serve the call here.
+            if let Some(rx) = router.serve_here(call.method.clone(), call.params.clone()).await {
+                while let Ok(result) = rx.recv().await {
+                    if tx.send(result).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            return;
+        }
+        match relay_once(&forward, &call.method, payload.clone(), &tx).await {
+            Attempt::Done => return,
+            Attempt::OwnerSilent { answered } => {
+                if answered && !call.method.contains("join") && !call.method.contains("+watch") {
+                    return;
+                }
+                tracing::debug!(method = call.method, "no answer from the owner; trying again");
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+enum Attempt {
+    /// The call got its last answer, or its caller left.
+    Done,
+    /// The owner did not accept it, or went silent; `answered` if it had sent a result.
+    OwnerSilent { answered: bool },
+}
+
+async fn relay_once(forward: &Forwarding, method: &str, payload: Vec<u8>, tx: &async_channel::Sender<BrpResult>) -> Attempt {
+    let silent = Attempt::OwnerSilent { answered: false };
+    let inbox = forward.client.new_inbox();
+    let Ok(mut replies) = forward.client.subscribe(inbox.clone()).await else { return silent };
+    if forward.client.publish_with_reply(forward.subject.clone(), inbox, payload.into()).await.is_err() {
+        return silent;
+    }
+    let mut wait = ACCEPT_WAIT;
+    let mut answered = false;
+    loop {
+        let Ok(Some(message)) = tokio::time::timeout(wait, replies.next()).await else {
+            return Attempt::OwnerSilent { answered };
+        };
+        wait = OWNER_SILENCE;
+        match serde_json::from_slice::<Relay>(&message.payload) {
+            Ok(Relay::Accepted | Relay::Alive) => {}
+            Ok(Relay::Result { result }) => {
+                answered = true;
+                let last = is_last(method, &result);
+                if tx.send(result).await.is_err() || last {
+                    return Attempt::Done;
+                }
+            }
+            Ok(Relay::End) => return Attempt::Done,
+            Err(e) => tracing::warn!("an undecodable answer from the owner was ignored: {e}"),
+        }
+    }
+}
+
+/// The owner's side: answers the calls other replicas forward, for as long as this replica
+/// owns the namespace (a replica that lost it stays silent, so forwarders go elsewhere).
+pub async fn serve_forwarded_calls(router: CallRouter, forward: Forwarding, deadline: Duration) {
+    let mut calls = loop {
+        match forward.client.subscribe(forward.subject.clone()).await {
+            Ok(calls) => break calls,
+            Err(e) => {
+                tracing::warn!("cannot subscribe to forwarded calls: {e}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    };
+    while let Some(message) = calls.next().await {
+        if !forward.hold.acting() {
+            continue;
+        }
+        let Some(reply) = message.reply else { continue };
+        let client = forward.client.clone();
+        match serde_json::from_slice::<ForwardedCall>(&message.payload) {
+            Ok(call) => {
+                tokio::spawn(relay_answers(router.clone(), forward.clone(), call, reply.to_string(), deadline));
+            }
+            Err(e) => {
+                tracing::warn!("a malformed forwarded call was refused: {e}");
+                let refused = Relay::Result { result: Err(code_error(ErrorCode::InvalidRequest)) };
+                publish(&client, &reply, &refused).await;
+                publish(&client, &reply, &Relay::End).await;
+            }
+        }
+    }
+}
+
+/// Runs one forwarded call here and relays its answers.
+async fn relay_answers(router: CallRouter, forward: Forwarding, mut call: ForwardedCall, reply: String, deadline: Duration) {
+    let client = &forward.client;
+    restamp_stream(&mut call.params);
+    let Some(rx) = router.serve_here(call.method.clone(), call.params).await else {
+        let busy = Relay::Result { result: Err(code_error(ErrorCode::Unavailable)) };
+        publish(client, &reply, &busy).await;
+        publish(client, &reply, &Relay::End).await;
+        return;
+    };
+    publish(client, &reply, &Relay::Accepted).await;
+    let mut alive = tokio::time::interval(ALIVE_EVERY);
+    alive.tick().await;
+    let end = tokio::time::sleep(deadline);
+    tokio::pin!(end);
+    loop {
+        tokio::select! {
+            result = rx.recv() => {
+                let Ok(result) = result else { break };
+                let last = is_last(&call.method, &result);
+                publish(client, &reply, &Relay::Result { result }).await;
+                if last { break; }
+            }
+            _ = alive.tick() => {
+                if !forward.hold.acting() {
+                    return; // no longer the owner: go silent, the forwarder tries the next one
+                }
+                publish(client, &reply, &Relay::Alive).await;
+            }
+            _ = &mut end => break,
+        }
+    }
+    publish(client, &reply, &Relay::End).await;
+}
+
+async fn publish(client: &async_nats::Client, subject: &str, relay: &Relay) {
+    let Ok(bytes) = serde_json::to_vec(relay) else { return };
+    if let Err(e) = client.publish(subject.to_string(), bytes.into()).await {
+        tracing::debug!("cannot relay an answer: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn relays_round_trip_and_joins_end_on_their_terminal_answer() {
+        let result = Relay::Result { result: Ok(json!({"status": "queued"})) };
+        let text = serde_json::to_string(&result).expect("encodes");
+        assert!(matches!(serde_json::from_str::<Relay>(&text), Ok(Relay::Result { result: Ok(v) }) if v["status"] == "queued"));
+        assert!(!is_last(METHOD_JOIN_WATCH, &Ok(json!({"status": "queued"}))));
+        assert!(is_last(METHOD_JOIN_WATCH, &Ok(json!({"status": "ready"}))));
+        assert!(is_last(METHOD_JOIN, &Err(code_error(ErrorCode::Timeout))));
+        assert!(is_last("admin.servers", &Ok(json!([]))));
+        assert!(!is_last("world.get_components+watch", &Ok(json!({}))));
+    }
+}
