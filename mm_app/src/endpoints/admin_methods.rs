@@ -80,7 +80,11 @@ pub fn servers(
 }
 
 /// Every live session of the namespace, with its owning replica.
-pub fn sessions(In(_): In<Option<Value>>, sessions: Query<&GameSession>, ownership: Option<Res<Ownership>>) -> BrpResult {
+pub fn sessions(
+    In(_): In<Option<Value>>,
+    sessions: Query<&GameSession>,
+    ownership: Option<Res<Ownership>>,
+) -> BrpResult {
     let owner = owner_name(&ownership);
     let list: Vec<Value> = sessions
         .iter()

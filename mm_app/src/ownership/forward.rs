@@ -165,7 +165,12 @@ enum Attempt {
     OwnerSilent { answered: bool },
 }
 
-async fn relay_once(forward: &Forwarding, method: &str, payload: Vec<u8>, tx: &async_channel::Sender<BrpResult>) -> Attempt {
+async fn relay_once(
+    forward: &Forwarding,
+    method: &str,
+    payload: Vec<u8>,
+    tx: &async_channel::Sender<BrpResult>,
+) -> Attempt {
     let silent = Attempt::OwnerSilent { answered: false };
     let inbox = forward.client.new_inbox();
     let Ok(mut replies) = forward.client.subscribe(inbox.clone()).await else { return silent };
@@ -227,7 +232,13 @@ pub async fn serve_forwarded_calls(router: CallRouter, forward: Forwarding, dead
 }
 
 /// Runs one forwarded call here and relays its answers.
-async fn relay_answers(router: CallRouter, forward: Forwarding, mut call: ForwardedCall, reply: String, deadline: Duration) {
+async fn relay_answers(
+    router: CallRouter,
+    forward: Forwarding,
+    mut call: ForwardedCall,
+    reply: String,
+    deadline: Duration,
+) {
     let client = &forward.client;
     restamp_stream(&mut call.params);
     let Some(rx) = router.serve_here(call.method.clone(), call.params).await else {
@@ -278,7 +289,9 @@ mod tests {
     fn relays_round_trip_and_joins_end_on_their_terminal_answer() {
         let result = Relay::Result { result: Ok(json!({"status": "queued"})) };
         let text = serde_json::to_string(&result).expect("encodes");
-        assert!(matches!(serde_json::from_str::<Relay>(&text), Ok(Relay::Result { result: Ok(v) }) if v["status"] == "queued"));
+        assert!(
+            matches!(serde_json::from_str::<Relay>(&text), Ok(Relay::Result { result: Ok(v) }) if v["status"] == "queued")
+        );
         assert!(!is_last(METHOD_JOIN_WATCH, &Ok(json!({"status": "queued"}))));
         assert!(is_last(METHOD_JOIN_WATCH, &Ok(json!({"status": "ready"}))));
         assert!(is_last(METHOD_JOIN, &Err(code_error(ErrorCode::Timeout))));

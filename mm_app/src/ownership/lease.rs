@@ -45,7 +45,11 @@ impl LeaseTerms {
     /// quarter of its life (at least half a second) before NATS lets it lapse.
     pub fn new(ttl: Duration) -> Self {
         let ttl = ttl.max(Duration::from_secs(2));
-        Self { ttl, renew_every: Duration::from_secs(1).min(ttl / 3), margin: (ttl / 4).max(Duration::from_millis(500)) }
+        Self {
+            ttl,
+            renew_every: Duration::from_secs(1).min(ttl / 3),
+            margin: (ttl / 4).max(Duration::from_millis(500)),
+        }
     }
 
     /// Until when a lease whose renewal was sent at `sent` may be acted on.
@@ -282,7 +286,8 @@ pub async fn release(store: &Store, me: &ReplicaName, hold: &LeaseHold) {
     let presence = format!("{PRESENCE_PREFIX}{me}");
     let _ = tokio::time::timeout(Duration::from_secs(2), store.delete(&presence)).await;
     if let Some(revision) = revision {
-        match tokio::time::timeout(Duration::from_secs(2), store.delete_expect_revision(OWNER_KEY, Some(revision))).await
+        match tokio::time::timeout(Duration::from_secs(2), store.delete_expect_revision(OWNER_KEY, Some(revision)))
+            .await
         {
             Ok(Ok(())) => tracing::info!(replica = %me, "released the namespace lease"),
             Ok(Err(e)) => tracing::warn!("the namespace lease was not released (it lapses by itself): {e}"),

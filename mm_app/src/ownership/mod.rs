@@ -68,8 +68,8 @@ pub enum ReplicaNameError {
 impl ReplicaName {
     pub fn new(name: impl Into<String>) -> Result<Self, ReplicaNameError> {
         let name = name.into();
-        let valid = (1..=64).contains(&name.len())
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        let valid =
+            (1..=64).contains(&name.len()) && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
         if valid { Ok(Self(name)) } else { Err(ReplicaNameError::Invalid) }
     }
 
@@ -163,10 +163,7 @@ impl Plugin for OwnershipPlugin {
         app.insert_resource(Terms(self.terms))
             .add_systems(PostStartup, start_lease)
             .add_systems(First, exit_when_lost)
-            .add_systems(
-                Last,
-                release_on_exit.run_if(on_message::<AppExit>).after(crate::providers::stop_all_on_exit),
-            );
+            .add_systems(Last, release_on_exit.run_if(on_message::<AppExit>).after(crate::providers::stop_all_on_exit));
     }
 }
 
@@ -190,13 +187,7 @@ fn start_lease(
     let deadline = config.join_deadline + std::time::Duration::from_secs(5);
     let handle = rt.runtime().handle().clone();
     let serve = serve_after_acquired(handle.clone(), router, forwarding.clone(), deadline, waker.clone());
-    handle.spawn(lease::hold_lease(
-        store.0.clone(),
-        ownership.replica.clone(),
-        terms.0,
-        ownership.hold.clone(),
-        serve,
-    ));
+    handle.spawn(lease::hold_lease(store.0.clone(), ownership.replica.clone(), terms.0, ownership.hold.clone(), serve));
 }
 
 /// What to do once the lease is first acquired: answer forwarded calls, wake the app.

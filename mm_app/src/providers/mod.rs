@@ -143,6 +143,10 @@ pub trait ServerProvider: Send + Sync + 'static {
     fn stop(&self, server_id: &ServerId);
     /// Stops everything this provider started, waiting for it; used on shutdown.
     fn shutdown_all(&self);
+    /// Another matchmaker replica takes over what this provider started (this one is leaving
+    /// or lost the namespace lease): stop nothing from now on, not even when dropped. Servers
+    /// that cannot outlive this process (local child processes) still end with it.
+    fn hand_over(&self) {}
     /// Servers this provider currently runs, for leak checks and operators.
     fn running(&self) -> Vec<ServerId>;
     /// Stops that kept failing and were parked (still retried, slowly): servers that may be
@@ -221,6 +225,7 @@ impl Plugin for ProviderPlugin {
 pub(crate) fn stop_all_on_exit(provider: Res<ProviderHandle>, ownership: Option<Res<crate::ownership::Ownership>>) {
     if ownership.is_some_and(|o| !o.stops_servers_on_exit()) {
         tracing::info!("leaving the running servers to the replica that owns the namespace next");
+        provider.0.hand_over();
         return;
     }
     provider.0.shutdown_all();

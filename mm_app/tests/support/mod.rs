@@ -2,6 +2,8 @@
 //! one test, with helpers to call its endpoints and to read or write its NATS records.
 #![allow(dead_code)]
 
+pub mod edgegap;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -263,6 +263,9 @@ impl EdgegapProviderConfig {
 /// Starts game servers as Edgegap deployments (see the [module docs](self)).
 pub struct EdgegapProvider {
     shared: Arc<Shared>,
+    /// Set when another matchmaker replica takes the deployments over: dropping the provider
+    /// then stops nothing.
+    handed_over: std::sync::atomic::AtomicBool,
 }
 
 impl EdgegapProvider {
@@ -280,6 +283,7 @@ impl EdgegapProvider {
                 first_seen: Default::default(),
                 seats: Default::default(),
             }),
+            handed_over: Default::default(),
         })
     }
 
@@ -381,6 +385,10 @@ impl ServerProvider for EdgegapProvider {
         self.shared.table.running()
     }
 
+    fn hand_over(&self) {
+        self.handed_over.store(true, Ordering::SeqCst);
+    }
+
     fn parked_stops(&self) -> Vec<ParkedStop> {
         self.shared.table.parked()
     }
@@ -419,7 +427,7 @@ impl ServerProvider for EdgegapProvider {
 
 impl Drop for EdgegapProvider {
     fn drop(&mut self) {
-        if !self.running().is_empty() {
+        if !self.handed_over.load(Ordering::SeqCst) && !self.running().is_empty() {
             self.shutdown_all();
         }
     }
