@@ -183,6 +183,10 @@ async fn relay_once(
         let Ok(Some(message)) = tokio::time::timeout(wait, replies.next()).await else {
             return Attempt::OwnerSilent { answered };
         };
+        if message.status == Some(async_nats::StatusCode::NO_RESPONDERS) {
+            // Nobody is subscribed: no replica owns the namespace at this moment.
+            return Attempt::OwnerSilent { answered };
+        }
         wait = OWNER_SILENCE;
         match serde_json::from_slice::<Relay>(&message.payload) {
             Ok(Relay::Accepted | Relay::Alive) => {}
