@@ -3,7 +3,8 @@
 //! runs in milliseconds however long the timers it crosses.
 
 use bevygap_matchmaker::harness::SteppedMatchmaker;
-use bevygap_matchmaker::joins::{JoinPhase, MAX_LOST_SERVERS};
+use bevygap_matchmaker::joins::pending::PendingJoin;
+use bevygap_matchmaker::joins::{Join, JoinPhase, MAX_LOST_SERVERS};
 use bevygap_matchmaker::servers::ServerPhase;
 use bevygap_shared::ServerId;
 use bevygap_shared::protocol::{ErrorCode, JoinProgress};
@@ -561,4 +562,32 @@ fn with_a_provider_that_holds_seats_a_token_waits_for_the_seat_and_a_refused_sea
     // The first player's token expires unclaimed: its seat goes back under the confirmed id.
     mm.advance(60.0);
     assert!(mm.provider.log().seats_freed.contains(&(server.clone(), client, Some("session-1".into()))));
+}
+
+// Joins in flight are kept in the `requests` bucket for the next owner.
+
+#[test]
+fn a_waiting_join_is_recorded_until_answered_and_one_an_earlier_owner_left_is_placed_again_under_its_id() {
+    let mut mm = SteppedMatchmaker::new(|_| {});
+    let join = mm.join("demo", "1.0");
+    mm.step();
+    let request_id = mm.app.world().get::<Join>(join).expect("the join").request_id.to_string();
+    let record = mm.nats().requests.get(&request_id).cloned().expect("the waiting join is recorded");
+    assert_eq!((record.game.as_str(), record.requester_ip.as_str()), ("demo", "127.0.0.1"));
+    let server = mm.server_ids()[0].clone();
+    mm.report_server(&server, ServerStatus::Ready);
+    mm.step_n(3);
+    assert!(mm.ready_payload(join).is_some());
+    assert!(mm.nats().requests.is_empty(), "an answered join's record is removed");
+
+    // Another owner takes over with that record (and one past its deadline) in NATS.
+    let mut next = SteppedMatchmaker::new(|_| {});
+    let late = PendingJoin { request_id: "late-join-0001".into(), deadline_ms: 1, ..record.clone() };
+    next.earlier_owner_left_waiting(vec![record.clone(), late]);
+    next.step_n(2);
+    let resumed = next.join_by_request(&request_id).expect("the waiting join is queued again under its id");
+    assert!(matches!(next.phase(resumed), Some(JoinPhase::WaitingForServer { .. })), "and placed at once");
+    assert_eq!(next.provider.log().launched.len(), 1, "on a server launched for it");
+    assert!(next.join_by_request("late-join-0001").is_none(), "a join past its deadline is not");
+    assert!(!next.nats().requests.contains_key("late-join-0001"), "and its record is removed");
 }

@@ -18,24 +18,36 @@ use fake_edgegap::Endpoint;
 use lightyear::prelude::Connected;
 use serde_json::{Value, json};
 use support::edgegap::{FakeEdgegap, MatchmakerProcess, Setup, wait_for};
-use support::{GAME, VERSION, bucket_keys, post};
+use support::{GAME, VERSION, agent, bucket_keys, post};
 
 /// Seats per server in these tests.
 const CAPACITY: usize = 4;
+
+/// One test at a time: each runs a dozen processes, and on a loaded two-core machine several
+/// at once could starve a replica's lease renewals.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// A cluster, the fake (its deployments on the cluster) and a namespace.
 struct Replicas {
     cluster: NatsCluster,
     fake: FakeEdgegap,
     namespace: String,
+    /// Released last, once the cluster and the fake are gone.
+    _turn: std::sync::MutexGuard<'static, ()>,
 }
 
 impl Replicas {
     fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// With `fake_args` for the fake.
+    fn start_with(fake_args: &[&str]) -> Self {
+        let turn = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let cluster = NatsCluster::start(3).expect("three nats-servers");
         assert!(cluster.wait_for_jetstream(30), "the JetStream cluster formed");
-        let fake = FakeEdgegap::start(Some(&cluster.urls()), &[]);
-        Self { cluster, fake, namespace: format!("t{:08x}", rand::random::<u32>()) }
+        let fake = FakeEdgegap::start(Some(&cluster.urls()), fake_args);
+        Self { cluster, fake, namespace: format!("t{:08x}", rand::random::<u32>()), _turn: turn }
     }
 
     /// Starts replica `name`; `vars` override the shared settings.
@@ -45,7 +57,7 @@ impl Replicas {
         let mut all = vec![
             ("BEVYGAP_REPLICA_NAME", name),
             ("BEVYGAP_NATS_REPLICAS", "3"),
-            ("BEVYGAP_LEASE_SECS", "3"),
+            ("BEVYGAP_LEASE_SECS", "4"),
             ("BEVYGAP_SERVER_CAPACITY", capacity.as_str()),
             ("BEVYGAP_TOKEN_TTL_SECS", "120"),
             ("BEVYGAP_MAX_JOINS_PER_IP", "64"),
@@ -87,9 +99,12 @@ fn owner(replica: &MatchmakerProcess) -> String {
 
 /// One join through `replica`'s public endpoint; the result or the error.
 fn join(replica: &MatchmakerProcess) -> Value {
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "matchmaker.join",
-                      "params": {"game": GAME, "version": VERSION, "transport": "udp"}});
-    let (_, answer) = post(&format!("http://{}", replica.public_addr), &body.to_string(), None);
+    join_at(&replica.public_addr, json!({"game": GAME, "version": VERSION, "transport": "udp"}))
+}
+
+fn join_at(public_addr: &str, params: Value) -> Value {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "matchmaker.join", "params": params});
+    let (_, answer) = post(&format!("http://{public_addr}"), &body.to_string(), None);
     answer
 }
 
@@ -279,4 +294,38 @@ fn a_paused_owner_acts_no_more_when_it_wakes_past_its_lease_and_a_sigterm_hands_
     let servers = admin(&staying, "admin.servers")["servers"].as_array().cloned().unwrap_or_default();
     assert_eq!(servers.len(), 1, "the next owner knows the server: {servers:?}");
     assert_eq!(servers[0]["taken"], CAPACITY, "with its four seats held: {servers:?}");
+}
+
+#[test]
+fn a_join_waiting_at_the_owners_sigkill_is_resumed_by_the_next_owner_under_its_request_id() {
+    // Deployments take 4 s to become ready: the join is still waiting when its owner dies.
+    let replicas = Replicas::start_with(&["--deploying-delay-ms", "4000"]);
+    let a = replicas.replica("mm-a", &[]);
+    assert_eq!(owner(&a), "mm-a");
+    let b = replicas.replica("mm-b", &[]);
+    assert_eq!(owner(&b), "mm-a");
+    let params = json!({"game": GAME, "version": VERSION, "transport": "udp", "request_id": "player-join-0001"});
+    // Straight to the owner, which dies before it answers.
+    let (url, body) = (
+        format!("http://{}", a.public_addr),
+        json!({"jsonrpc": "2.0", "id": 1, "method": "matchmaker.join", "params": params.clone()}),
+    );
+    std::thread::spawn(move || {
+        let _ = agent().post(&url).header("content-type", "application/json").send(body.to_string());
+    });
+    wait_for("the waiting join to be recorded", || {
+        replicas.keys(Bucket::Requests).contains(&"player-join-0001".to_string()).then_some(())
+    });
+    wait_for("its server to be launched", || (replicas.fake.inventory().deployments_created == 1).then_some(()));
+    a.kill();
+
+    // The next owner queues it again (and places it) before the player comes back; the
+    // player's retry, through any replica, follows that join to its answer rather than
+    // starting another.
+    wait_for("the next owner", || (admin(&b, "admin.stats")["owner"] == "mm-b").then_some(()));
+    let answer = join_at(&b.public_addr, params);
+    assert!(ready(&answer), "{answer}");
+    assert_eq!(replicas.keys(Bucket::Clients).len(), 1, "one seat for the player (the resumed join's), not two");
+    assert!(replicas.keys(Bucket::Requests).is_empty(), "the answered join's record is gone");
+    assert_eq!(admin(&b, "admin.stats")["joins_waiting"], 0);
 }

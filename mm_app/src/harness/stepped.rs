@@ -314,8 +314,24 @@ impl SteppedMatchmaker {
         for session in &sessions {
             store.sessions.insert(session.session_id.clone(), session.clone());
         }
-        let state = crate::nats_bridge::IssuedState { grants, sessions };
+        let state = crate::nats_bridge::IssuedState { grants, sessions, requests: Vec::new() };
         self.app.world_mut().write_message(crate::nats_bridge::NatsEvent::Issued(Box::new(state)));
+    }
+
+    /// Plays a take-over: these joins an earlier owner left waiting are in the `requests`
+    /// bucket and reported as read.
+    pub fn earlier_owner_left_waiting(&mut self, requests: Vec<crate::joins::pending::PendingJoin>) {
+        let mut store = self.app.world_mut().resource_mut::<crate::nats_bridge::MemoryNats>();
+        for pending in &requests {
+            store.requests.insert(pending.request_id.clone(), pending.clone());
+        }
+        let state = crate::nats_bridge::IssuedState { requests, ..Default::default() };
+        self.app.world_mut().write_message(crate::nats_bridge::NatsEvent::Issued(Box::new(state)));
+    }
+
+    /// The join holding `request_id`, if any.
+    pub fn join_by_request(&self, request_id: &str) -> Option<bevy::prelude::Entity> {
+        self.app.world().resource::<crate::joins::RequestIndex>().0.get(request_id).copied()
     }
 
     pub fn nats(&self) -> &crate::nats_bridge::MemoryNats {

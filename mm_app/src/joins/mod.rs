@@ -5,6 +5,7 @@
 
 pub mod admission;
 pub mod machine;
+pub mod pending;
 mod provider_seats;
 mod systems;
 
@@ -86,6 +87,8 @@ impl Plugin for JoinsPlugin {
             .add_systems(
                 Update,
                 (
+                    pending::restore_pending_joins,
+                    pending::record_new_joins,
                     systems::replace_lost_servers,
                     provider_seats::fail_refused_seats,
                     systems::fail_overdue_joins,
@@ -99,7 +102,9 @@ impl Plugin for JoinsPlugin {
             )
             .add_systems(
                 Update,
-                (systems::apply_failures, systems::forget_finished_joins).chain().in_set(MatchmakerSystems::Finish),
+                (systems::apply_failures, pending::remove_answered_joins, systems::forget_finished_joins)
+                    .chain()
+                    .in_set(MatchmakerSystems::Finish),
             )
             // After `Finish`: seats freed this tick are given back this tick.
             .add_systems(Update, provider_seats::sync_provider_seats.in_set(MatchmakerSystems::Cleanup));

@@ -19,6 +19,8 @@ pub struct MemoryNats {
     pub controls: Vec<(ServerId, ServerCommand)>,
     /// Every scale-hook call, in order.
     pub capacity_calls: Vec<(GameKey, usize)>,
+    /// Joins waiting for their answer, by request id.
+    pub requests: BTreeMap<String, crate::joins::pending::PendingJoin>,
     /// Make grant writes fail (as during a NATS outage).
     pub fail_grant_writes: bool,
 }
@@ -43,6 +45,7 @@ fn report_issued(store: Res<MemoryNats>, mut events: MessageWriter<NatsEvent>) {
     let state = super::IssuedState {
         grants: store.grants.values().cloned().collect(),
         sessions: store.sessions.values().cloned().collect(),
+        requests: store.requests.values().cloned().collect(),
     };
     events.write(NatsEvent::Issued(Box::new(state)));
 }
@@ -76,6 +79,12 @@ fn apply_commands(
             NatsCommand::DeletePlayer { server_id, client_id } => store.deleted_players.push((server_id, client_id)),
             NatsCommand::Control { server_id, command } => store.controls.push((server_id, command)),
             NatsCommand::NeedCapacity { game, waiting } => store.capacity_calls.push((game, waiting)),
+            NatsCommand::PutRequest(pending) => {
+                store.requests.insert(pending.request_id.clone(), *pending);
+            }
+            NatsCommand::DeleteRequest { request_id } => {
+                store.requests.remove(&request_id);
+            }
         }
     }
 }

@@ -16,6 +16,7 @@ use bevygap_shared::nats::LinkStatus;
 use bevygap_shared::records::{ClientGrant, PlayerRecord, ServerCommand, ServerRecord, SessionRecord};
 
 use crate::config::GameKey;
+use crate::joins::pending::PendingJoin;
 
 pub use memory::{MemoryNats, MemoryNatsPlugin};
 pub use real::{Nats, NatsBridgePlugin};
@@ -38,6 +39,10 @@ pub enum NatsCommand {
     Control { server_id: ServerId, command: ServerCommand },
     /// Tell an autoscaler that `waiting` players of `game` wait for a free seat (fleet).
     NeedCapacity { game: GameKey, waiting: usize },
+    /// Keep a join waiting for its answer in the `requests` bucket, for the next owner.
+    PutRequest(Box<PendingJoin>),
+    /// Remove a join that got its answer from the `requests` bucket.
+    DeleteRequest { request_id: String },
 }
 
 /// A client grant to store for a join, with the session record it belongs to.
@@ -67,17 +72,19 @@ pub enum NatsEvent {
     Snapshot(Box<KvSnapshot>),
     /// The answer to [`NatsCommand::StoreGrant`].
     GrantStored { join: Entity, server_id: ServerId, client_id: u64, result: Result<(), BridgeError> },
-    /// What the `clients` and `sessions` buckets held when this process started: tokens an
-    /// earlier matchmaker process issued (after a restart or a SIGKILL), whose seats must be
-    /// held again and whose grants must still expire.
+    /// What the `clients`, `sessions` and `requests` buckets held when this replica took
+    /// over: tokens an earlier owner issued (before a restart, a SIGKILL, a lease lapsing),
+    /// whose seats must be held again and whose grants must still expire, and the joins it
+    /// left waiting.
     Issued(Box<IssuedState>),
 }
 
-/// Grants and sessions found in NATS at start-up.
+/// Grants, sessions and joins still waiting, found in NATS when this replica took over.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IssuedState {
     pub grants: Vec<ClientGrant>,
     pub sessions: Vec<SessionRecord>,
+    pub requests: Vec<PendingJoin>,
 }
 
 /// The keys of the buckets the matchmaker follows, at one moment.

@@ -86,7 +86,11 @@ async fn read_issued(kv: KvStores, events: InboxSender<NatsEvent>) {
 }
 
 async fn issued(kv: &KvStores) -> Result<super::IssuedState, String> {
-    Ok(super::IssuedState { grants: all_values(&kv.clients).await?, sessions: all_values(&kv.sessions).await? })
+    Ok(super::IssuedState {
+        grants: all_values(&kv.clients).await?,
+        sessions: all_values(&kv.sessions).await?,
+        requests: all_values(&kv.requests).await?,
+    })
 }
 
 /// Every value of a bucket that decodes as `T`.
@@ -214,6 +218,14 @@ async fn perform(
             }
             return;
         }
+        NatsCommand::PutRequest(pending) => {
+            let Ok(bytes) = serde_json::to_vec(&pending) else { return };
+            if let Err(e) = kv.requests.put(pending.request_id.as_str(), bytes.into()).await {
+                tracing::warn!(request_id = pending.request_id, "cannot record a waiting join: {e}");
+            }
+            return;
+        }
+        NatsCommand::DeleteRequest { request_id } => (&kv.requests, request_id, "request"),
         NatsCommand::DeleteGrant { server_id, client_id } => {
             (&kv.clients, NatsNames::client_key(&server_id, client_id), "grant")
         }

@@ -171,7 +171,7 @@ impl Setup<'_> {
             // expires: short, so an adopted server empties soon.
             ("BEVYGAP_TOKEN_TTL_SECS", "3".into()),
             // A restarted matchmaker takes over once the killed one's lease lapsed.
-            ("BEVYGAP_LEASE_SECS", "2".into()),
+            ("BEVYGAP_LEASE_SECS", "3".into()),
             ("LIGHTYEAR_PROTOCOL_ID", protocol_id),
             ("LIGHTYEAR_PRIVATE_KEY", key),
             ("RUST_LOG", "info".into()),

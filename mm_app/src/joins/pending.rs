@@ -1,0 +1,153 @@
+//! Joins in flight survive their matchmaker: each admitted join is written to the `requests`
+//! bucket and removed once it has its answer. A new owner (after a SIGKILL, a restart, a lease
+//! lapsing) reads the bucket when it takes over and queues every join still within its
+//! deadline again, under its request id: it is placed at once, and the player's retry (to any
+//! replica) resumes it instead of starting another.
+
+use bevy::prelude::*;
+use bevygap_shared::protocol::{JoinProgress, JoinRequest, RequestId, Transport};
+use bevygap_shared::records::now_ms;
+use serde::{Deserialize, Serialize};
+
+use super::{Join, JoinUpdates, RequestIndex, Requester};
+use crate::clock::now;
+use crate::config::MatchmakerConfig;
+use crate::nats_bridge::{NatsCommand, NatsEvent};
+
+/// A join waiting for its answer, as kept in the `requests` bucket (key: its request id).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingJoin {
+    pub request_id: String,
+    pub game: String,
+    pub version: String,
+    pub transport: Transport,
+    #[serde(default)]
+    pub region: Option<String>,
+    pub requester_ip: String,
+    pub requester_key: String,
+    pub client_ip: String,
+    /// When (Unix milliseconds) the join fails if it has no seat by then.
+    pub deadline_ms: u64,
+}
+
+impl PendingJoin {
+    /// The record of `join`, read at `now` (matchmaker clock) = `wall_ms` (Unix ms).
+    pub fn of(join: &Join, now: f64, wall_ms: u64) -> Self {
+        let left_ms = ((join.deadline - now).max(0.0) * 1000.0) as u64;
+        Self {
+            request_id: join.request_id.to_string(),
+            game: join.game.game.to_string(),
+            version: join.game.version.to_string(),
+            transport: join.transport,
+            region: join.region.as_ref().map(ToString::to_string),
+            requester_ip: join.requester.ip.clone(),
+            requester_key: join.requester.key.clone(),
+            client_ip: join.client_ip.clone(),
+            deadline_ms: wall_ms.saturating_add(left_ms),
+        }
+    }
+
+    /// The join again, queued at `now` with what is left of its deadline; `None` when its
+    /// deadline passed or the record does not hold a valid request (written by another
+    /// version, or damaged).
+    pub fn restore(&self, now: f64, wall_ms: u64) -> Option<(Join, JoinProgress)> {
+        let left = self.deadline_ms.checked_sub(wall_ms).filter(|ms| *ms > 0)? as f64 / 1000.0;
+        let request = JoinRequest {
+            region: self.region.clone(),
+            transport: Some(self.transport),
+            ..JoinRequest::new(self.game.clone(), self.version.clone())
+        };
+        let valid = request.validate().ok()?;
+        let request_id = RequestId::new(self.request_id.clone()).ok()?;
+        let requester = Requester { ip: self.requester_ip.clone(), key: self.requester_key.clone() };
+        Some(Join::new(&valid, request_id, requester, self.client_ip.clone(), now, now + left))
+    }
+}
+
+/// Writes each newly admitted join to the `requests` bucket.
+pub fn record_new_joins(joins: Query<&Join, Added<Join>>, mut nats: MessageWriter<NatsCommand>, time: Res<Time<Real>>) {
+    let (now, wall_ms) = (now(&time), now_ms());
+    for join in joins.iter().filter(|join| !join.phase().is_terminal()) {
+        nats.write(NatsCommand::PutRequest(Box::new(PendingJoin::of(join, now, wall_ms))));
+    }
+}
+
+/// Removes the record of each join that got its answer (ready or failed).
+pub fn remove_answered_joins(joins: Query<&Join, Changed<Join>>, mut nats: MessageWriter<NatsCommand>) {
+    for join in joins.iter().filter(|join| join.phase().is_terminal()) {
+        nats.write(NatsCommand::DeleteRequest { request_id: join.request_id.to_string() });
+    }
+}
+
+/// Queues again the joins an earlier owner left waiting (read when this replica took over),
+/// unless the request id is already taken here; records past their deadline or unusable are
+/// removed.
+pub fn restore_pending_joins(
+    mut events: MessageReader<NatsEvent>,
+    mut commands: Commands,
+    mut index: ResMut<RequestIndex>,
+    mut nats: MessageWriter<NatsCommand>,
+    config: Res<MatchmakerConfig>,
+    time: Res<Time<Real>>,
+) {
+    let (now, wall_ms) = (now(&time), now_ms());
+    for event in events.read() {
+        let NatsEvent::Issued(state) = event else { continue };
+        for pending in &state.requests {
+            if index.0.contains_key(&pending.request_id) {
+                continue;
+            }
+            let served = bevygap_shared::protocol::GameName::new(pending.game.as_str())
+                .ok()
+                .zip(bevygap_shared::protocol::GameVersion::new(pending.version.as_str()).ok());
+            let restored = pending
+                .restore(now, wall_ms)
+                .filter(|_| served.is_some_and(|(game, version)| config.games.serves(&game, &version)));
+            let Some((join, first)) = restored else {
+                nats.write(NatsCommand::DeleteRequest { request_id: pending.request_id.clone() });
+                continue;
+            };
+            tracing::info!(request_id = pending.request_id, "resuming a join an earlier owner left waiting");
+            let name = Name::new(format!("join {}", pending.request_id));
+            let entity = commands.spawn((name, join, JoinUpdates::new(first))).id();
+            index.0.insert(pending.request_id.clone(), entity);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn join(deadline: f64) -> Join {
+        let request = JoinRequest { region: Some("eu".into()), ..JoinRequest::new("demo", "1.0") };
+        let requester = Requester { ip: "203.0.113.9".into(), key: "203.0.113.9".into() };
+        let id = RequestId::new("request-0001").expect("valid");
+        Join::new(&request.validate().expect("valid"), id, requester, "203.0.113.9".into(), 10.0, deadline).0
+    }
+
+    #[test]
+    fn a_record_restores_the_same_join_with_what_is_left_of_its_deadline() {
+        let record = PendingJoin::of(&join(40.0), 10.0, 1_000_000);
+        assert_eq!(record.deadline_ms, 1_030_000);
+        let text = serde_json::to_vec(&record).expect("encodes");
+        let read: PendingJoin = serde_json::from_slice(&text).expect("decodes");
+        // Read by another process 5 s later, whose clock started elsewhere.
+        let (restored, first) = read.restore(500.0, 1_005_000).expect("still within its deadline");
+        assert_eq!(restored.request_id.as_str(), "request-0001");
+        assert_eq!((restored.requester.ip.as_str(), restored.client_ip.as_str()), ("203.0.113.9", "203.0.113.9"));
+        assert_eq!(restored.region.as_ref().map(ToString::to_string).as_deref(), Some("eu"));
+        assert!((restored.deadline - 525.0).abs() < 1e-6, "{}", restored.deadline);
+        assert!(matches!(first, JoinProgress::Queued { .. }));
+    }
+
+    #[test]
+    fn expired_or_damaged_records_are_not_restored() {
+        let record = PendingJoin::of(&join(40.0), 10.0, 1_000_000);
+        assert!(record.restore(0.0, 1_030_000).is_none(), "past its deadline");
+        let damaged = PendingJoin { game: "not a game!".into(), ..record.clone() };
+        assert!(damaged.restore(0.0, 1_000_000).is_none());
+        let bad_id = PendingJoin { request_id: String::new(), ..record };
+        assert!(bad_id.restore(0.0, 1_000_000).is_none());
+    }
+}
