@@ -41,6 +41,9 @@ fn help_lists_every_setting_with_its_env_var() {
         "BEVYGAP_AUTH_CALLOUT_USER",
         "BEVYGAP_AUTH_CALLOUT_PASSWORD",
         "BEVYGAP_AUTH_CALLOUT_ACCOUNT",
+        "BEVYGAP_NATS_REPLICAS",
+        "BEVYGAP_LEASE_SECS",
+        "BEVYGAP_REPLICA_NAME",
     ] {
         assert!(help.contains(var), "--help does not mention {var}");
     }
@@ -179,4 +182,16 @@ fn it_issues_a_fleet_servers_own_nats_credentials_from_the_credential_key() {
         .expect("runs");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("BEVYGAP_SERVER_CREDENTIAL_KEY"));
+}
+
+#[test]
+fn the_shipped_cluster_node_config_is_one_nats_server_accepts() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../assets/nats");
+    let out = Command::new("nats-server")
+        .args(["-t", "-c", "cluster-node.conf"])
+        .current_dir(dir)
+        .output()
+        .expect("nats-server runs (scripts/ensure-nats-server)");
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && said.contains("is valid"), "{said}");
 }
