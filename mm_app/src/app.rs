@@ -130,9 +130,7 @@ pub fn build_app(
         let nats_config = nats_config.clone().for_role(&names, NatsRole::Matchmaker);
         let conn = NatsConnection::connect(&nats_config, InitialConnect::FailFast).await?;
         let kv = KvStores::provision_replicated(&conn.jetstream(), &names, config.nats_replicas).await?;
-        let leases =
-            bevygap_shared::kv::provision_leases(&conn.jetstream(), &names, config.lease_ttl, config.nats_replicas)
-                .await?;
+        let leases = bevygap_shared::kv::provision_leases(&conn.jetstream(), &names, config.nats_replicas).await?;
         Ok::<_, StartError>((conn, kv, leases))
     })?;
     start_auth_callout(&config, nats_config, runtime)?;

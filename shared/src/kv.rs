@@ -54,15 +54,15 @@ pub fn bucket_config(names: &NatsNames, bucket: Bucket) -> kv::Config {
     }
 }
 
-/// The matchmakers' lease bucket ([`NatsNames::lease_bucket`]): a record lives `ttl` past its
-/// last write, so a lease nobody renews lapses on the NATS servers' clock alone, and a
-/// replica that stops heartbeating drops out of the presence list.
-pub fn lease_bucket_config(names: &NatsNames, ttl: Duration, replicas: usize) -> kv::Config {
+/// The matchmakers' lease bucket ([`NatsNames::lease_bucket`]). Nothing in it expires within
+/// a lease's life (a NATS leader election must not end a lease): replicas judge liveness by
+/// revisions and timestamps; a day's age only clears out replicas long gone.
+pub fn lease_bucket_config(names: &NatsNames, replicas: usize) -> kv::Config {
     kv::Config {
         bucket: names.lease_bucket(),
         description: "Bevygap matchmaker replicas: the namespace lease and who is present".to_string(),
         history: 1,
-        max_age: ttl,
+        max_age: Duration::from_secs(24 * 3600),
         max_value_size: 1024,
         storage: jetstream::stream::StorageType::File,
         num_replicas: replicas.max(1),
@@ -74,10 +74,9 @@ pub fn lease_bucket_config(names: &NatsNames, ttl: Duration, replicas: usize) ->
 pub async fn provision_leases(
     js: &jetstream::Context,
     names: &NatsNames,
-    ttl: Duration,
     replicas: usize,
 ) -> Result<kv::Store, KvError> {
-    let config = lease_bucket_config(names, ttl, replicas);
+    let config = lease_bucket_config(names, replicas);
     let bucket = config.bucket.clone();
     js.create_or_update_key_value(config).await.map_err(|source| KvError::Provision { bucket, source })
 }

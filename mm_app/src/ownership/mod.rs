@@ -29,11 +29,13 @@
 //!
 //! # Fencing
 //!
-//! The owner trusts its lease only until `margin` before NATS would let it lapse, on its
+//! The owner trusts its lease only until `margin` before a standby may take it over, on its
 //! monotonic clock ([`lease::LeaseTerms`]); NATS writes are checked against it again right
 //! before they are made (`nats_bridge`). A paused owner (SIGSTOP, a long GC-like stall, a
-//! partition) wakes up past its validity and acts no more; once lost, a lease is never
-//! trusted again by that process, which exits so a supervisor restarts it as a standby.
+//! partition) wakes up past its validity and acts no more. If its renewal at the revision it
+//! held then succeeds, nobody owned the namespace meanwhile and it acts again (a NATS node
+//! lost, a leader election); if it is refused, the lease is lost for good and the process exits
+//! so a supervisor restarts it as a standby.
 //! What is not fenced: a write already handed to the NATS client when the pause began.
 //!
 //! # Leaving
