@@ -329,3 +329,51 @@ fn a_join_waiting_at_the_owners_sigkill_is_resumed_by_the_next_owner_under_its_r
     assert!(replicas.keys(Bucket::Requests).is_empty(), "the answered join's record is gone");
     assert_eq!(admin(&b, "admin.stats")["joins_waiting"], 0);
 }
+
+/// The game-server processes `pid` started (its children, from every thread).
+fn children(pid: u32) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return Vec::new() };
+    let mut children = Vec::new();
+    for task in tasks.flatten() {
+        let list = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        children.extend(list.split_whitespace().filter_map(|p| p.parse::<u32>().ok()));
+    }
+    children
+}
+
+fn is_running(pid: u32) -> bool {
+    // A zombie (exited, not yet reaped by init) is not running.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|stat| stat.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z')))
+}
+
+#[test]
+fn with_the_local_provider_the_owners_sigkill_leaves_no_orphan_and_the_next_owner_starts_its_own_servers() {
+    let replicas = Replicas::start();
+    let token = "replica-admin-token-0001";
+    let server_cmd = support::stand_in_server().display().to_string();
+    let local = [
+        ("BEVYGAP_PROVIDER", "local"),
+        ("BEVYGAP_GAME_SERVER_CMD", server_cmd.as_str()),
+        ("BEVYGAP_ADMIN_TOKEN", token),
+    ];
+    let a = replicas.replica("mm-a", &local);
+    let admin_url = |p: &MatchmakerProcess| format!("http://{}", p.admin_addr);
+    let stats = |p: &MatchmakerProcess| {
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": "admin.stats", "params": {}});
+        post(&admin_url(p), &body.to_string(), Some(token)).1["result"].clone()
+    };
+    wait_for("mm-a to own the namespace", || (stats(&a)["owner"] == "mm-a").then_some(()));
+    let b = replicas.replica("mm-b", &local);
+    assert!(ready(&join(&b)), "a join through the standby is served by the owner");
+    let servers = children(a.child.id());
+    assert_eq!(servers.len(), 1, "the owner started one game server: {servers:?}");
+
+    a.kill();
+    wait_for("the killed owner's game server to end with it", || (!is_running(servers[0])).then_some(()));
+    let answer = join(&b);
+    assert!(ready(&answer), "the next owner serves: {answer}");
+    assert_eq!(stats(&b)["owner"], "mm-b");
+    assert_eq!(children(b.child.id()).len(), 1, "on a game server of its own");
+    b.terminate();
+}
