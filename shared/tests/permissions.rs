@@ -80,6 +80,12 @@ async fn each_role_can_do_its_job() {
     let mut players = mm_kv.players.watch_with_history(">").await.expect("the matchmaker watches players");
     mm_kv.clients.put("srv-1.42", "grant".into()).await.expect("the matchmaker writes grants");
     mm_kv.sessions.put("session-1", "session".into()).await.expect("the matchmaker writes sessions");
+    // The replicas' lease: created, renewed by compare-and-set, read, released.
+    let leases = bevygap_shared::kv::provision_leases(&mm.jetstream(), &names, 1).await.expect("the lease bucket");
+    let held = leases.create("owner", "mm-1".into()).await.expect("takes the lease");
+    let renewed = leases.update("owner", "mm-1".into(), held).await.expect("renews it");
+    assert_eq!(leases.get("owner").await.expect("reads it").as_deref(), Some(&b"mm-1"[..]));
+    leases.delete_expect_revision("owner", Some(renewed)).await.expect("releases it");
 
     let gs = connect(&nats.url(), GAMESERVER, NatsRole::GameServer).await;
     let kv = KvStores::open(&gs.jetstream(), &names).await.expect("a game server opens the buckets");
@@ -184,8 +190,19 @@ async fn game_servers_cannot_forge_administer_or_leave_their_namespace() {
     let created = gs_servers.create_consumer(consumer::pull::Config::default()).await;
     assert!(created.is_err(), "a game server cannot create consumers on the servers stream");
     drop(servers);
+    // The replicas' own surface: the lease bucket and the forwarded calls.
+    let calls = names.matchmaker_calls_subject();
+    bevygap_shared::kv::provision_leases(&mm_js, &names, 1).await.expect("the matchmaker makes the lease bucket");
+    assert!(js.get_key_value(names.lease_bucket()).await.is_err(), "a game server cannot open the lease bucket");
+    let _listening = gs.client().subscribe(calls.clone()).await;
+    gs.client().publish(calls.clone(), "{\"method\":\"admin.servers\"}".into()).await.unwrap();
+    gs.client().flush().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let log = std::fs::read_to_string(nats.dir().join("nats.log")).unwrap();
     assert!(log.contains("Publish Violation"), "refusals show in the server log (what assert_no_violations reads)");
+    let refused = |kind: &str| log.lines().any(|l| l.contains(kind) && l.contains(&calls));
+    assert!(refused("Publish Violation"), "a game server cannot forward calls to the owning matchmaker: {log}");
+    assert!(refused("Subscription Violation"), "nor listen to them");
 }
 
 #[tokio::test]
