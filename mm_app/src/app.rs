@@ -152,7 +152,12 @@ pub fn build_app(
         .insert_resource(Nats { conn, kv, names })
         .insert_resource(MatchmakerKeys(keys))
         .insert_resource(flag.clone())
-        .add_plugins((NatsBridgePlugin, ProviderPlugin::new(provider), EndpointsPlugin::new(listeners)))
+        .add_plugins((
+            NatsBridgePlugin,
+            ProviderPlugin::new(provider),
+            EndpointsPlugin::new(listeners),
+            crate::telemetry::TelemetryPlugin,
+        ))
         .add_systems(First, exit_when_flagged)
         .add_systems(Update, reconcile_provider.run_if(crate::ownership::acting))
         .set_runner(wakeable_runner);

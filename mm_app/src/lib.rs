@@ -71,5 +71,6 @@ pub mod providers;
 pub mod schedule;
 pub mod servers;
 pub mod sessions;
+pub mod telemetry;
 pub mod tokens;
 pub mod wake;

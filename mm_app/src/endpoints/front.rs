@@ -44,6 +44,8 @@ pub struct Front {
     max_connections: usize,
     idle_timeout: Duration,
     calls: CallRouter,
+    /// Rendered on `GET /metrics` (admin endpoint only).
+    metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     keepalive: Duration,
     deadline: Duration,
 }
@@ -51,13 +53,19 @@ pub struct Front {
 impl Front {
     /// The `kind` endpoint under `config`, handing calls to `calls` (this replica's
     /// bevy_remote, or the owning replica's).
-    pub fn new(kind: FrontKind, config: &MatchmakerConfig, calls: CallRouter) -> Self {
+    pub fn new(
+        kind: FrontKind,
+        config: &MatchmakerConfig,
+        calls: CallRouter,
+        metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    ) -> Self {
         Self {
             policy: Gatekeeper::new(kind, config),
             connections: ConnectionCounts::new(config.max_connections_per_ip),
             max_connections: if kind == FrontKind::Admin { MAX_ADMIN_CONNECTIONS } else { MAX_CONNECTIONS },
             idle_timeout: config.idle_timeout,
             calls,
+            metrics: metrics.filter(|_| kind == FrontKind::Admin),
             keepalive: config.keepalive,
             // A backstop: the ECS ends every join by its own deadline first.
             deadline: config.join_deadline + Duration::from_secs(5),
@@ -124,6 +132,12 @@ const DASHBOARD: &str = include_str!("../../../assets/dashboard.html");
 async fn handle(front: Arc<Front>, peer: SocketAddr, req: Request<Incoming>) -> Response<Body> {
     if req.method() == Method::OPTIONS {
         return front.respond(StatusCode::NO_CONTENT, Body::default());
+    }
+    if req.method() == Method::GET && req.uri().path() == "/metrics" && front.metrics.is_some() {
+        if let Err(refusal) = front.policy.check_caller(req.headers()) {
+            return front.refuse(refusal);
+        }
+        return front.metrics_page();
     }
     if front.policy.serves_dashboard() && req.method() == Method::GET {
         let mut page =
@@ -264,6 +278,14 @@ impl Front {
         let result =
             tokio::time::timeout(self.deadline, wait).await.unwrap_or_else(|_| Err(code_error(ErrorCode::Timeout)));
         self.rpc_result(id, result)
+    }
+
+    /// The Prometheus text exposition of this process's metrics.
+    fn metrics_page(&self) -> Response<Body> {
+        let text = self.metrics.as_ref().map(|m| m.render()).unwrap_or_default();
+        let mut page = self.respond(StatusCode::OK, BodyExt::boxed(Full::new(Bytes::from(text))));
+        page.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+        page
     }
 
     fn rpc_result(&self, id: Option<Value>, result: BrpResult) -> Response<Body> {

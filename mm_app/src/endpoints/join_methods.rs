@@ -124,7 +124,10 @@ fn start_or_resume(
     config: &MatchmakerConfig,
     now: f64,
 ) -> BrpResult<Option<Value>> {
-    let valid = request.validate().map_err(|e| join_error(&e))?;
+    let valid = request.validate().map_err(|e| {
+        crate::telemetry::join_refused(e.code.as_str());
+        join_error(&e)
+    })?;
     let request_id = valid
         .request_id
         .clone()
@@ -137,7 +140,10 @@ fn start_or_resume(
     let waiting = book.waiting(&requester);
     let limits = config.admission_limits();
     match admit(&valid, &requester, existing_join, served, waiting, &limits, book.link.is_up()) {
-        Admission::Refuse(error) => Err(join_error(&error)),
+        Admission::Refuse(error) => {
+            crate::telemetry::join_refused(error.code.as_str());
+            Err(join_error(&error))
+        }
         Admission::Resume => {
             let resumed = existing.and_then(|e| book.joins.get(e).ok().map(|(_, updates)| (e, updates)));
             let Some((entity, updates)) = resumed else { return Err(join_error(&ErrorCode::Internal.into())) };

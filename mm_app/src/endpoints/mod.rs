@@ -106,6 +106,7 @@ fn start_serving(
     config: Res<MatchmakerConfig>,
     waker: Res<AppWaker>,
     forwarding: Option<Res<Forwarding>>,
+    metrics: Option<Res<crate::telemetry::MetricsHandle>>,
 ) {
     let Some(listeners) = pending.0.take() else { return };
     let sender: async_channel::Sender<bevy_remote::BrpMessage> = (*brp).clone();
@@ -113,7 +114,7 @@ fn start_serving(
     let calls = CallRouter::new(sender, waker.clone(), forwarding.map(|f| f.clone()));
     let handle = rt.runtime().handle().clone();
     for (kind, listener) in [(FrontKind::Public, listeners.public), (FrontKind::Admin, listeners.admin)] {
-        let front = Arc::new(Front::new(kind, &config, calls.clone()));
+        let front = Arc::new(Front::new(kind, &config, calls.clone(), metrics.as_ref().map(|m| m.0.clone())));
         let _guard = handle.enter();
         match tokio::net::TcpListener::from_std(listener) {
             Ok(listener) => {

@@ -165,6 +165,7 @@ pub fn place_queued_joins(
                     },
                 };
                 if reserved && let Ok(progress) = join.place(SeatClaim { server, client_id }, readiness) {
+                    crate::telemetry::join_placed(now - join.queued_at);
                     updates.push(progress);
                 }
             }

@@ -127,6 +127,9 @@ fn track_link(mut events: MessageReader<NatsEvent>, mut link: ResMut<NatsLinkSta
         let NatsEvent::Link(status) = event else { continue };
         if *status != link.status {
             tracing::warn!("NATS link: {:?} -> {status:?}", link.status);
+            if *status == LinkStatus::Connected {
+                crate::telemetry::nats_reconnected();
+            }
         }
         link.status = *status;
         link.down_since = match (*status, link.down_since) {

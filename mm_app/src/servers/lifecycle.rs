@@ -76,6 +76,7 @@ impl ServerLauncher<'_> {
             nats_credentials,
         };
         self.provider.0.launch(spec, self.events.sender());
+        crate::telemetry::server_launched(self.provider.0.name());
         entity
     }
 }
@@ -132,6 +133,11 @@ pub struct Adopter<'w, 's> {
 }
 
 impl Adopter<'_, '_> {
+    /// The name of the provider whose servers this matchmaker runs.
+    fn provider_name(&self) -> &'static str {
+        self.provider.0.name()
+    }
+
     /// The new server entity, or `None` when the record is refused.
     fn adopt(&mut self, record: &ServerRecord, now: f64) -> Option<Entity> {
         let kind = self.provider.0.name();
@@ -172,7 +178,14 @@ pub fn apply_server_reports(
                 let known = index.0.get(&record.server_id).and_then(|e| servers.get_mut(*e).ok());
                 match known {
                     Some((mut phase, mut endpoints, mut seats, mut heard)) => {
+                        let launched_at = match *phase {
+                            ServerPhase::Starting { since } => Some(since),
+                            _ => None,
+                        };
                         apply_record(record, &mut phase, &mut endpoints, now);
+                        if let (Some(since), ServerPhase::Ready) = (launched_at, *phase) {
+                            crate::telemetry::server_started(adopter.provider_name(), now - since);
+                        }
                         seats.capacity = record.capacity;
                         heard.0 = Some(now);
                     }
@@ -308,6 +321,7 @@ pub fn stop_empty_servers(
         let idle = empty.0.is_some_and(|since| now - since >= config.empty_grace.as_secs_f64());
         if idle && phase.may_stop_when_empty() {
             tracing::info!(server_id = %server.id, "stopping empty server");
+            crate::telemetry::server_stopped(&server.provider);
             *phase = phase.on_stop(now);
             provider.0.stop(&server.id);
             nats.write(NatsCommand::Control { server_id: server.id.clone(), command: ServerCommand::Shutdown });
@@ -333,6 +347,7 @@ pub fn forget_lost_servers(
         let Ok((game_server, seats, provider_seats)) = servers.get(*server) else { continue };
         let id: &ServerId = &game_server.id;
         tracing::warn!(server_id = %id, "server lost: {reason}");
+        crate::telemetry::server_lost(&game_server.provider);
         if reason.needs_stop() && provider.0.starts_servers() {
             provider.0.stop(id);
         }

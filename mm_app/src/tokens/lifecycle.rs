@@ -96,6 +96,7 @@ pub fn expire_unclaimed_tokens(
     for (entity, token, state) in &tokens {
         if *state == TokenState::Unclaimed && now > token.expires_at + CLAIM_GRACE_SECS {
             ended.write(TokenEnded { token: entity, reason: "token expired unclaimed" });
+            crate::telemetry::token_expired_unclaimed();
         }
     }
 }

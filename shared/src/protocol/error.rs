@@ -45,6 +45,22 @@ impl ErrorCode {
         ErrorCode::Internal,
     ];
 
+    /// The code as it appears on the wire (`unknown_game`…), e.g. for metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::UnknownGame => "unknown_game",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::TooManyWaiting => "too_many_waiting",
+            ErrorCode::NoCapacity => "no_capacity",
+            ErrorCode::ServerFailed => "server_failed",
+            ErrorCode::Timeout => "timeout",
+            ErrorCode::Cancelled => "cancelled",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::Internal => "internal",
+        }
+    }
+
     /// A message a game can show a player as it is.
     pub fn message(self) -> &'static str {
         match self {
@@ -113,6 +129,16 @@ impl From<ErrorCode> for JoinError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn as_str_is_the_wire_name() {
+        for code in ErrorCode::ALL {
+            assert_eq!(
+                serde_json::to_value(code).ok().and_then(|v| v.as_str().map(str::to_string)).as_deref(),
+                Some(code.as_str())
+            );
+        }
+    }
 
     #[test]
     fn rpc_codes_are_distinct_and_round_trip() {
