@@ -91,8 +91,17 @@ impl Transport {
             (Method::Post, Some(json)) => self.agent.post(url).header("authorization", &auth_value).send_json(json),
             (Method::Post, None) => self.agent.post(url).header("authorization", &auth_value).send_empty(),
         };
-        let mut response = result.map_err(|e| self.map_ureq(e))?;
+        let mut response = match result {
+            Ok(response) => response,
+            Err(e) => {
+                let error = self.map_ureq(e);
+                let class = if matches!(error, EdgegapError::Timeout(_)) { "timeout" } else { "transport" };
+                count_call(method, class);
+                return Err(error);
+            }
+        };
         let status = response.status().as_u16();
+        count_call(method, status_class(status));
         let retry_after =
             response.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
         let body = response.body_mut().read_to_string().map_err(|e| self.map_ureq(e))?;
@@ -111,6 +120,22 @@ impl Transport {
             ureq::Error::BadUri(uri) => EdgegapError::InvalidConfig(format!("bad URL: {uri}")),
             other => EdgegapError::Transport(other.to_string()),
         }
+    }
+}
+
+/// Counts one API call in `bevygap_edgegap_requests_total{method, status}` (a status class,
+/// with 429 apart: rate limits are what an operator tunes against).
+fn count_call(method: Method, status: &'static str) {
+    metrics::counter!("bevygap_edgegap_requests_total", "method" => method.as_str(), "status" => status).increment(1);
+}
+
+fn status_class(status: u16) -> &'static str {
+    match status {
+        429 => "429",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
     }
 }
 

@@ -1,5 +1,6 @@
 //! Assembling the matchmaker app from its plugins.
 
+use crate::config::LogFormat;
 use crate::ownership::{Forwarding, LeaseHold, LeaseStore, LeaseTerms, Ownership, OwnershipPlugin};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -104,6 +105,11 @@ fn reconcile_provider(
     });
 }
 
+/// One JSON object per log line on stderr (`BEVYGAP_LOG_FORMAT=json`), fields as keys.
+fn json_log_layer(_: &mut App) -> Option<bevy::log::BoxedFmtLayer> {
+    Some(Box::new(tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr)))
+}
+
 /// Builds the full matchmaker: connects to NATS (failing fast), provisions the KV buckets,
 /// binds both endpoints and adds every plugin. `log` adds Bevy's LogPlugin (off in tests
 /// that run several apps in one process).
@@ -117,7 +123,11 @@ pub fn build_app(
     let mut app = App::new();
     app.add_plugins(MinimalPlugins);
     if log {
-        app.add_plugins(bevy::log::LogPlugin::default());
+        let fmt_layer = match config.log_format {
+            LogFormat::Text => |_: &mut App| None,
+            LogFormat::Json => json_log_layer,
+        };
+        app.add_plugins(bevy::log::LogPlugin { fmt_layer, ..Default::default() });
     }
     app.add_plugins(TokioTasksPlugin::default());
     let waker = AppWaker::default();

@@ -44,6 +44,7 @@ fn help_lists_every_setting_with_its_env_var() {
         "BEVYGAP_NATS_REPLICAS",
         "BEVYGAP_LEASE_SECS",
         "BEVYGAP_REPLICA_NAME",
+        "BEVYGAP_LOG_FORMAT",
     ] {
         assert!(help.contains(var), "--help does not mention {var}");
     }
@@ -77,7 +78,7 @@ fn without_a_key_it_refuses_to_start_unless_in_development_mode() {
 }
 
 #[test]
-fn with_no_nats_url_it_runs_its_own_nats_and_game_servers_and_stops_them_all() {
+fn with_no_nats_url_it_runs_its_own_nats_and_game_servers_and_stops_them_all_logging_json_lines() {
     let public = bevygap_testkit::free_tcp_port();
     let admin = bevygap_testkit::free_tcp_port();
     let mut child = Command::new(BIN)
@@ -87,6 +88,7 @@ fn with_no_nats_url_it_runs_its_own_nats_and_game_servers_and_stops_them_all() {
         .env("BEVYGAP_NAMESPACE", "binary-test")
         .env("BEVYGAP_GAME_SERVER_CMD", stand_in_server().display().to_string())
         .env("RUST_LOG", "debug")
+        .env("BEVYGAP_LOG_FORMAT", "json")
         .env("LIGHTYEAR_PROTOCOL_ID", "5")
         .env("LIGHTYEAR_PRIVATE_KEY", "ab".repeat(32))
         .stdout(Stdio::null())
@@ -149,7 +151,14 @@ fn with_no_nats_url_it_runs_its_own_nats_and_game_servers_and_stops_them_all() {
         .to_string();
     let port: u16 = nats_url.rsplit(':').next().unwrap().parse().unwrap();
     assert!(TcpStream::connect(("127.0.0.1", port)).is_err(), "the embedded nats-server was stopped");
-    assert!(stderr.contains("DEBUG") || stderr.contains("INFO"), "logs were captured");
+    // Every log line is one JSON object (what the process itself prints for the operator,
+    // the addresses and the token link, is plain text), its fields as keys.
+    let logs: Vec<serde_json::Value> =
+        stderr.lines().filter(|l| l.starts_with('{')).map(|l| serde_json::from_str(l).expect("a JSON line")).collect();
+    assert!(logs.iter().any(|l| l["level"] == "INFO"), "logs were captured: {stderr}");
+    let started = logs.iter().find(|l| l["fields"]["message"] == "server starting -> ready").expect("a server line");
+    assert!(started["fields"]["server_id"].as_str().is_some_and(|id| id.starts_with("local-")), "{started}");
+    assert!(stderr.lines().all(|l| l.starts_with('{') || l.starts_with("bevygap-matchmaker: ")), "{stderr}");
     assert!(!stderr.contains(&"ab".repeat(32)), "no key material in logs");
     assert_eq!(stderr.matches(token.as_str()).count(), 1, "the admin token is shown once, never logged");
 }

@@ -182,6 +182,19 @@ fn a_join_starts_a_deployment_running_the_demo_server_real_clients_play_and_the_
     wait_for("the empty server to be stopped", || stack.servers().is_empty().then_some(()));
     let inventory = stack.expect_nothing_left();
     assert!(inventory.requests_to(Endpoint::StopDeployment) >= 1);
+
+    // The Edgegap calls are counted on the admin endpoint's /metrics, by method and status
+    // class (at least these; other tests of this binary share the process's recorder).
+    let mut response = agent().get(format!("{}/metrics", stack.mm().admin_url())).call().expect("scrape");
+    let page = response.body_mut().read_to_string().expect("text");
+    let calls = |method: &str| {
+        page.lines()
+            .filter(|l| l.starts_with("bevygap_edgegap_requests_total{"))
+            .filter(|l| l.contains(&format!("method=\"{method}\"")) && l.contains("status=\"2xx\""))
+            .filter_map(|l| l.rsplit_once(' ').and_then(|(_, v)| v.parse::<f64>().ok()))
+            .sum::<f64>()
+    };
+    assert!(calls("POST") >= 1.0 && calls("GET") >= 1.0 && calls("DELETE") >= 1.0, "{page}");
 }
 
 /// Joins and expects the player to be told `code`; then nothing may be left on the fake.

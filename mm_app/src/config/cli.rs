@@ -24,6 +24,16 @@ pub enum ProviderKind {
     Edgegap,
 }
 
+/// How log lines are written to stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines (the default).
+    Text,
+    /// One JSON object per line, with every field (`request_id`, `server_id`…) as a key, for a
+    /// log pipeline.
+    Json,
+}
+
 /// Validated settings of the `edgegap` provider (present when it is the provider).
 #[derive(Debug, Clone)]
 pub struct EdgegapSettings {
@@ -115,6 +125,9 @@ pub struct Cli {
     /// Provider that starts game servers.
     #[arg(long, env = "BEVYGAP_PROVIDER", value_enum, default_value_t = ProviderKind::Local)]
     pub provider: ProviderKind,
+    /// Log line format on stderr: `text`, or `json` (one object per line) for a log pipeline.
+    #[arg(long, env = "BEVYGAP_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     /// Game-server command for the local provider (program and arguments, split on spaces).
     /// Default: `bevygap-demo-server` next to this executable.
     #[arg(long, env = "BEVYGAP_GAME_SERVER_CMD")]
@@ -269,6 +282,7 @@ pub struct MatchmakerConfig {
     pub keepalive: Duration,
     pub token_ttl_secs: u32,
     pub connection_timeout_secs: u32,
+    pub log_format: LogFormat,
     pub provider: ProviderKind,
     pub game_server_cmd: Vec<String>,
     pub local_public_ip: IpAddr,
@@ -397,6 +411,7 @@ impl Cli {
             keepalive: Duration::from_secs(self.keepalive_secs),
             token_ttl_secs: self.token_ttl_secs,
             connection_timeout_secs: self.connection_timeout_secs,
+            log_format: self.log_format,
             provider: self.provider,
             game_server_cmd,
             local_public_ip: self.local_public_ip,
