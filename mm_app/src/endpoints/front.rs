@@ -21,10 +21,12 @@ use serde_json::Value;
 
 use super::connections::{ConnectionCounts, connection_budget};
 use super::envelope::{RpcCall, code_error, is_terminal_join_result, parse_call, protocol_error, response_json};
+use super::pacing::{Paced, paced};
 use super::params::{Caller, CancelCall, CancelRequest, JoinCall};
 use super::policy::{FrontKind, Gatekeeper, Refusal};
 use crate::config::MatchmakerConfig;
 use crate::ownership::CallRouter;
+use futures::StreamExt;
 
 type Body = BoxBody<Bytes, Infallible>;
 
@@ -233,26 +235,22 @@ impl Front {
         let keepalive = self.keepalive;
         let deadline = self.deadline;
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(keepalive);
-            tick.tick().await;
-            let end = tokio::time::sleep(deadline);
-            tokio::pin!(end);
-            loop {
-                tokio::select! {
-                    result = rx.recv() => {
-                        let Ok(result) = result else { break };
+            let events = paced(rx, keepalive, is_join.then_some(deadline));
+            let mut events = std::pin::pin!(events);
+            while let Some(event) = events.next().await {
+                let (line, last) = match event {
+                    Paced::Answer(result) => {
                         let terminal = is_join && is_terminal_join_result(&result);
-                        let line = format!("data: {}\n\n", response_json(id.clone(), result));
-                        if out.send(Bytes::from(line)).await.is_err() || terminal { break; }
+                        (Bytes::from(format!("data: {}\n\n", response_json(id.clone(), result))), terminal)
                     }
-                    _ = tick.tick() => {
-                        if out.send(Bytes::from_static(b": keep-alive\n\n")).await.is_err() { break; }
+                    Paced::KeepAlive => (Bytes::from_static(b": keep-alive\n\n"), false),
+                    Paced::Deadline => {
+                        let timeout = response_json(id.clone(), Err(code_error(ErrorCode::Timeout)));
+                        (Bytes::from(format!("data: {timeout}\n\n")), true)
                     }
-                    _ = &mut end, if is_join => {
-                        let line = format!("data: {}\n\n", response_json(id.clone(), Err(code_error(ErrorCode::Timeout))));
-                        let _ = out.send(Bytes::from(line)).await;
-                        break;
-                    }
+                };
+                if out.send(line).await.is_err() || last {
+                    break;
                 }
             }
         });

@@ -8,6 +8,7 @@ pub mod envelope;
 mod front;
 mod join_methods;
 pub mod limits;
+pub mod pacing;
 pub mod params;
 pub mod policy;
 

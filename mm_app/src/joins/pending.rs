@@ -97,12 +97,9 @@ pub fn restore_pending_joins(
             if index.0.contains_key(&pending.request_id) {
                 continue;
             }
-            let served = bevygap_shared::protocol::GameName::new(pending.game.as_str())
-                .ok()
-                .zip(bevygap_shared::protocol::GameVersion::new(pending.version.as_str()).ok());
             let restored = pending
                 .restore(now, wall_ms)
-                .filter(|_| served.is_some_and(|(game, version)| config.games.serves(&game, &version)));
+                .filter(|(join, _)| config.games.serves(&join.game.game, &join.game.version));
             let Some((join, first)) = restored else {
                 nats.write(NatsCommand::DeleteRequest { request_id: pending.request_id.clone() });
                 continue;

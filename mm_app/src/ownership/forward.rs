@@ -30,6 +30,7 @@ use serde_json::Value;
 
 use super::lease::LeaseHold;
 use crate::endpoints::envelope::{code_error, is_terminal_join_result};
+use crate::endpoints::pacing::{Paced, paced};
 use crate::endpoints::params::restamp_stream;
 
 /// How long a forwarder waits for the owner to accept a call.
@@ -145,24 +146,22 @@ async fn forward_call(
             }
             return;
         }
-        match relay_once(&forward, &call.method, payload.clone(), &tx).await {
-            Attempt::Done => return,
-            Attempt::OwnerSilent { answered } => {
-                if answered && !call.method.contains("join") && !call.method.contains("+watch") {
-                    return;
-                }
-                tracing::debug!(method = call.method, "no answer from the owner; trying again");
-            }
+        // A one-shot call ends with its first answer; only joins and watches can go silent
+        // after one, and both may be sent again (a join resumes by its request id).
+        if relay_once(&forward, &call.method, payload.clone(), &tx).await == Attempt::Done {
+            return;
         }
+        tracing::debug!(method = call.method, "no answer from the owner; trying again");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
+#[derive(PartialEq, Eq)]
 enum Attempt {
     /// The call got its last answer, or its caller left.
     Done,
-    /// The owner did not accept it, or went silent; `answered` if it had sent a result.
-    OwnerSilent { answered: bool },
+    /// The owner did not accept it, or went silent.
+    OwnerSilent,
 }
 
 async fn relay_once(
@@ -171,27 +170,24 @@ async fn relay_once(
     payload: Vec<u8>,
     tx: &async_channel::Sender<BrpResult>,
 ) -> Attempt {
-    let silent = Attempt::OwnerSilent { answered: false };
     let inbox = forward.client.new_inbox();
-    let Ok(mut replies) = forward.client.subscribe(inbox.clone()).await else { return silent };
+    let Ok(mut replies) = forward.client.subscribe(inbox.clone()).await else { return Attempt::OwnerSilent };
     if forward.client.publish_with_reply(forward.subject.clone(), inbox, payload.into()).await.is_err() {
-        return silent;
+        return Attempt::OwnerSilent;
     }
     let mut wait = ACCEPT_WAIT;
-    let mut answered = false;
     loop {
         let Ok(Some(message)) = tokio::time::timeout(wait, replies.next()).await else {
-            return Attempt::OwnerSilent { answered };
+            return Attempt::OwnerSilent;
         };
         if message.status == Some(async_nats::StatusCode::NO_RESPONDERS) {
             // Nobody is subscribed: no replica owns the namespace at this moment.
-            return Attempt::OwnerSilent { answered };
+            return Attempt::OwnerSilent;
         }
         wait = OWNER_SILENCE;
         match serde_json::from_slice::<Relay>(&message.payload) {
             Ok(Relay::Accepted | Relay::Alive) => {}
             Ok(Relay::Result { result }) => {
-                answered = true;
                 let last = is_last(method, &result);
                 if tx.send(result).await.is_err() || last {
                     return Attempt::Done;
@@ -252,25 +248,20 @@ async fn relay_answers(
         return;
     };
     publish(client, &reply, &Relay::Accepted).await;
-    let mut alive = tokio::time::interval(ALIVE_EVERY);
-    alive.tick().await;
-    let end = tokio::time::sleep(deadline);
-    tokio::pin!(end);
-    loop {
-        tokio::select! {
-            result = rx.recv() => {
-                let Ok(result) = result else { break };
+    let mut events = std::pin::pin!(paced(rx, ALIVE_EVERY, Some(deadline)));
+    while let Some(event) = events.next().await {
+        match event {
+            Paced::Answer(result) => {
                 let last = is_last(&call.method, &result);
                 publish(client, &reply, &Relay::Result { result }).await;
-                if last { break; }
-            }
-            _ = alive.tick() => {
-                if !forward.hold.acting() {
-                    return; // no longer the owner: go silent, the forwarder tries the next one
+                if last {
+                    break;
                 }
-                publish(client, &reply, &Relay::Alive).await;
             }
-            _ = &mut end => break,
+            // No longer the owner: go silent, the forwarder tries the next one.
+            Paced::KeepAlive if !forward.hold.acting() => return,
+            Paced::KeepAlive => publish(client, &reply, &Relay::Alive).await,
+            Paced::Deadline => break,
         }
     }
     publish(client, &reply, &Relay::End).await;
