@@ -113,8 +113,8 @@ fn with_no_nats_url_it_runs_its_own_nats_and_game_servers_and_stops_them_all_log
         std::thread::sleep(Duration::from_millis(50));
     }
     let url = format!("http://127.0.0.1:{public}");
-    let request =
-        json!({"jsonrpc": "2.0", "id": 1, "method": "matchmaker.join", "params": {"game": GAME, "version": VERSION}});
+    let params = json!({"game": GAME, "version": VERSION, "request_id": "life-of-a-join-0001"});
+    let request = json!({"jsonrpc": "2.0", "id": 1, "method": "matchmaker.join", "params": params});
     let (status, body) = post(&url, &request.to_string(), None);
     assert_eq!(status, 200);
     assert_eq!(body["result"]["status"], "ready", "{body}");
@@ -159,6 +159,20 @@ fn with_no_nats_url_it_runs_its_own_nats_and_game_servers_and_stops_them_all_log
     let started = logs.iter().find(|l| l["fields"]["message"] == "server starting -> ready").expect("a server line");
     assert!(started["fields"]["server_id"].as_str().is_some_and(|id| id.starts_with("local-")), "{started}");
     assert!(stderr.lines().all(|l| l.starts_with('{') || l.starts_with("bevygap-matchmaker: ")), "{stderr}");
+    // A join's life can be followed by its request id, and once it has a seat, by its server
+    // id too, on every line.
+    let life: Vec<&serde_json::Value> =
+        logs.iter().filter(|l| l["fields"]["request_id"] == "life-of-a-join-0001").collect();
+    let messages: Vec<&str> = life.iter().filter_map(|l| l["fields"]["message"].as_str()).collect();
+    assert_eq!(messages, ["join queued", "seat reserved", "token issued", "join ready"], "{stderr}");
+    let server_id = life[1]["fields"]["server_id"].as_str().expect("the seat's server").to_string();
+    assert!(life[1..].iter().all(|l| l["fields"]["server_id"] == server_id.as_str()), "{life:?}");
+    let client_id = life[1]["fields"]["client_id"].clone();
+    let about_the_client: Vec<_> = logs.iter().filter(|l| l["fields"]["client_id"] == client_id).collect();
+    assert!(
+        about_the_client.iter().all(|l| l["fields"]["request_id"] == "life-of-a-join-0001"),
+        "every line about its client names the join: {about_the_client:?}"
+    );
     assert!(!stderr.contains(&"ab".repeat(32)), "no key material in logs");
     assert_eq!(stderr.matches(token.as_str()).count(), 1, "the admin token is shown once, never logged");
 }

@@ -226,7 +226,7 @@ fn after_a_sigkill_the_restarted_matchmaker_honours_holds_and_expires_the_earlie
     );
     // The unused one expires (8 s TTL + the claim grace): its grant and seat are given back.
     let unused_session = sessions.iter().find(|s| s["session_id"] == unused["session_id"]).expect("its session");
-    let grant_key = format!("fleet-r.{}", unused_session["clients"][0]);
+    let grant_key = format!("fleet-r.{}", unused_session["clients"][0].as_str().unwrap_or_default());
     assert!(
         bucket_keys(&nats.url(), &namespace, bevygap_shared::naming::Bucket::Clients).contains(&grant_key),
         "the unused grant is still there"

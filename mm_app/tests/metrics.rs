@@ -37,10 +37,15 @@ fn metrics_count_joins_by_outcome_servers_by_stage_and_seats_as_they_happen() {
         c.empty_grace = Duration::from_secs(1);
     });
     let token = mm.admin_token().expect("the local provider's admin endpoint has a token").to_string();
+    let mut sessions = Vec::new();
     for _ in 0..3 {
         let body = mm.join(json!({"game": GAME, "version": VERSION}));
         assert_eq!(body["result"]["status"], "ready", "{body}");
+        sessions.push(mm.session(body["result"]["session_id"].as_str().unwrap_or_default()).expect("session record"));
     }
+    // One of the three players connects (its server reports it) and leaves again.
+    let first = &sessions[0];
+    mm.player_joins(first.server_id.as_str(), first.client_ids[0], &first.session_id);
     let refused = mm.join(json!({"game": "nope", "version": VERSION}));
     assert_eq!(refused["error"]["data"]["code"], "unknown_game");
 
@@ -48,7 +53,9 @@ fn metrics_count_joins_by_outcome_servers_by_stage_and_seats_as_they_happen() {
     assert_eq!(status, 401, "metrics need the admin token like every admin request");
     let page = mm.wait_for(10, "the gauges to be sampled", |mm| {
         let (_, page) = scrape(mm, Some(&token));
-        (value(&page, "bevygap_seats_taken", &[]) == Some(3.0)).then_some(page)
+        let sampled = value(&page, "bevygap_seats_taken", &[]) == Some(3.0)
+            && value(&page, "bevygap_players_connected", &[]) == Some(1.0);
+        sampled.then_some(page)
     });
     assert_eq!(value(&page, "bevygap_joins_total", &[("outcome", "ready")]), Some(3.0), "{page}");
     assert_eq!(value(&page, "bevygap_joins_total", &[("outcome", "refused"), ("code", "unknown_game")]), Some(1.0));
@@ -63,12 +70,16 @@ fn metrics_count_joins_by_outcome_servers_by_stage_and_seats_as_they_happen() {
     assert_eq!(value(&page, "bevygap_joins_waiting", &[]), Some(0.0));
     assert_eq!(value(&page, "bevygap_replica_owner", &[]), Some(1.0));
     assert!(page.contains("# TYPE bevygap_join_duration_seconds histogram"), "histograms, not summaries");
+    assert_eq!(value(&page, "bevygap_token_to_connect_seconds_count", &[]), Some(1.0), "{page}");
+    let claimed = value(&page, "bevygap_token_to_connect_seconds_sum", &[]).expect("a connect time");
+    assert!(claimed > 0.0 && claimed < 10.0, "{claimed}");
+    mm.player_leaves(first.server_id.as_str(), first.client_ids[0]);
 
-    // Nobody connects: the three tokens expire, their seats are freed, the server is stopped.
+    // The other two never connect: their tokens expire, their seats are freed, the server is stopped.
     let page = mm.wait_for(30, "the empty server to be stopped", |mm| {
         let (_, page) = scrape(mm, Some(&token));
         (value(&page, "bevygap_servers_stopped_total", &[("provider", "local")]) == Some(1.0)).then_some(page)
     });
-    assert_eq!(value(&page, "bevygap_tokens_expired_unclaimed_total", &[]), Some(3.0), "{page}");
+    assert_eq!(value(&page, "bevygap_tokens_expired_unclaimed_total", &[]), Some(2.0), "{page}");
     assert!(!page.contains("server_id") && !page.contains("request_id"), "no unbounded labels");
 }

@@ -445,15 +445,18 @@ impl ConnectionRequestHandler for AdmissionGate {
     fn handle_request(&self, peer: PeerId) -> Option<DeniedReason> {
         let PeerId::Netcode(client_id) = peer else {
             warn!("refusing non-netcode peer {peer:?}");
+            crate::metrics::refused("not_netcode");
             return Some(DeniedReason::InvalidToken);
         };
         match self.0.check(client_id) {
             Ok(_) => {
                 info!("admitting client {client_id}");
+                crate::metrics::admitted();
                 None
             }
             Err(refusal) => {
                 info!("refusing client {client_id}: {refusal}");
+                crate::metrics::refused(refusal.label());
                 Some(refusal.denied_reason())
             }
         }

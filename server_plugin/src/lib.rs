@@ -33,6 +33,7 @@
 //! | `BEVYGAP_ADMISSION` | `grants` (default) or `open` (development without a matchmaker) |
 //! | `BEVYGAP_IDLE_SHUTDOWN_SECS` | stop after this long without players (default: never) |
 //! | `BEVYGAP_EDGEGAP_SELF_STOP` | call Edgegap's self-stop when stopping by itself (default `true`) |
+//! | `BEVYGAP_METRICS_ADDR` | serve Prometheus metrics on `GET /metrics` at this address (default: off; [`metrics`]) |
 //!
 //! # Example
 //!
@@ -73,6 +74,7 @@ pub mod admission;
 pub mod api;
 pub mod certificate;
 pub mod context;
+pub mod metrics;
 pub mod nats_link;
 pub mod netcode;
 pub mod reporting;
@@ -96,6 +98,7 @@ pub use api::{
 };
 pub use certificate::{CertificateConfig, ServerCertificate, WebTransportCertificate};
 pub use context::{ServerContext, ServerOrigin};
+pub use metrics::{MetricsConfig, MetricsEndpoint};
 pub use reporting::ReportingConfig;
 pub use shutdown::ShutdownConfig;
 
@@ -122,6 +125,9 @@ pub enum SetupError {
     /// The WebTransport certificate could not be made.
     #[error(transparent)]
     Certificate(#[from] certificate::CertificateError),
+    /// The `/metrics` page was asked for but cannot be served.
+    #[error(transparent)]
+    Metrics(#[from] metrics::MetricsError),
 }
 
 /// Everything the plugin needs; [`ServerConfig::from_env`] reads it all from the
@@ -142,6 +148,8 @@ pub struct ServerConfig {
     pub shutdown: ShutdownConfig,
     /// The WebTransport certificate's lifetime.
     pub certificate: CertificateConfig,
+    /// Where to serve the optional `/metrics` page (off by default).
+    pub metrics: MetricsConfig,
 }
 
 impl ServerConfig {
@@ -173,6 +181,13 @@ impl ServerConfig {
             }
         };
         let edgegap_self_stop = parse_bool(env, "BEVYGAP_EDGEGAP_SELF_STOP")?.unwrap_or(true);
+        let metrics_listen = match env.var("BEVYGAP_METRICS_ADDR") {
+            None => None,
+            Some(text) if text.trim().is_empty() => None,
+            Some(text) => Some(text.trim().parse::<std::net::SocketAddr>().map_err(|_| {
+                EnvError::new("BEVYGAP_METRICS_ADDR", format!("{text:?} is not an address such as 0.0.0.0:9100"))
+            })?),
+        };
         Ok(Self {
             context,
             nats,
@@ -181,6 +196,7 @@ impl ServerConfig {
             reporting: ReportingConfig::default(),
             shutdown: ShutdownConfig { idle_timeout, edgegap_self_stop, ..Default::default() },
             certificate: CertificateConfig::default(),
+            metrics: MetricsConfig { listen: metrics_listen },
         })
     }
 }
@@ -191,6 +207,7 @@ impl ServerConfig {
 pub struct BevygapServerPlugin {
     config: ServerConfig,
     certificate: Option<ServerCertificate>,
+    metrics: Option<metrics::MetricsPage>,
 }
 
 impl BevygapServerPlugin {
@@ -200,13 +217,14 @@ impl BevygapServerPlugin {
     }
 
     /// Configures the plugin from an explicit configuration, generating the WebTransport
-    /// certificate when WebTransport is served.
+    /// certificate when WebTransport is served and binding the `/metrics` listener when asked.
     pub fn new(config: ServerConfig) -> Result<Self, SetupError> {
         let certificate = match config.context.webtransport {
             Some(_) => Some(ServerCertificate::generate(&config.context.certificate_names(), &config.certificate)?),
             None => None,
         };
-        Ok(Self { config, certificate })
+        let metrics = metrics::MetricsPage::bind(&config.metrics)?;
+        Ok(Self { config, certificate, metrics })
     }
 
     /// The configuration in force.
@@ -289,6 +307,38 @@ impl Plugin for BevygapServerPlugin {
                 netcode::NetcodePlugin,
                 reporting::ReportingPlugin,
                 shutdown::ShutdownPlugin { config: self.config.shutdown },
+                metrics::ServerMetricsPlugin { page: self.metrics.clone() },
             ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn env(extra: &[(&'static str, &'static str)]) -> HashMap<&'static str, &'static str> {
+        let base = [
+            ("BEVYGAP_NAMESPACE", "spaceships"),
+            ("BEVYGAP_SERVER_ID", "local-env"),
+            ("BEVYGAP_PROVIDER", "local"),
+            ("BEVYGAP_GAME", "demo"),
+            ("BEVYGAP_VERSION", "1"),
+            ("BEVYGAP_UDP_BIND", "127.0.0.1:0"),
+            ("BEVYGAP_UDP_PUBLIC", "127.0.0.1:0"),
+        ];
+        base.iter().chain(extra).copied().collect()
+    }
+
+    #[test]
+    fn the_metrics_page_is_off_unless_an_address_is_given_and_a_bad_one_names_its_variable() {
+        let config = ServerConfig::from_source(&env(&[])).expect("a configuration");
+        assert_eq!(config.metrics, MetricsConfig::default(), "off by default");
+        let config = ServerConfig::from_source(&env(&[("BEVYGAP_METRICS_ADDR", "0.0.0.0:9100")])).expect("configured");
+        assert_eq!(config.metrics.listen, Some(std::net::SocketAddr::from(([0, 0, 0, 0], 9100))));
+        let error = ServerConfig::from_source(&env(&[("BEVYGAP_METRICS_ADDR", "nine-one-hundred")]))
+            .expect_err("a bad address is refused");
+        assert!(error.to_string().contains("BEVYGAP_METRICS_ADDR"), "{error}");
     }
 }

@@ -49,6 +49,8 @@ pub mod env;
 pub mod inbox;
 pub mod keys;
 pub mod kv;
+#[cfg(feature = "prometheus")]
+pub mod metrics;
 pub mod naming;
 pub mod nats;
 pub mod protocol;

@@ -12,6 +12,7 @@ use crate::ownership::Ownership;
 use crate::providers::ProviderHandle;
 use crate::servers::{GameServer, SeatBook, ServerEndpoints, ServerIndex, ServerPhase};
 use crate::sessions::{GameSession, SessionIndex};
+use crate::telemetry::{HISTORY_INTERVAL_SECS, HistoryPoint, MetricsHistory};
 use crate::tokens::{IssuedToken, TokenEnded, TokenIndex, TokenState};
 
 pub const SERVERS: &str = "admin.servers";
@@ -19,6 +20,7 @@ pub const SESSIONS: &str = "admin.sessions";
 pub const STATS: &str = "admin.stats";
 pub const DELETE_SESSION: &str = "admin.delete_session";
 pub const DRAIN_SERVER: &str = "admin.drain_server";
+pub const HISTORY: &str = "admin.history";
 
 fn string_param(params: &Option<Value>, name: &str) -> Result<String, bevy_remote::BrpError> {
     params
@@ -57,7 +59,9 @@ pub fn servers(
                 "capacity": seats.capacity,
                 "taken": seats.taken(),
                 "connected": seats.occupied(),
-                "players": seats.clients().collect::<Vec<_>>(),
+                // Client ids as strings, like every id on a JSON surface (JavaScript numbers
+                // are exact only to 2^53).
+                "players": seats.clients().map(|c| c.to_string()).collect::<Vec<_>>(),
                 "addresses": endpoints.addresses,
                 "owner": owner,
             })
@@ -94,12 +98,20 @@ pub fn sessions(
                 "server_id": s.server_id,
                 "game": s.game.game,
                 "version": s.game.version,
-                "clients": s.clients,
+                "clients": s.clients.iter().map(u64::to_string).collect::<Vec<_>>(),
                 "owner": owner,
             })
         })
         .collect();
     Ok(json!({ "sessions": list }))
+}
+
+/// The dashboard's charts: a point every few seconds over the last fifteen minutes, taken from
+/// the Prometheus page this replica serves (see [`crate::telemetry::MetricsHistory`]).
+pub fn history(In(_): In<Option<Value>>, history: Option<Res<MetricsHistory>>) -> BrpResult {
+    let points: Vec<&HistoryPoint> = history.as_ref().map(|h| h.points().collect()).unwrap_or_default();
+    let now_ms = bevygap_shared::records::now_ms();
+    Ok(json!({ "interval_secs": HISTORY_INTERVAL_SECS, "now_ms": now_ms, "points": points }))
 }
 
 /// Counts for dashboards, and the replicas: which one owns the namespace, which are present.

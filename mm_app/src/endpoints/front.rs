@@ -282,7 +282,7 @@ impl Front {
     fn metrics_page(&self) -> Response<Body> {
         let text = self.metrics.as_ref().map(|m| m.render()).unwrap_or_default();
         let mut page = self.respond(StatusCode::OK, BodyExt::boxed(Full::new(Bytes::from(text))));
-        page.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+        page.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(bevygap_shared::metrics::CONTENT_TYPE));
         page
     }
 

@@ -158,6 +158,7 @@ fn start_or_resume(
             };
             let deadline = now + config.join_deadline.as_secs_f64();
             let (join, first) = Join::new(&valid, request_id.clone(), requester, client_ip, now, deadline);
+            tracing::info!(request_id = %request_id, game = %join.game.label(), "join queued");
             let entity =
                 commands.spawn((Name::new(format!("join {request_id}")), join, JoinUpdates::new(first.clone()))).id();
             book.index.0.insert(request_id.to_string(), entity);

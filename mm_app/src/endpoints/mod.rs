@@ -80,7 +80,8 @@ impl Plugin for EndpointsPlugin {
             .with_method_main(admin_methods::SESSIONS, admin_methods::sessions)
             .with_method_main(admin_methods::STATS, admin_methods::stats)
             .with_method_main(admin_methods::DELETE_SESSION, admin_methods::delete_session)
-            .with_method_main(admin_methods::DRAIN_SERVER, admin_methods::drain_server);
+            .with_method_main(admin_methods::DRAIN_SERVER, admin_methods::drain_server)
+            .with_method_main(admin_methods::HISTORY, admin_methods::history);
         app.add_plugins(remote)
             .init_resource::<StreamCursors>()
             .add_systems(Update, join_methods::prune_stream_cursors.in_set(MatchmakerSystems::Cleanup));

@@ -6,6 +6,7 @@ use std::net::IpAddr;
 
 use bevy::ecs::system::SystemParam;
 use bevy::prelude::*;
+use bevygap_shared::ServerId;
 use bevygap_shared::protocol::{ErrorCode, JoinError, ReadyPayload};
 use bevygap_shared::records::{ClientGrant, SessionRecord, now_ms};
 
@@ -60,7 +61,7 @@ pub fn replace_lost_servers(
     for (mut join, mut updates) in &mut joins {
         let lost = join.phase().seat().is_some_and(|seat| !servers.contains(seat.server));
         if lost && let Some(step) = join.server_lost(now) {
-            tracing::info!(request_id = %join.request_id, "server lost before the join was ready");
+            tracing::info!(request_id = %join.request_id, "its server was lost before the join was ready");
             releases.apply(step, &mut updates);
         }
     }
@@ -144,28 +145,34 @@ pub fn place_queued_joins(
             player_ips.entry(*index).or_default().push(ip);
         }
     }
-    let mut launched: Vec<(Entity, SeatBook)> = Vec::new();
+    let mut launched: Vec<(Entity, ServerId, SeatBook)> = Vec::new();
     for decision in decisions {
         match decision {
             Decision::Launch { game, index } => {
                 let ips = player_ips.remove(&index).unwrap_or_default();
-                let server = launcher.launch(&mut commands, &game, ips, now);
-                launched.push((server, SeatBook::new(launcher.capacity())));
+                let (server, server_id) = launcher.launch(&mut commands, &game, ips, now);
+                launched.push((server, server_id, SeatBook::new(launcher.capacity())));
             }
             Decision::Reserve { join, on, readiness } => {
                 let Ok((_, mut join, mut updates)) = joins.get_mut(join) else { continue };
                 let client_id = new_client_id();
-                let (server, reserved) = match on {
-                    Target::Existing(server) => {
-                        (server, servers.get_mut(server).is_ok_and(|(.., mut book)| book.reserve(client_id).is_ok()))
-                    }
+                let (server, server_id, reserved) = match on {
+                    Target::Existing(server) => match servers.get_mut(server) {
+                        Ok((_, game_server, _, mut book)) => {
+                            (server, game_server.id.clone(), book.reserve(client_id).is_ok())
+                        }
+                        Err(_) => continue,
+                    },
                     Target::New(index) => match launched.get_mut(index) {
-                        Some((server, book)) => (*server, book.reserve(client_id).is_ok()),
+                        Some((server, server_id, book)) => {
+                            (*server, server_id.clone(), book.reserve(client_id).is_ok())
+                        }
                         None => continue,
                     },
                 };
                 if reserved && let Ok(progress) = join.place(SeatClaim { server, client_id }, readiness) {
                     crate::telemetry::join_placed(now - join.queued_at);
+                    tracing::info!(request_id = %join.request_id, %server_id, client_id, "seat reserved");
                     updates.push(progress);
                 }
             }
@@ -175,7 +182,7 @@ pub fn place_queued_joins(
             }
         }
     }
-    for (server, book) in launched {
+    for (server, _, book) in launched {
         commands.entity(server).insert(book);
     }
 }
@@ -273,7 +280,7 @@ pub fn issue_tokens(
         let token = match token {
             Ok(token) => token,
             Err(e) => {
-                tracing::error!("cannot mint a token: {e}");
+                tracing::error!(request_id = %join.request_id, server_id = %server.id, "cannot mint a token: {e}");
                 failures.write(FailJoin { join: entity, error: ErrorCode::Internal.into() });
                 continue;
             }
@@ -303,12 +310,21 @@ pub fn issue_tokens(
                     server: seat.server,
                     server_id: server.id.clone(),
                     session,
+                    request_id: Some(join.request_id.to_string()),
+                    issued_at: now_s,
                     expires_at: now_s + f64::from(ttl),
                 },
                 TokenState::Unclaimed,
             ))
             .id();
         desk.tokens.0.insert(seat.client_id, token_entity);
+        tracing::info!(
+            request_id = %join.request_id,
+            server_id = %server.id,
+            client_id = seat.client_id,
+            %session_id,
+            "token issued"
+        );
         let issued_ms = now_ms();
         nats.write(NatsCommand::StoreGrant(Box::new(GrantWrite {
             join: entity,
@@ -366,7 +382,8 @@ pub fn complete_grants(
         };
         match outcome {
             GrantOutcome::Ready(progress) => {
-                if let Ok((_, mut updates, _)) = joins.get_mut(*entity) {
+                if let Ok((join, mut updates, _)) = joins.get_mut(*entity) {
+                    tracing::info!(request_id = %join.request_id, %server_id, client_id, "join ready");
                     updates.push(progress);
                 }
                 commands.entity(*entity).remove::<PendingReady>();
@@ -396,14 +413,22 @@ pub fn apply_failures(
     mut commands: Commands,
     mut failures: MessageReader<FailJoin>,
     mut joins: Query<(&mut Join, &mut JoinUpdates)>,
+    servers: Query<&GameServer>,
     mut releases: Releases,
     time: Res<Time<Real>>,
 ) {
     let now = now(&time);
     for FailJoin { join: entity, error } in failures.read() {
         let Ok((mut join, mut updates)) = joins.get_mut(*entity) else { continue };
+        let server_id = join.phase().seat().and_then(|seat| servers.get(seat.server).ok()).map(|s| s.id.to_string());
         let Some(step) = join.fail(error.clone(), now) else { continue };
-        tracing::info!(request_id = %join.request_id, "join failed: {}", error.message);
+        tracing::info!(
+            request_id = %join.request_id,
+            server_id = server_id.as_deref(),
+            code = error.code.as_str(),
+            "join failed: {}",
+            error.message
+        );
         releases.apply(step, &mut updates);
         commands.entity(*entity).remove::<PendingReady>();
     }

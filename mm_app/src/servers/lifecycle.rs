@@ -49,7 +49,13 @@ impl ServerLauncher<'_> {
 
     /// Spawns a server entity for `game` in `Starting` and asks the provider to launch it,
     /// near `player_ips` (the players it is launched for) where the provider can choose.
-    pub fn launch(&mut self, commands: &mut Commands, game: &GameKey, player_ips: Vec<IpAddr>, now: f64) -> Entity {
+    pub fn launch(
+        &mut self,
+        commands: &mut Commands,
+        game: &GameKey,
+        player_ips: Vec<IpAddr>,
+        now: f64,
+    ) -> (Entity, ServerId) {
         let id = self.provider.new_server_id();
         let capacity = self.config.server_capacity;
         let mut entity = commands.spawn((
@@ -68,7 +74,7 @@ impl ServerLauncher<'_> {
         self.index.0.insert(id.clone(), entity);
         let nats_credentials = self.config.server_credentials.as_ref().map(|c| c.issue(&self.config.namespace, &id));
         let spec = ServerSpec {
-            server_id: id,
+            server_id: id.clone(),
             game: game.game.clone(),
             version: game.version.clone(),
             capacity,
@@ -77,7 +83,8 @@ impl ServerLauncher<'_> {
         };
         self.provider.0.launch(spec, self.events.sender());
         crate::telemetry::server_launched(self.provider.0.name());
-        entity
+        tracing::info!(server_id = %id, game = %game.label(), "launching a server");
+        (entity, id)
     }
 }
 

@@ -21,15 +21,14 @@ const CLAIM_GRACE_SECS: f64 = 5.0;
 #[derive(Resource, Debug, Default)]
 pub struct EarlyPlayers(pub HashMap<ServerId, HashSet<u64>>);
 
-/// Player records from game servers: a connect occupies the seat and claims the token; a
-/// leave (however the player left) ends the token, which frees the seat.
+/// Player records from game servers: a connect occupies the seat (its token is claimed by
+/// [`claim_tokens`]); a leave (however the player left) ends the token, which frees the seat.
 pub fn follow_players(
     mut events: MessageReader<NatsEvent>,
     index: Res<ServerIndex>,
     tokens: Res<TokenIndex>,
     mut early: ResMut<EarlyPlayers>,
     mut seats: Query<&mut SeatBook>,
-    mut states: Query<&mut TokenState>,
     mut ended: MessageWriter<TokenEnded>,
 ) {
     if !early.0.is_empty() {
@@ -47,9 +46,6 @@ pub fn follow_players(
                     None => {
                         early.0.entry(record.server_id.clone()).or_default().insert(record.client_id);
                     }
-                }
-                if let Some(mut state) = tokens.0.get(&record.client_id).and_then(|e| states.get_mut(*e).ok()) {
-                    *state = TokenState::Claimed;
                 }
             }
             NatsEvent::Snapshot(snapshot) => {
@@ -82,6 +78,32 @@ pub fn follow_players(
                 }
             }
             _ => {}
+        }
+    }
+}
+
+/// A player the server reports connected has used its token: it is claimed (and keeps its
+/// seat until the player leaves, whatever its expiry).
+pub fn claim_tokens(
+    mut events: MessageReader<NatsEvent>,
+    index: Res<TokenIndex>,
+    mut tokens: Query<(&IssuedToken, &mut TokenState)>,
+    time: Res<Time<Real>>,
+) {
+    for event in events.read() {
+        let NatsEvent::PlayerJoined(record) = event else { continue };
+        let Some((token, mut state)) = index.0.get(&record.client_id).and_then(|e| tokens.get_mut(*e).ok()) else {
+            continue;
+        };
+        if *state == TokenState::Unclaimed {
+            *state = TokenState::Claimed;
+            crate::telemetry::token_claimed(now(&time) - token.issued_at);
+            tracing::info!(
+                request_id = token.request_id.as_deref(),
+                server_id = %record.server_id,
+                client_id = record.client_id,
+                "player connected"
+            );
         }
     }
 }
@@ -133,7 +155,12 @@ pub fn finish_ended_tokens(
             continue;
         }
         let Ok(issued) = tokens.get(*token) else { continue };
-        tracing::info!(client_id = issued.client_id, server_id = %issued.server_id, "token ended: {reason}");
+        tracing::info!(
+            request_id = issued.request_id.as_deref(),
+            server_id = %issued.server_id,
+            client_id = issued.client_id,
+            "token ended: {reason}"
+        );
         // A seat still only promised is given back; an occupied one stays taken until the
         // server reports its player gone (an operator ending a session does not empty a seat).
         if let Ok(mut book) = seats.get_mut(issued.server)

@@ -24,6 +24,12 @@ pub struct IssuedToken {
     pub server: Entity,
     pub server_id: ServerId,
     pub session: Entity,
+    /// The join it was issued for, for the logs; `None` for a token an earlier matchmaker
+    /// issued (grants carry no request id: game servers read them).
+    pub request_id: Option<String>,
+    /// When the token was issued (seconds since app start; before it for a token an earlier
+    /// matchmaker issued): the start of the "token issued → player connected" stage.
+    pub issued_at: f64,
     /// When the token can no longer start a connection (seconds since app start).
     pub expires_at: f64,
 }
@@ -68,7 +74,12 @@ impl Plugin for TokensPlugin {
             .init_resource::<restore::EarlierTokens>()
             .add_systems(
                 Update,
-                (lifecycle::follow_players, restore::receive_earlier_tokens, restore::restore_earlier_tokens)
+                (
+                    lifecycle::follow_players,
+                    lifecycle::claim_tokens,
+                    restore::receive_earlier_tokens,
+                    restore::restore_earlier_tokens,
+                )
                     .chain()
                     .in_set(MatchmakerSystems::Players),
             )

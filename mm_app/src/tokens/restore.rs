@@ -202,6 +202,9 @@ fn hold(
                 server,
                 server_id: grant.server_id.clone(),
                 session,
+                request_id: None,
+                issued_at: now + expires_in
+                    - grant.token_expires_at_ms.saturating_sub(grant.issued_at_ms) as f64 / 1000.0,
                 expires_at: now + expires_in,
             },
             state,

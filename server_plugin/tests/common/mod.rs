@@ -176,6 +176,7 @@ pub fn server_config(mm: &Matchmaker, id: &str, udp: bool, webtransport: bool) -
         reporting: ReportingConfig::default(),
         shutdown: ShutdownConfig { handle_signals: false, ..Default::default() },
         certificate: CertificateConfig::default(),
+        metrics: Default::default(),
     }
 }
 

@@ -8,40 +8,22 @@
 //! the work (the owner), gauges say what each replica sees (standbys report zeros and
 //! `bevygap_replica_owner 0`), so sum across replicas in queries.
 
-use std::sync::OnceLock;
+mod history;
 
 use bevy::prelude::*;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use bevygap_shared::metrics::prometheus;
+use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::joins::{Join, JoinPhase};
 use crate::servers::{SeatBook, ServerPhase};
-
-/// Histogram buckets in seconds: from a millisecond (placement) to a minute (cold starts).
-const BUCKETS: [f64; 14] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0, 60.0];
-
-/// The process's Prometheus recorder, installed on first use (one per process: the `metrics`
-/// facade has one global recorder). `None` if another recorder was installed first.
-pub fn prometheus() -> Option<PrometheusHandle> {
-    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
-    HANDLE
-        .get_or_init(|| {
-            let builder = PrometheusBuilder::new().set_buckets(&BUCKETS).ok()?;
-            match builder.install_recorder() {
-                Ok(handle) => Some(handle),
-                Err(e) => {
-                    tracing::warn!("metrics are not recorded: {e}");
-                    None
-                }
-            }
-        })
-        .clone()
-}
+pub use history::{HISTORY_INTERVAL_SECS, HistoryPoint, MetricsHistory};
 
 /// The handle the admin endpoint renders `/metrics` from.
 #[derive(Resource, Clone)]
 pub struct MetricsHandle(pub PrometheusHandle);
 
-/// Installs the recorder, counts answered joins and samples the gauges every second.
+/// Installs the recorder, counts answered joins, samples the gauges every second and keeps
+/// the dashboard's [`MetricsHistory`].
 pub struct TelemetryPlugin;
 
 impl Plugin for TelemetryPlugin {
@@ -49,8 +31,12 @@ impl Plugin for TelemetryPlugin {
         if let Some(handle) = prometheus() {
             app.insert_resource(MetricsHandle(handle));
         }
-        app.add_systems(Update, count_answered_joins.in_set(crate::schedule::MatchmakerSystems::Cleanup))
-            .add_systems(Last, sample_gauges);
+        app.init_resource::<MetricsHistory>()
+            .add_systems(Update, count_answered_joins.in_set(crate::schedule::MatchmakerSystems::Cleanup))
+            .add_systems(
+                Last,
+                (sample_gauges, history::record_history.run_if(resource_exists::<MetricsHandle>)).chain(),
+            );
     }
 }
 
@@ -106,6 +92,12 @@ pub fn server_stopped(provider: &str) {
 /// A token expired before its player connected (its seat was freed).
 pub fn token_expired_unclaimed() {
     metrics::counter!("bevygap_tokens_expired_unclaimed_total").increment(1);
+}
+
+/// A player connected to its server `seconds` after its token was issued (as the matchmaker
+/// saw it: the server's player record arriving over NATS).
+pub fn token_claimed(seconds: f64) {
+    metrics::histogram!("bevygap_token_to_connect_seconds").record(seconds.max(0.0));
 }
 
 /// The NATS link came back after being down.
