@@ -61,10 +61,14 @@ fn metrics_count_joins_by_outcome_servers_by_stage_and_seats_as_they_happen() {
     assert_eq!(value(&page, "bevygap_joins_total", &[("outcome", "refused"), ("code", "unknown_game")]), Some(1.0));
     assert_eq!(value(&page, "bevygap_join_duration_seconds_count", &[("outcome", "ready")]), Some(3.0));
     assert_eq!(value(&page, "bevygap_join_queue_seconds_count", &[]), Some(3.0));
+    assert_eq!(value(&page, "bevygap_join_placement_seconds_count", &[]), Some(3.0));
     assert_eq!(value(&page, "bevygap_servers_launched_total", &[("provider", "local")]), Some(1.0));
     assert_eq!(value(&page, "bevygap_server_start_seconds_count", &[("provider", "local")]), Some(1.0));
     let start = value(&page, "bevygap_server_start_seconds_sum", &[("provider", "local")]).expect("a start time");
     assert!(start > 0.0 && start < 30.0, "{start}");
+    // The first join waited for its server to start; the placement stage holds that wait.
+    let placement = value(&page, "bevygap_join_placement_seconds_sum", &[]).expect("placement times");
+    assert!(placement >= start * 0.5 && placement < 30.0, "{placement} vs a {start} s start");
     assert_eq!(value(&page, "bevygap_servers", &[("phase", "ready")]), Some(1.0));
     assert_eq!(value(&page, "bevygap_seats_capacity", &[]), Some(4.0));
     assert_eq!(value(&page, "bevygap_joins_waiting", &[]), Some(0.0));

@@ -129,6 +129,8 @@ pub struct Join {
     /// `client_ip` the request named).
     pub client_ip: String,
     pub queued_at: f64,
+    /// When it last got a seat (the start of the placement stage in the metrics).
+    pub placed_at: Option<f64>,
     pub deadline: f64,
     phase: JoinPhase,
     lost_servers: u32,
@@ -153,6 +155,7 @@ impl Join {
             requester,
             client_ip,
             queued_at: now,
+            placed_at: None,
             deadline,
             phase: JoinPhase::Queued,
             lost_servers: 0,

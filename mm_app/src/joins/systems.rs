@@ -172,6 +172,7 @@ pub fn place_queued_joins(
                 };
                 if reserved && let Ok(progress) = join.place(SeatClaim { server, client_id }, readiness) {
                     crate::telemetry::join_placed(now - join.queued_at);
+                    join.placed_at = Some(now);
                     tracing::info!(request_id = %join.request_id, %server_id, client_id, "seat reserved");
                     updates.push(progress);
                 }

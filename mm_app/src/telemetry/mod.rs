@@ -45,7 +45,12 @@ fn count_answered_joins(joins: Query<&Join, Changed<Join>>, time: Res<Time<Real>
     let now = crate::clock::now(&time);
     for join in &joins {
         match join.phase() {
-            JoinPhase::Ready { .. } => join_answered("ready", "none", now - join.queued_at),
+            JoinPhase::Ready { .. } => {
+                join_answered("ready", "none", now - join.queued_at);
+                if let Some(placed_at) = join.placed_at {
+                    join_ready_after_seat(now - placed_at);
+                }
+            }
             JoinPhase::Failed { code, .. } => join_answered("failed", code.as_str(), now - join.queued_at),
             _ => {}
         }
@@ -67,6 +72,12 @@ pub fn join_refused(code: &'static str) {
 /// A join was given a seat after waiting `seconds` in the queue.
 pub fn join_placed(seconds: f64) {
     metrics::histogram!("bevygap_join_queue_seconds").record(seconds);
+}
+
+/// A seated join turned ready `seconds` after it got its seat: the placement stage (its server
+/// becoming ready, the token minted and its grant stored).
+pub fn join_ready_after_seat(seconds: f64) {
+    metrics::histogram!("bevygap_join_placement_seconds").record(seconds);
 }
 
 /// The provider was asked to start a server.
