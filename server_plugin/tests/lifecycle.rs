@@ -110,7 +110,7 @@ fn demo_server_exits_cleanly_on_sigterm() {
         webtransport: None,
     };
     let mut child = KillOnDrop(
-        Command::new(env!("CARGO_BIN_EXE_bevygap-demo-server"))
+        Command::new(bevygap_testkit::workspace_binary("bevygap_demo", "bevygap-demo-server"))
             .env_clear()
             .envs(env.to_vars())
             .env("NATS_URL", mm.nats.url())

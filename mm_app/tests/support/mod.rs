@@ -41,7 +41,7 @@ pub fn stand_in_server() -> PathBuf {
 
 /// The real Lightyear game server (`bevygap-demo-server` of the server plugin).
 pub fn demo_server() -> PathBuf {
-    bevygap_testkit::workspace_binary("bevygap_server_plugin", "bevygap-demo-server")
+    bevygap_testkit::workspace_binary("bevygap_demo", "bevygap-demo-server")
 }
 
 pub struct Matchmaker {

@@ -1,7 +1,7 @@
-//! A minimal game server under the Bevygap matchmaker: Lightyear's server plugins plus
-//! [`BevygapServerPlugin`], configured entirely from the environment (see the crate docs).
-//! Logs to stderr; exits 0 after a clean shutdown (SIGTERM, drain, matchmaker command), 2 on
-//! bad configuration.
+//! The demo game server, what every provider starts: Lightyear's server plugins, the demo
+//! protocol and game, and `BevygapServerPlugin` configured entirely from the environment (see
+//! the server plugin's crate docs). Logs to stderr; exits 0 after a clean shutdown (SIGTERM,
+//! drain, matchmaker command), 2 on bad configuration.
 
 use std::time::Duration;
 
@@ -9,6 +9,8 @@ use bevy::app::ScheduleRunnerPlugin;
 use bevy::log::LogPlugin;
 use bevy::prelude::*;
 use bevy::state::app::StatesPlugin;
+use bevygap_demo::protocol::DemoProtocolPlugin;
+use bevygap_demo::server::DemoServerPlugin;
 use bevygap_server_plugin::prelude::*;
 use lightyear::prelude::server::ServerPlugins;
 
@@ -20,7 +22,8 @@ fn main() -> AppExit {
     app.add_plugins(MinimalPlugins.set(ScheduleRunnerPlugin::run_loop(TICK)))
         .add_plugins(LogPlugin { filter: "info,lightyear=warn,aeronet=warn,wgpu=error".into(), ..default() })
         .add_plugins(StatesPlugin)
-        .add_plugins(ServerPlugins { tick_duration: TICK });
+        .add_plugins(ServerPlugins { tick_duration: TICK })
+        .add_plugins(DemoProtocolPlugin);
     let bevygap = match BevygapServerPlugin::from_env() {
         Ok(plugin) => plugin,
         Err(e) => {
@@ -28,7 +31,7 @@ fn main() -> AppExit {
             return AppExit::from_code(2);
         }
     };
-    app.add_plugins(bevygap).add_systems(Update, (log_players, log_phase));
+    app.add_plugins(bevygap).add_plugins(DemoServerPlugin).add_systems(Update, (log_players, log_phase));
     app.run()
 }
 

@@ -1,0 +1,102 @@
+//! The demo game client, headless: joins through the matchmaker with `BevygapClientPlugin`,
+//! plays the demo game for a while and prints each step on stdout.
+//!
+//! ```text
+//! bevygap-demo-client [--name alice] [--matchmaker http://127.0.0.1:7800]
+//!                     [--transport udp|webtransport] [--expect-others 1] [--play-secs 5]
+//! ```
+//!
+//! `BEVYGAP_*` variables of the client plugin override the matchmaker settings. Exits 0 after
+//! leaving having met the players it expected, 1 if the join failed or they never came, 2 on
+//! bad arguments.
+
+use std::time::Duration;
+
+use bevy::app::ScheduleRunnerPlugin;
+use bevy::log::LogPlugin;
+use bevy::prelude::*;
+use bevygap_client_plugin::prelude::*;
+use bevygap_demo::client::DemoClientPlugin;
+use bevygap_demo::protocol::DemoProtocolPlugin;
+use bevygap_demo::{GAME, VERSION};
+use bevygap_shared::protocol::Transport;
+use lightyear::prelude::client::ClientPlugins;
+
+const TICK: Duration = Duration::from_micros(16_667);
+
+struct Args {
+    name: String,
+    matchmaker: String,
+    transport: Transport,
+    expect_others: usize,
+    play_for: Duration,
+}
+
+fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
+    let mut parsed = Args {
+        name: format!("player-{:04}", std::process::id() % 10_000),
+        matchmaker: "http://127.0.0.1:7800".into(),
+        transport: Transport::Udp,
+        expect_others: 0,
+        play_for: Duration::from_secs(5),
+    };
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--name" => parsed.name = value()?,
+            "--matchmaker" => parsed.matchmaker = value()?,
+            "--transport" => {
+                parsed.transport = match value()?.as_str() {
+                    "udp" => Transport::Udp,
+                    "webtransport" => Transport::WebTransport,
+                    other => return Err(format!("--transport: expected udp or webtransport, got {other:?}")),
+                }
+            }
+            "--expect-others" => {
+                let text = value()?;
+                parsed.expect_others = text.parse().map_err(|_| format!("--expect-others: {text:?} is not a count"))?;
+            }
+            "--play-secs" => {
+                let text = value()?;
+                let secs: f64 = text.parse().map_err(|_| format!("--play-secs: {text:?} is not a number"))?;
+                parsed.play_for = Duration::try_from_secs_f64(secs).map_err(|e| format!("--play-secs: {e}"))?;
+            }
+            other => return Err(format!("unknown argument {other:?} (see the file's docs for usage)")),
+        }
+    }
+    Ok(parsed)
+}
+
+fn main() -> AppExit {
+    bevygap_shared::install_crypto_provider();
+    let args = match parse(std::env::args().skip(1)) {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("bevygap-demo-client: {e}");
+            return AppExit::from_code(2);
+        }
+    };
+    let mut config = BevygapClientConfig::new(&args.matchmaker, GAME, VERSION);
+    config.transport = args.transport;
+    let config = match config.with_env_overrides() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("bevygap-demo-client: {e}");
+            return AppExit::from_code(2);
+        }
+    };
+    App::new()
+        .add_plugins(MinimalPlugins.set(ScheduleRunnerPlugin::run_loop(TICK)))
+        .add_plugins(LogPlugin { filter: "warn,lightyear=error,aeronet=error".into(), ..default() })
+        .add_plugins(ClientPlugins { tick_duration: TICK })
+        .add_plugins(DemoProtocolPlugin)
+        .add_plugins(BevygapClientPlugin::new(config))
+        .add_plugins(DemoClientPlugin {
+            name: args.name,
+            play_for: args.play_for,
+            expect_others: args.expect_others,
+            meet_within: Duration::from_secs(30),
+        })
+        .add_systems(Startup, |mut commands: Commands| commands.bevygap_connect_client())
+        .run()
+}

@@ -1,0 +1,203 @@
+//! The demo game on the client: once `BevygapClientPlugin` has connected, say who we are,
+//! wander on a circle, greet every player we meet, and leave after a while. Every step is
+//! printed on stdout as one line starting with `[<name>]` (what `scripts/demo` shows and the
+//! demo test reads).
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use bevy::prelude::*;
+use bevygap_client_plugin::prelude::*;
+use lightyear::prelude::*;
+
+use crate::protocol::{Chat, DemoChannel, Hello, MoveTo, Roster, Say};
+
+/// How the headless client plays.
+#[derive(Resource, Debug, Clone)]
+pub struct DemoClientPlugin {
+    /// The name other players see.
+    pub name: String,
+    /// How long to play once everyone expected was met.
+    pub play_for: Duration,
+    /// How many other players to wait for before the clock of `play_for` starts.
+    pub expect_others: usize,
+    /// The longest wait for them; the client then leaves and exits with code 1.
+    pub meet_within: Duration,
+}
+
+impl Plugin for DemoClientPlugin {
+    fn build(&self, app: &mut App) {
+        app.insert_resource(self.clone()).init_resource::<Playing>().add_systems(
+            Update,
+            (report_progress, report_failure, start_playing, introduce, wander, read_roster, read_chat, leave)
+                .chain()
+                .after(BevygapClientSystems),
+        );
+    }
+}
+
+/// Where this client is in its game.
+#[derive(Resource, Debug, Default)]
+pub struct Playing {
+    /// The Lightyear client entity and when it connected (app time).
+    pub since: Option<(Entity, Duration)>,
+    /// Our netcode client id, once known.
+    pub me: Option<String>,
+    /// Client ids of the other players met.
+    pub met: BTreeSet<String>,
+    /// Chat lines heard from other players.
+    pub heard: usize,
+    /// When everyone expected had been met.
+    pub all_met_at: Option<Duration>,
+    /// When we asked to disconnect.
+    pub left_at: Option<Duration>,
+}
+
+fn say(name: &str, line: impl std::fmt::Display) {
+    println!("[{name}] {line}");
+}
+
+fn report_progress(mut progress: MessageReader<BevygapProgress>, config: Res<DemoClientPlugin>) {
+    for step in progress.read() {
+        say(&config.name, format_args!("{:?}: {}", step.state, step.text));
+    }
+}
+
+fn report_failure(
+    mut failed: MessageReader<BevygapFailed>,
+    config: Res<DemoClientPlugin>,
+    mut exit: MessageWriter<AppExit>,
+) {
+    for failure in failed.read() {
+        say(&config.name, format_args!("could not play: {} ({})", failure.message, failure.code));
+        exit.write(AppExit::from_code(1));
+    }
+}
+
+fn start_playing(
+    mut connected: MessageReader<BevygapConnected>,
+    mut playing: ResMut<Playing>,
+    config: Res<DemoClientPlugin>,
+    time: Res<Time<Real>>,
+) {
+    for c in connected.read() {
+        say(&config.name, format_args!("playing on {} over {:?} (session {})", c.server, c.transport, c.session_id));
+        playing.since = Some((c.client, time.elapsed()));
+    }
+}
+
+fn introduce(
+    mut playing: ResMut<Playing>,
+    mut clients: Query<(&LocalId, &mut MessageSender<Hello>), With<Connected>>,
+    config: Res<DemoClientPlugin>,
+) {
+    let Some((entity, _)) = playing.since else { return };
+    if playing.me.is_some() {
+        return;
+    }
+    let Ok((local, mut hello)) = clients.get_mut(entity) else { return };
+    let me = match local.0 {
+        PeerId::Netcode(id) => id.to_string(),
+        other => format!("{other:?}"),
+    };
+    say(&config.name, format_args!("I am client {me}"));
+    hello.send::<DemoChannel>(Hello { name: config.name.clone() });
+    playing.me = Some(me);
+}
+
+/// Walks a circle, one step every 200 ms.
+fn wander(
+    playing: Res<Playing>,
+    mut clients: Query<&mut MessageSender<MoveTo>, With<Connected>>,
+    time: Res<Time<Real>>,
+    mut next: Local<Duration>,
+) {
+    let Some((entity, since)) = playing.since else { return };
+    if time.elapsed() < *next || playing.left_at.is_some() {
+        return;
+    }
+    *next = time.elapsed() + Duration::from_millis(200);
+    let Ok(mut sender) = clients.get_mut(entity) else { return };
+    let angle = (time.elapsed() - since).as_secs_f32();
+    sender.send::<DemoChannel>(MoveTo { x: 10.0 * angle.cos(), y: 10.0 * angle.sin() });
+}
+
+fn read_roster(
+    mut playing: ResMut<Playing>,
+    mut clients: Query<(&mut MessageReceiver<Roster>, &mut MessageSender<Say>)>,
+    config: Res<DemoClientPlugin>,
+    time: Res<Time<Real>>,
+) {
+    let Some((entity, _)) = playing.since else { return };
+    let Ok((mut rosters, mut sender)) = clients.get_mut(entity) else { return };
+    let rosters: Vec<Roster> = rosters.receive().collect();
+    let Some(me) = playing.me.clone() else { return };
+    for roster in rosters {
+        for other in roster.players.iter().filter(|p| p.client_id != me) {
+            if playing.met.insert(other.client_id.clone()) {
+                say(
+                    &config.name,
+                    format_args!(
+                        "meets {} (client {}) at ({:.1}, {:.1})",
+                        other.name, other.client_id, other.x, other.y
+                    ),
+                );
+                sender.send::<DemoChannel>(Say { text: format!("hi {}, I am {}!", other.name, config.name) });
+            }
+        }
+    }
+    if playing.all_met_at.is_none() && playing.met.len() >= config.expect_others {
+        playing.all_met_at = Some(time.elapsed());
+    }
+}
+
+fn read_chat(
+    mut playing: ResMut<Playing>,
+    mut clients: Query<&mut MessageReceiver<Chat>>,
+    config: Res<DemoClientPlugin>,
+) {
+    let Some((entity, _)) = playing.since else { return };
+    let Ok(mut chat) = clients.get_mut(entity) else { return };
+    for line in chat.receive() {
+        if line.from == config.name {
+            say(&config.name, format_args!("(said: {})", line.text));
+            continue;
+        }
+        if line.from != "server" {
+            playing.heard += 1;
+        }
+        say(&config.name, format_args!("{} says: {}", line.from, line.text));
+    }
+}
+
+/// Leaves `play_for` after everyone expected was met (or when they never came), then exits
+/// once the disconnect has had a moment to reach the server.
+fn leave(
+    mut commands: Commands,
+    mut playing: ResMut<Playing>,
+    config: Res<DemoClientPlugin>,
+    time: Res<Time<Real>>,
+    mut exit: MessageWriter<AppExit>,
+) {
+    let Some((entity, since)) = playing.since else { return };
+    let now = time.elapsed();
+    if let Some(left_at) = playing.left_at {
+        if now > left_at + Duration::from_millis(300) {
+            let ok = playing.met.len() >= config.expect_others;
+            exit.write(if ok { AppExit::Success } else { AppExit::from_code(1) });
+        }
+        return;
+    }
+    let done = match playing.all_met_at {
+        Some(at) => now > at + config.play_for,
+        None => now > since + config.meet_within,
+    };
+    if done {
+        say(
+            &config.name,
+            format_args!("leaves: met {} player(s), heard {} chat line(s)", playing.met.len(), playing.heard),
+        );
+        commands.trigger(Disconnect { entity });
+        playing.left_at = Some(now);
+    }
+}

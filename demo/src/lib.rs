@@ -1,0 +1,23 @@
+//! # bevygap_demo
+//!
+//! The demo game: a small Lightyear game that uses the two Bevygap plugins exactly as their
+//! docs tell a game developer to. Players have a name and a position on a plane and can chat;
+//! the server keeps the roster and sends it to everyone a few times a second.
+//!
+//! - [`protocol`]: the messages and the channel, registered the same on both sides.
+//! - [`server`]: the game on the server ([`server::DemoServerPlugin`]), next to
+//!   `BevygapServerPlugin` in `bevygap-demo-server`, the binary every provider starts.
+//! - [`client`]: the game on the client ([`client::DemoClientPlugin`]), next to
+//!   `BevygapClientPlugin` in `bevygap-demo-client`, which joins through the matchmaker, plays
+//!   for a while and prints each step (queued, starting, connecting, playing, who it meets,
+//!   what they say) on the terminal.
+//!
+//! `scripts/demo` runs the matchmaker with two demo clients that meet on one server.
+
+pub mod client;
+pub mod protocol;
+pub mod server;
+
+/// The game name and version the demo registers with the matchmaker's embedded defaults.
+pub const GAME: &str = "demo";
+pub const VERSION: &str = "1.0";

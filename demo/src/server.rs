@@ -1,0 +1,126 @@
+//! The demo game on the server: every admitted player gets an avatar (a name and a position);
+//! names, moves and chat lines arrive as messages; everyone gets the roster a few times a
+//! second and every chat line. Players are the `ClientOf` entities `BevygapServerPlugin` marks
+//! [`ConnectedPlayer`]: only clients the matchmaker placed here ever get one.
+
+use std::time::Duration;
+
+use bevy::prelude::*;
+use bevygap_server_plugin::prelude::*;
+use lightyear::prelude::*;
+
+use crate::protocol::{Chat, DemoChannel, Hello, MoveTo, PlayerView, Roster, Say, clean};
+
+/// How often everyone is sent the roster.
+pub const ROSTER_EVERY: Duration = Duration::from_millis(250);
+
+/// A player in the game, on its `ClientOf` entity.
+#[derive(Component, Debug, Clone, PartialEq)]
+pub struct Avatar {
+    pub name: String,
+    pub x: f32,
+    pub y: f32,
+}
+
+/// Chat lines to send to everyone this frame.
+#[derive(Resource, Debug, Default)]
+pub struct Outbox(pub Vec<Chat>);
+
+/// The game's systems on the server; add after `BevygapServerPlugin`.
+pub struct DemoServerPlugin;
+
+impl Plugin for DemoServerPlugin {
+    fn build(&self, app: &mut App) {
+        app.init_resource::<Outbox>().add_systems(
+            Update,
+            (spawn_avatars, receive_hellos, receive_moves, receive_says, announce_leavers, send_chat, send_roster)
+                .chain()
+                .after(BevygapSystems::Lifecycle),
+        );
+    }
+}
+
+fn spawn_avatars(mut commands: Commands, joined: Query<(Entity, &ConnectedPlayer), Added<ConnectedPlayer>>) {
+    for (entity, player) in &joined {
+        commands.entity(entity).insert(Avatar { name: format!("player-{}", player.client_id), x: 0.0, y: 0.0 });
+    }
+}
+
+fn receive_hellos(
+    mut players: Query<(&ConnectedPlayer, &mut Avatar, &mut MessageReceiver<Hello>)>,
+    mut outbox: ResMut<Outbox>,
+) {
+    for (player, mut avatar, mut hellos) in &mut players {
+        for hello in hellos.receive() {
+            let name = clean(&hello.name);
+            if !name.is_empty() {
+                avatar.name = name;
+            }
+            info!("demo: client {} is {}", player.client_id, avatar.name);
+            outbox.0.push(Chat { from: "server".into(), text: format!("{} joined", avatar.name) });
+        }
+    }
+}
+
+fn receive_moves(mut players: Query<(&mut Avatar, &mut MessageReceiver<MoveTo>)>) {
+    for (mut avatar, mut moves) in &mut players {
+        for to in moves.receive() {
+            // Only finite positions on the board; anything else is ignored.
+            if to.x.is_finite() && to.y.is_finite() {
+                avatar.x = to.x.clamp(-100.0, 100.0);
+                avatar.y = to.y.clamp(-100.0, 100.0);
+            }
+        }
+    }
+}
+
+fn receive_says(mut players: Query<(&Avatar, &mut MessageReceiver<Say>)>, mut outbox: ResMut<Outbox>) {
+    for (avatar, mut says) in &mut players {
+        for say in says.receive() {
+            let text = clean(&say.text);
+            if !text.is_empty() {
+                outbox.0.push(Chat { from: avatar.name.clone(), text });
+            }
+        }
+    }
+}
+
+fn announce_leavers(mut left: MessageReader<PlayerLeft>, mut outbox: ResMut<Outbox>) {
+    for player in left.read() {
+        outbox.0.push(Chat { from: "server".into(), text: format!("player-{} left", player.client_id) });
+    }
+}
+
+fn send_chat(mut outbox: ResMut<Outbox>, mut senders: Query<&mut MessageSender<Chat>, With<ConnectedPlayer>>) {
+    for chat in outbox.0.drain(..) {
+        for mut sender in &mut senders {
+            sender.send::<DemoChannel>(chat.clone());
+        }
+    }
+}
+
+fn send_roster(
+    players: Query<(&ConnectedPlayer, &Avatar)>,
+    mut senders: Query<&mut MessageSender<Roster>, With<ConnectedPlayer>>,
+    time: Res<Time<Real>>,
+    mut next: Local<Duration>,
+) {
+    if time.elapsed() < *next {
+        return;
+    }
+    *next = time.elapsed() + ROSTER_EVERY;
+    let roster = Roster {
+        players: players
+            .iter()
+            .map(|(player, avatar)| PlayerView {
+                client_id: player.client_id.to_string(),
+                name: avatar.name.clone(),
+                x: avatar.x,
+                y: avatar.y,
+            })
+            .collect(),
+    };
+    for mut sender in &mut senders {
+        sender.send::<DemoChannel>(roster.clone());
+    }
+}
