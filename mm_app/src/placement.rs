@@ -10,19 +10,29 @@
 //!   when no server of that game (ready or starting) has a free seat. With
 //!   [`Packing::Fill`] (providers that start servers on demand) the fullest server first, so
 //!   empty ones can stop; with [`Packing::Spread`] (a fixed fleet) the emptiest first.
+//! - **Parties play together**: a join of a party goes to a server of its game where its party
+//!   already has a seat (placed earlier, or earlier in the same plan) whenever that server has
+//!   a free seat; otherwise the rules above choose.
 //! - **Never above the server limit**: launches stop at `max_servers` live servers, and a
 //!   provider that cannot start servers never launches.
 //! - A join that cannot be placed waits; once past its deadline it is refused with
 //!   `no_capacity`.
 //!
 //! This is where placement grows: several matchmaker replicas run it on the partition they
-//! own, and parties would reserve several seats on one server in one decision.
+//! own.
 //!
 //! ```
 //! use bevygap_matchmaker::placement::*;
 //!
-//! let queued = [QueuedJoin { join: "alice", game: "demo", queued_at: 0.0, deadline: 60.0 }];
-//! let servers = [OpenServer { server: "s1", game: "demo", readiness: Readiness::Ready, taken: 3, capacity: 4 }];
+//! let queued = [QueuedJoin { join: "alice", game: "demo", queued_at: 0.0, deadline: 60.0, party: None }];
+//! let servers = [OpenServer {
+//!     server: "s1",
+//!     game: "demo",
+//!     readiness: Readiness::Ready,
+//!     taken: 3,
+//!     capacity: 4,
+//!     parties: vec![],
+//! }];
 //! let rules = PlacementRules::on_demand(8, 4);
 //! let decisions = plan(&queued, &servers, 1, &rules, 1.0);
 //! assert_eq!(decisions, [Decision::Reserve { join: "alice", on: Target::Existing("s1"), readiness: Readiness::Ready }]);
@@ -48,6 +58,8 @@ pub struct QueuedJoin<J, G> {
     pub queued_at: f64,
     /// When it must be answered.
     pub deadline: f64,
+    /// The party it plays with, if any.
+    pub party: Option<String>,
 }
 
 /// A server that takes players (starting or ready), with its seat counts.
@@ -59,6 +71,8 @@ pub struct OpenServer<S, G> {
     /// Seats reserved or occupied.
     pub taken: u32,
     pub capacity: u32,
+    /// The parties with a seat here.
+    pub parties: Vec<String>,
 }
 
 /// Which server of those with a free seat gets the next player.
@@ -130,6 +144,7 @@ struct Slot<S, G> {
     readiness: Readiness,
     taken: u32,
     capacity: u32,
+    parties: Vec<String>,
 }
 
 /// Places `queued` joins on `servers` (those that take players), launching servers while
@@ -152,13 +167,16 @@ pub fn plan<J: Clone, S: Clone, G: Clone + PartialEq>(
             readiness: s.readiness,
             taken: s.taken,
             capacity: s.capacity,
+            parties: s.parties.clone(),
         })
         .collect();
     let mut live = live_servers;
     let mut launched = 0;
     let mut decisions = Vec::with_capacity(order.len());
     for queued in order {
-        let slot = match best_slot(&slots, &queued.game, rules.packing) {
+        let found = party_slot(&slots, &queued.game, queued.party.as_deref())
+            .or_else(|| best_slot(&slots, &queued.game, rules.packing));
+        let slot = match found {
             Some(slot) => slot,
             None if rules.may_launch && live < rules.max_servers && rules.server_capacity > 0 => {
                 decisions.push(Decision::Launch { game: queued.game.clone(), index: launched });
@@ -168,6 +186,7 @@ pub fn plan<J: Clone, S: Clone, G: Clone + PartialEq>(
                     readiness: Readiness::Starting,
                     taken: 0,
                     capacity: rules.server_capacity,
+                    parties: Vec::new(),
                 });
                 launched += 1;
                 live += 1;
@@ -185,6 +204,11 @@ pub fn plan<J: Clone, S: Clone, G: Clone + PartialEq>(
         };
         let slot = &mut slots[slot];
         slot.taken += 1;
+        if let Some(party) = &queued.party
+            && !slot.parties.contains(party)
+        {
+            slot.parties.push(party.clone());
+        }
         decisions.push(Decision::Reserve {
             join: queued.join.clone(),
             on: slot.target.clone(),
@@ -192,6 +216,12 @@ pub fn plan<J: Clone, S: Clone, G: Clone + PartialEq>(
         });
     }
     decisions
+}
+
+/// The slot of `game` where `party` already has a seat and a seat is free.
+fn party_slot<S, G: PartialEq>(slots: &[Slot<S, G>], game: &G, party: Option<&str>) -> Option<usize> {
+    let party = party?;
+    slots.iter().position(|s| s.game == *game && s.taken < s.capacity && s.parties.iter().any(|p| p == party))
 }
 
 /// The slot for one more player of `game`: a ready server before a starting one (no waiting),
@@ -218,11 +248,11 @@ mod tests {
     type Plan = Vec<Decision<u32, u32, u8>>;
 
     fn join(join: u32, game: u8, queued_at: f64) -> QueuedJoin<u32, u8> {
-        QueuedJoin { join, game, queued_at, deadline: queued_at + 60.0 }
+        QueuedJoin { join, game, queued_at, deadline: queued_at + 60.0, party: None }
     }
 
     fn server(server: u32, game: u8, readiness: Readiness, taken: u32, capacity: u32) -> OpenServer<u32, u8> {
-        OpenServer { server, game, readiness, taken, capacity }
+        OpenServer { server, game, readiness, taken, capacity, parties: Vec::new() }
     }
 
     const LIMITS: PlacementRules =
@@ -261,7 +291,11 @@ mod tests {
 
     #[test]
     fn the_oldest_join_is_served_first_and_an_overdue_unplaceable_join_is_refused() {
-        let queued = [join(1, 0, 5.0), join(2, 0, 1.0), QueuedJoin { join: 3, game: 0, queued_at: 0.0, deadline: 2.0 }];
+        let queued = [
+            join(1, 0, 5.0),
+            join(2, 0, 1.0),
+            QueuedJoin { join: 3, game: 0, queued_at: 0.0, deadline: 2.0, party: None },
+        ];
         let servers = [server(9, 0, Readiness::Ready, 0, 1)];
         let decisions = plan(&queued, &servers, 1, &PlacementRules::on_demand(1, 1), 3.0);
         assert_eq!(
@@ -297,6 +331,36 @@ mod tests {
     }
 
     #[test]
+    fn a_party_plays_together_even_on_a_fleet_that_spreads_players() {
+        let fleet = PlacementRules { max_servers: 4, server_capacity: 4, may_launch: false, packing: Packing::Spread };
+        let in_party = |mut j: QueuedJoin<u32, u8>| {
+            j.party = Some("friends".into());
+            j
+        };
+        let target = |plan: &Plan, who: u32| {
+            plan.iter().find_map(|d| match d {
+                Decision::Reserve { join, on: Target::Existing(s), .. } if *join == who => Some(*s),
+                _ => None,
+            })
+        };
+        // Arriving together: both on one server; a player without a party is spread elsewhere.
+        let servers = [server(1, 0, Readiness::Ready, 0, 4), server(2, 0, Readiness::Ready, 0, 4)];
+        let queued = [in_party(join(10, 0, 1.0)), in_party(join(11, 0, 2.0)), join(12, 0, 3.0)];
+        let decided = plan(&queued, &servers, 2, &fleet, 3.0);
+        assert_eq!(target(&decided, 10), target(&decided, 11), "{decided:?}");
+        assert_ne!(target(&decided, 12), target(&decided, 10), "{decided:?}");
+        // Arriving later: to the server where the party sits, though another is emptier.
+        let mut with_party = server(1, 0, Readiness::Ready, 2, 4);
+        with_party.parties = vec!["friends".into()];
+        let servers = [with_party.clone(), server(2, 0, Readiness::Ready, 0, 4)];
+        assert_eq!(target(&plan(&[in_party(join(13, 0, 4.0))], &servers, 2, &fleet, 4.0), 13), Some(1));
+        // Unless it is full: then the usual rule.
+        with_party.taken = 4;
+        let servers = [with_party, server(2, 0, Readiness::Ready, 0, 4)];
+        assert_eq!(target(&plan(&[in_party(join(14, 0, 5.0))], &servers, 2, &fleet, 5.0), 14), Some(2));
+    }
+
+    #[test]
     fn games_never_share_servers() {
         let servers = [server(1, 0, Readiness::Ready, 0, 4)];
         let decisions = plan(&[join(1, 1, 0.0)], &servers, 1, &LIMITS, 0.0);
@@ -307,29 +371,33 @@ mod tests {
     type Input = (Vec<QueuedJoin<u32, u8>>, Vec<OpenServer<u32, u8>>, usize, PlacementRules);
 
     fn arb_input() -> impl Strategy<Value = Input> {
-        let joins = prop::collection::vec((0u8..3, 0u32..50, 0u32..100), 0..40).prop_map(|v| {
-            v.into_iter()
-                .enumerate()
-                .map(|(i, (game, at, deadline))| QueuedJoin {
-                    join: i as u32,
-                    game,
-                    queued_at: f64::from(at),
-                    deadline: f64::from(deadline),
-                })
-                .collect::<Vec<_>>()
-        });
-        let servers = prop::collection::vec((0u8..3, any::<bool>(), 0u32..6, 0u32..6), 0..8).prop_map(|v| {
-            v.into_iter()
-                .enumerate()
-                .map(|(i, (game, ready, taken, capacity))| OpenServer {
-                    server: i as u32,
-                    game,
-                    readiness: if ready { Readiness::Ready } else { Readiness::Starting },
-                    taken,
-                    capacity,
-                })
-                .collect::<Vec<_>>()
-        });
+        let joins =
+            prop::collection::vec((0u8..3, 0u32..50, 0u32..100, prop::option::of(0u8..3)), 0..40).prop_map(|v| {
+                v.into_iter()
+                    .enumerate()
+                    .map(|(i, (game, at, deadline, party))| QueuedJoin {
+                        join: i as u32,
+                        game,
+                        queued_at: f64::from(at),
+                        deadline: f64::from(deadline),
+                        party: party.map(|p| format!("p{p}")),
+                    })
+                    .collect::<Vec<_>>()
+            });
+        let servers = prop::collection::vec((0u8..3, any::<bool>(), 0u32..6, 0u32..6, prop::option::of(0u8..3)), 0..8)
+            .prop_map(|v| {
+                v.into_iter()
+                    .enumerate()
+                    .map(|(i, (game, ready, taken, capacity, party))| OpenServer {
+                        server: i as u32,
+                        game,
+                        readiness: if ready { Readiness::Ready } else { Readiness::Starting },
+                        taken,
+                        capacity,
+                        parties: party.map(|p| format!("p{p}")).into_iter().collect(),
+                    })
+                    .collect::<Vec<_>>()
+            });
         (joins, servers, 0usize..4, 1usize..10, 1u32..5, any::<bool>(), any::<bool>()).prop_map(
             |(joins, servers, extra, max, cap, may_launch, spread)| {
                 let live = servers.len() + extra;

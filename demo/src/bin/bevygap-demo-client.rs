@@ -3,8 +3,11 @@
 //!
 //! ```text
 //! bevygap-demo-client [--name alice] [--matchmaker http://127.0.0.1:7800]
-//!                     [--transport udp|webtransport] [--expect-others 1] [--play-secs 5]
+//!                     [--transport udp|webtransport] [--party friends]
+//!                     [--expect-others 1] [--play-secs 5]
 //! ```
+//!
+//! Players with the same `--party` are placed on the same server when it has the seats.
 //!
 //! `BEVYGAP_*` variables of the client plugin override the matchmaker settings. Exits 0 after
 //! leaving having met the players it expected, 1 if the join failed or they never came, 2 on
@@ -28,6 +31,7 @@ struct Args {
     name: String,
     matchmaker: String,
     transport: Transport,
+    party: Option<String>,
     expect_others: usize,
     play_for: Duration,
 }
@@ -37,6 +41,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         name: format!("player-{:04}", std::process::id() % 10_000),
         matchmaker: "http://127.0.0.1:7800".into(),
         transport: Transport::Udp,
+        party: None,
         expect_others: 0,
         play_for: Duration::from_secs(5),
     };
@@ -45,6 +50,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         match flag.as_str() {
             "--name" => parsed.name = value()?,
             "--matchmaker" => parsed.matchmaker = value()?,
+            "--party" => parsed.party = Some(value()?),
             "--transport" => {
                 parsed.transport = match value()?.as_str() {
                     "udp" => Transport::Udp,
@@ -78,6 +84,7 @@ fn main() -> AppExit {
     };
     let mut config = BevygapClientConfig::new(&args.matchmaker, GAME, VERSION);
     config.transport = args.transport;
+    config.party = args.party;
     let config = match config.with_env_overrides() {
         Ok(config) => config,
         Err(e) => {

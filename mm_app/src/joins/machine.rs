@@ -15,7 +15,7 @@
 
 use bevy::prelude::*;
 use bevygap_shared::protocol::{
-    ErrorCode, JoinError, JoinProgress, ReadyPayload, Region, RequestId, Transport, ValidJoinRequest,
+    ErrorCode, JoinError, JoinProgress, PartyId, ReadyPayload, Region, RequestId, Transport, ValidJoinRequest,
 };
 
 use crate::config::GameKey;
@@ -122,6 +122,8 @@ pub struct Join {
     pub game: GameKey,
     pub transport: Transport,
     pub region: Option<Region>,
+    /// Players of one party are placed on one server when it has the seats.
+    pub party: Option<PartyId>,
     /// The address that made the request (after trusted-proxy resolution); only it may resume
     /// or cancel this join, so knowing a request id is not enough to take someone's token.
     pub requester: Requester,
@@ -152,6 +154,7 @@ impl Join {
             game: GameKey { game: request.game.clone(), version: request.version.clone() },
             transport: request.transport,
             region: request.region.clone(),
+            party: request.party.clone(),
             requester,
             client_ip,
             queued_at: now,

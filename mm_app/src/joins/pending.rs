@@ -23,6 +23,8 @@ pub struct PendingJoin {
     pub transport: Transport,
     #[serde(default)]
     pub region: Option<String>,
+    #[serde(default)]
+    pub party: Option<String>,
     pub requester_ip: String,
     pub requester_key: String,
     pub client_ip: String,
@@ -40,6 +42,7 @@ impl PendingJoin {
             version: join.game.version.to_string(),
             transport: join.transport,
             region: join.region.as_ref().map(ToString::to_string),
+            party: join.party.as_ref().map(ToString::to_string),
             requester_ip: join.requester.ip.clone(),
             requester_key: join.requester.key.clone(),
             client_ip: join.client_ip.clone(),
@@ -54,6 +57,7 @@ impl PendingJoin {
         let left = self.deadline_ms.checked_sub(wall_ms).filter(|ms| *ms > 0)? as f64 / 1000.0;
         let request = JoinRequest {
             region: self.region.clone(),
+            party: self.party.clone(),
             transport: Some(self.transport),
             ..JoinRequest::new(self.game.clone(), self.version.clone())
         };
@@ -117,7 +121,8 @@ mod tests {
     use super::*;
 
     fn join(deadline: f64) -> Join {
-        let request = JoinRequest { region: Some("eu".into()), ..JoinRequest::new("demo", "1.0") };
+        let request =
+            JoinRequest { region: Some("eu".into()), party: Some("friends".into()), ..JoinRequest::new("demo", "1.0") };
         let requester = Requester { ip: "203.0.113.9".into(), key: "203.0.113.9".into() };
         let id = RequestId::new("request-0001").expect("valid");
         Join::new(&request.validate().expect("valid"), id, requester, "203.0.113.9".into(), 10.0, deadline).0
@@ -134,6 +139,7 @@ mod tests {
         assert_eq!(restored.request_id.as_str(), "request-0001");
         assert_eq!((restored.requester.ip.as_str(), restored.client_ip.as_str()), ("203.0.113.9", "203.0.113.9"));
         assert_eq!(restored.region.as_ref().map(ToString::to_string).as_deref(), Some("eu"));
+        assert_eq!(restored.party.as_ref().map(ToString::to_string).as_deref(), Some("friends"));
         assert!((restored.deadline - 525.0).abs() < 1e-6, "{}", restored.deadline);
         assert!(matches!(first, JoinProgress::Queued { .. }));
     }

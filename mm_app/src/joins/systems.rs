@@ -115,12 +115,23 @@ pub fn place_queued_joins(
             game: join.game.clone(),
             queued_at: join.queued_at,
             deadline: join.deadline.min(join.queued_at + capacity_wait),
+            party: join.party.as_ref().map(ToString::to_string),
         })
         .collect();
     if queued.is_empty() {
         return;
     }
     let now = now(&time);
+    // Where each party has a seat (joins keep theirs until their resume window ends).
+    let mut parties: HashMap<Entity, Vec<String>> = HashMap::new();
+    for (_, join, _) in &joins {
+        if let (Some(party), Some(seat)) = (&join.party, join.phase().seat()) {
+            let here = parties.entry(seat.server).or_default();
+            if !here.iter().any(|p| p == party.as_str()) {
+                here.push(party.to_string());
+            }
+        }
+    }
     let open: Vec<OpenServer<Entity, GameKey>> = servers
         .iter()
         .filter(|(.., phase, _)| phase.accepts_players())
@@ -130,6 +141,7 @@ pub fn place_queued_joins(
             readiness: phase.readiness(),
             taken: book.taken(),
             capacity: book.capacity,
+            parties: parties.remove(&entity).unwrap_or_default(),
         })
         .collect();
     let live = servers.iter().filter(|(.., phase, _)| phase.counts_against_limit()).count();
@@ -425,7 +437,7 @@ pub fn apply_failures(
         let Some(step) = join.fail(error.clone(), now) else { continue };
         tracing::info!(
             request_id = %join.request_id,
-            server_id = server_id.as_deref(),
+            server_id = server_id.as_deref().map(tracing::field::display),
             code = error.code.as_str(),
             "join failed: {}",
             error.message

@@ -99,7 +99,7 @@ pub fn claim_tokens(
             *state = TokenState::Claimed;
             crate::telemetry::token_claimed(now(&time) - token.issued_at);
             tracing::info!(
-                request_id = token.request_id.as_deref(),
+                request_id = token.request_id.as_deref().map(tracing::field::display),
                 server_id = %record.server_id,
                 client_id = record.client_id,
                 "player connected"
@@ -156,7 +156,7 @@ pub fn finish_ended_tokens(
         }
         let Ok(issued) = tokens.get(*token) else { continue };
         tracing::info!(
-            request_id = issued.request_id.as_deref(),
+            request_id = issued.request_id.as_deref().map(tracing::field::display),
             server_id = %issued.server_id,
             client_id = issued.client_id,
             "token ended: {reason}"
