@@ -85,5 +85,11 @@ fn metrics_count_joins_by_outcome_servers_by_stage_and_seats_as_they_happen() {
         (value(&page, "bevygap_servers_stopped_total", &[("provider", "local")]) == Some(1.0)).then_some(page)
     });
     assert_eq!(value(&page, "bevygap_tokens_expired_unclaimed_total", &[]), Some(2.0), "{page}");
+    // A server that ends because it was asked to is stopped, not lost.
+    let ended = mm.wait_for(20, "the stopped server to be gone", |mm| {
+        let (_, page) = scrape(mm, Some(&token));
+        (value(&page, "bevygap_servers", &[("phase", "other")]) == Some(0.0) && mm.servers().is_empty()).then_some(page)
+    });
+    assert_eq!(value(&ended, "bevygap_servers_lost_total", &[("provider", "local")]), None, "{ended}");
     assert!(!page.contains("server_id") && !page.contains("request_id"), "no unbounded labels");
 }

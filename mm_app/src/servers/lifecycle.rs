@@ -336,12 +336,14 @@ pub fn stop_empty_servers(
     }
 }
 
-/// Removes lost servers: stops whatever may be left of them, deletes their NATS records and
-/// despawns them. Joins, tokens and sessions that pointed at them notice the entity is gone.
+/// Removes lost servers, and stopped ones once they are gone: stops whatever may be left of
+/// them, deletes their NATS records and despawns them. Joins, tokens and sessions that pointed
+/// at them notice the entity is gone. A server that goes while being stopped ended as asked:
+/// it is not counted lost.
 pub fn forget_lost_servers(
     mut commands: Commands,
     mut lost: MessageReader<ServerLost>,
-    servers: Query<(&GameServer, &SeatBook, Option<&ProviderSeats>)>,
+    servers: Query<(&GameServer, &ServerPhase, &SeatBook, Option<&ProviderSeats>)>,
     mut index: ResMut<ServerIndex>,
     provider: Res<ProviderHandle>,
     mut nats: MessageWriter<NatsCommand>,
@@ -351,10 +353,16 @@ pub fn forget_lost_servers(
         if !seen.insert(*server) {
             continue;
         }
-        let Ok((game_server, seats, provider_seats)) = servers.get(*server) else { continue };
+        let Ok((game_server, phase, seats, provider_seats)) = servers.get(*server) else { continue };
         let id: &ServerId = &game_server.id;
-        tracing::warn!(server_id = %id, "server lost: {reason}");
-        crate::telemetry::server_lost(&game_server.provider);
+        let asked_to_stop = matches!(phase, ServerPhase::Stopping { .. })
+            && matches!(reason, LossReason::Stopped | LossReason::Exited(_));
+        if asked_to_stop {
+            tracing::info!(server_id = %id, "server stopped: {reason}");
+        } else {
+            tracing::warn!(server_id = %id, "server lost: {reason}");
+            crate::telemetry::server_lost(&game_server.provider);
+        }
         if reason.needs_stop() && provider.0.starts_servers() {
             provider.0.stop(id);
         }
