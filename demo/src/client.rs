@@ -3,14 +3,14 @@
 //! printed on stdout as one line starting with `[<name>]` (what `scripts/demo` shows and the
 //! demo test reads).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::time::Duration;
 
 use bevy::prelude::*;
 use bevygap_client_plugin::prelude::*;
 use lightyear::prelude::*;
 
-use crate::protocol::{Chat, DemoChannel, Hello, MoveTo, Roster, Say};
+use crate::protocol::{Chat, DemoChannel, Hello, MoveTo, PlayerView, Roster, Say};
 
 /// How the headless client plays.
 #[derive(Resource, Debug, Clone)]
@@ -23,16 +23,31 @@ pub struct DemoClientPlugin {
     pub expect_others: usize,
     /// The longest wait for them; the client then leaves and exits with code 1.
     pub meet_within: Duration,
+    /// Walk a circle by itself (headless); off when a player steers (the window).
+    pub wander: bool,
 }
 
 impl Plugin for DemoClientPlugin {
     fn build(&self, app: &mut App) {
-        app.insert_resource(self.clone()).init_resource::<Playing>().add_systems(
-            Update,
-            (report_progress, report_failure, start_playing, introduce, wander, read_roster, read_chat, leave)
-                .chain()
-                .after(BevygapClientSystems),
-        );
+        let wandering = self.wander;
+        app.insert_resource(self.clone())
+            .insert_resource(Journal { name: self.name.clone(), ..default() })
+            .init_resource::<Playing>()
+            .add_systems(
+                Update,
+                (
+                    report_progress,
+                    report_failure,
+                    start_playing,
+                    introduce,
+                    wander.run_if(move || wandering),
+                    read_roster,
+                    read_chat,
+                    leave,
+                )
+                    .chain()
+                    .after(BevygapClientSystems),
+            );
     }
 }
 
@@ -51,25 +66,45 @@ pub struct Playing {
     pub all_met_at: Option<Duration>,
     /// When we asked to disconnect.
     pub left_at: Option<Duration>,
+    /// Everyone on the server, as last sent.
+    pub roster: Vec<PlayerView>,
 }
 
-fn say(name: &str, line: impl std::fmt::Display) {
-    println!("[{name}] {line}");
+/// What the client has told its player: every line is printed on stdout as `[<name>] line`,
+/// and the last few are kept for the window to show.
+#[derive(Resource, Debug, Default)]
+pub struct Journal {
+    pub name: String,
+    pub lines: VecDeque<String>,
 }
 
-fn report_progress(mut progress: MessageReader<BevygapProgress>, config: Res<DemoClientPlugin>) {
+impl Journal {
+    /// Lines the window shows.
+    pub const KEPT: usize = 12;
+
+    pub fn say(&mut self, line: impl std::fmt::Display) {
+        let line = line.to_string();
+        println!("[{}] {line}", self.name);
+        if self.lines.len() == Self::KEPT {
+            self.lines.pop_front();
+        }
+        self.lines.push_back(line);
+    }
+}
+
+fn report_progress(mut progress: MessageReader<BevygapProgress>, mut journal: ResMut<Journal>) {
     for step in progress.read() {
-        say(&config.name, format_args!("{:?}: {}", step.state, step.text));
+        journal.say(format_args!("{:?}: {}", step.state, step.text));
     }
 }
 
 fn report_failure(
     mut failed: MessageReader<BevygapFailed>,
-    config: Res<DemoClientPlugin>,
+    mut journal: ResMut<Journal>,
     mut exit: MessageWriter<AppExit>,
 ) {
     for failure in failed.read() {
-        say(&config.name, format_args!("could not play: {} ({})", failure.message, failure.code));
+        journal.say(format_args!("could not play: {} ({})", failure.message, failure.code));
         exit.write(AppExit::from_code(1));
     }
 }
@@ -77,11 +112,11 @@ fn report_failure(
 fn start_playing(
     mut connected: MessageReader<BevygapConnected>,
     mut playing: ResMut<Playing>,
-    config: Res<DemoClientPlugin>,
+    mut journal: ResMut<Journal>,
     time: Res<Time<Real>>,
 ) {
     for c in connected.read() {
-        say(&config.name, format_args!("playing on {} over {:?} (session {})", c.server, c.transport, c.session_id));
+        journal.say(format_args!("playing on {} over {:?} (session {})", c.server, c.transport, c.session_id));
         playing.since = Some((c.client, time.elapsed()));
     }
 }
@@ -90,6 +125,7 @@ fn introduce(
     mut playing: ResMut<Playing>,
     mut clients: Query<(&LocalId, &mut MessageSender<Hello>), With<Connected>>,
     config: Res<DemoClientPlugin>,
+    mut journal: ResMut<Journal>,
 ) {
     let Some((entity, _)) = playing.since else { return };
     if playing.me.is_some() {
@@ -100,7 +136,7 @@ fn introduce(
         PeerId::Netcode(id) => id.to_string(),
         other => format!("{other:?}"),
     };
-    say(&config.name, format_args!("I am client {me}"));
+    journal.say(format_args!("I am client {me}"));
     hello.send::<DemoChannel>(Hello { name: config.name.clone() });
     playing.me = Some(me);
 }
@@ -126,6 +162,7 @@ fn read_roster(
     mut playing: ResMut<Playing>,
     mut clients: Query<(&mut MessageReceiver<Roster>, &mut MessageSender<Say>)>,
     config: Res<DemoClientPlugin>,
+    mut journal: ResMut<Journal>,
     time: Res<Time<Real>>,
 ) {
     let Some((entity, _)) = playing.since else { return };
@@ -133,15 +170,13 @@ fn read_roster(
     let rosters: Vec<Roster> = rosters.receive().collect();
     let Some(me) = playing.me.clone() else { return };
     for roster in rosters {
+        playing.roster = roster.players.clone();
         for other in roster.players.iter().filter(|p| p.client_id != me) {
             if playing.met.insert(other.client_id.clone()) {
-                say(
-                    &config.name,
-                    format_args!(
-                        "meets {} (client {}) at ({:.1}, {:.1})",
-                        other.name, other.client_id, other.x, other.y
-                    ),
-                );
+                journal.say(format_args!(
+                    "meets {} (client {}) at ({:.1}, {:.1})",
+                    other.name, other.client_id, other.x, other.y
+                ));
                 sender.send::<DemoChannel>(Say { text: format!("hi {}, I am {}!", other.name, config.name) });
             }
         }
@@ -155,18 +190,19 @@ fn read_chat(
     mut playing: ResMut<Playing>,
     mut clients: Query<&mut MessageReceiver<Chat>>,
     config: Res<DemoClientPlugin>,
+    mut journal: ResMut<Journal>,
 ) {
     let Some((entity, _)) = playing.since else { return };
     let Ok(mut chat) = clients.get_mut(entity) else { return };
     for line in chat.receive() {
         if line.from == config.name {
-            say(&config.name, format_args!("(said: {})", line.text));
+            journal.say(format_args!("(said: {})", line.text));
             continue;
         }
         if line.from != "server" {
             playing.heard += 1;
         }
-        say(&config.name, format_args!("{} says: {}", line.from, line.text));
+        journal.say(format_args!("{} says: {}", line.from, line.text));
     }
 }
 
@@ -176,6 +212,7 @@ fn leave(
     mut commands: Commands,
     mut playing: ResMut<Playing>,
     config: Res<DemoClientPlugin>,
+    mut journal: ResMut<Journal>,
     time: Res<Time<Real>>,
     mut exit: MessageWriter<AppExit>,
 ) {
@@ -193,10 +230,7 @@ fn leave(
         None => now > since + config.meet_within,
     };
     if done {
-        say(
-            &config.name,
-            format_args!("leaves: met {} player(s), heard {} chat line(s)", playing.met.len(), playing.heard),
-        );
+        journal.say(format_args!("leaves: met {} player(s), heard {} chat line(s)", playing.met.len(), playing.heard));
         commands.trigger(Disconnect { entity });
         playing.left_at = Some(now);
     }

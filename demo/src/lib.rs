@@ -12,11 +12,16 @@
 //!   for a while and prints each step (queued, starting, connecting, playing, who it meets,
 //!   what they say) on the terminal.
 //!
+//! - [`window`] (feature `window`): the client in a window for people, `bevygap-demo-client
+//!   --window`: the board, the players, the join's steps and the chat, steered with the keyboard.
+//!
 //! `scripts/demo` runs the matchmaker with two demo clients that meet on one server.
 
 pub mod client;
 pub mod protocol;
 pub mod server;
+#[cfg(feature = "window")]
+pub mod window;
 
 /// The game name and version the demo registers with the matchmaker's embedded defaults.
 pub const GAME: &str = "demo";

@@ -1,10 +1,12 @@
-//! The demo game client, headless: joins through the matchmaker with `BevygapClientPlugin`,
-//! plays the demo game for a while and prints each step on stdout.
+//! The demo game client: joins through the matchmaker with `BevygapClientPlugin` and plays the
+//! demo game. Headless (the default) it wanders for a while, prints each step on stdout and
+//! leaves; with `--window` (built with `--features window`) a person plays until the window
+//! closes.
 //!
 //! ```text
 //! bevygap-demo-client [--name alice] [--matchmaker http://127.0.0.1:7800]
 //!                     [--transport udp|webtransport] [--party friends]
-//!                     [--expect-others 1] [--play-secs 5]
+//!                     [--expect-others 1] [--play-secs 5] [--window]
 //! ```
 //!
 //! Players with the same `--party` are placed on the same server when it has the seats.
@@ -34,6 +36,7 @@ struct Args {
     party: Option<String>,
     expect_others: usize,
     play_for: Duration,
+    window: bool,
 }
 
 fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -44,6 +47,7 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
         party: None,
         expect_others: 0,
         play_for: Duration::from_secs(5),
+        window: false,
     };
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -51,6 +55,8 @@ fn parse(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
             "--name" => parsed.name = value()?,
             "--matchmaker" => parsed.matchmaker = value()?,
             "--party" => parsed.party = Some(value()?),
+            "--window" if cfg!(feature = "window") => parsed.window = true,
+            "--window" => return Err("--window needs a build with `--features window`".into()),
             "--transport" => {
                 parsed.transport = match value()?.as_str() {
                     "udp" => Transport::Udp,
@@ -92,18 +98,36 @@ fn main() -> AppExit {
             return AppExit::from_code(2);
         }
     };
-    App::new()
-        .add_plugins(MinimalPlugins.set(ScheduleRunnerPlugin::run_loop(TICK)))
-        .add_plugins(LogPlugin { filter: "warn,lightyear=error,aeronet=error".into(), ..default() })
-        .add_plugins(ClientPlugins { tick_duration: TICK })
+    let mut app = App::new();
+    let log = LogPlugin { filter: "warn,lightyear=error,aeronet=error,wgpu=error".into(), ..default() };
+    if args.window {
+        add_window(&mut app, &args.name, log);
+    } else {
+        app.add_plugins(MinimalPlugins.set(ScheduleRunnerPlugin::run_loop(TICK))).add_plugins(log);
+    }
+    app.add_plugins(ClientPlugins { tick_duration: TICK })
         .add_plugins(DemoProtocolPlugin)
         .add_plugins(BevygapClientPlugin::new(config))
         .add_plugins(DemoClientPlugin {
             name: args.name,
-            play_for: args.play_for,
+            // A person plays until the window closes.
+            play_for: if args.window { Duration::from_secs(24 * 3600) } else { args.play_for },
             expect_others: args.expect_others,
-            meet_within: Duration::from_secs(30),
+            meet_within: if args.window { Duration::from_secs(24 * 3600) } else { Duration::from_secs(30) },
+            wander: !args.window,
         })
         .add_systems(Startup, |mut commands: Commands| commands.bevygap_connect_client())
         .run()
+}
+
+#[cfg(feature = "window")]
+fn add_window(app: &mut App, name: &str, log: LogPlugin) {
+    let window = Window { title: format!("Bevygap demo: {name}"), ..default() };
+    app.add_plugins(DefaultPlugins.set(WindowPlugin { primary_window: Some(window), ..default() }).set(log))
+        .add_plugins(bevygap_demo::window::DemoWindowPlugin);
+}
+
+#[cfg(not(feature = "window"))]
+fn add_window(_: &mut App, _: &str, _: LogPlugin) {
+    unreachable!("--window is refused at parse time without the feature");
 }
