@@ -1,13 +1,17 @@
 //! The Lightyear side: turning a ready payload into a configured, connecting client entity.
 
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
+#[cfg(not(target_arch = "wasm32"))]
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use base64::Engine;
 use bevy::prelude::*;
 use bevygap_shared::protocol::{ReadyPayload, Transport};
 use lightyear::netcode::{CONNECT_TOKEN_BYTES, ConnectToken};
 use lightyear::prelude::client::{NetcodeClient, NetcodeConfig, WebTransportClientIo};
-use lightyear::prelude::{Authentication, Connect, LocalAddr, UdpIo};
+use lightyear::prelude::{Authentication, Connect};
+#[cfg(not(target_arch = "wasm32"))]
+use lightyear::prelude::{LocalAddr, UdpIo};
 
 /// Marks the entity that becomes the Lightyear client.
 ///
@@ -38,6 +42,9 @@ pub enum ReadyError {
     /// Lightyear refused to build a client from the token.
     #[error("cannot create the netcode client: {0}")]
     Netcode(#[from] lightyear::netcode::Error),
+    /// This target cannot use the transport (a browser has no UDP).
+    #[error("this build cannot connect over {0:?} (browsers only have WebTransport)")]
+    TransportUnavailable(Transport),
 }
 
 /// Everything the Lightyear client needs, checked.
@@ -79,6 +86,9 @@ pub fn connect_client(commands: &mut Commands, entity: Entity, target: ServerTar
     }
     let mut client = commands.entity(entity);
     match target.transport {
+        #[cfg(target_arch = "wasm32")]
+        Transport::Udp => return Err(ReadyError::TransportUnavailable(Transport::Udp)),
+        #[cfg(not(target_arch = "wasm32"))]
         Transport::Udp => {
             let any = if dialled.is_ipv4() { Ipv4Addr::UNSPECIFIED.into() } else { Ipv6Addr::UNSPECIFIED.into() };
             client.remove::<WebTransportClientIo>().insert((
@@ -90,7 +100,9 @@ pub fn connect_client(commands: &mut Commands, entity: Entity, target: ServerTar
         Transport::WebTransport => {
             // An empty digest means "validate the certificate normally" (a CA-signed server).
             let certificate_digest = target.cert_digest.unwrap_or_default();
-            client.remove::<UdpIo>().insert((netcode, WebTransportClientIo { certificate_digest, target: None }));
+            #[cfg(not(target_arch = "wasm32"))]
+            client.remove::<UdpIo>();
+            client.insert((netcode, WebTransportClientIo { certificate_digest, target: None }));
         }
     }
     commands.trigger(Connect { entity });

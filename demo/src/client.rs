@@ -25,6 +25,9 @@ pub struct DemoClientPlugin {
     pub meet_within: Duration,
     /// Walk a circle by itself (headless); off when a player steers (the window).
     pub wander: bool,
+    /// End the app when the game is over or the join failed (the terminal client); a window
+    /// or a page stays open and shows why.
+    pub exit_when_done: bool,
 }
 
 impl Plugin for DemoClientPlugin {
@@ -100,12 +103,15 @@ fn report_progress(mut progress: MessageReader<BevygapProgress>, mut journal: Re
 
 fn report_failure(
     mut failed: MessageReader<BevygapFailed>,
+    config: Res<DemoClientPlugin>,
     mut journal: ResMut<Journal>,
     mut exit: MessageWriter<AppExit>,
 ) {
     for failure in failed.read() {
         journal.say(format_args!("could not play: {} ({})", failure.message, failure.code));
-        exit.write(AppExit::from_code(1));
+        if config.exit_when_done {
+            exit.write(AppExit::from_code(1));
+        }
     }
 }
 
@@ -221,7 +227,9 @@ fn leave(
     if let Some(left_at) = playing.left_at {
         if now > left_at + Duration::from_millis(300) {
             let ok = playing.met.len() >= config.expect_others;
-            exit.write(if ok { AppExit::Success } else { AppExit::from_code(1) });
+            if config.exit_when_done {
+                exit.write(if ok { AppExit::Success } else { AppExit::from_code(1) });
+            }
         }
         return;
     }

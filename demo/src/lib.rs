@@ -19,6 +19,7 @@
 
 pub mod client;
 pub mod protocol;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod server;
 #[cfg(feature = "window")]
 pub mod window;

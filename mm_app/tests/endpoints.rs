@@ -131,12 +131,20 @@ fn the_admin_endpoint_off_loopback_requires_its_token() {
 #[test]
 fn cors_preflight_gets_the_configured_origin() {
     let mm = Matchmaker::start(|c| c.cors_origin = Some("https://game.example".into()));
-    let response = agent().options(&mm.public_url()).call().expect("preflight");
+    let response = agent()
+        .options(&mm.public_url())
+        .header("origin", "https://game.example")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "content-type")
+        .header("access-control-request-private-network", "true")
+        .call()
+        .expect("preflight");
     assert_eq!(response.status().as_u16(), 204);
-    assert_eq!(
-        response.headers().get("access-control-allow-origin").and_then(|v| v.to_str().ok()),
-        Some("https://game.example")
-    );
+    let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    assert_eq!(header("access-control-allow-origin").as_deref(), Some("https://game.example"));
+    assert_eq!(header("access-control-allow-headers").as_deref(), Some("content-type"));
+    assert_eq!(header("access-control-allow-private-network").as_deref(), Some("true"), "Chrome's PNA preflight");
+    assert_eq!(header("access-control-max-age").as_deref(), Some("600"));
 }
 
 fn ticket_ip(mm: &Matchmaker, request_id: &str) -> Value {

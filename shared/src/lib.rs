@@ -45,13 +45,15 @@
 //! ```
 
 pub mod env;
-#[cfg(feature = "bevy")]
+#[cfg(all(feature = "bevy", feature = "nats"))]
 pub mod inbox;
 pub mod keys;
+#[cfg(feature = "nats")]
 pub mod kv;
 #[cfg(feature = "prometheus")]
 pub mod metrics;
 pub mod naming;
+#[cfg(feature = "nats")]
 pub mod nats;
 pub mod protocol;
 pub mod records;
@@ -65,6 +67,7 @@ pub use secret::Secret;
 /// Installs the ring rustls crypto provider as the process default, once. Call it first in
 /// every binary's `main`: when several crates compile in both ring and aws-lc-rs, rustls
 /// otherwise panics on the first TLS config built without an explicit provider.
+#[cfg(feature = "nats")]
 pub fn install_crypto_provider() {
     let _ = async_nats::rustls::crypto::ring::default_provider().install_default();
 }

@@ -10,14 +10,20 @@
 //!
 //! | target | backend | notes |
 //! |---|---|---|
-//! | native | [`NativeHttp`]: ureq 3 on a short-lived thread per call | the default, tested |
-//! | wasm32 | none built in | supply one through the seam; see the crate docs |
+//! | native | `NativeHttp`: ureq 3 on a short-lived thread per call | the default, tested |
+//! | wasm32 | `WebHttp`: `fetch` with a streaming body reader, on the page's event loop | the default, tested in Chromium |
 
 #[cfg(not(target_arch = "wasm32"))]
 mod native;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub use native::NativeHttp;
+
+#[cfg(target_arch = "wasm32")]
+mod web;
+
+#[cfg(target_arch = "wasm32")]
+pub use web::WebHttp;
 
 use std::time::Duration;
 
@@ -83,5 +89,5 @@ pub fn default_backend() -> Option<Box<dyn MatchmakerHttp>> {
     #[cfg(not(target_arch = "wasm32"))]
     return Some(Box::new(NativeHttp));
     #[cfg(target_arch = "wasm32")]
-    return None;
+    return Some(Box::new(WebHttp));
 }

@@ -115,6 +115,7 @@ fn main() -> AppExit {
             expect_others: args.expect_others,
             meet_within: if args.window { Duration::from_secs(24 * 3600) } else { Duration::from_secs(30) },
             wander: !args.window,
+            exit_when_done: !args.window,
         })
         .add_systems(Startup, |mut commands: Commands| commands.bevygap_connect_client())
         .run()

@@ -123,12 +123,18 @@ impl Gatekeeper {
         Ok(())
     }
 
-    /// Adds the CORS headers browser games need (public endpoint, when configured).
+    /// Adds the CORS headers browser games need (public endpoint, when configured): the one
+    /// allowed origin, JSON POSTs, Chrome's private-network access (a page on a public origin
+    /// calling a matchmaker on a private or loopback address; Chrome asks in the preflight with
+    /// `Access-Control-Request-Private-Network`), and ten minutes of preflight caching so a
+    /// player's retries do not each pay a preflight.
     pub fn add_cors_headers(&self, headers: &mut HeaderMap) {
         if let Some(origin) = &self.cors_origin {
             headers.insert("access-control-allow-origin", origin.clone());
             headers.insert("access-control-allow-methods", HeaderValue::from_static("POST, OPTIONS"));
             headers.insert("access-control-allow-headers", HeaderValue::from_static("content-type"));
+            headers.insert("access-control-allow-private-network", HeaderValue::from_static("true"));
+            headers.insert("access-control-max-age", HeaderValue::from_static("600"));
         }
     }
 }
