@@ -1,6 +1,7 @@
-//! The demo game on the server: every admitted player gets an avatar (a name and a position);
-//! names, moves and chat lines arrive as messages; everyone gets the roster a few times a
-//! second and every chat line. Players are the `ClientOf` entities `BevygapServerPlugin` marks
+//! The demo game on the server: an admitted player enters the game when it says who it is
+//! (its `Hello` gives it an avatar: a name and a position), so everyone else meets it by name;
+//! moves and chat lines arrive as messages; everyone gets the roster a few times a second and
+//! every chat line. Players are the `ClientOf` entities `BevygapServerPlugin` marks
 //! [`ConnectedPlayer`]: only clients the matchmaker placed here ever get one.
 
 use std::time::Duration;
@@ -33,31 +34,33 @@ impl Plugin for DemoServerPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<Outbox>().add_systems(
             Update,
-            (spawn_avatars, receive_hellos, receive_moves, receive_says, announce_leavers, send_chat, send_roster)
+            (receive_hellos, receive_moves, receive_says, announce_leavers, send_chat, send_roster)
                 .chain()
                 .after(BevygapSystems::Lifecycle),
         );
     }
 }
 
-fn spawn_avatars(mut commands: Commands, joined: Query<(Entity, &ConnectedPlayer), Added<ConnectedPlayer>>) {
-    for (entity, player) in &joined {
-        commands.entity(entity).insert(Avatar { name: format!("player-{}", player.client_id), x: 0.0, y: 0.0 });
-    }
-}
-
+/// A player's `Hello` gives it its avatar (or renames it).
 fn receive_hellos(
-    mut players: Query<(&ConnectedPlayer, &mut Avatar, &mut MessageReceiver<Hello>)>,
+    mut commands: Commands,
+    mut players: Query<(Entity, &ConnectedPlayer, Option<&mut Avatar>, &mut MessageReceiver<Hello>)>,
     mut outbox: ResMut<Outbox>,
 ) {
-    for (player, mut avatar, mut hellos) in &mut players {
+    for (entity, player, mut avatar, mut hellos) in &mut players {
         for hello in hellos.receive() {
-            let name = clean(&hello.name);
-            if !name.is_empty() {
-                avatar.name = name;
+            let mut name = clean(&hello.name);
+            if name.is_empty() {
+                name = format!("player-{}", player.client_id);
             }
-            info!("demo: client {} is {}", player.client_id, avatar.name);
-            outbox.0.push(Chat { from: "server".into(), text: format!("{} joined", avatar.name) });
+            info!("demo: client {} is {name}", player.client_id);
+            match avatar.as_deref_mut() {
+                Some(avatar) => avatar.name = name.clone(),
+                None => {
+                    commands.entity(entity).insert(Avatar { name: name.clone(), x: 0.0, y: 0.0 });
+                }
+            }
+            outbox.0.push(Chat { from: "server".into(), text: format!("{name} joined") });
         }
     }
 }
