@@ -1,0 +1,54 @@
+//! The matchmaker's CPU time and memory, read from `/proc` (Linux).
+
+/// Seconds of CPU (user + system) `pid` has used, from `/proc/<pid>/stat`.
+pub fn cpu_secs(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let ticks = ticks_per_sec()?;
+    cpu_ticks(&stat).map(|t| t as f64 / ticks)
+}
+
+/// utime + stime of a `/proc/<pid>/stat` line (fields 14 and 15, counted after the
+/// parenthesised command name, which may hold spaces).
+pub fn cpu_ticks(stat: &str) -> Option<u64> {
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // After the name: state is field 3, so utime (14) and stime (15) are at 11 and 12.
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}
+
+/// Resident memory of `pid` in MiB, from `VmRSS` in `/proc/<pid>/status`.
+pub fn rss_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    rss_kib(&status).map(|kib| kib as f64 / 1024.0)
+}
+
+/// The `VmRSS` of a `/proc/<pid>/status` text, in KiB.
+pub fn rss_kib(status: &str) -> Option<u64> {
+    status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.split_whitespace().next()?.parse().ok())
+}
+
+/// Clock ticks per second (`getconf CLK_TCK`; 100 on Linux).
+fn ticks_per_sec() -> Option<f64> {
+    let out = std::process::Command::new("getconf").arg("CLK_TCK").output().ok()?;
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_ticks_survive_a_command_name_with_spaces_and_parens() {
+        let stat = "4242 (bevygap (mm) x) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 9 0 1 1 1";
+        assert_eq!(cpu_ticks(stat), Some(300));
+        assert_eq!(cpu_ticks("garbage"), None);
+    }
+
+    #[test]
+    fn rss_is_read_in_kib_and_our_own_process_has_some() {
+        assert_eq!(rss_kib("Name:\tx\nVmRSS:\t  2048 kB\n"), Some(2048));
+        assert_eq!(rss_kib("Name:\tx\n"), None);
+        assert!(rss_mib(std::process::id()).is_some_and(|m| m > 0.0));
+        assert!(cpu_secs(std::process::id()).is_some());
+    }
+}
