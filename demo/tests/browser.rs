@@ -6,12 +6,15 @@
 //! wasm-bindgen-cli when missing); Chromium and playwright-core come from
 //! `scripts/ensure-chromium`. Screenshots are kept under the test tmpdir.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::ffi::OsStr;
+use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
+use bevygap_testkit::browser::{drive, is_png};
+use bevygap_testkit::{KillOnDrop, wait_for_listener};
 use serde_json::Value;
 
 fn workspace() -> PathBuf {
@@ -85,15 +88,6 @@ fn answer(mut stream: TcpStream, dir: &Path) {
     let _ = stream.write_all(&body);
 }
 
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// The real matchmaker (local provider, the real demo server) letting `origin` call it.
 fn matchmaker(origin: &str, token: &str) -> (KillOnDrop, String, String) {
     let public = format!("127.0.0.1:{}", bevygap_testkit::free_tcp_port());
@@ -115,36 +109,13 @@ fn matchmaker(origin: &str, token: &str) -> (KillOnDrop, String, String) {
         )
         .spawn()
         .expect("the matchmaker starts");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while TcpStream::connect(&public).is_err() {
-        assert!(Instant::now() < deadline, "the matchmaker never listened");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for_listener(&public, Duration::from_secs(60));
     (KillOnDrop(child), format!("http://{public}"), format!("http://{admin}"))
 }
 
 /// Runs the page once in Chromium; the driver's report.
 fn play(page: &str, admin: &str, token: &str, shot: &Path) -> Value {
-    let dir = workspace().join("testkit/browser");
-    assert!(
-        Path::new("/usr/bin/chromium").exists() && dir.join("node_modules/playwright-core").exists(),
-        "the browser tests need Chromium and playwright-core: run scripts/ensure-chromium (scripts/test does)"
-    );
-    let output = Command::new("node")
-        .arg(dir.join("web_demo.mjs"))
-        .args([page, admin, token])
-        .arg(shot)
-        .current_dir(&dir)
-        .output()
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "driver failed: {stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("driver report is JSON ({e}): {stdout}"))
-}
-
-fn is_png(path: &Path) -> bool {
-    let mut magic = [0u8; 8];
-    std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic)).is_ok() && &magic == b"\x89PNG\r\n\x1a\n"
+    drive("web_demo.mjs", [OsStr::new(page), OsStr::new(admin), OsStr::new(token), shot.as_os_str()])
 }
 
 #[test]
@@ -162,7 +133,7 @@ fn the_web_demo_joins_and_plays_over_webtransport_with_the_digest_and_a_wrong_di
     assert!(log.contains("over WebTransport"), "connected over WebTransport: {log}");
     assert!(log.contains("server says: webby joined"), "a game message from the server: {log}");
     assert!(good["connected_players"].as_u64().is_some_and(|n| n >= 1), "the matchmaker counts the player: {good}");
-    assert!(is_png(&shots.join("connected.png")));
+    assert!(is_png(&shots.join("connected.png"), 1_000));
 
     let bad = play(
         &format!("{origin}/?matchmaker={public}&name=forged&tamper_digest=1"),
@@ -174,6 +145,6 @@ fn the_web_demo_joins_and_plays_over_webtransport_with_the_digest_and_a_wrong_di
     let shown = bad["shown_error"].as_str().unwrap_or_default();
     assert!(!shown.is_empty(), "the page shows why: {bad}");
     assert!(!bad["log"].as_str().unwrap_or_default().contains("server says"), "{bad}");
-    assert!(is_png(&shots.join("wrong-digest.png")));
+    assert!(is_png(&shots.join("wrong-digest.png"), 1_000));
     eprintln!("web demo screenshots in {}", shots.display());
 }

@@ -133,9 +133,8 @@ impl Lan {
     }
 
     /// A JSON-RPC call from the players' host, over the LAN, with curl.
-    fn rpc(&self, url: &str, token: Option<&str>, method: &str) -> Value {
-        let body =
-            json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": {"data": {"components": ["bevygap::Join"]}}});
+    fn rpc(&self, url: &str, token: Option<&str>, method: &str, params: Value) -> Value {
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
         let mut args: Vec<String> =
             ["netns", "exec", &self.ns(&PLAYERS.to_string()), "curl", "-s", "-m", "5"].map(String::from).to_vec();
         if let Some(token) = token {
@@ -220,11 +219,15 @@ fn nats_the_matchmaker_two_fleet_servers_and_players_on_five_hosts_play_as_on_se
     // Both servers registered with the matchmaker over the LAN.
     let admin = format!("http://{}:15702", addr(MATCHMAKER));
     lan.wait_for(60, "both fleet servers to be ready in the matchmaker", || {
-        let servers = lan.rpc(&admin, Some(&admin_token), "admin.servers");
+        let servers = lan.rpc(&admin, Some(&admin_token), "admin.servers", Value::Null);
         let ready = servers["result"]["servers"].as_array().map(|s| s.iter().filter(|s| s["phase"] == "Ready").count());
         ready == Some(2)
     });
-    assert_eq!(lan.rpc(&admin, None, "admin.servers")["result"], Value::Null, "the admin endpoint wants its token");
+    assert_eq!(
+        lan.rpc(&admin, None, "admin.servers", Value::Null)["result"],
+        Value::Null,
+        "the admin endpoint wants its token"
+    );
 
     // Two players on their own host join through the matchmaker's LAN address.
     let public = format!("http://{}:7800", addr(MATCHMAKER));
@@ -278,7 +281,7 @@ fn nats_the_matchmaker_two_fleet_servers_and_players_on_five_hosts_play_as_on_se
     assert!(printed[1].contains("[bob] alice says: hi bob, I am alice!"), "{}", printed[1]);
 
     // The matchmaker saw the players' own address (they came from another host, no proxy).
-    let joins = lan.rpc(&admin, Some(&admin_token), "world.query");
+    let joins = lan.rpc(&admin, Some(&admin_token), "world.query", json!({"data": {"components": ["bevygap::Join"]}}));
     let ips: Vec<&Value> = joins["result"]
         .as_array()
         .map(|rows| rows.iter().map(|r| &r["components"]["bevygap::Join"]["client_ip"]).collect())
@@ -287,7 +290,7 @@ fn nats_the_matchmaker_two_fleet_servers_and_players_on_five_hosts_play_as_on_se
 
     // They left: their seats are free on the fleet server, which stays up (the fleet is yours).
     lan.wait_for(30, "the players' seats to be freed", || {
-        let servers = lan.rpc(&admin, Some(&admin_token), "admin.servers");
+        let servers = lan.rpc(&admin, Some(&admin_token), "admin.servers", Value::Null);
         servers["result"]["servers"]
             .as_array()
             .is_some_and(|s| s.len() == 2 && s.iter().all(|s| s["taken"] == 0 && s["phase"] == "Ready"))

@@ -115,7 +115,7 @@ pub fn run(plan: &Plan) -> Result<Report, LoadError> {
         Load::Closed { joins: 0, .. } | Load::Closed { concurrency: 0, .. } => {
             return Err(LoadError::EmptyPlan("closed loop needs joins and concurrency above 0"));
         }
-        Load::Open { rate, duration } if rate <= 0.0 || duration.is_zero() => {
+        Load::Open { rate, duration } if !(rate.is_finite() && rate > 0.0) || duration.is_zero() => {
             return Err(LoadError::EmptyPlan("open loop needs a positive rate and duration"));
         }
         _ => {}
@@ -232,5 +232,6 @@ mod tests {
         };
         assert!(run(&plan(Load::Closed { joins: 0, concurrency: 4 })).is_err());
         assert!(run(&plan(Load::Open { rate: 0.0, duration: Duration::from_secs(1) })).is_err());
+        assert!(run(&plan(Load::Open { rate: f64::NAN, duration: Duration::from_secs(1) })).is_err());
     }
 }

@@ -27,6 +27,10 @@ fn parse(args: &[String]) -> Result<(Plan, bool), String> {
         fn number<T: std::str::FromStr>(flag: &str, text: String) -> Result<T, String> {
             text.parse().map_err(|_| format!("{flag}: {text:?} is not a number"))
         }
+        fn seconds(flag: &str, text: String) -> Result<Duration, String> {
+            let secs: f64 = number(flag, text.clone())?;
+            Duration::try_from_secs_f64(secs).map_err(|_| format!("{flag}: {text:?} is not a number of seconds"))
+        }
         match flag.as_str() {
             "--target" => {
                 let text = value()?;
@@ -37,9 +41,9 @@ fn parse(args: &[String]) -> Result<(Plan, bool), String> {
             "--joins" => joins = Some(number::<u64>(flag, value()?)?),
             "--concurrency" => concurrency = Some(number::<u64>(flag, value()?)?),
             "--rate" => rate = Some(number::<f64>(flag, value()?)?),
-            "--duration" => duration = Some(Duration::from_secs_f64(number::<f64>(flag, value()?)?.max(0.0))),
+            "--duration" => duration = Some(seconds(flag, value()?)?),
             "--pid" => pid = Some(number::<u32>(flag, value()?)?),
-            "--timeout" => timeout = Duration::from_secs_f64(number::<f64>(flag, value()?)?.max(0.001)),
+            "--timeout" => timeout = seconds(flag, value()?)?,
             "--json" => json = true,
             other => return Err(format!("unknown argument {other:?}")),
         }

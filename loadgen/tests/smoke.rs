@@ -2,20 +2,11 @@
 //! the real demo server), on a tiny load in both modes: every join is answered and counted,
 //! and the matchmaker's CPU and memory are read. No timing is asserted.
 
-use std::net::TcpStream;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use bevygap_testkit::{KillOnDrop, wait_for_listener};
 use serde_json::Value;
-
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn loadgen(args: &[&str]) -> (bool, Value) {
     let out = Command::new(env!("CARGO_BIN_EXE_bevygap-loadgen")).args(args).arg("--json").output().expect("runs");
@@ -44,11 +35,7 @@ fn closed_and_open_loop_loads_are_answered_and_measured() {
         .spawn()
         .expect("the matchmaker starts");
     let mm = KillOnDrop(child);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while TcpStream::connect(&public).is_err() {
-        assert!(Instant::now() < deadline, "the matchmaker never listened");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for_listener(&public, Duration::from_secs(60));
     let pid = mm.0.id().to_string();
 
     let (ok, closed) = loadgen(&["--target", &public, "--joins", "24", "--concurrency", "6", "--pid", &pid]);

@@ -7,38 +7,11 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
-use serde_json::{Value, json};
+use bevygap_testkit::browser::{drive, is_png};
+use serde_json::json;
 use support::*;
-
-fn browser_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../testkit/browser")
-}
-
-/// The driver's report, or a clear failure naming the set-up script.
-fn drive_dashboard(url: &str, token: &str, server_id: &str, out: &Path) -> Value {
-    let dir = browser_dir();
-    assert!(
-        Path::new("/usr/bin/chromium").exists() && dir.join("node_modules/playwright-core").exists(),
-        "the browser tests need Chromium and playwright-core: run scripts/ensure-chromium (scripts/test does)"
-    );
-    let output = Command::new("node")
-        .arg(dir.join("dashboard.mjs"))
-        .args([url, token, server_id])
-        .arg(out)
-        .current_dir(&dir)
-        .output()
-        .expect("node runs (Node.js 20+ is needed for the browser tests)");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "driver failed: {stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("driver report is JSON ({e}): {stdout}"))
-}
-
-fn is_png(path: &Path) -> bool {
-    std::fs::read(path).is_ok_and(|bytes| bytes.starts_with(b"\x89PNG\r\n\x1a\n") && bytes.len() > 10_000)
-}
 
 #[test]
 fn the_dashboard_charts_the_joins_finds_and_sorts_ids_and_drains_a_server_in_chromium() {
@@ -73,7 +46,7 @@ fn the_dashboard_charts_the_joins_finds_and_sorts_ids_and_drains_a_server_in_chr
 
     let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dashboard");
     let _ = std::fs::remove_dir_all(&out);
-    let report = drive_dashboard(&mm.admin_url(), &token, &server_id, &out);
+    let report = drive("dashboard.mjs", [mm.admin_url().as_str(), &token, &server_id, &out.display().to_string()]);
     eprintln!("dashboard screenshots in {}", out.display());
 
     assert_eq!(report["errors"], json!([]), "no page or console errors: {report}");
@@ -117,6 +90,6 @@ fn the_dashboard_charts_the_joins_finds_and_sorts_ids_and_drains_a_server_in_chr
     assert_eq!(phase.as_deref(), Some("Draining"), "drained");
 
     for shot in ["dashboard.png", "dashboard-drained.png"] {
-        assert!(is_png(&out.join(shot)), "{shot} saved as a PNG screenshot");
+        assert!(is_png(&out.join(shot), 10_000), "{shot} saved as a PNG screenshot");
     }
 }

@@ -11,7 +11,7 @@ use bevygap_shared::records::ServerStatus;
 use bevygap_shared::server_env::{Endpoint, ServerEnv};
 use bevygap_testkit::lightyear_client::{ClientConnection, client_connection, disconnect, is_disconnected};
 use bevygap_testkit::records::{test_game, test_version};
-use bevygap_testkit::{DEADLINE, every, expect_step_until, step_until};
+use bevygap_testkit::{DEADLINE, KillOnDrop, every, expect_step_until, step_until};
 use common::*;
 
 #[test]
@@ -80,16 +80,6 @@ fn an_idle_server_stops_itself() {
     wait_ready(&mut server, &mm, &id);
     expect_step_until(&mut [&mut server], DEADLINE, "the idle server to stop", |apps| exited(apps[0]));
     assert!(mm.server_record(&id).is_none());
-}
-
-/// Never leaves a child behind, even when an assertion fails.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// The demo binary, as the matchmaker's local provider runs it: SIGTERM means a clean exit.

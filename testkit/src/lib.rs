@@ -15,7 +15,9 @@
 //!   [`PlayerRecord`](bevygap_shared::records::PlayerRecord),
 //!   [`ServerRecord`](bevygap_shared::records::ServerRecord)) with test defaults, to adjust
 //!   with struct-update syntax.
-//! - [`workspace_binary`] and [`free_tcp_port`] for tests that run other workspace programs.
+//! - [`workspace_binary`], [`free_tcp_port`], [`wait_for_listener`] and [`KillOnDrop`] for tests
+//!   that run other workspace programs.
+//! - [`browser`]: headless Chromium driven by the playwright-core scripts in `testkit/browser/`.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -31,6 +33,7 @@
 //! ```
 
 mod binaries;
+pub mod browser;
 pub mod cluster;
 pub mod lightyear_client;
 mod ports;
@@ -38,7 +41,7 @@ pub mod records;
 pub mod stepping;
 
 pub use bevygap_shared::nats::{MIN_NATS_SERVER_VERSION, NatsServer, NatsServerError};
-pub use binaries::workspace_binary;
+pub use binaries::{KillOnDrop, wait_for_listener, workspace_binary};
 pub use cluster::NatsCluster;
 pub use ports::free_tcp_port;
 pub use stepping::{DEADLINE, every, expect_step_until, step_for, step_until};

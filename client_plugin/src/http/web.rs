@@ -7,7 +7,7 @@
 //! call the plugin lost interest in (its sink closed) is aborted, so the matchmaker sees the
 //! stream close at once.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -44,10 +44,14 @@ struct Call {
     controller: AbortController,
     /// Why the call was aborted, when a timer did it.
     timed_out: Rc<Cell<Option<&'static str>>>,
-    total: Cell<Option<i32>>,
-    phase: Cell<Option<i32>>,
-    /// The closures the timers call, kept alive as long as the timers can fire.
-    callbacks: std::cell::RefCell<Vec<Closure<dyn FnMut()>>>,
+    total: RefCell<Option<Timer>>,
+    phase: RefCell<Option<Timer>>,
+}
+
+/// A pending `setTimeout` and the closure it calls (kept alive until the timer is cleared).
+struct Timer {
+    handle: i32,
+    _callback: Closure<dyn FnMut()>,
 }
 
 impl Call {
@@ -58,17 +62,14 @@ impl Call {
             window,
             controller,
             timed_out: Rc::new(Cell::new(None)),
-            total: Cell::new(None),
-            phase: Cell::new(None),
-            callbacks: Default::default(),
+            total: RefCell::new(None),
+            phase: RefCell::new(None),
         })
     }
 
     /// Aborts the call after `after`, saying `why`, replacing the timer in `slot`.
-    fn arm(&self, slot: &Cell<Option<i32>>, after: Duration, why: &'static str) {
-        if let Some(handle) = slot.take() {
-            self.window.clear_timeout_with_handle(handle);
-        }
+    fn arm(&self, slot: &RefCell<Option<Timer>>, after: Duration, why: &'static str) {
+        self.clear(slot);
         let (controller, timed_out) = (self.controller.clone(), self.timed_out.clone());
         let callback = Closure::<dyn FnMut()>::new(move || {
             timed_out.set(Some(why));
@@ -78,9 +79,15 @@ impl Call {
         if let Ok(handle) =
             self.window.set_timeout_with_callback_and_timeout_and_arguments_0(callback.as_ref().unchecked_ref(), millis)
         {
-            slot.set(Some(handle));
+            *slot.borrow_mut() = Some(Timer { handle, _callback: callback });
         }
-        self.callbacks.borrow_mut().push(callback);
+    }
+
+    /// Clears the timer in `slot`, if any (its closure goes with it).
+    fn clear(&self, slot: &RefCell<Option<Timer>>) {
+        if let Some(timer) = slot.borrow_mut().take() {
+            self.window.clear_timeout_with_handle(timer.handle);
+        }
     }
 
     /// What went wrong: the timer's reason if one fired, else the browser's error.
@@ -139,11 +146,8 @@ impl Call {
 
 impl Drop for Call {
     fn drop(&mut self) {
-        for slot in [&self.total, &self.phase] {
-            if let Some(handle) = slot.take() {
-                self.window.clear_timeout_with_handle(handle);
-            }
-        }
+        self.clear(&self.total);
+        self.clear(&self.phase);
     }
 }
 

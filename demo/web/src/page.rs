@@ -56,7 +56,7 @@ impl MatchmakerHttp for TamperableHttp {
         }
         let (inner, events) = HttpSink::channel();
         WebHttp.post(request, inner);
-        wasm_bindgen_futures_spawn(async move {
+        wasm_bindgen_futures::spawn_local(async move {
             while let Ok(event) = events.recv().await {
                 let event = match event {
                     HttpEvent::Body(bytes) => HttpEvent::Body(tampered(&bytes)),
@@ -68,10 +68,6 @@ impl MatchmakerHttp for TamperableHttp {
             }
         });
     }
-}
-
-fn wasm_bindgen_futures_spawn(future: impl std::future::Future<Output = ()> + 'static) {
-    wasm_bindgen_futures::spawn_local(future);
 }
 
 /// The body with every `"cert_digest":"<64 hex>"` digest replaced by another valid-looking one.
