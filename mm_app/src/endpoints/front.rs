@@ -173,8 +173,7 @@ async fn handle(front: Arc<Front>, peer: SocketAddr, req: Request<Incoming>) -> 
             Err(e) => return front.rpc_error(StatusCode::OK, id, e),
         }
     }
-    // bevy_remote's mailbox is small: the router waits briefly for room rather than refuse a
-    // burst.
+    // The router waits briefly for room rather than refuse a burst.
     let Some(rx) = front.calls.dispatch(method.clone(), params, front.deadline).await else {
         return front.rpc_error(StatusCode::SERVICE_UNAVAILABLE, id, code_error(ErrorCode::Unavailable));
     };
@@ -211,7 +210,7 @@ impl Front {
             let error = JoinError::new(ErrorCode::InvalidRequest, format!("invalid params: {e}"));
             super::envelope::join_error(&error)
         };
-        let caller = Caller { ip, stream: super::params::next_stream_id() };
+        let caller = Caller { ip };
         let Some(params @ Value::Object(_)) = params else {
             return Err(protocol_error(error_codes::INVALID_PARAMS, "params must be an object"));
         };

@@ -1,7 +1,7 @@
-//! The matchmaking BRP methods, as thin translators: typed params in, the pure admission check
-//! and the join's progress log out. `matchmaker.join+watch` and `matchmaker.join` share one
-//! watching handler: the HTTP front streams every message of the first and only the terminal
-//! one of the second.
+//! The matchmaking methods, as thin translators: typed calls in from the [`JoinDesk`], the
+//! pure admission check, and the join's progress log out to the streams following it. The
+//! HTTP front streams every message of `matchmaker.join+watch` and only the terminal one of
+//! `matchmaker.join`; `matchmaker.cancel` is a plain BRP method.
 
 use std::collections::HashMap;
 
@@ -12,57 +12,70 @@ use bevygap_shared::inbox::AppWaker;
 use bevygap_shared::protocol::{ErrorCode, JoinError, JoinProgress, JoinRequest, RequestId};
 use serde_json::{Value, json};
 
-use super::envelope::join_error;
+use super::envelope::{is_terminal_join_result, join_error};
+use super::join_desk::{JoinDesk, JoinTicket};
 use super::limits::address_key;
-use super::params::{Caller, CancelCall, JoinCall, parse};
+use super::params::{CancelCall, JoinCall, parse};
 use crate::clock::now;
 use crate::config::MatchmakerConfig;
-use crate::joins::admission::{Admission, Waiting, admit};
+use crate::joins::admission::{Admission, WaitingTally, admit};
 use crate::joins::{FailJoin, Join, JoinPhase, JoinUpdates, RequestIndex, Requester};
 use crate::nats_bridge::NatsLinkState;
 use crate::tokens::{TokenIndex, TokenState};
 
-/// Per HTTP stream: the join it follows and how many of its messages it was sent, or when it
-/// was answered with an error. bevy_remote runs a watching handler again every tick until the
-/// front has dropped the stream, so a refused stream must stay refused: asked again a tick
-/// later (when a slot may have freed), it must not create a join nobody listens to.
-#[derive(Resource, Debug, Default)]
-pub struct StreamCursors {
-    following: HashMap<u64, (Entity, usize)>,
-    refused: HashMap<u64, f64>,
+/// The streams following a join: where each sends its answers and how many of the join's
+/// messages it has been sent. Dropped with the join, which closes the streams still open.
+/// Required by every [`Join`] (registered by the endpoints plugin), so joins restored from
+/// NATS can be followed too.
+#[derive(Component, Debug, Default)]
+pub struct JoinWatchers(Vec<Watcher>);
+
+#[derive(Debug)]
+struct Watcher {
+    answers: async_channel::Sender<BrpResult>,
+    sent: usize,
 }
 
-/// How long a refused stream is remembered; bevy_remote drops the watcher within a tick or two
-/// of the front closing the stream, and stream ids are never reused.
-const REFUSED_MEMORY_SECS: f64 = 60.0;
-
-fn as_result(progress: &JoinProgress) -> BrpResult<Option<Value>> {
-    match progress {
-        JoinProgress::Failed(error) => Err(join_error(error)),
-        other => serde_json::to_value(other).map(Some).map_err(BrpError::internal),
+impl Watcher {
+    /// Sends the messages of `updates` this stream has not had yet; `false` once the stream is
+    /// done with (its last message sent, or nobody listening).
+    fn catch_up(&mut self, updates: &JoinUpdates) -> bool {
+        while let Some(next) = updates.get(self.sent) {
+            self.sent += 1;
+            let result = as_result(next);
+            let last = is_terminal_join_result(&result);
+            if self.answers.try_send(result).is_err() || last {
+                return false;
+            }
+        }
+        !self.answers.is_closed()
     }
 }
 
-/// The joins as the join methods see them: by request id, by the stream following them, and
-/// with the state of the tokens they were given.
+fn as_result(progress: &JoinProgress) -> BrpResult {
+    match progress {
+        JoinProgress::Failed(error) => Err(join_error(error)),
+        other => serde_json::to_value(other).map_err(BrpError::internal),
+    }
+}
+
+/// The joins as the join methods see them: by request id, and with the state of the tokens
+/// they were given.
 #[derive(SystemParam)]
 pub struct JoinBook<'w, 's> {
-    joins: Query<'w, 's, (&'static Join, &'static JoinUpdates)>,
+    joins: Query<'w, 's, (&'static Join, &'static JoinUpdates, &'static mut JoinWatchers)>,
     index: ResMut<'w, RequestIndex>,
-    cursors: ResMut<'w, StreamCursors>,
     tokens: Res<'w, TokenIndex>,
     token_states: Query<'w, 's, &'static TokenState>,
     link: Res<'w, NatsLinkState>,
 }
 
 impl JoinBook<'_, '_> {
-    /// Joins waiting, and seats `requester` holds: its waiting joins plus its ready joins
-    /// whose player has not connected yet.
-    fn waiting(&self, requester: &Requester) -> Waiting {
-        let mut waiting = Waiting::default();
-        for (join, _) in &self.joins {
-            let pending = !join.phase().is_terminal();
-            waiting.total += usize::from(pending);
+    /// Joins waiting, and seats each address key holds: its waiting joins plus its ready joins
+    /// whose player has not connected yet (one pass for a whole batch of calls).
+    fn tally(&self) -> WaitingTally {
+        let mut tally = WaitingTally::default();
+        for (join, _, _) in &self.joins {
             let unclaimed = match join.phase() {
                 JoinPhase::Ready { seat, .. } => self
                     .tokens
@@ -72,58 +85,98 @@ impl JoinBook<'_, '_> {
                     .is_some_and(|state| *state == TokenState::Unclaimed),
                 _ => false,
             };
-            waiting.from_requester += usize::from((pending || unclaimed) && join.requester.key == requester.key);
+            tally.count(&join.requester.key, !join.phase().is_terminal(), unclaimed);
         }
-        waiting
+        tally
     }
 }
 
-/// Starts or resumes a join and returns each new progress message for the calling stream.
-pub fn join_watch(
-    In(params): In<Option<Value>>,
+/// A join admitted in this batch: spawned with its watchers once the batch is done.
+struct NewJoin {
+    join: Join,
+    first: JoinProgress,
+    watchers: Vec<Watcher>,
+}
+
+/// Takes every join call waiting at the desk: admits new joins, lets retries follow the join
+/// holding their request id, and answers refusals at once.
+pub fn take_join_calls(
+    desk: Res<JoinDesk>,
     mut commands: Commands,
     mut book: JoinBook,
     config: Res<MatchmakerConfig>,
     waker: Res<AppWaker>,
     time: Res<Time<Real>>,
-) -> BrpResult<Option<Value>> {
-    let JoinCall { caller, request } = parse(params)?;
-    if book.cursors.refused.contains_key(&caller.stream) {
-        return Ok(None); // answered already; the front is closing this stream
-    }
-    if let Some(&(entity, sent)) = book.cursors.following.get(&caller.stream) {
-        let Ok((_, updates)) = book.joins.get(entity) else {
-            book.cursors.following.remove(&caller.stream);
-            return Err(join_error(&ErrorCode::Internal.into()));
-        };
-        let Some(next) = updates.get(sent) else { return Ok(None) };
-        book.cursors.following.insert(caller.stream, (entity, sent + 1));
-        if sent + 1 < updates.len() {
-            waker.wake(); // one message per tick: come back at once for the rest
-        }
-        return as_result(next);
+) {
+    if desk.is_empty() {
+        return;
     }
     let now = now(&time);
-    let answer = start_or_resume(caller, request, &mut commands, &mut book, &config, now);
-    match &answer {
-        Ok(_) => waker.wake(),
-        Err(_) => {
-            book.cursors.refused.insert(caller.stream, now);
+    let mut tally = book.tally();
+    let mut new_joins: HashMap<Entity, NewJoin> = HashMap::new();
+    while let Some(JoinTicket { call, answers }) = desk.take() {
+        if let Err(error) = take_call(call, answers, &mut commands, &mut book, &mut tally, &mut new_joins, &config, now)
+        {
+            tracing::debug!("join call not answered: {error}");
         }
     }
-    answer
+    for (entity, NewJoin { join, first, watchers }) in new_joins {
+        let name = Name::new(format!("join {}", join.request_id));
+        commands.entity(entity).insert((name, join, JoinUpdates::new(first), JoinWatchers(watchers)));
+    }
+    waker.wake();
 }
 
-/// Admits a new join or resumes the one holding the request id, for a stream seen for the
-/// first time.
-fn start_or_resume(
-    caller: Caller,
-    request: JoinRequest,
+/// One call: its first answer is sent now, later ones by [`publish_join_progress`].
+#[allow(clippy::too_many_arguments)] // one call's context, gathered by the system above
+fn take_call(
+    JoinCall { caller, request }: JoinCall,
+    answers: async_channel::Sender<BrpResult>,
     commands: &mut Commands,
     book: &mut JoinBook,
+    tally: &mut WaitingTally,
+    new_joins: &mut HashMap<Entity, NewJoin>,
     config: &MatchmakerConfig,
     now: f64,
-) -> BrpResult<Option<Value>> {
+) -> Result<(), async_channel::TrySendError<BrpResult>> {
+    let (request_id, valid) = match validate(request) {
+        Ok(checked) => checked,
+        Err(error) => return answers.try_send(Err(error)),
+    };
+    let requester = Requester { ip: caller.ip.to_string(), key: address_key(caller.ip).to_string() };
+    let existing = book.index.0.get(request_id.as_str()).copied();
+    let existing_join = existing.and_then(|e| {
+        new_joins.get(&e).map(|new| &new.join).or_else(|| book.joins.get(e).ok().map(|(join, _, _)| join))
+    });
+    let served = config.games.serves(&valid.game, &valid.version);
+    let waiting = tally.for_requester(&requester);
+    match admit(&valid, &requester, existing_join, served, waiting, &config.admission_limits(), book.link.is_up()) {
+        Admission::Refuse(error) => {
+            crate::telemetry::join_refused(error.code.as_str());
+            answers.try_send(Err(join_error(&error)))
+        }
+        Admission::Resume => resume(existing, answers, book, new_joins),
+        Admission::Admit => {
+            let client_ip = match valid.client_ip {
+                Some(ip) if config.dev_mode => ip.to_string(),
+                _ => requester.ip.clone(),
+            };
+            let deadline = now + config.join_deadline.as_secs_f64();
+            tally.admitted(&requester);
+            let (join, first) = Join::new(&valid, request_id.clone(), requester, client_ip, now, deadline);
+            tracing::info!(request_id = %request_id, game = %join.game.label(), "join queued");
+            let entity = commands.spawn_empty().id();
+            book.index.0.insert(request_id.to_string(), entity);
+            let sent = answers.try_send(as_result(&first));
+            new_joins.insert(entity, NewJoin { join, first, watchers: vec![Watcher { answers, sent: 1 }] });
+            sent
+        }
+    }
+}
+
+/// The request checked, with its request id (the front always sets one; a call from elsewhere
+/// gets a fresh one).
+fn validate(request: JoinRequest) -> Result<(RequestId, bevygap_shared::protocol::ValidJoinRequest), BrpError> {
     let valid = request.validate().map_err(|e| {
         crate::telemetry::join_refused(e.code.as_str());
         join_error(&e)
@@ -133,39 +186,34 @@ fn start_or_resume(
         .clone()
         .or_else(|| RequestId::new(format!("{:032x}", rand::random::<u128>())).ok())
         .ok_or_else(|| join_error(&ErrorCode::Internal.into()))?;
-    let requester = Requester { ip: caller.ip.to_string(), key: address_key(caller.ip).to_string() };
-    let existing = book.index.0.get(request_id.as_str()).copied();
-    let existing_join = existing.and_then(|e| book.joins.get(e).ok()).map(|(join, _)| join);
-    let served = config.games.serves(&valid.game, &valid.version);
-    let waiting = book.waiting(&requester);
-    let limits = config.admission_limits();
-    match admit(&valid, &requester, existing_join, served, waiting, &limits, book.link.is_up()) {
-        Admission::Refuse(error) => {
-            crate::telemetry::join_refused(error.code.as_str());
-            Err(join_error(&error))
-        }
-        Admission::Resume => {
-            let resumed = existing.and_then(|e| book.joins.get(e).ok().map(|(_, updates)| (e, updates)));
-            let Some((entity, updates)) = resumed else { return Err(join_error(&ErrorCode::Internal.into())) };
-            let latest = as_result(updates.latest());
-            book.cursors.following.insert(caller.stream, (entity, updates.len()));
-            latest
-        }
-        Admission::Admit => {
-            let client_ip = match valid.client_ip {
-                Some(ip) if config.dev_mode => ip.to_string(),
-                _ => requester.ip.clone(),
-            };
-            let deadline = now + config.join_deadline.as_secs_f64();
-            let (join, first) = Join::new(&valid, request_id.clone(), requester, client_ip, now, deadline);
-            tracing::info!(request_id = %request_id, game = %join.game.label(), "join queued");
-            let entity =
-                commands.spawn((Name::new(format!("join {request_id}")), join, JoinUpdates::new(first.clone()))).id();
-            book.index.0.insert(request_id.to_string(), entity);
-            book.cursors.following.insert(caller.stream, (entity, 1));
-            as_result(&first)
-        }
+    Ok((request_id, valid))
+}
+
+/// A retry follows the join holding its request id: it is sent the latest message at once, and
+/// what comes after.
+fn resume(
+    existing: Option<Entity>,
+    answers: async_channel::Sender<BrpResult>,
+    book: &mut JoinBook,
+    new_joins: &mut HashMap<Entity, NewJoin>,
+) -> Result<(), async_channel::TrySendError<BrpResult>> {
+    let Some(entity) = existing else { return answers.try_send(Err(join_error(&ErrorCode::Internal.into()))) };
+    if let Some(new) = new_joins.get_mut(&entity) {
+        answers.try_send(as_result(&new.first))?;
+        new.watchers.push(Watcher { answers, sent: 1 });
+        return Ok(());
     }
+    let Ok((_, updates, mut watchers)) = book.joins.get_mut(entity) else {
+        return answers.try_send(Err(join_error(&ErrorCode::Internal.into())));
+    };
+    let latest = as_result(updates.latest());
+    let last = is_terminal_join_result(&latest);
+    answers.try_send(latest)?;
+    if !last {
+        let watcher = Watcher { answers, sent: updates.len() };
+        watchers.0.push(watcher);
+    }
+    Ok(())
 }
 
 /// Withdraws a pending join by its request id; only from the address that made it.
@@ -190,62 +238,114 @@ pub fn cancel(
     Ok(json!({ "cancelled": pending.is_some() }))
 }
 
-/// Drops cursors of streams whose join is gone, and refusals old enough to be forgotten.
-pub fn prune_stream_cursors(mut cursors: ResMut<StreamCursors>, joins: Query<(), With<Join>>, time: Res<Time<Real>>) {
-    let now = now(&time);
-    cursors.following.retain(|_, (entity, _)| joins.contains(*entity));
-    cursors.refused.retain(|_, at| now - *at < REFUSED_MEMORY_SECS);
+/// Sends each stream the messages its join published since it was last sent some, and lets
+/// go of streams that are done.
+pub fn publish_join_progress(mut joins: Query<(&JoinUpdates, &mut JoinWatchers), Changed<JoinUpdates>>) {
+    for (updates, mut watchers) in &mut joins {
+        watchers.0.retain_mut(|watcher| watcher.catch_up(updates));
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
-    use bevygap_shared::LightyearKeys;
+    use std::time::Duration;
 
     use super::*;
-    use crate::joins::JoinsPlugin;
-    use crate::nats_bridge::MemoryNatsPlugin;
-    use crate::providers::{FakeProvider, ProviderPlugin};
-    use crate::tokens::MatchmakerKeys;
+    use crate::endpoints::params::Caller;
+    use crate::harness::SteppedMatchmaker;
+    use crate::schedule::MatchmakerSystems;
 
+    /// A stepped matchmaker with one ready fleet server and the join desk in front of it.
     fn app(configure: impl FnOnce(&mut MatchmakerConfig)) -> App {
-        let mut config = MatchmakerConfig::for_tests("join-methods", Vec::new());
-        configure(&mut config);
-        let mut app = App::new();
-        app.add_plugins(MinimalPlugins)
-            .insert_resource(config)
-            .insert_resource(MatchmakerKeys(LightyearKeys::development()))
+        let mut mm = SteppedMatchmaker::fleet(configure);
+        mm.app
             .init_resource::<AppWaker>()
-            .init_resource::<StreamCursors>()
-            .add_plugins((MemoryNatsPlugin, ProviderPlugin::new(Arc::new(FakeProvider::new())), JoinsPlugin));
-        app.finish();
-        app.cleanup();
-        app.update();
-        app
+            .init_resource::<JoinDesk>()
+            .register_required_components::<Join, JoinWatchers>()
+            .add_systems(
+                Update,
+                (
+                    take_join_calls.in_set(MatchmakerSystems::Ingest),
+                    publish_join_progress.in_set(MatchmakerSystems::Cleanup),
+                ),
+            );
+        mm.register_server("fleet-1", 8);
+        mm.step();
+        mm.app
     }
 
-    fn call(app: &mut App, stream: u64, request_id: &str) -> BrpResult<Option<Value>> {
+    /// Hands a join call to the desk, as the front does.
+    fn call(app: &App, ip: &str, request_id: &str) -> async_channel::Receiver<BrpResult> {
         let request = JoinRequest { request_id: Some(request_id.into()), ..JoinRequest::new("demo", "1.0") };
-        let caller = Caller { ip: "203.0.113.1".parse().expect("literal"), stream };
-        let params = serde_json::to_value(JoinCall { caller, request }).ok();
-        app.world_mut().run_system_cached_with(join_watch, params).expect("the handler runs")
+        let params = serde_json::to_value(JoinCall { caller: Caller { ip: ip.parse().expect("literal") }, request });
+        let desk = app.world().resource::<JoinDesk>().clone();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("a runtime");
+        runtime.block_on(desk.submit(params.ok(), Duration::ZERO)).expect("the desk has room")
+    }
+
+    fn answers(rx: &async_channel::Receiver<BrpResult>) -> Vec<BrpResult> {
+        std::iter::from_fn(|| rx.try_recv().ok()).collect()
+    }
+
+    fn status(result: &BrpResult) -> Option<&str> {
+        result.as_ref().ok().and_then(|v| v.get("status")).and_then(Value::as_str)
+    }
+
+    fn code(result: &BrpResult) -> Option<String> {
+        result.as_ref().err().and_then(|e| e.data.as_ref()).and_then(|d| d["code"].as_str()).map(str::to_owned)
     }
 
     #[test]
-    fn a_refused_stream_stays_refused_when_bevy_remote_asks_again() {
-        let mut app = app(|c| c.max_waiting = 1);
-        assert!(call(&mut app, 1, "first-join-0001").is_ok(), "the first join is admitted");
-        let refused = call(&mut app, 2, "second-join-0002").expect_err("the cap refuses the second");
-        assert_eq!(refused.data.as_ref().and_then(|d| d["code"].as_str()), Some("too_many_waiting"));
+    fn a_stream_is_sent_every_message_of_its_join_and_is_closed_after_the_last() {
+        let mut app = app(|_| {});
+        let rx = call(&app, "203.0.113.1", "watched-join-0001");
+        for _ in 0..20 {
+            app.update();
+        }
+        let got = answers(&rx);
+        let statuses: Vec<_> = got.iter().map(status).collect();
+        assert!(statuses.len() >= 2, "more than the first message: {statuses:?}");
+        assert_eq!(statuses.first(), Some(&Some("queued")));
+        assert_eq!(statuses.last(), Some(&Some("ready")), "{statuses:?}");
+        assert!(rx.is_closed(), "the stream ends after its last message");
+        assert!(
+            app.world_mut().query::<&JoinWatchers>().iter(app.world()).all(|w| w.0.is_empty()),
+            "no watcher is kept"
+        );
+    }
 
-        let first = app.world().resource::<RequestIndex>().0["first-join-0001"];
-        app.world_mut().write_message(FailJoin { join: first, error: ErrorCode::Cancelled.into() });
+    #[test]
+    fn a_retry_in_the_same_batch_follows_the_same_join_and_a_later_one_gets_the_latest_message() {
+        let mut app = app(|_| {});
+        let first = call(&app, "203.0.113.1", "retried-join-0001");
+        let again = call(&app, "203.0.113.1", "retried-join-0001");
+        for _ in 0..20 {
+            app.update();
+        }
+        let joins = app.world_mut().query::<&Join>().iter(app.world()).count();
+        assert_eq!(joins, 1, "one join for one request id");
+        let last = |rx| answers(rx).last().map(|r| status(r).map(str::to_owned));
+        assert_eq!(last(&first), Some(Some("ready".into())));
+        assert_eq!(last(&again), Some(Some("ready".into())));
+        let late = call(&app, "203.0.113.1", "retried-join-0001");
         app.update();
-        // A slot is free now; bevy_remote runs the watcher of the refused stream once more
-        // before it notices the front closed it. That must not start a join.
-        assert_eq!(call(&mut app, 2, "second-join-0002").ok(), Some(None));
-        assert!(!app.world().resource::<RequestIndex>().0.contains_key("second-join-0002"), "no join nobody follows");
-        assert!(call(&mut app, 3, "second-join-0002").is_ok(), "a new call is admitted");
+        let late = answers(&late);
+        assert_eq!(late.len(), 1, "only the latest message");
+        assert_eq!(status(&late[0]), Some("ready"));
+    }
+
+    #[test]
+    fn calls_in_one_batch_count_against_the_caps_as_they_are_admitted_and_refusals_end_their_stream() {
+        let mut app = app(|c| c.max_joins_per_ip = 2);
+        let calls: Vec<_> = (0..3).map(|i| call(&app, "203.0.113.7", &format!("capped-join-000{i}"))).collect();
+        let other = call(&app, "198.51.100.1", "other-address-0001");
+        app.update();
+        let refused = answers(&calls[2]);
+        assert_eq!(refused.len(), 1);
+        assert_eq!(code(&refused[0]).as_deref(), Some("rate_limited"));
+        assert!(calls[2].is_closed(), "a refused stream is over");
+        assert!(!app.world().resource::<RequestIndex>().0.contains_key("capped-join-0002"));
+        assert_eq!(answers(&calls[0]).first().and_then(status), Some("queued"));
+        assert_eq!(answers(&other).first().and_then(status), Some("queued"), "another address is not capped");
     }
 }

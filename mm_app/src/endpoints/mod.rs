@@ -6,6 +6,7 @@ mod admin_methods;
 pub mod connections;
 pub mod envelope;
 mod front;
+pub mod join_desk;
 mod join_methods;
 pub mod limits;
 pub mod pacing;
@@ -21,7 +22,8 @@ use bevy_tokio_tasks::TokioTasksRuntime;
 use bevygap_shared::protocol::{METHOD_CANCEL, METHOD_JOIN, METHOD_JOIN_WATCH};
 
 pub use front::Front;
-pub use join_methods::StreamCursors;
+pub use join_desk::JoinDesk;
+pub use join_methods::JoinWatchers;
 pub use policy::FrontKind;
 
 use crate::config::MatchmakerConfig;
@@ -72,9 +74,8 @@ impl EndpointsPlugin {
 impl Plugin for EndpointsPlugin {
     fn build(&self, app: &mut App) {
         require(app, || JoinsPlugin);
+        // Joins come in through the join desk, not bevy_remote (see `join_desk`).
         let remote = RemotePlugin::default()
-            .with_watching_method_main(METHOD_JOIN_WATCH, join_methods::join_watch)
-            .with_watching_method_main(METHOD_JOIN, join_methods::join_watch)
             .with_method_main(METHOD_CANCEL, join_methods::cancel)
             .with_method_main(admin_methods::SERVERS, admin_methods::servers)
             .with_method_main(admin_methods::SESSIONS, admin_methods::sessions)
@@ -83,8 +84,16 @@ impl Plugin for EndpointsPlugin {
             .with_method_main(admin_methods::DRAIN_SERVER, admin_methods::drain_server)
             .with_method_main(admin_methods::HISTORY, admin_methods::history);
         app.add_plugins(remote)
-            .init_resource::<StreamCursors>()
-            .add_systems(Update, join_methods::prune_stream_cursors.in_set(MatchmakerSystems::Cleanup));
+            .init_resource::<JoinDesk>()
+            .register_required_components::<crate::joins::Join, JoinWatchers>()
+            .add_systems(
+                Update,
+                (
+                    join_methods::take_join_calls.in_set(MatchmakerSystems::Ingest),
+                    join_desk::refuse_join_calls_while_standby.run_if(not(crate::ownership::acting)),
+                    join_methods::publish_join_progress.in_set(MatchmakerSystems::Cleanup),
+                ),
+            );
         let listeners = self.listeners.lock().ok().and_then(|mut l| l.take());
         if let Some(listeners) = listeners {
             let addrs = EndpointAddrs {
@@ -103,7 +112,7 @@ struct PendingListeners(Option<Listeners>);
 
 fn start_serving(
     mut pending: ResMut<PendingListeners>,
-    brp: Res<BrpSender>,
+    (brp, desk): (Res<BrpSender>, Res<JoinDesk>),
     rt: Res<TokioTasksRuntime>,
     config: Res<MatchmakerConfig>,
     waker: Res<AppWaker>,
@@ -113,7 +122,7 @@ fn start_serving(
     let Some(listeners) = pending.0.take() else { return };
     let sender: async_channel::Sender<bevy_remote::BrpMessage> = (*brp).clone();
     // With a namespace lease, calls go to whichever replica owns it.
-    let calls = CallRouter::new(sender, waker.clone(), forwarding.map(|f| f.clone()));
+    let calls = CallRouter::new(sender, desk.clone(), waker.clone(), forwarding.map(|f| f.clone()));
     let handle = rt.runtime().handle().clone();
     for (kind, listener) in [(FrontKind::Public, listeners.public), (FrontKind::Admin, listeners.admin)] {
         let front = Arc::new(Front::new(kind, &config, calls.clone(), metrics.as_ref().map(|m| m.0.clone())));

@@ -18,8 +18,6 @@ use super::envelope::protocol_error;
 pub struct Caller {
     /// The player's address, after trusted-proxy resolution.
     pub ip: IpAddr,
-    /// One id per HTTP request, so a watching handler knows which stream it is answering.
-    pub stream: u64,
 }
 
 /// `matchmaker.join` / `matchmaker.join+watch`.
@@ -48,21 +46,4 @@ pub struct CancelCall {
 pub fn parse<T: DeserializeOwned>(params: Option<Value>) -> Result<T, BrpError> {
     serde_json::from_value(params.unwrap_or(Value::Null))
         .map_err(|e| protocol_error(error_codes::INVALID_PARAMS, format!("invalid params: {e}")))
-}
-
-/// Stream ids, unique in this process across both endpoints and calls forwarded from other
-/// replicas (a watching handler tells its streams apart by them).
-static NEXT_STREAM: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-
-/// A fresh stream id.
-pub fn next_stream_id() -> u64 {
-    NEXT_STREAM.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-}
-
-/// Gives typed player params a stream id of this process: a call forwarded by another replica
-/// carries that replica's id, which may collide with one of ours.
-pub fn restamp_stream(params: &mut Option<Value>) {
-    if let Some(stream) = params.as_mut().and_then(|p| p.get_mut("caller")).and_then(|c| c.get_mut("stream")) {
-        *stream = Value::from(next_stream_id());
-    }
 }

@@ -24,6 +24,36 @@ pub struct Waiting {
     pub from_requester: usize,
 }
 
+/// The counts behind [`Waiting`] for every requester at once, gathered in one pass over the
+/// joins and kept up to date as a batch of calls is admitted, so admitting a call costs the
+/// same with ten thousand joins waiting as with none.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WaitingTally {
+    total: usize,
+    held_by: std::collections::HashMap<String, usize>,
+}
+
+impl WaitingTally {
+    /// Counts one join: `pending` if it is still waiting, `unclaimed` if it was answered ready
+    /// and its player has not connected yet; `key` is its requester's address key.
+    pub fn count(&mut self, key: &str, pending: bool, unclaimed: bool) {
+        self.total += usize::from(pending);
+        if pending || unclaimed {
+            *self.held_by.entry(key.to_owned()).or_default() += 1;
+        }
+    }
+
+    /// What [`admit`] needs to know about `requester`.
+    pub fn for_requester(&self, requester: &Requester) -> Waiting {
+        Waiting { total: self.total, from_requester: self.held_by.get(&requester.key).copied().unwrap_or(0) }
+    }
+
+    /// Counts a join just admitted for `requester`.
+    pub fn admitted(&mut self, requester: &Requester) {
+        self.count(&requester.key, true, false);
+    }
+}
+
 /// The answer.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Admission {
@@ -111,6 +141,20 @@ mod tests {
         assert_eq!(code(admit(&request(), &from("a"), None, true, full, &LIMITS, true)), ErrorCode::TooManyWaiting);
         let mine = Waiting { total: 3, from_requester: 2 };
         assert_eq!(code(admit(&request(), &from("a"), None, true, mine, &LIMITS, true)), ErrorCode::RateLimited);
+    }
+
+    #[test]
+    fn the_tally_counts_waiting_joins_for_everyone_and_held_seats_per_address_key() {
+        let mut tally = WaitingTally::default();
+        tally.count("a", true, false);
+        tally.count("a", false, true);
+        tally.count("a", false, false);
+        tally.count("b", true, false);
+        assert_eq!(tally.for_requester(&from("a")), Waiting { total: 2, from_requester: 2 });
+        assert_eq!(tally.for_requester(&from("c")), Waiting { total: 2, from_requester: 0 });
+        tally.admitted(&from("c"));
+        assert_eq!(tally.for_requester(&from("c")), Waiting { total: 3, from_requester: 1 });
+        assert_eq!(tally.for_requester(&from("b")), Waiting { total: 3, from_requester: 1 });
     }
 
     #[test]

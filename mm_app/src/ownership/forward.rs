@@ -1,7 +1,7 @@
 //! Calls a standby receives are served by the owner: the standby publishes the call on the
 //! namespace's calls subject with a reply inbox; the owner (the only replica subscribed that
-//! answers) runs it through its own bevy_remote channel and relays every answer back, with a
-//! keep-alive each second, until the last one.
+//! answers) runs it through its own join desk or bevy_remote channel and relays every answer
+//! back, with a keep-alive each second, until the last one.
 //!
 //! 1. **Forward.** The standby publishes a [`ForwardedCall`] and waits up to a second for
 //!    [`Relay::Accepted`]; silence means no owner yet (a take-over in progress): it tries
@@ -29,9 +29,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::lease::LeaseHold;
+use crate::endpoints::JoinDesk;
 use crate::endpoints::envelope::{code_error, is_terminal_join_result};
 use crate::endpoints::pacing::{Paced, paced};
-use crate::endpoints::params::restamp_stream;
 
 /// How long a forwarder waits for the owner to accept a call.
 const ACCEPT_WAIT: Duration = Duration::from_secs(1);
@@ -73,6 +73,7 @@ fn is_last(method: &str, result: &BrpResult) -> bool {
 #[derive(Clone)]
 pub struct CallRouter {
     local: async_channel::Sender<BrpMessage>,
+    joins: JoinDesk,
     waker: AppWaker,
     forward: Option<Forwarding>,
 }
@@ -88,8 +89,13 @@ pub struct Forwarding {
 impl CallRouter {
     /// A router serving every call here (one matchmaker, no lease), or forwarding calls while
     /// this replica is not the owner.
-    pub fn new(local: async_channel::Sender<BrpMessage>, waker: AppWaker, forward: Option<Forwarding>) -> Self {
-        Self { local, waker, forward }
+    pub fn new(
+        local: async_channel::Sender<BrpMessage>,
+        joins: JoinDesk,
+        waker: AppWaker,
+        forward: Option<Forwarding>,
+    ) -> Self {
+        Self { local, joins, waker, forward }
     }
 
     /// Sends a call on its way; its answers arrive on the returned channel, which closes after
@@ -112,8 +118,13 @@ impl CallRouter {
         }
     }
 
-    /// Puts a call into this replica's bevy_remote channel.
+    /// Puts a call into this replica's join desk (joins) or bevy_remote channel (the rest).
     async fn serve_here(&self, method: String, params: Option<Value>) -> Option<async_channel::Receiver<BrpResult>> {
+        if method == METHOD_JOIN || method == METHOD_JOIN_WATCH {
+            let rx = self.joins.submit(params, QUEUE_WAIT).await.ok()?;
+            self.waker.wake();
+            return Some(rx);
+        }
         let (tx, rx) = async_channel::bounded(64);
         let message = BrpMessage { method, params, sender: tx };
         let queued = tokio::time::timeout(QUEUE_WAIT, self.local.send(message)).await;
@@ -235,12 +246,11 @@ pub async fn serve_forwarded_calls(router: CallRouter, forward: Forwarding, dead
 async fn relay_answers(
     router: CallRouter,
     forward: Forwarding,
-    mut call: ForwardedCall,
+    call: ForwardedCall,
     reply: String,
     deadline: Duration,
 ) {
     let client = &forward.client;
-    restamp_stream(&mut call.params);
     let Some(rx) = router.serve_here(call.method.clone(), call.params).await else {
         let busy = Relay::Result { result: Err(code_error(ErrorCode::Unavailable)) };
         publish(client, &reply, &busy).await;

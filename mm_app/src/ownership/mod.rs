@@ -49,6 +49,7 @@ pub mod lease;
 
 use std::sync::Arc;
 
+use crate::endpoints::JoinDesk;
 use bevy::prelude::*;
 use bevy_tokio_tasks::TokioTasksRuntime;
 
@@ -179,12 +180,12 @@ fn start_lease(
     store: Res<LeaseStore>,
     ownership: Res<Ownership>,
     forwarding: Res<Forwarding>,
-    (brp, waker): (Res<bevy_remote::BrpSender>, Res<bevygap_shared::inbox::AppWaker>),
+    (brp, desk, waker): (Res<bevy_remote::BrpSender>, Res<JoinDesk>, Res<bevygap_shared::inbox::AppWaker>),
     config: Res<crate::config::MatchmakerConfig>,
     terms: Res<Terms>,
     rt: Res<TokioTasksRuntime>,
 ) {
-    let router = CallRouter::new((**brp).clone(), waker.clone(), None);
+    let router = CallRouter::new((**brp).clone(), desk.clone(), waker.clone(), None);
     let deadline = config.join_deadline + std::time::Duration::from_secs(5);
     let handle = rt.runtime().handle().clone();
     let serve = serve_after_acquired(handle.clone(), router, forwarding.clone(), deadline, waker.clone());
