@@ -14,6 +14,7 @@
 //! The pure parts ([`percentile`], [`stream::Outcome`] parsing, [`proc`] readings) are unit
 //! tested; `tests/smoke.rs` runs a tiny load against a real matchmaker.
 
+pub mod bench;
 pub mod proc;
 pub mod stream;
 
@@ -39,8 +40,9 @@ pub enum Load {
 /// What to load and how.
 #[derive(Debug, Clone)]
 pub struct Plan {
-    /// The matchmaker's public address.
-    pub target: SocketAddr,
+    /// The matchmakers' public addresses; joins go to each in turn (one for a single
+    /// matchmaker, every replica's to spread players over replicas).
+    pub targets: Vec<SocketAddr>,
     pub game: String,
     pub version: String,
     pub load: Load,
@@ -67,6 +69,9 @@ pub struct Report {
     pub matchmaker_cpu_secs: Option<f64>,
     /// The matchmaker's resident memory at the end, in MiB.
     pub matchmaker_rss_mib: Option<f64>,
+    /// The load generator's own CPU time during the run: near `wall_secs` means it was the
+    /// limit, not the matchmaker.
+    pub loadgen_cpu_secs: Option<f64>,
 }
 
 /// Latency percentiles of the ready joins.
@@ -118,14 +123,18 @@ pub fn run(plan: &Plan) -> Result<Report, LoadError> {
         Load::Open { rate, duration } if !(rate.is_finite() && rate > 0.0) || duration.is_zero() => {
             return Err(LoadError::EmptyPlan("open loop needs a positive rate and duration"));
         }
+        _ if plan.targets.is_empty() => return Err(LoadError::EmptyPlan("no target")),
         _ => {}
     }
+    proc::raise_fd_limit();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let own_before = proc::cpu_secs(std::process::id());
     let cpu_before = plan.matchmaker_pid.and_then(proc::cpu_secs);
     let started = Instant::now();
     let outcomes = runtime.block_on(drive(plan));
     let wall = started.elapsed().as_secs_f64();
     let cpu_after = plan.matchmaker_pid.and_then(proc::cpu_secs);
+    let own_after = proc::cpu_secs(std::process::id());
     let mut errors = BTreeMap::new();
     let mut ready = Vec::new();
     for outcome in &outcomes {
@@ -143,16 +152,21 @@ pub fn run(plan: &Plan) -> Result<Report, LoadError> {
         errors,
         matchmaker_cpu_secs: cpu_before.zip(cpu_after).map(|(before, after)| after - before),
         matchmaker_rss_mib: plan.matchmaker_pid.and_then(proc::rss_mib),
+        loadgen_cpu_secs: own_before.zip(own_after).map(|(before, after)| after - before),
     })
 }
 
+/// Runs in this process so far: request ids stay unique when one process runs several loads.
+static RUNS: AtomicU64 = AtomicU64::new(0);
+
 async fn drive(plan: &Plan) -> Vec<(Outcome, Duration)> {
-    let run_id = std::process::id();
+    let run_id = format!("{}-{}", std::process::id(), RUNS.fetch_add(1, Ordering::Relaxed));
     let next = Arc::new(AtomicU64::new(0));
     let (game, version): (Arc<str>, Arc<str>) = (plan.game.as_str().into(), plan.version.as_str().into());
-    let (target, timeout) = (plan.target, plan.join_timeout);
+    let (targets, timeout): (Arc<[SocketAddr]>, _) = (plan.targets.as_slice().into(), plan.join_timeout);
     let join = move |n: u64| {
         let request = stream::join_request(&game, &version, &format!("lg-{run_id}-{n}"));
+        let target = targets[(n % targets.len() as u64) as usize];
         async move {
             let started = Instant::now();
             let outcome = match tokio::time::timeout(timeout, stream::join(target, &request)).await {
@@ -223,7 +237,7 @@ mod tests {
     #[test]
     fn an_empty_plan_is_refused() {
         let plan = |load| Plan {
-            target: "127.0.0.1:9".parse().expect("an address"),
+            targets: vec!["127.0.0.1:9".parse().expect("an address")],
             game: "demo".into(),
             version: "1.0".into(),
             load,
@@ -233,5 +247,7 @@ mod tests {
         assert!(run(&plan(Load::Closed { joins: 0, concurrency: 4 })).is_err());
         assert!(run(&plan(Load::Open { rate: 0.0, duration: Duration::from_secs(1) })).is_err());
         assert!(run(&plan(Load::Open { rate: f64::NAN, duration: Duration::from_secs(1) })).is_err());
+        let nowhere = Plan { targets: Vec::new(), ..plan(Load::Closed { joins: 1, concurrency: 1 }) };
+        assert!(run(&nowhere).is_err());
     }
 }

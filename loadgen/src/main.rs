@@ -1,7 +1,7 @@
 //! `bevygap-loadgen`: simulated players against a running matchmaker.
 //!
 //! ```text
-//! bevygap-loadgen --target 127.0.0.1:7800 [--game demo --version 1.0]
+//! bevygap-loadgen --target 127.0.0.1:7800[,127.0.0.1:7801…] [--game demo --version 1.0]
 //!                 (--joins 2000 --concurrency 100 | --rate 500 --duration 10)
 //!                 [--pid <matchmaker pid>] [--timeout 60] [--json]
 //! ```
@@ -17,7 +17,7 @@ use std::time::Duration;
 use bevygap_loadgen::{Load, Plan, Report, run};
 
 fn parse(args: &[String]) -> Result<(Plan, bool), String> {
-    let mut target = None;
+    let mut targets = Vec::new();
     let (mut game, mut version) = ("demo".to_string(), "1.0".to_string());
     let (mut joins, mut concurrency, mut rate, mut duration) = (None, None, None, None);
     let (mut pid, mut timeout, mut json) = (None, Duration::from_secs(60), false);
@@ -33,8 +33,9 @@ fn parse(args: &[String]) -> Result<(Plan, bool), String> {
         }
         match flag.as_str() {
             "--target" => {
-                let text = value()?;
-                target = Some(text.parse().map_err(|_| format!("--target: {text:?} is not host:port"))?);
+                for text in value()?.split(',') {
+                    targets.push(text.parse().map_err(|_| format!("--target: {text:?} is not host:port"))?);
+                }
             }
             "--game" => game = value()?,
             "--version" => version = value()?,
@@ -53,8 +54,10 @@ fn parse(args: &[String]) -> Result<(Plan, bool), String> {
         (None, None, Some(rate), Some(duration)) => Load::Open { rate, duration },
         _ => return Err("give --joins [--concurrency] (closed loop) or --rate with --duration (open loop)".into()),
     };
-    let target = target.ok_or("--target is required")?;
-    Ok((Plan { target, game, version, load, matchmaker_pid: pid, join_timeout: timeout }, json))
+    if targets.is_empty() {
+        return Err("--target is required".into());
+    }
+    Ok((Plan { targets, game, version, load, matchmaker_pid: pid, join_timeout: timeout }, json))
 }
 
 fn print(report: &Report) {
@@ -69,6 +72,9 @@ fn print(report: &Report) {
     if let (Some(cpu), Some(rss)) = (report.matchmaker_cpu_secs, report.matchmaker_rss_mib) {
         let per_join = if report.joins_ready > 0 { cpu / report.joins_ready as f64 * 1e6 } else { 0.0 };
         println!("  matchmaker: {cpu:.2} s CPU ({per_join:.0} µs per ready join), RSS {rss:.1} MiB at the end");
+    }
+    if let Some(own) = report.loadgen_cpu_secs {
+        println!("  load generator: {own:.2} s CPU");
     }
 }
 

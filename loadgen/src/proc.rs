@@ -29,8 +29,9 @@ pub fn rss_kib(status: &str) -> Option<u64> {
 
 /// Clock ticks per second (`getconf CLK_TCK`; 100 on Linux).
 fn ticks_per_sec() -> Option<f64> {
-    let out = std::process::Command::new("getconf").arg("CLK_TCK").output().ok()?;
-    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+    // SAFETY: sysconf only reads a configuration value.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (ticks > 0).then_some(ticks as f64)
 }
 
 #[cfg(test)]
@@ -50,5 +51,17 @@ mod tests {
         assert_eq!(rss_kib("Name:\tx\n"), None);
         assert!(rss_mib(std::process::id()).is_some_and(|m| m > 0.0));
         assert!(cpu_secs(std::process::id()).is_some());
+    }
+}
+
+/// Raises the soft open-file limit to the hard one (each simulated player holds a socket).
+pub fn raise_fd_limit() {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed to them.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit { rlim_cur: limit.rlim_max, rlim_max: limit.rlim_max };
+            libc::setrlimit(libc::RLIMIT_NOFILE, &raised);
+        }
     }
 }

@@ -45,13 +45,26 @@ pub fn judge(event: &Value) -> Option<Outcome> {
 
 /// Sends `request` to `target` and reads until the join is answered.
 pub async fn join(target: SocketAddr, request: &[u8]) -> Outcome {
+    answer(target, request).await.0
+}
+
+/// The same, with the `ready` message's `result` (the ConnectToken and addresses) when the
+/// join got one: what a player connecting to its game server needs.
+pub async fn answer(target: SocketAddr, request: &[u8]) -> (Outcome, Option<Value>) {
     match exchange(target, request).await {
-        Ok(outcome) => outcome,
-        Err(_) => Outcome::Failed("transport".into()),
+        Ok(answer) => answer,
+        Err(_) => (Outcome::Failed("transport".into()), None),
     }
 }
 
-async fn exchange(target: SocketAddr, request: &[u8]) -> std::io::Result<Outcome> {
+/// The outcome of one event, with the ready message's `result`.
+fn judged(event: Value) -> Option<(Outcome, Option<Value>)> {
+    let outcome = judge(&event)?;
+    let ready = (outcome == Outcome::Ready).then(|| event.get("result").cloned()).flatten();
+    Some((outcome, ready))
+}
+
+async fn exchange(target: SocketAddr, request: &[u8]) -> std::io::Result<(Outcome, Option<Value>)> {
     let mut stream = TcpStream::connect(target).await?;
     stream.set_nodelay(true)?;
     stream.write_all(request).await?;
@@ -73,16 +86,16 @@ async fn exchange(target: SocketAddr, request: &[u8]) -> std::io::Result<Outcome
             break;
         }
         if let Some(data) = line.strip_prefix("data:") {
-            if let Some(outcome) = serde_json::from_str(data.trim()).ok().as_ref().and_then(judge) {
-                return Ok(outcome);
+            if let Some(answer) = serde_json::from_str(data.trim()).ok().and_then(judged) {
+                return Ok(answer);
             }
         } else {
             body.push_str(&line);
         }
     }
     // Not a stream (a refusal answered at once), or a stream that ended unanswered.
-    Ok(serde_json::from_str(body.trim()).ok().as_ref().and_then(judge).unwrap_or_else(|| {
-        Outcome::Failed(if status == 200 { "stream_ended".into() } else { format!("http_{status}") })
+    Ok(serde_json::from_str(body.trim()).ok().and_then(judged).unwrap_or_else(|| {
+        (Outcome::Failed(if status == 200 { "stream_ended".into() } else { format!("http_{status}") }), None)
     }))
 }
 
@@ -98,6 +111,12 @@ mod tests {
         let refused = json!({"error": {"code": -32000, "message": "slow down", "data": {"code": "rate_limited"}}});
         assert_eq!(judge(&refused), Some(Outcome::Failed("rate_limited".into())));
         assert_eq!(judge(&json!({"error": {"code": -32601}})), Some(Outcome::Failed("rpc_-32601".into())));
+        let (outcome, result) = judged(ready).expect("an answer");
+        assert_eq!(
+            (outcome, result.and_then(|r| r["connect_token"].as_str().map(str::to_owned))),
+            (Outcome::Ready, Some("…".into()))
+        );
+        assert_eq!(judged(refused).map(|(_, result)| result), Some(None));
     }
 
     #[test]

@@ -6,11 +6,14 @@
 //! # How a join flows
 //!
 //! 1. **Request.** A player POSTs `matchmaker.join+watch` to the public endpoint. The front
-//!    ([`endpoints`], `front.rs`) applies policy (rate, body size, allow-list) and builds typed
-//!    params ([`endpoints::params`]) into bevy_remote's channel.
-//! 2. **Admission.** `endpoints/join_methods.rs` counts waiting joins and asks the pure check
-//!    [`joins::admission::admit`]: unknown game, caps, or a retry that resumes an earlier join.
-//!    An admitted request becomes a [`joins::Join`] entity, `Queued`.
+//!    ([`endpoints`], `front.rs`) applies policy (rate, body size, allow-list) and hands typed
+//!    params ([`endpoints::params`]) to the [`endpoints::JoinDesk`] with a channel for the
+//!    answers (other methods go to bevy_remote's channel).
+//! 2. **Admission.** `endpoints/join_methods.rs` takes the desk's calls once per tick, counts
+//!    waiting joins once for the batch, and asks the pure check [`joins::admission::admit`]:
+//!    unknown game, caps, or a retry that resumes an earlier join. An admitted request becomes
+//!    a [`joins::Join`] entity, `Queued`, followed by its stream ([`endpoints::JoinWatchers`]);
+//!    every later message is pushed to the stream when the join publishes it.
 //! 3. **Placement.** [`placement::plan`] (pure) picks a seat for each queued join, oldest
 //!    first: a ready server, else a starting one, else a launch through the provider
 //!    ([`providers`], `ServerProvider`), under the server limit. The system applying it is in

@@ -100,6 +100,11 @@ pub struct Cli {
     /// trusted proxies are not limited).
     #[arg(long, env = "BEVYGAP_MAX_CONNECTIONS_PER_IP", default_value_t = 32)]
     pub max_connections_per_ip: usize,
+    /// Open connections on the public endpoint in total (each waiting player holds one); never
+    /// more than the file-descriptor limit allows, keeping descriptors aside for NATS, game
+    /// servers and the admin endpoint.
+    #[arg(long, env = "BEVYGAP_MAX_CONNECTIONS", default_value_t = 4096)]
+    pub max_connections: usize,
     /// Seconds a connection may stay silent (before a request, or between requests) before it
     /// is closed.
     #[arg(long, env = "BEVYGAP_IDLE_TIMEOUT_SECS", default_value_t = 5)]
@@ -275,6 +280,7 @@ pub struct MatchmakerConfig {
     pub rate_per_minute: u32,
     pub rate_burst: u32,
     pub max_connections_per_ip: usize,
+    pub max_connections: usize,
     pub idle_timeout: Duration,
     pub max_waiting: usize,
     pub max_joins_per_ip: usize,
@@ -333,6 +339,7 @@ impl Cli {
         positive(self.rate_burst.into(), "--rate-burst / BEVYGAP_RATE_BURST")?;
         positive(self.max_waiting as u64, "--max-waiting / BEVYGAP_MAX_WAITING")?;
         positive(self.max_connections_per_ip as u64, "--max-connections-per-ip / BEVYGAP_MAX_CONNECTIONS_PER_IP")?;
+        positive(self.max_connections as u64, "--max-connections / BEVYGAP_MAX_CONNECTIONS")?;
         positive(self.idle_timeout_secs, "--idle-timeout-secs / BEVYGAP_IDLE_TIMEOUT_SECS")?;
         positive(self.max_joins_per_ip as u64, "--max-joins-per-ip / BEVYGAP_MAX_JOINS_PER_IP")?;
         positive(self.join_deadline_secs, "--join-deadline-secs / BEVYGAP_JOIN_DEADLINE_SECS")?;
@@ -404,6 +411,7 @@ impl Cli {
             rate_per_minute: self.rate_per_minute,
             rate_burst: self.rate_burst,
             max_connections_per_ip: self.max_connections_per_ip,
+            max_connections: self.max_connections,
             idle_timeout: Duration::from_secs(self.idle_timeout_secs),
             max_waiting: self.max_waiting,
             max_joins_per_ip: self.max_joins_per_ip,

@@ -32,9 +32,6 @@ type Body = BoxBody<Bytes, Infallible>;
 
 /// How long a client may take to send its (small) request body.
 const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// Open connections on the public endpoint at most (fewer if the descriptor limit is lower);
-/// beyond this new connections are closed at once.
-const MAX_CONNECTIONS: usize = 4096;
 /// Open connections on the admin endpoint (operators and their dashboards), counted within the
 /// descriptors [`connection_budget`] keeps aside.
 const MAX_ADMIN_CONNECTIONS: usize = 64;
@@ -64,7 +61,7 @@ impl Front {
         Self {
             policy: Gatekeeper::new(kind, config),
             connections: ConnectionCounts::new(config.max_connections_per_ip),
-            max_connections: if kind == FrontKind::Admin { MAX_ADMIN_CONNECTIONS } else { MAX_CONNECTIONS },
+            max_connections: if kind == FrontKind::Admin { MAX_ADMIN_CONNECTIONS } else { config.max_connections },
             idle_timeout: config.idle_timeout,
             calls,
             metrics: metrics.filter(|_| kind == FrontKind::Admin),

@@ -19,9 +19,8 @@ use super::params::{CancelCall, JoinCall, parse};
 use crate::clock::now;
 use crate::config::MatchmakerConfig;
 use crate::joins::admission::{Admission, WaitingTally, admit};
-use crate::joins::{FailJoin, Join, JoinPhase, JoinUpdates, RequestIndex, Requester};
+use crate::joins::{FailJoin, Join, JoinUpdates, RequestIndex, Requester, Settled, UnclaimedSeats};
 use crate::nats_bridge::NatsLinkState;
-use crate::tokens::{TokenIndex, TokenState};
 
 /// The streams following a join: where each sends its answers and how many of the join's
 /// messages it has been sent. Dropped with the join, which closes the streams still open.
@@ -65,30 +64,17 @@ fn as_result(progress: &JoinProgress) -> BrpResult {
 pub struct JoinBook<'w, 's> {
     joins: Query<'w, 's, (&'static Join, &'static JoinUpdates, &'static mut JoinWatchers)>,
     index: ResMut<'w, RequestIndex>,
-    tokens: Res<'w, TokenIndex>,
-    token_states: Query<'w, 's, &'static TokenState>,
     link: Res<'w, NatsLinkState>,
 }
 
-impl JoinBook<'_, '_> {
-    /// Joins waiting, and seats each address key holds: its waiting joins plus its ready joins
-    /// whose player has not connected yet (one pass for a whole batch of calls).
-    fn tally(&self) -> WaitingTally {
-        let mut tally = WaitingTally::default();
-        for (join, _, _) in &self.joins {
-            let unclaimed = match join.phase() {
-                JoinPhase::Ready { seat, .. } => self
-                    .tokens
-                    .0
-                    .get(&seat.client_id)
-                    .and_then(|token| self.token_states.get(*token).ok())
-                    .is_some_and(|state| *state == TokenState::Unclaimed),
-                _ => false,
-            };
-            tally.count(&join.requester.key, !join.phase().is_terminal(), unclaimed);
-        }
-        tally
+/// Joins waiting, and seats each address key holds: its waiting joins plus its ready joins
+/// whose player has not connected yet (one pass over the waiting joins for a whole batch).
+fn tally<'a>(waiting: &Query<&Join, Without<Settled>>, unclaimed: &'a UnclaimedSeats) -> WaitingTally<'a> {
+    let mut tally = WaitingTally::new(unclaimed.by_key());
+    for join in waiting {
+        tally.count_waiting(&join.requester.key);
     }
+    tally
 }
 
 /// A join admitted in this batch: spawned with its watchers once the batch is done.
@@ -104,6 +90,7 @@ pub fn take_join_calls(
     desk: Res<JoinDesk>,
     mut commands: Commands,
     mut book: JoinBook,
+    (waiting, unclaimed): (Query<&Join, Without<Settled>>, Res<UnclaimedSeats>),
     config: Res<MatchmakerConfig>,
     waker: Res<AppWaker>,
     time: Res<Time<Real>>,
@@ -112,7 +99,7 @@ pub fn take_join_calls(
         return;
     }
     let now = now(&time);
-    let mut tally = book.tally();
+    let mut tally = tally(&waiting, &unclaimed);
     let mut new_joins: HashMap<Entity, NewJoin> = HashMap::new();
     while let Some(JoinTicket { call, answers }) = desk.take() {
         if let Err(error) = take_call(call, answers, &mut commands, &mut book, &mut tally, &mut new_joins, &config, now)

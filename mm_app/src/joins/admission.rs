@@ -2,6 +2,8 @@
 //! request-id ownership, tested without an App. The `matchmaker.join` handler gathers the
 //! counts, calls [`admit`], and only translates the answer.
 
+use std::collections::HashMap;
+
 use bevygap_shared::protocol::{ErrorCode, JoinError, ValidJoinRequest};
 
 use super::machine::{Join, Requester};
@@ -24,33 +26,43 @@ pub struct Waiting {
     pub from_requester: usize,
 }
 
-/// The counts behind [`Waiting`] for every requester at once, gathered in one pass over the
-/// joins and kept up to date as a batch of calls is admitted, so admitting a call costs the
-/// same with ten thousand joins waiting as with none.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct WaitingTally {
+/// The counts behind [`Waiting`] for every requester at once: waiting joins gathered in one
+/// pass and kept up to date as a batch of calls is admitted, and the unclaimed seats of ready
+/// joins as the join plugin keeps them ([`super::UnclaimedSeats`]). Admitting a call costs the
+/// same with ten thousand answered joins kept for retries as with none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaitingTally<'a> {
     total: usize,
-    held_by: std::collections::HashMap<String, usize>,
+    waiting_by: HashMap<String, usize>,
+    unclaimed_by: &'a HashMap<String, usize>,
 }
 
-impl WaitingTally {
-    /// Counts one join: `pending` if it is still waiting, `unclaimed` if it was answered ready
-    /// and its player has not connected yet; `key` is its requester's address key.
-    pub fn count(&mut self, key: &str, pending: bool, unclaimed: bool) {
-        self.total += usize::from(pending);
-        if pending || unclaimed {
-            *self.held_by.entry(key.to_owned()).or_default() += 1;
+impl<'a> WaitingTally<'a> {
+    /// A tally with no waiting join yet, over these unclaimed seats per address key.
+    pub fn new(unclaimed_by: &'a HashMap<String, usize>) -> Self {
+        Self { total: 0, waiting_by: HashMap::new(), unclaimed_by }
+    }
+
+    /// Counts one waiting join of the requester with address key `key`.
+    pub fn count_waiting(&mut self, key: &str) {
+        self.total += 1;
+        match self.waiting_by.get_mut(key) {
+            Some(n) => *n += 1,
+            None => {
+                self.waiting_by.insert(key.to_owned(), 1);
+            }
         }
     }
 
     /// What [`admit`] needs to know about `requester`.
     pub fn for_requester(&self, requester: &Requester) -> Waiting {
-        Waiting { total: self.total, from_requester: self.held_by.get(&requester.key).copied().unwrap_or(0) }
+        let held = |map: &HashMap<String, usize>| map.get(&requester.key).copied().unwrap_or(0);
+        Waiting { total: self.total, from_requester: held(&self.waiting_by) + held(self.unclaimed_by) }
     }
 
     /// Counts a join just admitted for `requester`.
     pub fn admitted(&mut self, requester: &Requester) {
-        self.count(&requester.key, true, false);
+        self.count_waiting(&requester.key);
     }
 }
 
@@ -145,16 +157,16 @@ mod tests {
 
     #[test]
     fn the_tally_counts_waiting_joins_for_everyone_and_held_seats_per_address_key() {
-        let mut tally = WaitingTally::default();
-        tally.count("a", true, false);
-        tally.count("a", false, true);
-        tally.count("a", false, false);
-        tally.count("b", true, false);
+        let unclaimed = HashMap::from([("a".to_string(), 1), ("d".to_string(), 5)]);
+        let mut tally = WaitingTally::new(&unclaimed);
+        tally.count_waiting("a");
+        tally.count_waiting("b");
         assert_eq!(tally.for_requester(&from("a")), Waiting { total: 2, from_requester: 2 });
         assert_eq!(tally.for_requester(&from("c")), Waiting { total: 2, from_requester: 0 });
         tally.admitted(&from("c"));
         assert_eq!(tally.for_requester(&from("c")), Waiting { total: 3, from_requester: 1 });
         assert_eq!(tally.for_requester(&from("b")), Waiting { total: 3, from_requester: 1 });
+        assert_eq!(tally.for_requester(&from("d")), Waiting { total: 3, from_requester: 5 }, "unclaimed seats only");
     }
 
     #[test]

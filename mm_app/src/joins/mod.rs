@@ -7,6 +7,7 @@ pub mod admission;
 pub mod machine;
 pub mod pending;
 mod provider_seats;
+pub mod settled;
 mod systems;
 
 pub use systems::new_client_id;
@@ -17,6 +18,7 @@ use bevy::prelude::*;
 use bevygap_shared::protocol::{JoinError, JoinProgress, ReadyPayload};
 
 pub use machine::{Join, JoinPhase, MAX_LOST_SERVERS, RESUME_WINDOW_SECS, Release, Requester, SeatClaim};
+pub use settled::{Settled, UnclaimedSeats};
 
 use crate::nats_bridge::NatsCommand;
 use crate::schedule::{MatchmakerSystems, require};
@@ -80,6 +82,7 @@ impl Plugin for JoinsPlugin {
     fn build(&self, app: &mut App) {
         require(app, || TokensPlugin);
         app.init_resource::<RequestIndex>()
+            .init_resource::<UnclaimedSeats>()
             .add_message::<FailJoin>()
             .add_message::<NatsCommand>()
             .register_type::<Join>()
@@ -102,7 +105,14 @@ impl Plugin for JoinsPlugin {
             )
             .add_systems(
                 Update,
-                (systems::apply_failures, pending::remove_answered_joins, systems::forget_finished_joins)
+                (
+                    systems::apply_failures,
+                    settled::settle_joins,
+                    settled::release_claimed_seats,
+                    settled::recount_unclaimed_seats,
+                    pending::remove_answered_joins,
+                    systems::forget_finished_joins,
+                )
                     .chain()
                     .in_set(MatchmakerSystems::Finish),
             )

@@ -11,7 +11,7 @@ use bevygap_shared::protocol::{ErrorCode, JoinError, ReadyPayload};
 use bevygap_shared::records::{ClientGrant, SessionRecord, now_ms};
 
 use super::machine::{GrantOutcome, Join, JoinPhase, Release, SeatClaim, Step};
-use super::{FailJoin, JoinUpdates, PendingReady, RequestIndex};
+use super::{FailJoin, JoinUpdates, PendingReady, RequestIndex, Settled};
 use crate::clock::now;
 use crate::config::{GameKey, MatchmakerConfig};
 use crate::nats_bridge::{GrantWrite, NatsCommand, NatsEvent, NatsLinkState};
@@ -52,7 +52,7 @@ impl Releases<'_, '_> {
 
 /// Joins whose server vanished before they were ready go back to the queue, or fail.
 pub fn replace_lost_servers(
-    mut joins: Query<(&mut Join, &mut JoinUpdates)>,
+    mut joins: Query<(&mut Join, &mut JoinUpdates), Without<Settled>>,
     servers: Query<(), With<ServerPhase>>,
     mut releases: Releases,
     time: Res<Time<Real>>,
@@ -75,7 +75,7 @@ const LINK_GRACE_SECS: f64 = 3.0;
 /// placement); every waiting join fails fast with `unavailable` once NATS has been unreachable
 /// for a moment, since no grant can be stored and no server can report ready.
 pub fn fail_overdue_joins(
-    joins: Query<(Entity, &Join)>,
+    joins: Query<(Entity, &Join), Without<Settled>>,
     link: Res<NatsLinkState>,
     time: Res<Time<Real>>,
     mut failures: MessageWriter<FailJoin>,
@@ -96,7 +96,8 @@ pub fn fail_overdue_joins(
 /// its decisions: launch servers, reserve seats, refuse overdue joins.
 pub fn place_queued_joins(
     mut commands: Commands,
-    mut joins: Query<(Entity, &mut Join, &mut JoinUpdates)>,
+    mut joins: Query<(Entity, &mut Join, &mut JoinUpdates), Without<Settled>>,
+    settled: Query<&Join, With<Settled>>,
     mut servers: Query<(Entity, &GameServer, &ServerPhase, &mut SeatBook)>,
     mut launcher: ServerLauncher,
     earlier: Res<EarlierTokens>,
@@ -122,9 +123,11 @@ pub fn place_queued_joins(
         return;
     }
     let now = now(&time);
-    // Where each party has a seat (joins keep theirs until their resume window ends).
+    // Where each party has a seat (joins keep theirs until their resume window ends); only
+    // looked up when a queued join belongs to a party.
     let mut parties: HashMap<Entity, Vec<String>> = HashMap::new();
-    for (_, join, _) in &joins {
+    let seated = joins.iter().map(|(_, join, _)| join).chain(&settled);
+    for join in seated.filter(|_| queued.iter().any(|q| q.party.is_some())) {
         if let (Some(party), Some(seat)) = (&join.party, join.phase().seat()) {
             let here = parties.entry(seat.server).or_default();
             if !here.iter().any(|p| p == party.as_str()) {
@@ -206,7 +209,7 @@ const CAPACITY_CALL_EVERY_SECS: f64 = 5.0;
 /// The fleet's scale hook: while players of a game wait for a seat that no provider will
 /// start, tells an autoscaler (at most every few seconds per game).
 pub fn call_for_capacity(
-    joins: Query<&Join>,
+    joins: Query<&Join, Without<Settled>>,
     launcher: ServerLauncher,
     mut last_calls: Local<HashMap<GameKey, f64>>,
     mut nats: MessageWriter<NatsCommand>,
@@ -259,7 +262,7 @@ pub struct TokenDesk<'w> {
 /// asks the bridge to store the grant; the join turns ready only once NATS acknowledges it.
 pub fn issue_tokens(
     mut commands: Commands,
-    mut joins: Query<(Entity, &mut Join)>,
+    mut joins: Query<(Entity, &mut Join), Without<Settled>>,
     servers: Query<(&GameServer, &ServerPhase, &ServerEndpoints, Option<&ProviderSeats>)>,
     mut desk: TokenDesk,
     mut nats: MessageWriter<NatsCommand>,
@@ -447,14 +450,22 @@ pub fn apply_failures(
     }
 }
 
-/// Despawns finished joins once their resume window has passed.
+/// How often answered joins are looked at for forgetting (their window is minutes long).
+const FORGET_EVERY_SECS: f64 = 1.0;
+
+/// Despawns finished joins once their resume window has passed (looked at once a second).
 pub fn forget_finished_joins(
     mut commands: Commands,
-    joins: Query<(Entity, &Join)>,
+    joins: Query<(Entity, &Join), With<Settled>>,
     mut index: ResMut<RequestIndex>,
     time: Res<Time<Real>>,
+    mut looked_at: Local<Option<f64>>,
 ) {
     let now = now(&time);
+    if looked_at.is_some_and(|at| now - at < FORGET_EVERY_SECS) {
+        return;
+    }
+    *looked_at = Some(now);
     for (entity, join) in joins.iter().filter(|(_, join)| join.forgettable(now)) {
         index.0.remove(join.request_id.as_str());
         commands.entity(entity).despawn();

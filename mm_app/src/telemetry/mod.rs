@@ -118,7 +118,7 @@ pub fn nats_reconnected() {
 
 /// Once a second: joins waiting, servers by phase, seats and players, ownership.
 fn sample_gauges(
-    joins: Query<&Join>,
+    joins: Query<&Join, Without<crate::joins::Settled>>,
     servers: Query<(&ServerPhase, &SeatBook)>,
     ownership: Option<Res<crate::ownership::Ownership>>,
     time: Res<Time<Real>>,

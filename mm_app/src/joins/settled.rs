@@ -1,0 +1,135 @@
+//! Answered joins, kept aside. A join stays an entity for its resume window after its answer
+//! (a retry with its request id gets the answer again), so at a steady load most join entities
+//! are answered ones: 120 s of them. [`Settled`] marks them, and every system that works on
+//! waiting joins skips them by archetype instead of looking at each one on every tick.
+//!
+//! Admission still counts one thing about answered joins: the seats of ready joins whose
+//! player has not connected yet ([`UnclaimedSeats`]). That count grows when a join turns ready
+//! and shrinks when its player connects, both at once, and is recounted from the tokens a few
+//! times a second, so a token that expired unclaimed drops out a moment late: admission is then
+//! stricter for that moment, never looser.
+
+use std::collections::HashMap;
+
+use bevy::prelude::*;
+
+use super::RequestIndex;
+use super::machine::{Join, JoinPhase};
+use crate::clock::now;
+use crate::tokens::{IssuedToken, TokenIndex, TokenState};
+
+/// A join that has its answer (ready or failed); it never waits again.
+#[derive(Component, Debug, Clone, Copy, Default)]
+pub struct Settled;
+
+/// Seats held by ready joins whose token is still unclaimed, per requester address key.
+#[derive(Resource, Debug, Default)]
+pub struct UnclaimedSeats {
+    by_key: HashMap<String, usize>,
+    counted_at: f64,
+}
+
+/// How often [`UnclaimedSeats`] is recounted from the tokens.
+const RECOUNT_SECS: f64 = 0.25;
+
+impl UnclaimedSeats {
+    /// Unclaimed seats per address key.
+    pub fn by_key(&self) -> &HashMap<String, usize> {
+        &self.by_key
+    }
+
+    fn add(&mut self, key: &str) {
+        *self.by_key.entry(key.to_owned()).or_default() += 1;
+    }
+
+    fn remove(&mut self, key: &str) {
+        if let Some(held) = self.by_key.get_mut(key) {
+            *held = held.saturating_sub(1);
+        }
+    }
+}
+
+/// Marks joins answered this tick, and counts the seats of those that turned ready.
+pub fn settle_joins(
+    mut commands: Commands,
+    joins: Query<(Entity, &Join), (Changed<Join>, Without<Settled>)>,
+    mut unclaimed: ResMut<UnclaimedSeats>,
+) {
+    for (entity, join) in &joins {
+        if join.phase().is_terminal() {
+            commands.entity(entity).insert(Settled);
+            if matches!(join.phase(), JoinPhase::Ready { .. }) {
+                unclaimed.add(&join.requester.key);
+            }
+        }
+    }
+}
+
+/// Drops the seats of tokens claimed this tick from the count (their player connected).
+pub fn release_claimed_seats(
+    claimed: Query<(&IssuedToken, &TokenState), Changed<TokenState>>,
+    index: Res<RequestIndex>,
+    joins: Query<&Join, With<Settled>>,
+    mut unclaimed: ResMut<UnclaimedSeats>,
+) {
+    for (token, _) in claimed.iter().filter(|(_, state)| **state == TokenState::Claimed) {
+        let join = token.request_id.as_ref().and_then(|id| index.0.get(id)).and_then(|e| joins.get(*e).ok());
+        if let Some(join) = join {
+            unclaimed.remove(&join.requester.key);
+        }
+    }
+}
+
+/// Recounts the unclaimed seats from the tokens of ready joins, a few times a second.
+pub fn recount_unclaimed_seats(
+    joins: Query<&Join, With<Settled>>,
+    tokens: Res<TokenIndex>,
+    states: Query<&TokenState>,
+    mut unclaimed: ResMut<UnclaimedSeats>,
+    time: Res<Time<Real>>,
+) {
+    let now = now(&time);
+    if now - unclaimed.counted_at < RECOUNT_SECS {
+        return;
+    }
+    unclaimed.counted_at = now;
+    let mut by_key: HashMap<String, usize> = HashMap::new();
+    for join in &joins {
+        let JoinPhase::Ready { seat, .. } = join.phase() else { continue };
+        let waiting_for_player = tokens
+            .0
+            .get(&seat.client_id)
+            .and_then(|token| states.get(*token).ok())
+            .is_some_and(|state| *state == TokenState::Unclaimed);
+        if waiting_for_player {
+            *by_key.entry(join.requester.key.clone()).or_default() += 1;
+        }
+    }
+    unclaimed.by_key = by_key;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::harness::SteppedMatchmaker;
+
+    fn unclaimed(mm: &SteppedMatchmaker) -> usize {
+        mm.app.world().resource::<UnclaimedSeats>().by_key().get("127.0.0.1").copied().unwrap_or(0)
+    }
+
+    #[test]
+    fn an_answered_join_is_settled_and_its_seat_counts_until_its_player_connects() {
+        let mut mm = SteppedMatchmaker::fleet(|_| {});
+        let server = mm.register_server("fleet-1", 4);
+        let join = mm.join("demo", "1.0");
+        assert!(mm.app.world().get::<Settled>(join).is_none(), "a waiting join is not settled");
+        mm.step_n(4);
+        assert!(matches!(mm.phase(join), Some(JoinPhase::Ready { .. })));
+        assert!(mm.app.world().get::<Settled>(join).is_some(), "a ready join is settled");
+        assert_eq!(unclaimed(&mm), 1, "its unused token holds a seat");
+        let (_, client_id) = mm.seat_of(join).expect("a seat");
+        mm.player_connects(&server, client_id);
+        mm.step();
+        assert_eq!(unclaimed(&mm), 0, "a used token no longer counts, at once");
+    }
+}
