@@ -171,7 +171,21 @@ pub fn build_app(
         .add_systems(First, exit_when_flagged)
         .add_systems(Update, reconcile_provider.run_if(crate::ownership::acting))
         .set_runner(wakeable_runner);
+    run_schedules_on_one_thread(&mut app);
     Ok((app, ShutdownHandle { flag, waker }))
+}
+
+/// The matchmaker's systems are many, small and mostly chained, and the app ticks on every
+/// wake-up: Bevy's multi-threaded executor would hand each one to a worker thread and back,
+/// which cost more than the systems themselves (BENCHMARKS.md, "Reading the figures"). I/O runs
+/// on the tokio runtime either way.
+fn run_schedules_on_one_thread(app: &mut App) {
+    use bevy::ecs::schedule::{ScheduleLabel, SingleThreadedExecutor};
+    for label in [First.intern(), PreUpdate.intern(), Update.intern(), PostUpdate.intern(), Last.intern()] {
+        app.edit_schedule(label, |schedule| {
+            schedule.set_executor(SingleThreadedExecutor::new());
+        });
+    }
 }
 
 /// Runs the auth callout service (per-server NATS credentials) on its own connection, as the

@@ -18,7 +18,7 @@ use bevy::prelude::*;
 use bevygap_shared::protocol::{JoinError, JoinProgress, ReadyPayload};
 
 pub use machine::{Join, JoinPhase, MAX_LOST_SERVERS, RESUME_WINDOW_SECS, Release, Requester, SeatClaim};
-pub use settled::{Settled, UnclaimedSeats};
+pub use settled::{JoinAnswered, Settled, UnclaimedSeats};
 
 use crate::nats_bridge::NatsCommand;
 use crate::schedule::{MatchmakerSystems, require};
@@ -84,6 +84,7 @@ impl Plugin for JoinsPlugin {
         app.init_resource::<RequestIndex>()
             .init_resource::<UnclaimedSeats>()
             .add_message::<FailJoin>()
+            .add_message::<JoinAnswered>()
             .add_message::<NatsCommand>()
             .register_type::<Join>()
             .register_type::<Requester>()

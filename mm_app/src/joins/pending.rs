@@ -9,7 +9,7 @@ use bevygap_shared::protocol::{JoinProgress, JoinRequest, RequestId, Transport};
 use bevygap_shared::records::now_ms;
 use serde::{Deserialize, Serialize};
 
-use super::{Join, JoinUpdates, RequestIndex, Requester};
+use super::{Join, JoinAnswered, JoinUpdates, RequestIndex, Requester, Settled};
 use crate::clock::now;
 use crate::config::MatchmakerConfig;
 use crate::nats_bridge::{NatsCommand, NatsEvent};
@@ -69,7 +69,11 @@ impl PendingJoin {
 }
 
 /// Writes each newly admitted join to the `requests` bucket.
-pub fn record_new_joins(joins: Query<&Join, Added<Join>>, mut nats: MessageWriter<NatsCommand>, time: Res<Time<Real>>) {
+pub fn record_new_joins(
+    joins: Query<&Join, (Added<Join>, Without<Settled>)>,
+    mut nats: MessageWriter<NatsCommand>,
+    time: Res<Time<Real>>,
+) {
     let (now, wall_ms) = (now(&time), now_ms());
     for join in joins.iter().filter(|join| !join.phase().is_terminal()) {
         nats.write(NatsCommand::PutRequest(Box::new(PendingJoin::of(join, now, wall_ms))));
@@ -77,8 +81,12 @@ pub fn record_new_joins(joins: Query<&Join, Added<Join>>, mut nats: MessageWrite
 }
 
 /// Removes the record of each join that got its answer (ready or failed).
-pub fn remove_answered_joins(joins: Query<&Join, Changed<Join>>, mut nats: MessageWriter<NatsCommand>) {
-    for join in joins.iter().filter(|join| join.phase().is_terminal()) {
+pub fn remove_answered_joins(
+    mut answered: MessageReader<JoinAnswered>,
+    joins: Query<&Join>,
+    mut nats: MessageWriter<NatsCommand>,
+) {
+    for join in answered.read().filter_map(|JoinAnswered(entity)| joins.get(*entity).ok()) {
         nats.write(NatsCommand::DeleteRequest { request_id: join.request_id.to_string() });
     }
 }

@@ -22,6 +22,11 @@ use crate::tokens::{IssuedToken, TokenIndex, TokenState};
 #[derive(Component, Debug, Clone, Copy, Default)]
 pub struct Settled;
 
+/// A join got its answer this tick (written once per join, when it is settled): what the
+/// pending-join records and the metrics react to, without looking at every join for changes.
+#[derive(Message, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JoinAnswered(pub Entity);
+
 /// Seats held by ready joins whose token is still unclaimed, per requester address key.
 #[derive(Resource, Debug, Default)]
 pub struct UnclaimedSeats {
@@ -54,10 +59,12 @@ pub fn settle_joins(
     mut commands: Commands,
     joins: Query<(Entity, &Join), (Changed<Join>, Without<Settled>)>,
     mut unclaimed: ResMut<UnclaimedSeats>,
+    mut answered: MessageWriter<JoinAnswered>,
 ) {
     for (entity, join) in &joins {
         if join.phase().is_terminal() {
             commands.entity(entity).insert(Settled);
+            answered.write(JoinAnswered(entity));
             if matches!(join.phase(), JoinPhase::Ready { .. }) {
                 unclaimed.add(&join.requester.key);
             }

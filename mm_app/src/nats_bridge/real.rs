@@ -1,3 +1,5 @@
+use std::sync::Arc;
+
 use bevy::prelude::*;
 use bevy_tokio_tasks::TokioTasksRuntime;
 use bevygap_shared::inbox::InboxSender;
@@ -166,19 +168,24 @@ fn perform_commands(
     inbox: Res<Inbox<NatsEvent>>,
     ownership: Option<Res<Ownership>>,
 ) {
+    if commands.is_empty() {
+        return;
+    }
     let handle = rt.runtime().handle();
     let ownership = ownership.map(|o| o.clone()).unwrap_or_else(Ownership::sole);
+    // One copy of the connection and buckets for the tick's writes, shared by reference count
+    // (a `Nats` clone copies every bucket's names and client).
+    let nats = Arc::new(Nats::clone(&nats));
     for command in commands.read() {
-        let nats = nats.clone();
         let events = inbox.sender();
-        handle.spawn(perform(nats, command.clone(), events, ownership.clone()));
+        handle.spawn(perform(nats.clone(), command.clone(), events, ownership.clone()));
     }
 }
 
 /// Performs one write, if this replica still owns the namespace at the moment it is made
 /// (fencing: a replica paused since the tick that decided it must not write as owner).
 async fn perform(
-    nats: Nats,
+    nats: Arc<Nats>,
     command: NatsCommand,
     events: bevygap_shared::inbox::InboxSender<NatsEvent>,
     ownership: Ownership,
@@ -197,14 +204,14 @@ async fn perform(
         NatsCommand::StoreGrant(write) => {
             let GrantWrite { join, grant, session } = *write;
             let (server_id, client_id) = (grant.server_id.clone(), grant.client_id);
-            let result = store_grant(kv, &grant, &session).await;
+            let result = Box::pin(store_grant(kv, &grant, &session)).await;
             events.send(NatsEvent::GrantStored { join, server_id, client_id, result });
             return;
         }
         NatsCommand::Control { server_id, command } => {
             let subject = nats.names.server_control_subject(&server_id);
             let Ok(bytes) = serde_json::to_vec(&command) else { return };
-            if let Err(e) = nats.conn.client().publish(subject.clone(), bytes.into()).await {
+            if let Err(e) = Box::pin(nats.conn.client().publish(subject.clone(), bytes.into())).await {
                 tracing::warn!("cannot publish to {subject}: {e}");
             }
             return;
@@ -220,7 +227,7 @@ async fn perform(
         }
         NatsCommand::PutRequest(pending) => {
             let Ok(bytes) = serde_json::to_vec(&pending) else { return };
-            if let Err(e) = kv.requests.put(pending.request_id.as_str(), bytes.into()).await {
+            if let Err(e) = Box::pin(kv.requests.put(pending.request_id.as_str(), bytes.into())).await {
                 tracing::warn!(request_id = pending.request_id, "cannot record a waiting join: {e}");
             }
             return;
@@ -235,7 +242,7 @@ async fn perform(
             (&kv.players, NatsNames::player_key(&server_id, client_id), "player")
         }
     };
-    if let Err(e) = store.delete(&key).await {
+    if let Err(e) = Box::pin(store.delete(&key)).await {
         tracing::warn!(key, "cannot delete a {what} record (it will expire): {e}");
     }
 }

@@ -23,7 +23,7 @@ pub use history::{HISTORY_INTERVAL_SECS, HistoryPoint, MetricsHistory};
 pub struct MetricsHandle(pub PrometheusHandle);
 
 /// Installs the recorder, counts answered joins, samples the gauges every second and keeps
-/// the dashboard's [`MetricsHistory`].
+/// the dashboard's [`MetricsHistory`]; builds on the join plugin (it counts its joins).
 pub struct TelemetryPlugin;
 
 impl Plugin for TelemetryPlugin {
@@ -31,6 +31,7 @@ impl Plugin for TelemetryPlugin {
         if let Some(handle) = prometheus() {
             app.insert_resource(MetricsHandle(handle));
         }
+        crate::schedule::require(app, || crate::joins::JoinsPlugin);
         app.init_resource::<MetricsHistory>()
             .add_systems(Update, count_answered_joins.in_set(crate::schedule::MatchmakerSystems::Cleanup))
             .add_systems(
@@ -41,9 +42,13 @@ impl Plugin for TelemetryPlugin {
 }
 
 /// Counts each join that got its answer this tick, with how long it took.
-fn count_answered_joins(joins: Query<&Join, Changed<Join>>, time: Res<Time<Real>>) {
+fn count_answered_joins(
+    mut answered: MessageReader<crate::joins::JoinAnswered>,
+    joins: Query<&Join>,
+    time: Res<Time<Real>>,
+) {
     let now = crate::clock::now(&time);
-    for join in &joins {
+    for join in answered.read().filter_map(|answered| joins.get(answered.0).ok()) {
         match join.phase() {
             JoinPhase::Ready { .. } => {
                 join_answered("ready", "none", now - join.queued_at);
