@@ -75,10 +75,23 @@ impl ServerTarget {
     }
 }
 
+/// How often the netcode client sends when it has nothing else to send: connection requests
+/// and challenge responses during the handshake, keep-alives after it. Lightyear's default
+/// (ten a second) holds each handshake step until the next send, so connecting took about
+/// 110 ms even on loopback (BENCHMARKS.md, scenario c); thirty a second cuts that to a few
+/// tens of milliseconds. A keep-alive is a few dozen bytes and only goes out when the game
+/// sent nothing in the interval.
+pub const NETCODE_SEND_INTERVAL_SECS: f64 = 1.0 / 30.0;
+
+/// The netcode settings the plugin connects with (see [`NETCODE_SEND_INTERVAL_SECS`]).
+pub fn netcode_config() -> NetcodeConfig {
+    NetcodeConfig { keepalive_packet_send_rate: NETCODE_SEND_INTERVAL_SECS, ..NetcodeConfig::default() }
+}
+
 /// Inserts the netcode client and the IO for the target's transport on `entity`, then
 /// triggers Lightyear's `Connect`. Returns the address the client will dial (the token's).
 pub fn connect_client(commands: &mut Commands, entity: Entity, target: ServerTarget) -> Result<SocketAddr, ReadyError> {
-    let netcode = NetcodeClient::new(Authentication::Token(target.token), NetcodeConfig::default())?;
+    let netcode = NetcodeClient::new(Authentication::Token(target.token), netcode_config())?;
     let dialled = netcode.inner.server_addr();
     if dialled != target.address {
         // The token decides where the client goes; a mismatch is the matchmaker's bug to log.

@@ -46,8 +46,13 @@ pub enum Dial {
 /// Returns the app and the client entity; step it with the server until
 /// [`client_connection`] says how it went.
 pub fn connecting_client(token: ConnectToken, dial: Dial) -> (App, Entity) {
+    connecting_client_with(token, dial, NetcodeConfig::default())
+}
+
+/// [`connecting_client`] with these netcode settings (a game's own, say).
+pub fn connecting_client_with(token: ConnectToken, dial: Dial, config: NetcodeConfig) -> (App, Entity) {
     let mut app = client_app(|_| {});
-    let netcode = NetcodeClient::new(Authentication::Token(token), NetcodeConfig::default())
+    let netcode = NetcodeClient::new(Authentication::Token(token), config)
         .expect("a netcode client accepts any well-formed token");
     let mut client = app.world_mut().spawn((Client, netcode));
     match dial {

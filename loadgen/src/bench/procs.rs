@@ -218,6 +218,21 @@ pub struct FakeEdgegap {
 pub const EDGEGAP_TOKEN: &str = "bench-fake-edgegap-token";
 
 impl FakeEdgegap {
+    /// Requests the fake has answered so far, by Edgegap endpoint (`create_deployment`…).
+    pub fn requests(&self) -> Result<std::collections::BTreeMap<String, u64>, BenchError> {
+        let addr: SocketAddr = self
+            .base_url
+            .trim_start_matches("http://")
+            .parse()
+            .map_err(|_| BenchError::Io(format!("fake-edgegap's address {}", self.base_url)))?;
+        let text = http(addr, "GET", "/_fake/inventory", None)?;
+        let inventory: Value = serde_json::from_str(&text).map_err(|e| BenchError::Io(format!("inventory: {e}")))?;
+        Ok(inventory["requests"]
+            .as_object()
+            .map(|counts| counts.iter().map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0))).collect())
+            .unwrap_or_default())
+    }
+
     pub fn start(bins: &Binaries, nats_url: &str, log_dir: &Path) -> Result<Self, BenchError> {
         let mut command = Command::new(bins.path("fake-edgegap")?);
         command

@@ -5,9 +5,9 @@
 //!
 //! Admission still counts one thing about answered joins: the seats of ready joins whose
 //! player has not connected yet ([`UnclaimedSeats`]). That count grows when a join turns ready
-//! and shrinks when its player connects, both at once, and is recounted from the tokens a few
-//! times a second, so a token that expired unclaimed drops out a moment late: admission is then
-//! stricter for that moment, never looser.
+//! and shrinks when its player connects, both at once, and is recounted from the tokens (at
+//! most a few times a second) after tokens ended, so a token that expired unclaimed drops out a
+//! moment late: admission is then stricter for that moment, never looser.
 
 use std::collections::HashMap;
 
@@ -32,9 +32,11 @@ pub struct JoinAnswered(pub Entity);
 pub struct UnclaimedSeats {
     by_key: HashMap<String, usize>,
     counted_at: f64,
+    /// Tokens ended since the last recount (an expired one may have held a counted seat).
+    stale: bool,
 }
 
-/// How often [`UnclaimedSeats`] is recounted from the tokens.
+/// How often [`UnclaimedSeats`] may be recounted from the tokens.
 const RECOUNT_SECS: f64 = 0.25;
 
 impl UnclaimedSeats {
@@ -87,19 +89,25 @@ pub fn release_claimed_seats(
     }
 }
 
-/// Recounts the unclaimed seats from the tokens of ready joins, a few times a second.
+/// Recounts the unclaimed seats from the tokens of ready joins after tokens ended, at most a
+/// few times a second (idle, with thousands of live tokens, it does nothing).
 pub fn recount_unclaimed_seats(
     joins: Query<&Join, With<Settled>>,
     tokens: Res<TokenIndex>,
     states: Query<&TokenState>,
+    mut ended: RemovedComponents<TokenState>,
     mut unclaimed: ResMut<UnclaimedSeats>,
     time: Res<Time<Real>>,
 ) {
+    if ended.read().count() > 0 {
+        unclaimed.stale = true;
+    }
     let now = now(&time);
-    if now - unclaimed.counted_at < RECOUNT_SECS {
+    if !unclaimed.stale || now - unclaimed.counted_at < RECOUNT_SECS {
         return;
     }
     unclaimed.counted_at = now;
+    unclaimed.stale = false;
     let mut by_key: HashMap<String, usize> = HashMap::new();
     for join in &joins {
         let JoinPhase::Ready { seat, .. } = join.phase() else { continue };
@@ -138,5 +146,20 @@ mod tests {
         mm.player_connects(&server, client_id);
         mm.step();
         assert_eq!(unclaimed(&mm), 0, "a used token no longer counts, at once");
+    }
+
+    #[test]
+    fn a_token_that_expires_unclaimed_leaves_the_count_at_the_next_recount() {
+        let mut mm = SteppedMatchmaker::fleet(|c| c.token_ttl_secs = 5);
+        mm.register_server("fleet-1", 4);
+        let join = mm.join("demo", "1.0");
+        mm.step_n(4);
+        assert!(matches!(mm.phase(join), Some(JoinPhase::Ready { .. })));
+        assert_eq!(unclaimed(&mm), 1);
+        mm.advance(4.0);
+        assert_eq!(unclaimed(&mm), 1, "still held before it expires");
+        mm.advance(5.0 + crate::tokens::CLAIM_GRACE_SECS);
+        assert_eq!(mm.app.world_mut().query::<&TokenState>().iter(mm.app.world()).count(), 0, "the token expired");
+        assert_eq!(unclaimed(&mm), 0, "recounted once the token ended");
     }
 }

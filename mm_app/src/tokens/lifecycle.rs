@@ -13,7 +13,7 @@ use crate::sessions::{GameSession, SessionIndex};
 
 /// Slack after a token's expiry before its seat is freed: a handshake begun just before expiry
 /// still completes, and the server's player record needs a moment to arrive.
-const CLAIM_GRACE_SECS: f64 = 5.0;
+pub const CLAIM_GRACE_SECS: f64 = 5.0;
 
 /// Players reported for servers the matchmaker does not know yet (the two buckets are watched
 /// separately, so at start-up a player record can arrive before its server's); their seats

@@ -6,6 +6,8 @@ mod lifecycle;
 pub mod mint;
 pub mod restore;
 
+pub use lifecycle::CLAIM_GRACE_SECS;
+
 use std::collections::HashMap;
 
 use bevy::prelude::*;
