@@ -227,31 +227,25 @@ impl Front {
     /// Server-sent events: one `data:` line per message, keep-alive comments while waiting,
     /// and always a terminal message (ready or a JSON-RPC error) for joins.
     fn stream(&self, id: Option<Value>, rx: async_channel::Receiver<BrpResult>, is_join: bool) -> Response<Body> {
-        let (out, body_rx) = tokio::sync::mpsc::channel::<Bytes>(16);
-        let keepalive = self.keepalive;
-        let deadline = self.deadline;
-        tokio::spawn(async move {
-            let events = paced(rx, keepalive, is_join.then_some(deadline));
-            let mut events = std::pin::pin!(events);
-            while let Some(event) = events.next().await {
-                let (line, last) = match event {
-                    Paced::Answer(result) => {
-                        let terminal = is_join && is_terminal_join_result(&result);
-                        (Bytes::from(format!("data: {}\n\n", response_json(id.clone(), result))), terminal)
-                    }
-                    Paced::KeepAlive => (Bytes::from_static(b": keep-alive\n\n"), false),
-                    Paced::Deadline => {
-                        let timeout = response_json(id.clone(), Err(code_error(ErrorCode::Timeout)));
-                        (Bytes::from(format!("data: {timeout}\n\n")), true)
-                    }
-                };
-                if out.send(line).await.is_err() || last {
-                    break;
-                }
+        // The body is the paced answers themselves (no task or channel of its own per stream:
+        // thousands of players may wait at once); it ends after a join's terminal message.
+        let events = Box::pin(paced(rx, self.keepalive, is_join.then_some(self.deadline)));
+        let frames = futures::stream::unfold((events, id, false), move |(mut events, id, done)| async move {
+            if done {
+                return None;
             }
-        });
-        let frames = futures::stream::unfold(body_rx, |mut rx| async move {
-            rx.recv().await.map(|bytes| (Ok::<_, Infallible>(Frame::data(bytes)), rx))
+            let (line, last) = match events.next().await? {
+                Paced::Answer(result) => {
+                    let terminal = is_join && is_terminal_join_result(&result);
+                    (Bytes::from(format!("data: {}\n\n", response_json(id.clone(), result))), terminal)
+                }
+                Paced::KeepAlive => (Bytes::from_static(b": keep-alive\n\n"), false),
+                Paced::Deadline => {
+                    let timeout = response_json(id.clone(), Err(code_error(ErrorCode::Timeout)));
+                    (Bytes::from(format!("data: {timeout}\n\n")), true)
+                }
+            };
+            Some((Ok::<_, Infallible>(Frame::data(line)), (events, id, last)))
         });
         let mut response = self.respond(StatusCode::OK, BodyExt::boxed(StreamBody::new(frames)));
         response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));

@@ -18,8 +18,11 @@ use bevygap_shared::protocol::ErrorCode;
 
 /// Calls that may wait to be taken; a front waits briefly for room beyond this.
 const CAPACITY: usize = 16_384;
-/// Answers one stream may have waiting to be sent: far more than a join's progress messages.
-const ANSWERS_PER_STREAM: usize = 64;
+/// Answers one stream may have waiting to be sent: more than a join ever publishes (queued,
+/// then finding a server and a server starting for each of up to four servers, then its
+/// answer), so a stream whose reader lags never loses its last message. Kept small: the
+/// channel's buffer is allocated up front for every waiting player.
+const ANSWERS_PER_STREAM: usize = 12;
 
 /// One join call and where its answers go; the channel closes after the last answer.
 pub struct JoinTicket {

@@ -126,12 +126,13 @@ pub fn place_queued_joins(
     // Where each party has a seat (joins keep theirs until their resume window ends); only
     // looked up when a queued join belongs to a party.
     let mut parties: HashMap<Entity, Vec<String>> = HashMap::new();
-    let seated = joins.iter().map(|(_, join, _)| join).chain(&settled);
-    for join in seated.filter(|_| queued.iter().any(|q| q.party.is_some())) {
-        if let (Some(party), Some(seat)) = (&join.party, join.phase().seat()) {
-            let here = parties.entry(seat.server).or_default();
-            if !here.iter().any(|p| p == party.as_str()) {
-                here.push(party.to_string());
+    if queued.iter().any(|q| q.party.is_some()) {
+        for join in joins.iter().map(|(_, join, _)| join).chain(&settled) {
+            if let (Some(party), Some(seat)) = (&join.party, join.phase().seat()) {
+                let here = parties.entry(seat.server).or_default();
+                if !here.iter().any(|p| p == party.as_str()) {
+                    here.push(party.to_string());
+                }
             }
         }
     }
