@@ -34,6 +34,18 @@ fn ticks_per_sec() -> Option<f64> {
     (ticks > 0).then_some(ticks as f64)
 }
 
+/// Raises the soft open-file limit to the hard one (each simulated player holds a socket).
+pub fn raise_fd_limit() {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed to them.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit { rlim_cur: limit.rlim_max, rlim_max: limit.rlim_max };
+            libc::setrlimit(libc::RLIMIT_NOFILE, &raised);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -51,17 +63,5 @@ mod tests {
         assert_eq!(rss_kib("Name:\tx\n"), None);
         assert!(rss_mib(std::process::id()).is_some_and(|m| m > 0.0));
         assert!(cpu_secs(std::process::id()).is_some());
-    }
-}
-
-/// Raises the soft open-file limit to the hard one (each simulated player holds a socket).
-pub fn raise_fd_limit() {
-    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: getrlimit/setrlimit only read and write the struct passed to them.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max {
-            let raised = libc::rlimit { rlim_cur: limit.rlim_max, rlim_max: limit.rlim_max };
-            libc::setrlimit(libc::RLIMIT_NOFILE, &raised);
-        }
     }
 }

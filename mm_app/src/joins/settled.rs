@@ -56,10 +56,13 @@ impl UnclaimedSeats {
     }
 }
 
+/// Joins not yet settled whose phase may have changed this tick.
+type Unsettled = (Changed<Join>, Without<Settled>);
+
 /// Marks joins answered this tick, and counts the seats of those that turned ready.
 pub fn settle_joins(
     mut commands: Commands,
-    joins: Query<(Entity, &Join), (Changed<Join>, Without<Settled>)>,
+    joins: Query<(Entity, &Join), Unsettled>,
     mut unclaimed: ResMut<UnclaimedSeats>,
     mut answered: MessageWriter<JoinAnswered>,
 ) {

@@ -100,8 +100,7 @@ pub fn place_queued_joins(
     settled: Query<&Join, With<Settled>>,
     mut servers: Query<(Entity, &GameServer, &ServerPhase, &mut SeatBook)>,
     mut launcher: ServerLauncher,
-    earlier: Res<EarlierTokens>,
-    time: Res<Time<Real>>,
+    (earlier, time): (Res<EarlierTokens>, Res<Time<Real>>),
     mut failures: MessageWriter<FailJoin>,
 ) {
     if !earlier.placement_may_start() {
