@@ -72,6 +72,9 @@ pub struct Report {
     /// The load generator's own CPU time during the run: near `wall_secs` means it was the
     /// limit, not the matchmaker.
     pub loadgen_cpu_secs: Option<f64>,
+    /// How busy the whole machine was during the run (0 to 1, every core): near 1 means the
+    /// machine, not one process, was the limit.
+    pub machine_busy: Option<f64>,
 }
 
 /// Latency percentiles of the ready joins.
@@ -129,12 +132,14 @@ pub fn run(plan: &Plan) -> Result<Report, LoadError> {
     proc::raise_fd_limit();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let own_before = proc::cpu_secs(std::process::id());
+    let machine_before = proc::machine_ticks();
     let cpu_before = plan.matchmaker_pid.and_then(proc::cpu_secs);
     let started = Instant::now();
     let outcomes = runtime.block_on(drive(plan));
     let wall = started.elapsed().as_secs_f64();
     let cpu_after = plan.matchmaker_pid.and_then(proc::cpu_secs);
     let own_after = proc::cpu_secs(std::process::id());
+    let machine_after = proc::machine_ticks();
     let mut errors = BTreeMap::new();
     let mut ready = Vec::new();
     for outcome in &outcomes {
@@ -153,6 +158,7 @@ pub fn run(plan: &Plan) -> Result<Report, LoadError> {
         matchmaker_cpu_secs: cpu_before.zip(cpu_after).map(|(before, after)| after - before),
         matchmaker_rss_mib: plan.matchmaker_pid.and_then(proc::rss_mib),
         loadgen_cpu_secs: own_before.zip(own_after).map(|(before, after)| after - before),
+        machine_busy: machine_before.zip(machine_after).map(|(before, after)| proc::busy_share(before, after)),
     })
 }
 

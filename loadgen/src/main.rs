@@ -76,6 +76,9 @@ fn print(report: &Report) {
     if let Some(own) = report.loadgen_cpu_secs {
         println!("  load generator: {own:.2} s CPU");
     }
+    if let Some(busy) = report.machine_busy {
+        println!("  machine: {:.0} % busy (every core)", busy * 100.0);
+    }
 }
 
 fn main() -> ExitCode {

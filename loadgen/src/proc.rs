@@ -34,6 +34,27 @@ fn ticks_per_sec() -> Option<f64> {
     (ticks > 0).then_some(ticks as f64)
 }
 
+/// The machine's CPU time so far from the `cpu` line of `/proc/stat`, in clock ticks: (busy,
+/// total). Two readings give how busy every core was in between.
+pub fn machine_ticks() -> Option<(u64, u64)> {
+    machine_ticks_of(&std::fs::read_to_string("/proc/stat").ok()?)
+}
+
+/// (busy, total) ticks of a `/proc/stat` text: idle and iowait are the only idle fields.
+pub fn machine_ticks_of(stat: &str) -> Option<(u64, u64)> {
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let fields: Vec<u64> = line.split_whitespace().skip(1).map(|f| f.parse().ok()).collect::<Option<_>>()?;
+    let total: u64 = fields.iter().take(8).sum();
+    let idle = fields.get(3)? + fields.get(4).copied().unwrap_or(0);
+    Some((total - idle, total))
+}
+
+/// The share of the machine's CPU that was busy between two [`machine_ticks`] readings.
+pub fn busy_share(before: (u64, u64), after: (u64, u64)) -> f64 {
+    let (busy, total) = (after.0.saturating_sub(before.0), after.1.saturating_sub(before.1));
+    if total == 0 { 0.0 } else { busy as f64 / total as f64 }
+}
+
 /// Raises the soft open-file limit to the hard one (each simulated player holds a socket).
 pub fn raise_fd_limit() {
     let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
@@ -49,6 +70,14 @@ pub fn raise_fd_limit() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn machine_ticks_count_everything_but_idle_and_iowait_as_busy() {
+        let stat = "cpu  100 5 50 800 40 3 2 0 0 0\ncpu0 1 2 3 4 5 6 7 8 9 10\n";
+        assert_eq!(machine_ticks_of(stat), Some((160, 1000)));
+        assert_eq!(busy_share((160, 1000), (260, 1200)), 0.5);
+        assert_eq!(machine_ticks_of("nothing"), None);
+    }
 
     #[test]
     fn cpu_ticks_survive_a_command_name_with_spaces_and_parens() {

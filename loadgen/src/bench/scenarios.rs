@@ -123,6 +123,11 @@ fn load_header() -> Vec<String> {
     .to_vec()
 }
 
+/// How busy the whole machine was during a load.
+fn busy(report: &Report) -> String {
+    report.machine_busy.map_or("–".into(), |busy| format!("{:.0} %", busy * 100.0))
+}
+
 fn load_row(label: &str, report: &Report) -> Vec<String> {
     let l = &report.latency_ms;
     vec![
@@ -136,6 +141,7 @@ fn load_row(label: &str, report: &Report) -> Vec<String> {
         errors(report),
         cpu_per_join(report.matchmaker_cpu_secs, report.joins_ready),
         report.loadgen_cpu_secs.map_or("–".into(), |cpu| format!("{cpu:.1} s of {:.1} s", report.wall_secs)),
+        busy(report),
         report.matchmaker_rss_mib.map_or("–".into(), |rss| format!("{rss:.0} MiB")),
     ]
 }
@@ -447,17 +453,27 @@ fn replicas(o: &Options) -> Result<Table, BenchError> {
     let (joins, concurrency) = (o.scale.pick(5_000, 20), o.scale.pick(64, 4));
     let mut rows = Vec::new();
     let mut single = None;
-    for count in o.scale.pick(vec![1, 2, 3], vec![1, 2]) {
-        let ns = namespace(&format!("f{count}"));
-        let mms: Vec<Matchmaker> = (0..count)
-            .map(|i| {
+    let counts = o.scale.pick(vec![1, 2, 3], vec![1, 2]).into_iter().map(|n| (n, false));
+    // The last row: two namespaces, one matchmaker each (how placement itself scales out).
+    for (count, sharded) in counts.chain([(2, true)]) {
+        let shared_ns = namespace(&format!("f{count}"));
+        let ns_of = |i: usize| if sharded { namespace(&format!("f-shard{i}")) } else { shared_ns.clone() };
+        let namespaces: Vec<String> = (0..count).map(ns_of).collect();
+        let mms: Vec<Matchmaker> = namespaces
+            .iter()
+            .enumerate()
+            .map(|(i, ns)| {
                 let mut vars = fleet_vars();
                 vars.extend([("BEVYGAP_NATS_REPLICAS", "3".to_string()), ("BEVYGAP_REPLICA_NAME", format!("r{i}"))]);
-                Matchmaker::start(&o.bins, Some(&urls), &ns, &vars, &[])
+                Matchmaker::start(&o.bins, Some(&urls), ns, &vars, &[])
             })
             .collect::<Result<_, _>>()?;
-        let _servers: Vec<_> = (1..=2)
-            .map(|i| fleet_server(&o.bins, &urls, &ns, &format!("fleet-{i}"), PLENTY))
+        let mut distinct = namespaces.clone();
+        distinct.dedup();
+        let _servers: Vec<_> = distinct
+            .iter()
+            .flat_map(|ns| (1..=2).map(move |i| (ns, i)))
+            .map(|(ns, i)| fleet_server(&o.bins, &urls, ns, &format!("fleet-{i}"), PLENTY))
             .collect::<Result<_, _>>()?;
         for mm in &mms {
             // Through each replica: it answers once the owner is elected and sees the servers.
@@ -475,7 +491,7 @@ fn replicas(o: &Options) -> Result<Table, BenchError> {
         let base = *single.get_or_insert(rate);
         let l = &report.latency_ms;
         rows.push(vec![
-            count.to_string(),
+            if sharded { format!("{count}, each owning its own namespace") } else { count.to_string() },
             format!("{} / {}", report.joins_ready, report.joins_sent),
             format!("{rate:.0}"),
             format!("{:.2}×", rate / base.max(f64::EPSILON)),
@@ -484,6 +500,7 @@ fn replicas(o: &Options) -> Result<Table, BenchError> {
             errors(&report),
             cpu_per_join(Some(cpu), report.joins_ready),
             report.loadgen_cpu_secs.map_or("–".into(), |c| format!("{c:.1} s of {:.1} s", report.wall_secs)),
+            busy(&report),
         ]);
     }
     Ok(Table {
@@ -493,7 +510,8 @@ fn replicas(o: &Options) -> Result<Table, BenchError> {
              replicas in one namespace and two fleet demo servers; {joins} joins, {concurrency} players at a \
              time, spread round-robin over every replica's public endpoint. Only the namespace's lease \
              owner places joins; the others forward each call to it over NATS and relay the answers \
-             (README, Replicas). Target: two replicas at least 1.6× one."
+             (README, Replicas). The last row runs two matchmakers that each own a namespace of their \
+             own (two fleet servers each) on the same cluster. Target: two replicas at least 1.6× one."
         )],
         header: [
             "replicas",
