@@ -43,7 +43,7 @@ fn parse(args: &[String]) -> Result<Args, String> {
             }
             "--smoke" => parsed.scale = Scale::Smoke,
             "--write" => parsed.write = Some(PathBuf::from(value()?)),
-            "--command" => parsed.command = value()?,
+            "--command" => parsed.command = value()?.trim().to_string(),
             other => return Err(format!("unknown argument {other:?}")),
         }
     }

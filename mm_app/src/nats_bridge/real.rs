@@ -167,15 +167,19 @@ fn perform_commands(
     rt: Res<TokioTasksRuntime>,
     inbox: Res<Inbox<NatsEvent>>,
     ownership: Option<Res<Ownership>>,
+    mut shared: Local<Option<Arc<Nats>>>,
 ) {
     if commands.is_empty() {
         return;
     }
     let handle = rt.runtime().handle();
     let ownership = ownership.map(|o| o.clone()).unwrap_or_else(Ownership::sole);
-    // One copy of the connection and buckets for the tick's writes, shared by reference count
-    // (a `Nats` clone copies every bucket's names and client).
-    let nats = Arc::new(Nats::clone(&nats));
+    // One copy of the connection and buckets, shared by reference count with every write (a
+    // `Nats` clone copies every bucket's names and client handle).
+    if nats.is_changed() || shared.is_none() {
+        *shared = Some(Arc::new(Nats::clone(&nats)));
+    }
+    let Some(nats) = shared.clone() else { return };
     for command in commands.read() {
         let events = inbox.sender();
         handle.spawn(perform(nats.clone(), command.clone(), events, ownership.clone()));
