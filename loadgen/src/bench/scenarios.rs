@@ -50,6 +50,13 @@ fn load(mm: &Matchmaker, load: Load) -> Result<Report, BenchError> {
     Ok(crate::run(&plan(vec![mm.public], Some(mm.pid()), load))?)
 }
 
+/// The row of a closed-loop load run [`median_of`] times.
+fn median_row(concurrency: u64, runs: usize, (report, low, high): &(Report, f64, f64)) -> Vec<String> {
+    let label =
+        format!("closed loop, {concurrency} players at a time (median of {runs} runs: {low:.0} to {high:.0} joins/s)");
+    load_row(&label, report)
+}
+
 /// Runs a load `runs` times and returns the run with the median throughput, with the lowest and
 /// highest throughput seen: one run on a shared 2-core machine swings by a third.
 fn median_of(mm: &Matchmaker, runs: usize, shape: Load) -> Result<(Report, f64, f64), BenchError> {
@@ -172,7 +179,7 @@ fn fleet(o: &Options) -> Result<Table, BenchError> {
     wait_for_servers(&mm, 2, secs(30.0))?;
     warm_up(&mm)?;
     let (joins, concurrency, runs) = (o.scale.pick(20_000, 40), o.scale.pick(64, 4), o.scale.pick(5, 1));
-    let (closed, low, high) = median_of(&mm, runs, Load::Closed { joins, concurrency })?;
+    let closed = median_of(&mm, runs, Load::Closed { joins, concurrency })?;
     let (rate, duration) = (o.scale.pick(2000.0, 20.0), o.scale.pick(10.0, 1.0));
     let open = load(&mm, Load::Open { rate, duration: secs(duration) })?;
     Ok(Table {
@@ -185,12 +192,7 @@ fn fleet(o: &Options) -> Result<Table, BenchError> {
         )],
         header: load_header(),
         rows: vec![
-            load_row(
-                &format!(
-                    "closed loop, {concurrency} players at a time (median of {runs} runs: {low:.0} to {high:.0} joins/s)"
-                ),
-                &closed,
-            ),
+            median_row(concurrency, runs, &closed),
             load_row(&format!("open loop, {rate} joins/s for {duration} s"), &open),
         ],
     })
@@ -216,7 +218,7 @@ fn edgegap(o: &Options) -> Result<Table, BenchError> {
     let mm = Matchmaker::start(&o.bins, Some(&nats.url()), &namespace("b"), &edgegap_vars(&fake, PLENTY, 600), &[])?;
     warm_up(&mm)?;
     let (joins, concurrency, runs) = (o.scale.pick(10_000, 20), o.scale.pick(64, 4), o.scale.pick(5, 1));
-    let (closed, low, high) = median_of(&mm, runs, Load::Closed { joins, concurrency })?;
+    let closed = median_of(&mm, runs, Load::Closed { joins, concurrency })?;
     drop(mm);
 
     // One server's life: a join starts a deployment, its token expires unused, the empty
@@ -250,15 +252,7 @@ fn edgegap(o: &Options) -> Result<Table, BenchError> {
                 .into(),
         ],
         header: load_header(),
-        rows: vec![
-            load_row(
-                &format!(
-                    "closed loop, {concurrency} players at a time (median of {runs} runs: {low:.0} to {high:.0} joins/s)"
-                ),
-                &closed,
-            ),
-            life_row,
-        ],
+        rows: vec![median_row(concurrency, runs, &closed), life_row],
     })
 }
 
