@@ -16,8 +16,9 @@ use super::envelope::code_error;
 use super::params::{JoinCall, parse};
 use bevygap_shared::protocol::ErrorCode;
 
-/// Calls that may wait to be taken; a front waits briefly for room beyond this.
-const CAPACITY: usize = 16_384;
+/// Calls that may wait to be taken (the app takes them all on every tick); a front waits
+/// briefly for room beyond this. The buffer is allocated up front.
+const CAPACITY: usize = 4_096;
 /// Answers one stream may have waiting to be sent: more than a join ever publishes (queued,
 /// then finding a server and a server starting for each of up to four servers, then its
 /// answer), so a stream whose reader lags never loses its last message. Kept small: the
