@@ -151,7 +151,7 @@ fn take_call(
             let deadline = now + config.join_deadline.as_secs_f64();
             tally.admitted(&requester);
             let (join, first) = Join::new(&valid, request_id.clone(), requester, client_ip, now, deadline);
-            tracing::info!(request_id = %request_id, game = %join.game.label(), "join queued");
+            tracing::debug!(request_id = %request_id, game = %join.game.label(), "join queued");
             let entity = commands.spawn_empty().id();
             book.index.0.insert(request_id.to_string(), entity);
             let sent = answers.try_send(as_result(&first));

@@ -188,7 +188,7 @@ pub fn place_queued_joins(
                 if reserved && let Ok(progress) = join.place(SeatClaim { server, client_id }, readiness) {
                     crate::telemetry::join_placed(now - join.queued_at);
                     join.placed_at = Some(now);
-                    tracing::info!(request_id = %join.request_id, %server_id, client_id, "seat reserved");
+                    tracing::debug!(request_id = %join.request_id, %server_id, client_id, "seat reserved");
                     updates.push(progress);
                 }
             }
@@ -334,7 +334,7 @@ pub fn issue_tokens(
             ))
             .id();
         desk.tokens.0.insert(seat.client_id, token_entity);
-        tracing::info!(
+        tracing::debug!(
             request_id = %join.request_id,
             server_id = %server.id,
             client_id = seat.client_id,
