@@ -83,6 +83,7 @@ impl Plugin for JoinsPlugin {
         require(app, || TokensPlugin);
         app.init_resource::<RequestIndex>()
             .init_resource::<UnclaimedSeats>()
+            .init_resource::<settled::AnsweredOrder>()
             .add_message::<FailJoin>()
             .add_message::<JoinAnswered>()
             .add_message::<NatsCommand>()

@@ -16,7 +16,7 @@ use bevy::prelude::*;
 use super::RequestIndex;
 use super::machine::{Join, JoinPhase};
 use crate::clock::now;
-use crate::tokens::{IssuedToken, TokenIndex, TokenState};
+use crate::tokens::{IssuedToken, TokenClaimed, TokenIndex, TokenState};
 
 /// A join that has its answer (ready or failed); it never waits again.
 #[derive(Component, Debug, Clone, Copy, Default)]
@@ -35,6 +35,11 @@ pub struct UnclaimedSeats {
     /// Tokens ended since the last recount (an expired one may have held a counted seat).
     stale: bool,
 }
+
+/// Answered joins in the order they were answered, so the ones whose resume window has passed
+/// are found at the front without looking at the others.
+#[derive(Resource, Debug, Default)]
+pub struct AnsweredOrder(pub std::collections::VecDeque<Entity>);
 
 /// How often [`UnclaimedSeats`] may be recounted from the tokens.
 const RECOUNT_SECS: f64 = 0.25;
@@ -65,11 +70,13 @@ pub fn settle_joins(
     joins: Query<(Entity, &Join), Unsettled>,
     mut unclaimed: ResMut<UnclaimedSeats>,
     mut answered: MessageWriter<JoinAnswered>,
+    mut order: ResMut<AnsweredOrder>,
 ) {
     for (entity, join) in &joins {
         if join.phase().is_terminal() {
             commands.entity(entity).insert(Settled);
             answered.write(JoinAnswered(entity));
+            order.0.push_back(entity);
             if matches!(join.phase(), JoinPhase::Ready { .. }) {
                 unclaimed.add(&join.requester.key);
             }
@@ -79,12 +86,13 @@ pub fn settle_joins(
 
 /// Drops the seats of tokens claimed this tick from the count (their player connected).
 pub fn release_claimed_seats(
-    claimed: Query<(&IssuedToken, &TokenState), Changed<TokenState>>,
+    mut claimed: MessageReader<TokenClaimed>,
+    tokens: Query<&IssuedToken>,
     index: Res<RequestIndex>,
     joins: Query<&Join, With<Settled>>,
     mut unclaimed: ResMut<UnclaimedSeats>,
 ) {
-    for (token, _) in claimed.iter().filter(|(_, state)| **state == TokenState::Claimed) {
+    for token in claimed.read().filter_map(|claimed| tokens.get(claimed.token).ok()) {
         let join = token.request_id.as_ref().and_then(|id| index.0.get(id)).and_then(|e| joins.get(*e).ok());
         if let Some(join) = join {
             unclaimed.remove(&join.requester.key);

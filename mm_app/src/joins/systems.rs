@@ -11,6 +11,7 @@ use bevygap_shared::protocol::{ErrorCode, JoinError, ReadyPayload};
 use bevygap_shared::records::{ClientGrant, SessionRecord, now_ms};
 
 use super::machine::{GrantOutcome, Join, JoinPhase, Release, SeatClaim, Step};
+use super::settled::AnsweredOrder;
 use super::{FailJoin, JoinUpdates, PendingReady, RequestIndex, Settled};
 use crate::clock::now;
 use crate::config::{GameKey, MatchmakerConfig};
@@ -450,24 +451,25 @@ pub fn apply_failures(
     }
 }
 
-/// How often answered joins are looked at for forgetting (their window is minutes long).
-const FORGET_EVERY_SECS: f64 = 1.0;
-
-/// Despawns finished joins once their resume window has passed (looked at once a second).
+/// Despawns answered joins once their resume window has passed, oldest first (only the ones
+/// due are looked at).
 pub fn forget_finished_joins(
     mut commands: Commands,
-    joins: Query<(Entity, &Join), With<Settled>>,
+    joins: Query<&Join, With<Settled>>,
+    mut order: ResMut<AnsweredOrder>,
     mut index: ResMut<RequestIndex>,
     time: Res<Time<Real>>,
-    mut looked_at: Local<Option<f64>>,
 ) {
     let now = now(&time);
-    if looked_at.is_some_and(|at| now - at < FORGET_EVERY_SECS) {
-        return;
-    }
-    *looked_at = Some(now);
-    for (entity, join) in joins.iter().filter(|(_, join)| join.forgettable(now)) {
-        index.0.remove(join.request_id.as_str());
-        commands.entity(entity).despawn();
+    while let Some(&entity) = order.0.front() {
+        match joins.get(entity) {
+            Ok(join) if !join.forgettable(now) => break,
+            Ok(join) => {
+                index.0.remove(join.request_id.as_str());
+                commands.entity(entity).despawn();
+            }
+            Err(_) => {} // already gone
+        }
+        order.0.pop_front();
     }
 }

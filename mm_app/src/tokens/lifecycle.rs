@@ -4,7 +4,7 @@ use bevygap_shared::ServerId;
 
 use bevy::prelude::*;
 
-use super::{IssuedToken, TokenEnded, TokenIndex, TokenState};
+use super::{IssuedToken, TokenClaimed, TokenEnded, TokenIndex, TokenState};
 use crate::clock::now;
 use crate::nats_bridge::{NatsCommand, NatsEvent};
 use crate::servers::seats::Seat;
@@ -88,15 +88,16 @@ pub fn claim_tokens(
     mut events: MessageReader<NatsEvent>,
     index: Res<TokenIndex>,
     mut tokens: Query<(&IssuedToken, &mut TokenState)>,
+    mut claimed: MessageWriter<TokenClaimed>,
     time: Res<Time<Real>>,
 ) {
     for event in events.read() {
         let NatsEvent::PlayerJoined(record) = event else { continue };
-        let Some((token, mut state)) = index.0.get(&record.client_id).and_then(|e| tokens.get_mut(*e).ok()) else {
-            continue;
-        };
+        let Some(&entity) = index.0.get(&record.client_id) else { continue };
+        let Ok((token, mut state)) = tokens.get_mut(entity) else { continue };
         if *state == TokenState::Unclaimed {
             *state = TokenState::Claimed;
+            claimed.write(TokenClaimed { token: entity });
             crate::telemetry::token_claimed(now(&time) - token.issued_at);
             tracing::info!(
                 request_id = token.request_id.as_deref().map(tracing::field::display),
@@ -108,13 +109,31 @@ pub fn claim_tokens(
     }
 }
 
+/// How often every token is looked at for expiry and for a lost server: tokens of connected
+/// players live as long as their game, so there can be many, and a quarter second is nothing
+/// beside the claim grace.
+const TOKEN_SWEEP_SECS: f64 = 0.25;
+
+/// Whether a sweep last made at `last` is due again at `now` (and notes it).
+fn sweep_due(last: &mut Option<f64>, now: f64) -> bool {
+    if last.is_some_and(|at| now - at < TOKEN_SWEEP_SECS) {
+        return false;
+    }
+    *last = Some(now);
+    true
+}
+
 /// Frees seats whose token expired before its player connected.
 pub fn expire_unclaimed_tokens(
     tokens: Query<(Entity, &IssuedToken, &TokenState)>,
     time: Res<Time<Real>>,
     mut ended: MessageWriter<TokenEnded>,
+    mut last: Local<Option<f64>>,
 ) {
     let now = now(&time);
+    if !sweep_due(&mut last, now) {
+        return;
+    }
     for (entity, token, state) in &tokens {
         if *state == TokenState::Unclaimed && now > token.expires_at + CLAIM_GRACE_SECS {
             ended.write(TokenEnded { token: entity, reason: "token expired unclaimed" });
@@ -123,12 +142,20 @@ pub fn expire_unclaimed_tokens(
     }
 }
 
-/// Ends tokens whose server entity is gone.
+/// Ends tokens whose server entity is gone: at once when a server went this tick, and in the
+/// periodic sweep otherwise.
 pub fn end_tokens_of_lost_servers(
     tokens: Query<(Entity, &IssuedToken)>,
     servers: Query<(), With<ServerPhase>>,
+    mut gone: RemovedComponents<ServerPhase>,
     mut ended: MessageWriter<TokenEnded>,
+    time: Res<Time<Real>>,
+    mut last: Local<Option<f64>>,
 ) {
+    let server_gone = gone.read().count() > 0;
+    if !sweep_due(&mut last, now(&time)) && !server_gone {
+        return;
+    }
     for (entity, token) in &tokens {
         if !servers.contains(token.server) {
             ended.write(TokenEnded { token: entity, reason: "server lost" });

@@ -61,6 +61,13 @@ pub struct TokenEnded {
     pub reason: &'static str,
 }
 
+/// A player connected with this token (it is claimed now): what the join plugin's count of
+/// unclaimed seats reacts to, without looking at every token for changes.
+#[derive(Message, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenClaimed {
+    pub token: Entity,
+}
+
 /// Token lifecycle systems; tokens hold seats on servers and belong to sessions.
 pub struct TokensPlugin;
 
@@ -71,6 +78,7 @@ impl Plugin for TokensPlugin {
         app.init_resource::<TokenIndex>()
             .init_resource::<lifecycle::EarlyPlayers>()
             .add_message::<TokenEnded>()
+            .add_message::<TokenClaimed>()
             .register_type::<IssuedToken>()
             .register_type::<TokenState>()
             .init_resource::<restore::EarlierTokens>()
