@@ -481,6 +481,7 @@ fn earlier_session(server: &ServerId, session_id: &str, clients: Vec<u64>) -> Se
         client_ids: clients,
         created_at_ms: now_ms(),
         provider_session: None,
+        request_id: None,
     }
 }
 
@@ -590,4 +591,42 @@ fn a_waiting_join_is_recorded_until_answered_and_one_an_earlier_owner_left_is_pl
     assert_eq!(next.provider.log().launched.len(), 1, "on a server launched for it");
     assert!(next.join_by_request("late-join-0001").is_none(), "a join past its deadline is not");
     assert!(!next.nats().requests.contains_key("late-join-0001"), "and its record is removed");
+}
+
+#[test]
+fn a_join_answered_just_before_its_owner_died_is_not_queued_again_by_the_next_owner() {
+    let mut mm = SteppedMatchmaker::new(|_| {});
+    let join = mm.join("demo", "1.0");
+    mm.step();
+    let request_id = mm.app.world().get::<Join>(join).expect("the join").request_id.to_string();
+    let record = mm.nats().requests.get(&request_id).cloned().expect("the waiting join is recorded");
+    let server = mm.server_ids()[0].clone();
+    mm.report_server(&server, ServerStatus::Ready);
+    mm.step_n(3);
+    assert!(mm.ready_payload(join).is_some());
+    let session = mm
+        .nats()
+        .sessions
+        .values()
+        .find(|s| s.request_id.as_deref() == Some(request_id.as_str()))
+        .cloned()
+        .expect("the session names the join it answered");
+
+    // The owner died after answering, before the removal of the join's record landed.
+    let mut next = SteppedMatchmaker::new(|_| {});
+    next.app
+        .world_mut()
+        .resource_mut::<bevygap_matchmaker::nats_bridge::MemoryNats>()
+        .requests
+        .insert(request_id.clone(), record.clone());
+    let state = bevygap_matchmaker::nats_bridge::IssuedState {
+        grants: Vec::new(),
+        sessions: vec![session],
+        requests: vec![record],
+    };
+    next.app.world_mut().write_message(bevygap_matchmaker::nats_bridge::NatsEvent::Issued(Box::new(state)));
+    next.step_n(2);
+    assert!(next.join_by_request(&request_id).is_none(), "not queued again");
+    assert!(next.provider.log().launched.is_empty(), "no server started for it");
+    assert!(!next.nats().requests.contains_key(&request_id), "its stale record is removed");
 }

@@ -77,6 +77,10 @@ pub struct SessionRecord {
     /// The provider's own id for it (an Edgegap session id), when it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider_session: Option<String>,
+    /// The join it answered (the matchmaker's request id): a replica taking over does not queue
+    /// again a join whose answer it finds here, even if its `requests` record outlived it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 /// `requests` bucket, key `<request_id>`: which matchmaker replica owns a join and where it

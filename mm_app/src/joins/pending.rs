@@ -4,6 +4,8 @@
 //! deadline again, under its request id: it is placed at once, and the player's retry (to any
 //! replica) resumes it instead of starting another.
 
+use std::collections::HashSet;
+
 use bevy::prelude::*;
 use bevygap_shared::protocol::{JoinProgress, JoinRequest, RequestId, Transport};
 use bevygap_shared::records::now_ms;
@@ -80,14 +82,27 @@ pub fn record_new_joins(
     }
 }
 
-/// Removes the record of each join that got its answer (ready or failed).
+/// Removes the record of each join that got its answer (ready or failed), and again when a
+/// record is reported written after its join was answered or forgotten (the put and the delete
+/// run concurrently, so the delete may land first and leave a record the next owner would
+/// queue again).
 pub fn remove_answered_joins(
     mut answered: MessageReader<JoinAnswered>,
+    mut stored: MessageReader<NatsEvent>,
     joins: Query<&Join>,
+    waiting: Query<(), (With<Join>, Without<Settled>)>,
+    index: Res<RequestIndex>,
     mut nats: MessageWriter<NatsCommand>,
 ) {
     for join in answered.read().filter_map(|JoinAnswered(entity)| joins.get(*entity).ok()) {
         nats.write(NatsCommand::DeleteRequest { request_id: join.request_id.to_string() });
+    }
+    for event in stored.read() {
+        let NatsEvent::RequestStored { request_id } = event else { continue };
+        let still_waiting = index.0.get(request_id).is_some_and(|join| waiting.contains(*join));
+        if !still_waiting {
+            nats.write(NatsCommand::DeleteRequest { request_id: request_id.clone() });
+        }
     }
 }
 
@@ -105,8 +120,15 @@ pub fn restore_pending_joins(
     let (now, wall_ms) = (now(&time), now_ms());
     for event in events.read() {
         let NatsEvent::Issued(state) = event else { continue };
+        // Joins already answered: the earlier owner may have died between the answer and the
+        // removal of their record.
+        let answered: HashSet<&str> = state.sessions.iter().filter_map(|s| s.request_id.as_deref()).collect();
         for pending in &state.requests {
             if index.0.contains_key(&pending.request_id) {
+                continue;
+            }
+            if answered.contains(pending.request_id.as_str()) {
+                nats.write(NatsCommand::DeleteRequest { request_id: pending.request_id.clone() });
                 continue;
             }
             let restored = pending

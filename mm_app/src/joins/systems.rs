@@ -362,6 +362,7 @@ pub fn issue_tokens(
                 client_ids: vec![seat.client_id],
                 created_at_ms: issued_ms,
                 provider_session,
+                request_id: Some(join.request_id.to_string()),
             },
         })));
         commands.entity(entity).insert(PendingReady(ReadyPayload {

@@ -80,6 +80,7 @@ fn apply_commands(
             NatsCommand::Control { server_id, command } => store.controls.push((server_id, command)),
             NatsCommand::NeedCapacity { game, waiting } => store.capacity_calls.push((game, waiting)),
             NatsCommand::PutRequest(pending) => {
+                events.write(NatsEvent::RequestStored { request_id: pending.request_id.clone() });
                 store.requests.insert(pending.request_id.clone(), *pending);
             }
             NatsCommand::DeleteRequest { request_id } => {

@@ -39,7 +39,8 @@ pub enum NatsCommand {
     Control { server_id: ServerId, command: ServerCommand },
     /// Tell an autoscaler that `waiting` players of `game` wait for a free seat (fleet).
     NeedCapacity { game: GameKey, waiting: usize },
-    /// Keep a join waiting for its answer in the `requests` bucket, for the next owner.
+    /// Keep a join waiting for its answer in the `requests` bucket, for the next owner;
+    /// answered by [`NatsEvent::RequestStored`] once written.
     PutRequest(Box<PendingJoin>),
     /// Remove a join that got its answer from the `requests` bucket.
     DeleteRequest { request_id: String },
@@ -70,6 +71,9 @@ pub enum NatsEvent {
     /// while the link was down (expiry and delete markers) are gone by the time a watch
     /// resumes, so whatever the matchmaker knows that is not here was removed.
     Snapshot(Box<KvSnapshot>),
+    /// A [`NatsCommand::PutRequest`] was written. Writes run concurrently, so the delete of a
+    /// join answered at once may have landed before it: the join plugin deletes again.
+    RequestStored { request_id: String },
     /// The answer to [`NatsCommand::StoreGrant`].
     GrantStored { join: Entity, server_id: ServerId, client_id: u64, result: Result<(), BridgeError> },
     /// What the `clients`, `sessions` and `requests` buckets held when this replica took

@@ -231,8 +231,11 @@ async fn perform(
         }
         NatsCommand::PutRequest(pending) => {
             let Ok(bytes) = serde_json::to_vec(&pending) else { return };
-            if let Err(e) = Box::pin(kv.requests.put(pending.request_id.as_str(), bytes.into())).await {
-                tracing::warn!(request_id = pending.request_id, "cannot record a waiting join: {e}");
+            match Box::pin(kv.requests.put(pending.request_id.as_str(), bytes.into())).await {
+                Ok(_) => {
+                    events.send(NatsEvent::RequestStored { request_id: pending.request_id.clone() });
+                }
+                Err(e) => tracing::warn!(request_id = pending.request_id, "cannot record a waiting join: {e}"),
             }
             return;
         }
