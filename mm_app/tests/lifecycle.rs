@@ -567,18 +567,25 @@ fn with_a_provider_that_holds_seats_a_token_waits_for_the_seat_and_a_refused_sea
 
 // Joins in flight are kept in the `requests` bucket for the next owner.
 
-#[test]
-fn a_waiting_join_is_recorded_until_answered_and_one_an_earlier_owner_left_is_placed_again_under_its_id() {
-    let mut mm = SteppedMatchmaker::new(|_| {});
+/// A join recorded while it waited for its server, then answered: its request id and the
+/// record it had while waiting.
+fn recorded_then_answered(mm: &mut SteppedMatchmaker) -> (String, PendingJoin) {
     let join = mm.join("demo", "1.0");
     mm.step();
     let request_id = mm.app.world().get::<Join>(join).expect("the join").request_id.to_string();
     let record = mm.nats().requests.get(&request_id).cloned().expect("the waiting join is recorded");
-    assert_eq!((record.game.as_str(), record.requester_ip.as_str()), ("demo", "127.0.0.1"));
     let server = mm.server_ids()[0].clone();
     mm.report_server(&server, ServerStatus::Ready);
     mm.step_n(3);
     assert!(mm.ready_payload(join).is_some());
+    (request_id, record)
+}
+
+#[test]
+fn a_waiting_join_is_recorded_until_answered_and_one_an_earlier_owner_left_is_placed_again_under_its_id() {
+    let mut mm = SteppedMatchmaker::new(|_| {});
+    let (request_id, record) = recorded_then_answered(&mut mm);
+    assert_eq!((record.game.as_str(), record.requester_ip.as_str()), ("demo", "127.0.0.1"));
     assert!(mm.nats().requests.is_empty(), "an answered join's record is removed");
 
     // Another owner takes over with that record (and one past its deadline) in NATS.
@@ -596,14 +603,7 @@ fn a_waiting_join_is_recorded_until_answered_and_one_an_earlier_owner_left_is_pl
 #[test]
 fn a_join_answered_just_before_its_owner_died_is_not_queued_again_by_the_next_owner() {
     let mut mm = SteppedMatchmaker::new(|_| {});
-    let join = mm.join("demo", "1.0");
-    mm.step();
-    let request_id = mm.app.world().get::<Join>(join).expect("the join").request_id.to_string();
-    let record = mm.nats().requests.get(&request_id).cloned().expect("the waiting join is recorded");
-    let server = mm.server_ids()[0].clone();
-    mm.report_server(&server, ServerStatus::Ready);
-    mm.step_n(3);
-    assert!(mm.ready_payload(join).is_some());
+    let (request_id, record) = recorded_then_answered(&mut mm);
     let session = mm
         .nats()
         .sessions
