@@ -19,7 +19,7 @@ use super::params::{CancelCall, JoinCall, parse};
 use crate::clock::now;
 use crate::config::MatchmakerConfig;
 use crate::joins::admission::{Admission, WaitingTally, admit};
-use crate::joins::{FailJoin, Join, JoinUpdates, RequestIndex, Requester, Settled, UnclaimedSeats};
+use crate::joins::{FailJoin, Join, JoinAnswered, JoinUpdates, RequestIndex, Requester, Settled, UnclaimedSeats};
 use crate::nats_bridge::NatsLinkState;
 
 /// The streams following a join: where each sends its answers and how many of the join's
@@ -92,7 +92,6 @@ pub fn take_join_calls(
     mut book: JoinBook,
     (waiting, unclaimed): (Query<&Join, Without<Settled>>, Res<UnclaimedSeats>),
     config: Res<MatchmakerConfig>,
-    waker: Res<AppWaker>,
     time: Res<Time<Real>>,
 ) {
     if desk.is_empty() {
@@ -111,7 +110,6 @@ pub fn take_join_calls(
         let name = Name::new(format!("join {}", join.request_id));
         commands.entity(entity).insert((name, join, JoinUpdates::new(first), JoinWatchers(watchers)));
     }
-    waker.wake();
 }
 
 /// One call: its first answer is sent now, later ones by [`publish_join_progress`].
@@ -225,11 +223,25 @@ pub fn cancel(
     Ok(json!({ "cancelled": pending.is_some() }))
 }
 
+/// The streams of one join, with what it published.
+type Followed = (&'static JoinUpdates, &'static mut JoinWatchers);
+
 /// Sends each stream the messages its join published since it was last sent some, and lets
-/// go of streams that are done.
-pub fn publish_join_progress(mut joins: Query<(&JoinUpdates, &mut JoinWatchers), Changed<JoinUpdates>>) {
-    for (updates, mut watchers) in &mut joins {
+/// go of streams that are done. Only waiting joins are looked at for changes, and the ones
+/// answered this tick (announced by [`JoinAnswered`]); answered joins kept for retries never
+/// change again, and there are many of them.
+pub fn publish_join_progress(
+    mut waiting: Query<Followed, (Changed<JoinUpdates>, Without<Settled>)>,
+    mut answered: MessageReader<JoinAnswered>,
+    mut settled: Query<Followed, With<Settled>>,
+) {
+    for (updates, mut watchers) in &mut waiting {
         watchers.0.retain_mut(|watcher| watcher.catch_up(updates));
+    }
+    for JoinAnswered(join) in answered.read() {
+        if let Ok((updates, mut watchers)) = settled.get_mut(*join) {
+            watchers.0.retain_mut(|watcher| watcher.catch_up(updates));
+        }
     }
 }
 
@@ -299,6 +311,16 @@ mod tests {
             app.world_mut().query::<&JoinWatchers>().iter(app.world()).all(|w| w.0.is_empty()),
             "no watcher is kept"
         );
+    }
+
+    #[test]
+    fn a_call_is_admitted_and_placed_in_the_tick_that_takes_it() {
+        let mut app = app(|_| {});
+        let _rx = call(&app, "203.0.113.1", "same-tick-join-0001");
+        app.update();
+        let entity = app.world().resource::<RequestIndex>().0["same-tick-join-0001"];
+        let phase = app.world().get::<Join>(entity).expect("the join").phase();
+        assert!(phase.seat().is_some(), "placed in the same tick, not left for a later wake-up: {phase:?}");
     }
 
     #[test]

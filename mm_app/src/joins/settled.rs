@@ -51,7 +51,12 @@ impl UnclaimedSeats {
     }
 
     fn add(&mut self, key: &str) {
-        *self.by_key.entry(key.to_owned()).or_default() += 1;
+        match self.by_key.get_mut(key) {
+            Some(held) => *held += 1,
+            None => {
+                self.by_key.insert(key.to_owned(), 1);
+            }
+        }
     }
 
     fn remove(&mut self, key: &str) {
