@@ -28,6 +28,12 @@ impl PrivateKey {
         self.0 == [0; 32]
     }
 
+    /// The key as 64 lowercase hex characters, the form [`PrivateKey::parse`] reads first: for
+    /// handing it to a child process (environment or key file); never log it.
+    pub fn to_hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     /// Parses 64 hex characters or standard/URL-safe base64 of exactly 32 bytes.
     pub fn parse(text: &str) -> Result<Self, String> {
         let text = text.trim();
@@ -82,6 +88,14 @@ impl LightyearKeys {
     /// Whether these are the insecure development keys.
     pub fn is_development(&self) -> bool {
         self.private_key.is_zero()
+    }
+
+    /// The `LIGHTYEAR_PROTOCOL_ID` (decimal) and `LIGHTYEAR_PRIVATE_KEY` (hex) variables that
+    /// [`LightyearKeys::from_env`] reads back as these keys, for starting a process with them.
+    /// The key is then readable in that process's environment: a provider that starts game
+    /// servers on a shared host hands it over in a `LIGHTYEAR_PRIVATE_KEY_FILE` instead.
+    pub fn to_env(&self) -> [(&'static str, String); 2] {
+        [("LIGHTYEAR_PROTOCOL_ID", self.protocol_id.to_string()), ("LIGHTYEAR_PRIVATE_KEY", self.private_key.to_hex())]
     }
 
     /// Reads the keys from the process environment; see the table on [`LightyearKeys`].
@@ -170,6 +184,25 @@ mod tests {
         let b64 = base64::engine::general_purpose::STANDARD.encode([2u8; 32]);
         let k = keys(&[("LIGHTYEAR_PRIVATE_KEY", &b64)]).unwrap();
         assert_eq!(k.private_key.expose(), &[2u8; 32]);
+    }
+
+    #[test]
+    fn to_env_is_read_back_as_the_same_keys() {
+        let mut bytes = [0u8; 32];
+        for (i, b) in bytes.iter_mut().enumerate() {
+            *b = (i as u8).wrapping_mul(37) ^ 0xa5;
+        }
+        for original in [
+            LightyearKeys { protocol_id: u64::MAX, private_key: PrivateKey::from_bytes(bytes) },
+            LightyearKeys { protocol_id: 0, private_key: PrivateKey::from_bytes([0xff; 32]) },
+        ] {
+            let vars = original.to_env();
+            assert_eq!(vars.clone().map(|(name, _)| name), ["LIGHTYEAR_PROTOCOL_ID", "LIGHTYEAR_PRIVATE_KEY"]);
+            let vars: Vec<(&str, &str)> = vars.iter().map(|(name, value)| (*name, value.as_str())).collect();
+            assert_eq!(keys(&vars).unwrap(), original);
+        }
+        assert_eq!(PrivateKey::from_bytes(bytes).to_hex().len(), 64);
+        assert_eq!(PrivateKey::from_bytes([0xab; 32]).to_hex(), "ab".repeat(32));
     }
 
     #[test]

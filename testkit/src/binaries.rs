@@ -24,21 +24,8 @@ pub fn workspace_binary(package: &str, bin: &str) -> PathBuf {
     path
 }
 
-/// A child process killed (and reaped) when dropped, so a failing test leaves nothing running.
-pub struct KillOnDrop(pub std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Waits until something accepts TCP connections on `addr`, for at most `within`.
+#[track_caller]
 pub fn wait_for_listener(addr: &str, within: std::time::Duration) {
-    let deadline = std::time::Instant::now() + within;
-    while std::net::TcpStream::connect(addr).is_err() {
-        assert!(std::time::Instant::now() < deadline, "nothing listened on {addr} within {within:?}");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    crate::wait_for(within, &format!("something to listen on {addr}"), || std::net::TcpStream::connect(addr).ok());
 }
