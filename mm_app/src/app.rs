@@ -14,8 +14,9 @@ use bevygap_shared::naming::NatsRole;
 use bevygap_shared::naming::ServerId;
 use bevygap_shared::nats::{InitialConnect, NatsAuth, NatsConfig, NatsConnection, NatsError};
 
+use crate::calls::CallForwarder;
 use crate::config::MatchmakerConfig;
-use crate::endpoints::{EndpointsPlugin, Listeners};
+use crate::endpoints::{HttpFrontPlugin, Listeners};
 use crate::nats_bridge::{Nats, NatsBridgePlugin};
 use crate::providers::{ProviderHandle, ProviderPlugin, ServerProvider};
 use crate::tokens::MatchmakerKeys;
@@ -155,6 +156,7 @@ pub fn build_app(
     };
     let terms = LeaseTerms::new(config.lease_ttl);
     app.insert_resource(ownership)
+        .insert_resource(CallForwarder(Arc::new(forwarding.clone())))
         .insert_resource(forwarding)
         .insert_resource(LeaseStore(leases))
         .add_plugins(OwnershipPlugin { terms });
@@ -165,11 +167,11 @@ pub fn build_app(
         .add_plugins((
             NatsBridgePlugin,
             ProviderPlugin::new(provider),
-            EndpointsPlugin::new(listeners),
+            HttpFrontPlugin::new(listeners),
             crate::telemetry::TelemetryPlugin,
         ))
         .add_systems(First, exit_when_flagged)
-        .add_systems(Update, reconcile_provider.run_if(crate::ownership::acting))
+        .add_systems(Update, reconcile_provider.run_if(crate::fence::acting))
         .set_runner(wakeable_runner);
     run_schedules_on_one_thread(&mut app);
     Ok((app, ShutdownHandle { flag, waker }))

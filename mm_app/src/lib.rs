@@ -61,19 +61,27 @@
 //! app.update();
 //! ```
 
-pub mod app;
+// L0 vocabulary
 pub mod clock;
-pub mod config;
-pub mod endpoints;
-pub mod harness;
-pub mod joins;
-pub mod nats_bridge;
-pub mod ownership;
+pub mod game;
+pub mod observe;
 pub mod placement;
-pub mod providers;
 pub mod schedule;
-pub mod servers;
-pub mod sessions;
-pub mod telemetry;
-pub mod tokens;
 pub mod wake;
+// L1 seams
+pub mod fence;
+pub mod nats_bridge;
+pub mod providers;
+// L2 domain
+pub mod joins;
+pub mod servers;
+pub mod tokens;
+// L3 edges
+pub mod calls;
+pub mod endpoints;
+pub mod ownership;
+pub mod telemetry;
+// L4 composition
+pub mod app;
+pub mod config;
+pub mod harness;

@@ -2,8 +2,9 @@
 
 use bevy::prelude::*;
 
-/// The matchmaker's system sets in `Update`, run in this order, and only while this replica
-/// owns the namespace ([`crate::ownership::acting`]).
+/// The matchmaker's system sets in `Update`, run in this order; with several replicas, only
+/// while this replica owns the namespace (the ownership plugin gates them on
+/// [`crate::fence::acting`]).
 #[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MatchmakerSystems {
     /// Bring in what async tasks delivered (NATS updates, provider outcomes).
@@ -27,6 +28,20 @@ pub enum MatchmakerSystems {
 /// Orders [`MatchmakerSystems`]; every matchmaker plugin adds it if it is missing.
 pub struct MatchmakerSchedulePlugin;
 
+impl MatchmakerSystems {
+    /// Every set, in the order they run.
+    pub const ALL: [MatchmakerSystems; 8] = [
+        MatchmakerSystems::Ingest,
+        MatchmakerSystems::Servers,
+        MatchmakerSystems::Players,
+        MatchmakerSystems::Joins,
+        MatchmakerSystems::Housekeeping,
+        MatchmakerSystems::Finish,
+        MatchmakerSystems::Cleanup,
+        MatchmakerSystems::Flush,
+    ];
+}
+
 impl Plugin for MatchmakerSchedulePlugin {
     fn build(&self, app: &mut App) {
         app.configure_sets(
@@ -41,9 +56,7 @@ impl Plugin for MatchmakerSchedulePlugin {
                 MatchmakerSystems::Cleanup,
                 MatchmakerSystems::Flush,
             )
-                .chain()
-                // Only the replica owning the namespace acts; see `ownership`.
-                .distributive_run_if(crate::ownership::acting),
+                .chain(),
         );
     }
 }

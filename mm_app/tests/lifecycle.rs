@@ -3,11 +3,11 @@
 //! runs in milliseconds however long the timers it crosses.
 
 use bevygap_matchmaker::harness::SteppedMatchmaker;
-use bevygap_matchmaker::joins::pending::PendingJoin;
 use bevygap_matchmaker::joins::{Join, JoinPhase, MAX_LOST_SERVERS};
 use bevygap_matchmaker::servers::ServerPhase;
 use bevygap_shared::ServerId;
 use bevygap_shared::protocol::{ErrorCode, JoinProgress};
+use bevygap_shared::records::RequestRecord;
 use bevygap_shared::records::{ClientGrant, ServerCommand, ServerStatus, SessionRecord, now_ms};
 
 /// A matchmaker with one ready server holding one ready join; returns (server, join).
@@ -569,7 +569,7 @@ fn with_a_provider_that_holds_seats_a_token_waits_for_the_seat_and_a_refused_sea
 
 /// A join recorded while it waited for its server, then answered: its request id and the
 /// record it had while waiting.
-fn recorded_then_answered(mm: &mut SteppedMatchmaker) -> (String, PendingJoin) {
+fn recorded_then_answered(mm: &mut SteppedMatchmaker) -> (String, RequestRecord) {
     let join = mm.join("demo", "1.0");
     mm.step();
     let request_id = mm.app.world().get::<Join>(join).expect("the join").request_id.to_string();
@@ -590,7 +590,7 @@ fn a_waiting_join_is_recorded_until_answered_and_one_an_earlier_owner_left_is_pl
 
     // Another owner takes over with that record (and one past its deadline) in NATS.
     let mut next = SteppedMatchmaker::new(|_| {});
-    let late = PendingJoin { request_id: "late-join-0001".into(), deadline_ms: 1, ..record.clone() };
+    let late = RequestRecord { request_id: "late-join-0001".into(), deadline_ms: 1, ..record.clone() };
     next.earlier_owner_left_waiting(vec![record.clone(), late]);
     next.step_n(2);
     let resumed = next.join_by_request(&request_id).expect("the waiting join is queued again under its id");

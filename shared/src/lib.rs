@@ -24,7 +24,7 @@
 //! | `clients` | `<server_id>.<client_id>` | [`records::ClientGrant`] | matchmaker, before returning the token → game server admission | 24 h; deleted when the player's session ends |
 //! | `players` | `<server_id>.<client_id>` | [`records::PlayerRecord`] | game server on connect/leave → matchmaker seat tracking | 120 s without refresh; purge marker |
 //! | `sessions` | `<session_id>` | [`records::SessionRecord`] | matchmaker → matchmaker replicas, operators | 24 h |
-//! | `requests` | `<request_id>` | [`records::RequestRecord`] | reserved for matchmaker replicas to share idempotent retries (not written yet: one matchmaker keeps them in its ECS) | 10 min |
+//! | `requests` | `<request_id>` | [`records::RequestRecord`] | joins waiting for their answer, so the next owner queues them again | 10 min |
 //!
 //! Core subjects live under `bevygap.<namespace>.>`: `server.<server_id>.control` carries drain
 //! and stop commands from the matchmaker to one game server.

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::naming::ServerId;
-use crate::protocol::{CertDigest, GameName, GameVersion, ServerAddresses};
+use crate::protocol::{CertDigest, GameName, GameVersion, ServerAddresses, Transport};
 
 /// A game server's lifecycle as it reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -83,17 +83,25 @@ pub struct SessionRecord {
     pub request_id: Option<String>,
 }
 
-/// `requests` bucket, key `<request_id>`: which matchmaker replica owns a join and where it
-/// got to, so a retry on another replica resumes instead of placing the player twice.
+/// `requests` bucket, key `<request_id>`: a join waiting for its answer, written by the
+/// owning matchmaker when it admits the join and deleted once the join is answered, so a
+/// replica taking over (after a SIGKILL, a restart, a lease lapsing) queues it again under its
+/// request id and the player's retry resumes it instead of placing the player twice.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RequestRecord {
     pub request_id: String,
-    pub owner: String,
-    pub game: GameName,
-    pub version: GameVersion,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub session_id: Option<String>,
-    pub created_at_ms: u64,
+    pub game: String,
+    pub version: String,
+    pub transport: Transport,
+    #[serde(default)]
+    pub region: Option<String>,
+    #[serde(default)]
+    pub party: Option<String>,
+    pub requester_ip: String,
+    pub requester_key: String,
+    pub client_ip: String,
+    /// When (Unix milliseconds) the join fails if it has no seat by then.
+    pub deadline_ms: u64,
 }
 
 /// Milliseconds since the Unix epoch, the timestamp unit of every record.

@@ -6,13 +6,13 @@ use bevygap_shared::records::ServerCommand;
 use serde_json::{Value, json};
 
 use super::envelope::protocol_error;
+use crate::fence::Ownership;
 use crate::joins::Join;
 use crate::nats_bridge::NatsCommand;
-use crate::ownership::Ownership;
 use crate::providers::ProviderHandle;
 use crate::servers::{GameServer, SeatBook, ServerEndpoints, ServerIndex, ServerPhase};
-use crate::sessions::{GameSession, SessionIndex};
 use crate::telemetry::{HISTORY_INTERVAL_SECS, HistoryPoint, MetricsHistory};
+use crate::tokens::{GameSession, SessionIndex};
 use crate::tokens::{IssuedToken, TokenEnded, TokenIndex, TokenState};
 
 pub const SERVERS: &str = "admin.servers";

@@ -10,10 +10,9 @@
 
 use bevy::prelude::*;
 use bevy_remote::BrpResult;
-use serde_json::Value;
 
 use super::envelope::code_error;
-use super::params::{JoinCall, parse};
+use super::params::JoinCall;
 use bevygap_shared::protocol::ErrorCode;
 
 /// Calls that may wait to be taken (the app takes them all on every tick); a front waits
@@ -56,22 +55,13 @@ pub enum DeskError {
 }
 
 impl JoinDesk {
-    /// Hands a join call (typed params, as the front builds them) to the app. A malformed value
-    /// is answered with its error on the returned channel rather than taken.
+    /// Hands a join call to the app.
     pub async fn submit(
         &self,
-        params: Option<Value>,
+        call: JoinCall,
         wait: std::time::Duration,
     ) -> Result<async_channel::Receiver<BrpResult>, DeskError> {
         let (answers, rx) = async_channel::bounded(ANSWERS_PER_STREAM);
-        let call = match parse::<JoinCall>(params) {
-            Ok(call) => call,
-            Err(error) => {
-                // The receiver is ours and the channel has room: this send cannot fail.
-                let _ = answers.try_send(Err(error));
-                return Ok(rx);
-            }
-        };
         match tokio::time::timeout(wait, self.sender.send(JoinTicket { call, answers })).await {
             Ok(Ok(())) => Ok(rx),
             _ => Err(DeskError::Busy),
@@ -102,32 +92,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_malformed_call_is_answered_with_invalid_params_and_not_taken() {
-        let desk = JoinDesk::default();
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("a runtime");
-        let rx = runtime
-            .block_on(desk.submit(Some(serde_json::json!({"nope": 1})), std::time::Duration::from_millis(10)))
-            .expect("answered");
-        let answer = rx.try_recv().expect("an answer");
-        assert_eq!(answer.err().map(|e| e.code), Some(bevy_remote::error_codes::INVALID_PARAMS));
-        assert!(rx.try_recv().is_err(), "nothing else, and the channel is closed");
-        assert!(desk.is_empty());
-    }
-
-    #[test]
     fn a_full_desk_reports_busy_after_the_wait() {
         let desk = JoinDesk::default();
         let call = JoinCall {
-            caller: super::super::params::Caller { ip: "192.0.2.1".parse().expect("literal") },
+            caller: crate::calls::params::Caller { ip: "192.0.2.1".parse().expect("literal") },
             request: bevygap_shared::protocol::JoinRequest::new("demo", "1.0"),
         };
-        let params = serde_json::to_value(&call).ok();
         let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("a runtime");
         let mut kept = Vec::new();
         for _ in 0..CAPACITY {
-            kept.push(runtime.block_on(desk.submit(params.clone(), std::time::Duration::ZERO)).expect("room"));
+            kept.push(runtime.block_on(desk.submit(call.clone(), std::time::Duration::ZERO)).expect("room"));
         }
-        let full = runtime.block_on(desk.submit(params, std::time::Duration::from_millis(5)));
+        let full = runtime.block_on(desk.submit(call.clone(), std::time::Duration::from_millis(5)));
         assert_eq!(full.err(), Some(DeskError::Busy));
         assert!(desk.take().is_some_and(|t| t.call == call));
     }

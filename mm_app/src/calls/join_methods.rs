@@ -12,12 +12,12 @@ use bevygap_shared::inbox::AppWaker;
 use bevygap_shared::protocol::{ErrorCode, JoinError, JoinProgress, JoinRequest, RequestId};
 use serde_json::{Value, json};
 
+use super::desk::{JoinDesk, JoinTicket};
 use super::envelope::{is_terminal_join_result, join_error};
-use super::join_desk::{JoinDesk, JoinTicket};
-use super::limits::address_key;
 use super::params::{CancelCall, JoinCall, parse};
 use crate::clock::now;
 use crate::config::MatchmakerConfig;
+use crate::joins::admission::address_key;
 use crate::joins::admission::{Admission, WaitingTally, admit};
 use crate::joins::{FailJoin, Join, JoinAnswered, JoinUpdates, RequestIndex, Requester, Settled, UnclaimedSeats};
 use crate::nats_bridge::NatsLinkState;
@@ -137,7 +137,7 @@ fn take_call(
     let waiting = tally.for_requester(&requester);
     match admit(&valid, &requester, existing_join, served, waiting, &config.admission_limits(), book.link.is_up()) {
         Admission::Refuse(error) => {
-            crate::telemetry::join_refused(error.code.as_str());
+            crate::observe::join_refused(error.code.as_str());
             answers.try_send(Err(join_error(&error)))
         }
         Admission::Resume => resume(existing, answers, book, new_joins),
@@ -163,7 +163,7 @@ fn take_call(
 /// gets a fresh one).
 fn validate(request: JoinRequest) -> Result<(RequestId, bevygap_shared::protocol::ValidJoinRequest), BrpError> {
     let valid = request.validate().map_err(|e| {
-        crate::telemetry::join_refused(e.code.as_str());
+        crate::observe::join_refused(e.code.as_str());
         join_error(&e)
     })?;
     let request_id = valid
@@ -250,24 +250,12 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::endpoints::params::Caller;
+    use crate::calls::params::Caller;
     use crate::harness::SteppedMatchmaker;
-    use crate::schedule::MatchmakerSystems;
 
     /// A stepped matchmaker with one ready fleet server and the join desk in front of it.
     fn app(configure: impl FnOnce(&mut MatchmakerConfig)) -> App {
-        let mut mm = SteppedMatchmaker::fleet(configure);
-        mm.app
-            .init_resource::<AppWaker>()
-            .init_resource::<JoinDesk>()
-            .register_required_components::<Join, JoinWatchers>()
-            .add_systems(
-                Update,
-                (
-                    take_join_calls.in_set(MatchmakerSystems::Ingest),
-                    publish_join_progress.in_set(MatchmakerSystems::Cleanup),
-                ),
-            );
+        let mut mm = SteppedMatchmaker::fleet(configure); // its app has the calls plugin
         mm.register_server("fleet-1", 8);
         mm.step();
         mm.app
@@ -276,10 +264,10 @@ mod tests {
     /// Hands a join call to the desk, as the front does.
     fn call(app: &App, ip: &str, request_id: &str) -> async_channel::Receiver<BrpResult> {
         let request = JoinRequest { request_id: Some(request_id.into()), ..JoinRequest::new("demo", "1.0") };
-        let params = serde_json::to_value(JoinCall { caller: Caller { ip: ip.parse().expect("literal") }, request });
+        let call = JoinCall { caller: Caller { ip: ip.parse().expect("literal") }, request };
         let desk = app.world().resource::<JoinDesk>().clone();
         let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().expect("a runtime");
-        runtime.block_on(desk.submit(params.ok(), Duration::ZERO)).expect("the desk has room")
+        runtime.block_on(desk.submit(call, Duration::ZERO)).expect("the desk has room")
     }
 
     fn answers(rx: &async_channel::Receiver<BrpResult>) -> Vec<BrpResult> {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use bevygap_shared::naming::Namespace;
 use clap::{Parser, ValueEnum};
 
-use super::GameCatalog;
+use crate::game::GameCatalog;
 
 /// Which provider starts game servers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

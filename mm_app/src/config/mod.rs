@@ -3,8 +3,6 @@
 
 mod cli;
 mod credentials;
-mod games;
 
 pub use cli::{Cli, ConfigError, EdgegapSettings, LogFormat, MatchmakerConfig, ProviderKind};
 pub use credentials::{AuthCalloutConfig, ServerCredentialConfig};
-pub use games::{GameCatalog, GameKey};

@@ -20,12 +20,12 @@ use hyper_util::rt::TokioIo;
 use serde_json::Value;
 
 use super::connections::{ConnectionCounts, connection_budget};
-use super::envelope::{RpcCall, code_error, is_terminal_join_result, parse_call, protocol_error, response_json};
-use super::pacing::{Paced, paced};
-use super::params::{Caller, CancelCall, CancelRequest, JoinCall};
-use super::policy::{FrontKind, Gatekeeper, Refusal};
+use super::gatekeeper::{FrontKind, Gatekeeper, Refusal};
+use crate::calls::envelope::{RpcCall, code_error, is_terminal_join_result, parse_call, protocol_error, response_json};
+use crate::calls::pacing::{Paced, paced};
+use crate::calls::params::{Caller, CancelCall, CancelRequest, JoinCall};
+use crate::calls::{Call, CallRouter};
 use crate::config::MatchmakerConfig;
-use crate::ownership::CallRouter;
 use futures::StreamExt;
 
 type Body = BoxBody<Bytes, Infallible>;
@@ -156,7 +156,7 @@ async fn handle(front: Arc<Front>, peer: SocketAddr, req: Request<Incoming>) -> 
         Ok(body) => body,
         Err(refusal) => return front.refuse(refusal),
     };
-    let RpcCall { id, method, mut params } = match parse_call(&body) {
+    let RpcCall { id, method, params } = match parse_call(&body) {
         Ok(call) => call,
         Err((id, error)) => return front.rpc_error(StatusCode::OK, id, error),
     };
@@ -164,14 +164,16 @@ async fn handle(front: Arc<Front>, peer: SocketAddr, req: Request<Incoming>) -> 
         return front.rpc_error(StatusCode::OK, id, error);
     }
     let is_join = method == METHOD_JOIN || method == METHOD_JOIN_WATCH;
-    if is_join || method == METHOD_CANCEL {
-        match front.player_params(params, ip, is_join) {
-            Ok(p) => params = Some(p),
+    let call = if is_join || method == METHOD_CANCEL {
+        match front.player_call(&method, params, ip) {
+            Ok(call) => call,
             Err(e) => return front.rpc_error(StatusCode::OK, id, e),
         }
-    }
+    } else {
+        Call::Remote { method: method.clone(), params }
+    };
     // The router waits briefly for room rather than refuse a burst.
-    let Some(rx) = front.calls.dispatch(method.clone(), params, front.deadline).await else {
+    let Some(rx) = front.calls.dispatch(call, front.deadline).await else {
         return front.rpc_error(StatusCode::SERVICE_UNAVAILABLE, id, code_error(ErrorCode::Unavailable));
     };
     if method.contains("+watch") {
@@ -200,28 +202,28 @@ impl Front {
         }
     }
 
-    /// Typed params for a player method: the caller as the transport resolved it, and the
+    /// The typed call of a player method: the caller as the transport resolved it, and the
     /// player's own params parsed into their request type (a join always gets a request id).
-    fn player_params(&self, params: Option<Value>, ip: IpAddr, join: bool) -> Result<Value, bevy_remote::BrpError> {
+    fn player_call(&self, method: &str, params: Option<Value>, ip: IpAddr) -> Result<Call, bevy_remote::BrpError> {
         let invalid = |e: serde_json::Error| {
             let error = JoinError::new(ErrorCode::InvalidRequest, format!("invalid params: {e}"));
-            super::envelope::join_error(&error)
+            crate::calls::envelope::join_error(&error)
         };
         let caller = Caller { ip };
         let Some(params @ Value::Object(_)) = params else {
             return Err(protocol_error(error_codes::INVALID_PARAMS, "params must be an object"));
         };
-        let typed = if join {
-            let mut request: JoinRequest = serde_json::from_value(params).map_err(invalid)?;
-            if request.request_id.is_none() {
-                request.request_id = Some(format!("{:032x}", rand::random::<u128>()));
-            }
-            serde_json::to_value(JoinCall { caller, request })
-        } else {
+        if method == METHOD_CANCEL {
             let request: CancelRequest = serde_json::from_value(params).map_err(invalid)?;
-            serde_json::to_value(CancelCall { caller, request })
-        };
-        typed.map_err(|e| protocol_error(error_codes::INTERNAL_ERROR, e.to_string()))
+            let params = serde_json::to_value(CancelCall { caller, request })
+                .map_err(|e| protocol_error(error_codes::INTERNAL_ERROR, e.to_string()))?;
+            return Ok(Call::Remote { method: method.to_string(), params: Some(params) });
+        }
+        let mut request: JoinRequest = serde_json::from_value(params).map_err(invalid)?;
+        if request.request_id.is_none() {
+            request.request_id = Some(format!("{:032x}", rand::random::<u128>()));
+        }
+        Ok(Call::Join { watch: method == METHOD_JOIN_WATCH, call: JoinCall { caller, request } })
     }
 
     /// Server-sent events: one `data:` line per message, keep-alive comments while waiting,

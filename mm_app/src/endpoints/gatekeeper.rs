@@ -10,9 +10,9 @@ use bevygap_shared::protocol::ErrorCode;
 use hyper::header::{AUTHORIZATION, CONTENT_LENGTH, HeaderValue};
 use hyper::{HeaderMap, StatusCode};
 
-use super::PUBLIC_METHODS;
-use super::envelope::{UNAUTHORIZED, code_error, method_not_available, protocol_error};
 use super::limits::{IpRateLimiter, ProxyRange, client_ip};
+use crate::calls::PUBLIC_METHODS;
+use crate::calls::envelope::{UNAUTHORIZED, code_error, method_not_available, protocol_error};
 use crate::config::MatchmakerConfig;
 
 /// Which listener a policy guards.

@@ -46,20 +46,7 @@ impl IpRateLimiter {
     }
 }
 
-/// The key every per-address limit counts against (rate, waiting joins, held seats,
-/// connections): IPv4 addresses one by one, IPv6 by /64, since one subscriber usually holds a
-/// whole /64 and could otherwise rotate through it. IPv4-mapped IPv6 addresses (what a
-/// dual-stack listener reports for IPv4 clients) count as the IPv4 address they are.
-pub fn address_key(ip: IpAddr) -> IpAddr {
-    match ip.to_canonical() {
-        IpAddr::V6(v6) => {
-            let mut segments = v6.segments();
-            segments[4..].fill(0);
-            IpAddr::from(segments)
-        }
-        v4 => v4,
-    }
-}
+pub use crate::joins::admission::address_key;
 
 /// A trusted proxy: one address or a CIDR range (`10.0.0.0/8`, `2001:db8::/32`), so a cloud
 /// load balancer whose addresses change can be trusted by its subnet.

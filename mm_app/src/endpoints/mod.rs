@@ -1,39 +1,27 @@
-//! The two HTTP endpoints, both speaking JSON-RPC 2.0 into bevy_remote's request channel:
-//! the public one (players: matchmaking methods only, limits, streamed progress) and the admin
-//! one (operators: full BRP plus admin methods, bearer token off loopback).
+//! The HTTP transport: two endpoints speaking JSON-RPC 2.0 into the calls layer
+//! ([`crate::calls`]): the public one (players: matchmaking methods only, limits, streamed
+//! progress) and the admin one (operators: full BRP plus admin methods, bearer token off
+//! loopback). What is let through is decided by the [`gatekeeper`].
 
-mod admin_methods;
 pub mod connections;
-pub mod envelope;
 mod front;
-pub mod join_desk;
-mod join_methods;
+pub mod gatekeeper;
 pub mod limits;
-pub mod pacing;
-pub mod params;
-pub mod policy;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bevy::prelude::*;
-use bevy_remote::{BrpSender, RemotePlugin};
+use bevy_remote::BrpSender;
 use bevy_tokio_tasks::TokioTasksRuntime;
-use bevygap_shared::protocol::{METHOD_CANCEL, METHOD_JOIN, METHOD_JOIN_WATCH};
 
 pub use front::Front;
-pub use join_desk::JoinDesk;
-pub use join_methods::JoinWatchers;
-pub use policy::FrontKind;
+pub use gatekeeper::FrontKind;
 
+use crate::calls::{CallForwarder, CallRouter, CallsPlugin, JoinDesk};
 use crate::config::MatchmakerConfig;
-use crate::joins::JoinsPlugin;
-use crate::ownership::{CallRouter, Forwarding};
-use crate::schedule::{MatchmakerSystems, require};
+use crate::schedule::require;
 use bevygap_shared::inbox::AppWaker;
-
-/// Methods a player may call; everything else is refused on the public listener.
-pub const PUBLIC_METHODS: [&str; 3] = [METHOD_JOIN, METHOD_JOIN_WATCH, METHOD_CANCEL];
 
 /// The addresses the endpoints actually bound (useful with port 0).
 #[derive(Resource, Debug, Clone, Copy)]
@@ -59,41 +47,21 @@ impl Listeners {
     }
 }
 
-/// Registers the matchmaking and admin BRP methods and serves both endpoints; builds on the
-/// join plugin (and through it on tokens, servers and sessions).
-pub struct EndpointsPlugin {
+/// Serves both HTTP endpoints on bound listeners; builds on the calls plugin, which holds
+/// the methods they reach.
+pub struct HttpFrontPlugin {
     listeners: std::sync::Mutex<Option<Listeners>>,
 }
 
-impl EndpointsPlugin {
+impl HttpFrontPlugin {
     pub fn new(listeners: Listeners) -> Self {
         Self { listeners: std::sync::Mutex::new(Some(listeners)) }
     }
 }
 
-impl Plugin for EndpointsPlugin {
+impl Plugin for HttpFrontPlugin {
     fn build(&self, app: &mut App) {
-        require(app, || JoinsPlugin);
-        // Joins come in through the join desk, not bevy_remote (see `join_desk`).
-        let remote = RemotePlugin::default()
-            .with_method_main(METHOD_CANCEL, join_methods::cancel)
-            .with_method_main(admin_methods::SERVERS, admin_methods::servers)
-            .with_method_main(admin_methods::SESSIONS, admin_methods::sessions)
-            .with_method_main(admin_methods::STATS, admin_methods::stats)
-            .with_method_main(admin_methods::DELETE_SESSION, admin_methods::delete_session)
-            .with_method_main(admin_methods::DRAIN_SERVER, admin_methods::drain_server)
-            .with_method_main(admin_methods::HISTORY, admin_methods::history);
-        app.add_plugins(remote)
-            .init_resource::<JoinDesk>()
-            .register_required_components::<crate::joins::Join, JoinWatchers>()
-            .add_systems(
-                Update,
-                (
-                    join_methods::take_join_calls.in_set(MatchmakerSystems::Ingest),
-                    join_desk::refuse_join_calls_while_standby.run_if(not(crate::ownership::acting)),
-                    join_methods::publish_join_progress.in_set(MatchmakerSystems::Cleanup),
-                ),
-            );
+        require(app, || CallsPlugin);
         let listeners = self.listeners.lock().ok().and_then(|mut l| l.take());
         if let Some(listeners) = listeners {
             let addrs = EndpointAddrs {
@@ -116,13 +84,13 @@ fn start_serving(
     rt: Res<TokioTasksRuntime>,
     config: Res<MatchmakerConfig>,
     waker: Res<AppWaker>,
-    forwarding: Option<Res<Forwarding>>,
+    forwarder: Option<Res<CallForwarder>>,
     metrics: Option<Res<crate::telemetry::MetricsHandle>>,
 ) {
     let Some(listeners) = pending.0.take() else { return };
     let sender: async_channel::Sender<bevy_remote::BrpMessage> = (*brp).clone();
     // With a namespace lease, calls go to whichever replica owns it.
-    let calls = CallRouter::new(sender, desk.clone(), waker.clone(), forwarding.map(|f| f.clone()));
+    let calls = CallRouter::new(sender, desk.clone(), waker.clone(), forwarder.map(|f| f.0.clone()));
     let handle = rt.runtime().handle().clone();
     for (kind, listener) in [(FrontKind::Public, listeners.public), (FrontKind::Admin, listeners.admin)] {
         let front = Arc::new(Front::new(kind, &config, calls.clone(), metrics.as_ref().map(|m| m.0.clone())));

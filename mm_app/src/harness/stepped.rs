@@ -71,7 +71,8 @@ impl SteppedMatchmaker {
             .add_plugins((
                 crate::nats_bridge::MemoryNatsPlugin,
                 crate::providers::ProviderPlugin::new(Arc::new(provider.clone())),
-                crate::joins::JoinsPlugin,
+                // Everything but a transport: the calls layer, and through it the domain.
+                crate::calls::CallsPlugin,
             ));
         app.finish();
         app.cleanup();
@@ -320,7 +321,7 @@ impl SteppedMatchmaker {
 
     /// Plays a take-over: these joins an earlier owner left waiting are in the `requests`
     /// bucket and reported as read.
-    pub fn earlier_owner_left_waiting(&mut self, requests: Vec<crate::joins::pending::PendingJoin>) {
+    pub fn earlier_owner_left_waiting(&mut self, requests: Vec<bevygap_shared::records::RequestRecord>) {
         let mut store = self.app.world_mut().resource_mut::<crate::nats_bridge::MemoryNats>();
         for pending in &requests {
             store.requests.insert(pending.request_id.clone(), pending.clone());

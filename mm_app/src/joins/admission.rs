@@ -2,6 +2,8 @@
 //! request-id ownership, tested without an App. The `matchmaker.join` handler gathers the
 //! counts, calls [`admit`], and only translates the answer.
 
+use std::net::IpAddr;
+
 use std::collections::HashMap;
 
 use bevygap_shared::protocol::{ErrorCode, JoinError, ValidJoinRequest};
@@ -116,6 +118,21 @@ pub fn admit(
         return Admission::Refuse(JoinError::new(ErrorCode::RateLimited, "too many joins waiting from this address"));
     }
     Admission::Admit
+}
+
+/// The key every per-address limit counts against (rate, waiting joins, held seats,
+/// connections): IPv4 addresses one by one, IPv6 by /64, since one subscriber usually holds a
+/// whole /64 and could otherwise rotate through it. IPv4-mapped IPv6 addresses (what a
+/// dual-stack listener reports for IPv4 clients) count as the IPv4 address they are.
+pub fn address_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let mut segments = v6.segments();
+            segments[4..].fill(0);
+            IpAddr::from(segments)
+        }
+        v4 => v4,
+    }
 }
 
 #[cfg(test)]

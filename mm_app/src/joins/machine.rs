@@ -18,7 +18,7 @@ use bevygap_shared::protocol::{
     ErrorCode, JoinError, JoinProgress, PartyId, ReadyPayload, Region, RequestId, Transport, ValidJoinRequest,
 };
 
-use crate::config::GameKey;
+use crate::game::GameKey;
 use crate::placement::Readiness;
 
 /// Seconds a finished join is kept so a retry with its id gets the same answer.

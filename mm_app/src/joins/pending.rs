@@ -7,36 +7,27 @@
 use std::collections::HashSet;
 
 use bevy::prelude::*;
-use bevygap_shared::protocol::{JoinProgress, JoinRequest, RequestId, Transport};
-use bevygap_shared::records::now_ms;
-use serde::{Deserialize, Serialize};
+use bevygap_shared::protocol::{JoinProgress, JoinRequest, RequestId};
+use bevygap_shared::records::{RequestRecord, now_ms};
 
 use super::{Join, JoinAnswered, JoinUpdates, RequestIndex, Requester, Settled};
 use crate::clock::now;
 use crate::config::MatchmakerConfig;
 use crate::nats_bridge::{NatsCommand, NatsEvent};
 
-/// A join waiting for its answer, as kept in the `requests` bucket (key: its request id).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PendingJoin {
-    pub request_id: String,
-    pub game: String,
-    pub version: String,
-    pub transport: Transport,
-    #[serde(default)]
-    pub region: Option<String>,
-    #[serde(default)]
-    pub party: Option<String>,
-    pub requester_ip: String,
-    pub requester_key: String,
-    pub client_ip: String,
-    /// When (Unix milliseconds) the join fails if it has no seat by then.
-    pub deadline_ms: u64,
+/// The `requests` record of a join and the join again: the record lives in `shared` (it is
+/// part of the KV layout), the conversions here (they need the join's types).
+pub trait PendingJoin: Sized {
+    /// The record of `join`, read at `now` (matchmaker clock) = `wall_ms` (Unix ms).
+    fn of(join: &Join, now: f64, wall_ms: u64) -> Self;
+    /// The join again, queued at `now` with what is left of its deadline; `None` when its
+    /// deadline passed or the record does not hold a valid request (written by another
+    /// version, or damaged).
+    fn restore(&self, now: f64, wall_ms: u64) -> Option<(Join, JoinProgress)>;
 }
 
-impl PendingJoin {
-    /// The record of `join`, read at `now` (matchmaker clock) = `wall_ms` (Unix ms).
-    pub fn of(join: &Join, now: f64, wall_ms: u64) -> Self {
+impl PendingJoin for RequestRecord {
+    fn of(join: &Join, now: f64, wall_ms: u64) -> Self {
         let left_ms = ((join.deadline - now).max(0.0) * 1000.0) as u64;
         Self {
             request_id: join.request_id.to_string(),
@@ -52,10 +43,7 @@ impl PendingJoin {
         }
     }
 
-    /// The join again, queued at `now` with what is left of its deadline; `None` when its
-    /// deadline passed or the record does not hold a valid request (written by another
-    /// version, or damaged).
-    pub fn restore(&self, now: f64, wall_ms: u64) -> Option<(Join, JoinProgress)> {
+    fn restore(&self, now: f64, wall_ms: u64) -> Option<(Join, JoinProgress)> {
         let left = self.deadline_ms.checked_sub(wall_ms).filter(|ms| *ms > 0)? as f64 / 1000.0;
         let request = JoinRequest {
             region: self.region.clone(),
@@ -78,7 +66,7 @@ pub fn record_new_joins(
 ) {
     let (now, wall_ms) = (now(&time), now_ms());
     for join in joins.iter().filter(|join| !join.phase().is_terminal()) {
-        nats.write(NatsCommand::PutRequest(Box::new(PendingJoin::of(join, now, wall_ms))));
+        nats.write(NatsCommand::PutRequest(Box::new(RequestRecord::of(join, now, wall_ms))));
     }
 }
 
@@ -160,10 +148,10 @@ mod tests {
 
     #[test]
     fn a_record_restores_the_same_join_with_what_is_left_of_its_deadline() {
-        let record = PendingJoin::of(&join(40.0), 10.0, 1_000_000);
+        let record = RequestRecord::of(&join(40.0), 10.0, 1_000_000);
         assert_eq!(record.deadline_ms, 1_030_000);
         let text = serde_json::to_vec(&record).expect("encodes");
-        let read: PendingJoin = serde_json::from_slice(&text).expect("decodes");
+        let read: RequestRecord = serde_json::from_slice(&text).expect("decodes");
         // Read by another process 5 s later, whose clock started elsewhere.
         let (restored, first) = read.restore(500.0, 1_005_000).expect("still within its deadline");
         assert_eq!(restored.request_id.as_str(), "request-0001");
@@ -176,11 +164,11 @@ mod tests {
 
     #[test]
     fn expired_or_damaged_records_are_not_restored() {
-        let record = PendingJoin::of(&join(40.0), 10.0, 1_000_000);
+        let record = RequestRecord::of(&join(40.0), 10.0, 1_000_000);
         assert!(record.restore(0.0, 1_030_000).is_none(), "past its deadline");
-        let damaged = PendingJoin { game: "not a game!".into(), ..record.clone() };
+        let damaged = RequestRecord { game: "not a game!".into(), ..record.clone() };
         assert!(damaged.restore(0.0, 1_000_000).is_none());
-        let bad_id = PendingJoin { request_id: String::new(), ..record };
+        let bad_id = RequestRecord { request_id: String::new(), ..record };
         assert!(bad_id.restore(0.0, 1_000_000).is_none());
     }
 }

@@ -14,14 +14,15 @@ use super::machine::{GrantOutcome, Join, JoinPhase, Release, SeatClaim, Step};
 use super::settled::AnsweredOrder;
 use super::{FailJoin, JoinUpdates, PendingReady, RequestIndex, Settled};
 use crate::clock::now;
-use crate::config::{GameKey, MatchmakerConfig};
+use crate::config::MatchmakerConfig;
+use crate::game::GameKey;
 use crate::nats_bridge::{GrantWrite, NatsCommand, NatsEvent, NatsLinkState};
 use crate::placement::{self, Decision, OpenServer, QueuedJoin, Target};
 use crate::providers::ProviderHandle;
 use crate::servers::{GameServer, ProviderSeats, SeatBook, ServerEndpoints, ServerLauncher, ServerPhase};
-use crate::sessions::{GameSession, SessionIndex};
 use crate::tokens::mint::{TokenSpec, mint};
 use crate::tokens::restore::EarlierTokens;
+use crate::tokens::{GameSession, SessionIndex};
 use crate::tokens::{IssuedToken, MatchmakerKeys, TokenEnded, TokenIndex, TokenState};
 
 /// Gives back what a failed or re-queued join held: a reserved seat, or its whole token.
@@ -187,7 +188,7 @@ pub fn place_queued_joins(
                     },
                 };
                 if reserved && let Ok(progress) = join.place(SeatClaim { server, client_id }, readiness) {
-                    crate::telemetry::join_placed(now - join.queued_at);
+                    crate::observe::join_placed(now - join.queued_at);
                     join.placed_at = Some(now);
                     tracing::debug!(request_id = %join.request_id, %server_id, client_id, "seat reserved");
                     updates.push(progress);

@@ -5,7 +5,7 @@ use bevygap_shared::naming::ServerId;
 use bevygap_shared::records::{ClientGrant, ServerCommand, SessionRecord};
 
 use super::{BridgeError, GrantWrite, NatsCommand, NatsEvent, add_bridge_messages};
-use crate::config::GameKey;
+use crate::game::GameKey;
 use crate::schedule::{MatchmakerSchedulePlugin, MatchmakerSystems, require};
 
 /// What the in-memory stand-in holds: the records the matchmaker wrote and the deletes and
@@ -20,7 +20,7 @@ pub struct MemoryNats {
     /// Every scale-hook call, in order.
     pub capacity_calls: Vec<(GameKey, usize)>,
     /// Joins waiting for their answer, by request id.
-    pub requests: BTreeMap<String, crate::joins::pending::PendingJoin>,
+    pub requests: BTreeMap<String, bevygap_shared::records::RequestRecord>,
     /// Make grant writes fail (as during a NATS outage).
     pub fail_grant_writes: bool,
 }

@@ -13,10 +13,9 @@ use std::collections::HashSet;
 
 use bevygap_shared::naming::ServerId;
 use bevygap_shared::nats::LinkStatus;
-use bevygap_shared::records::{ClientGrant, PlayerRecord, ServerCommand, ServerRecord, SessionRecord};
+use bevygap_shared::records::{ClientGrant, PlayerRecord, RequestRecord, ServerCommand, ServerRecord, SessionRecord};
 
-use crate::config::GameKey;
-use crate::joins::pending::PendingJoin;
+use crate::game::GameKey;
 
 pub use memory::{MemoryNats, MemoryNatsPlugin};
 pub use real::{Nats, NatsBridgePlugin};
@@ -41,7 +40,7 @@ pub enum NatsCommand {
     NeedCapacity { game: GameKey, waiting: usize },
     /// Keep a join waiting for its answer in the `requests` bucket, for the next owner;
     /// answered by [`NatsEvent::RequestStored`] once written.
-    PutRequest(Box<PendingJoin>),
+    PutRequest(Box<RequestRecord>),
     /// Remove a join that got its answer from the `requests` bucket.
     DeleteRequest { request_id: String },
 }
@@ -88,7 +87,7 @@ pub enum NatsEvent {
 pub struct IssuedState {
     pub grants: Vec<ClientGrant>,
     pub sessions: Vec<SessionRecord>,
-    pub requests: Vec<PendingJoin>,
+    pub requests: Vec<RequestRecord>,
 }
 
 /// The keys of the buckets the matchmaker follows, at one moment.
@@ -132,7 +131,7 @@ fn track_link(mut events: MessageReader<NatsEvent>, mut link: ResMut<NatsLinkSta
         if *status != link.status {
             tracing::warn!("NATS link: {:?} -> {status:?}", link.status);
             if *status == LinkStatus::Connected {
-                crate::telemetry::nats_reconnected();
+                crate::observe::nats_reconnected();
             }
         }
         link.status = *status;

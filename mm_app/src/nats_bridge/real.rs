@@ -12,7 +12,7 @@ use bevygap_shared::nats::{LinkStatus, NatsConnection};
 use super::{
     BridgeError, CapacityCall, GrantWrite, IngestEvents, KvSnapshot, NatsCommand, NatsEvent, add_bridge_messages, watch,
 };
-use crate::ownership::Ownership;
+use crate::fence::Ownership;
 use crate::schedule::{MatchmakerSchedulePlugin, MatchmakerSystems, expect_resource, require};
 
 /// The live connection and buckets; NATS KV is the source of truth for anything another

@@ -3,7 +3,7 @@
 //! answers) runs it through its own join desk or bevy_remote channel and relays every answer
 //! back, with a keep-alive each second, until the last one.
 //!
-//! 1. **Forward.** The standby publishes a [`ForwardedCall`] and waits up to a second for
+//! 1. **Forward.** The standby publishes the [`Call`] and waits up to a second for
 //!    [`Relay::Accepted`]; silence means no owner yet (a take-over in progress): it tries
 //!    again, until the call's deadline.
 //! 2. **Relay.** The owner sends [`Relay::Result`] for each answer and [`Relay::Alive`]
@@ -21,17 +21,16 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bevy_remote::{BrpError, BrpMessage, BrpResult};
-use bevygap_shared::inbox::AppWaker;
-use bevygap_shared::protocol::{ErrorCode, METHOD_JOIN, METHOD_JOIN_WATCH};
+use bevy_remote::{BrpError, BrpResult};
+use bevygap_shared::protocol::ErrorCode;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::lease::LeaseHold;
-use crate::endpoints::JoinDesk;
-use crate::endpoints::envelope::{code_error, is_terminal_join_result};
-use crate::endpoints::pacing::{Paced, paced};
+use crate::calls::envelope::code_error;
+use crate::calls::pacing::{Paced, paced};
+use crate::calls::{Call, CallRouter, Forwarder};
+use crate::fence::LeaseHold;
 
 /// How long a forwarder waits for the owner to accept a call.
 const ACCEPT_WAIT: Duration = Duration::from_secs(1);
@@ -39,15 +38,6 @@ const ACCEPT_WAIT: Duration = Duration::from_secs(1);
 const OWNER_SILENCE: Duration = Duration::from_secs(3);
 /// How often the owner says it is still working on a call.
 const ALIVE_EVERY: Duration = Duration::from_secs(1);
-/// How long a front waits for room in bevy_remote's small mailbox.
-const QUEUE_WAIT: Duration = Duration::from_secs(2);
-
-/// A call as forwarded to the owner.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ForwardedCall {
-    pub method: String,
-    pub params: Option<Value>,
-}
 
 /// What the owner sends back on the reply inbox.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -59,25 +49,6 @@ pub enum Relay {
     End,
 }
 
-/// Whether `result` is the last answer of a call of `method`.
-fn is_last(method: &str, result: &BrpResult) -> bool {
-    if method == METHOD_JOIN || method == METHOD_JOIN_WATCH {
-        is_terminal_join_result(result)
-    } else {
-        !method.contains("+watch")
-    }
-}
-
-/// Where a front sends a call: into this replica's bevy_remote when it owns the namespace,
-/// else to the owner over NATS.
-#[derive(Clone)]
-pub struct CallRouter {
-    local: async_channel::Sender<BrpMessage>,
-    joins: JoinDesk,
-    waker: AppWaker,
-    forward: Option<Forwarding>,
-}
-
 /// What forwarding needs: the NATS client, the calls subject and this replica's lease.
 #[derive(bevy::prelude::Resource, Clone)]
 pub struct Forwarding {
@@ -86,53 +57,13 @@ pub struct Forwarding {
     pub hold: Arc<LeaseHold>,
 }
 
-impl CallRouter {
-    /// A router serving every call here (one matchmaker, no lease), or forwarding calls while
-    /// this replica is not the owner.
-    pub fn new(
-        local: async_channel::Sender<BrpMessage>,
-        joins: JoinDesk,
-        waker: AppWaker,
-        forward: Option<Forwarding>,
-    ) -> Self {
-        Self { local, joins, waker, forward }
+impl Forwarder for Forwarding {
+    fn serves_here(&self) -> bool {
+        self.hold.acting()
     }
 
-    /// Sends a call on its way; its answers arrive on the returned channel, which closes after
-    /// the last. `None`: this replica cannot take the call now (its mailbox stayed full).
-    /// `deadline` bounds how long a forwarded call is tried.
-    pub async fn dispatch(
-        &self,
-        method: String,
-        params: Option<Value>,
-        deadline: Duration,
-    ) -> Option<async_channel::Receiver<BrpResult>> {
-        match &self.forward {
-            Some(forward) if !forward.hold.acting() => {
-                let (tx, rx) = async_channel::bounded(64);
-                let call = ForwardedCall { method, params };
-                tokio::spawn(forward_call(self.clone(), forward.clone(), call, tx, Instant::now() + deadline));
-                Some(rx)
-            }
-            _ => self.serve_here(method, params).await,
-        }
-    }
-
-    /// Puts a call into this replica's join desk (joins) or bevy_remote channel (the rest).
-    async fn serve_here(&self, method: String, params: Option<Value>) -> Option<async_channel::Receiver<BrpResult>> {
-        if method == METHOD_JOIN || method == METHOD_JOIN_WATCH {
-            let rx = self.joins.submit(params, QUEUE_WAIT).await.ok()?;
-            self.waker.wake();
-            return Some(rx);
-        }
-        let (tx, rx) = async_channel::bounded(64);
-        let message = BrpMessage { method, params, sender: tx };
-        let queued = tokio::time::timeout(QUEUE_WAIT, self.local.send(message)).await;
-        if !matches!(queued, Ok(Ok(()))) {
-            return None;
-        }
-        self.waker.wake();
-        Some(rx)
+    fn forward(&self, router: CallRouter, call: Call, answers: async_channel::Sender<BrpResult>, until: Instant) {
+        tokio::spawn(forward_call(router, self.clone(), call, answers, until));
     }
 }
 
@@ -140,7 +71,7 @@ impl CallRouter {
 async fn forward_call(
     router: CallRouter,
     forward: Forwarding,
-    call: ForwardedCall,
+    call: Call,
     tx: async_channel::Sender<BrpResult>,
     until: Instant,
 ) {
@@ -148,7 +79,7 @@ async fn forward_call(
     while Instant::now() < until && !tx.is_closed() {
         if forward.hold.acting() {
             // This replica took the lease meanwhile: serve the call here.
-            if let Some(rx) = router.serve_here(call.method.clone(), call.params.clone()).await {
+            if let Some(rx) = router.serve_here(call).await {
                 while let Ok(result) = rx.recv().await {
                     if tx.send(result).await.is_err() {
                         return;
@@ -159,10 +90,10 @@ async fn forward_call(
         }
         // A one-shot call ends with its first answer; only joins and watches can go silent
         // after one, and both may be sent again (a join resumes by its request id).
-        if relay_once(&forward, &call.method, payload.clone(), &tx).await == Attempt::Done {
+        if relay_once(&forward, &call, payload.clone(), &tx).await == Attempt::Done {
             return;
         }
-        tracing::debug!(method = call.method, "no answer from the owner; trying again");
+        tracing::debug!(method = call.method(), "no answer from the owner; trying again");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -177,7 +108,7 @@ enum Attempt {
 
 async fn relay_once(
     forward: &Forwarding,
-    method: &str,
+    call: &Call,
     payload: Vec<u8>,
     tx: &async_channel::Sender<BrpResult>,
 ) -> Attempt {
@@ -199,7 +130,7 @@ async fn relay_once(
         match serde_json::from_slice::<Relay>(&message.payload) {
             Ok(Relay::Accepted | Relay::Alive) => {}
             Ok(Relay::Result { result }) => {
-                let last = is_last(method, &result);
+                let last = call.is_last(&result);
                 if tx.send(result).await.is_err() || last {
                     return Attempt::Done;
                 }
@@ -228,7 +159,7 @@ pub async fn serve_forwarded_calls(router: CallRouter, forward: Forwarding, dead
         }
         let Some(reply) = message.reply else { continue };
         let client = forward.client.clone();
-        match serde_json::from_slice::<ForwardedCall>(&message.payload) {
+        match serde_json::from_slice::<Call>(&message.payload) {
             Ok(call) => {
                 tokio::spawn(relay_answers(router.clone(), forward.clone(), call, reply.to_string(), deadline));
             }
@@ -243,15 +174,9 @@ pub async fn serve_forwarded_calls(router: CallRouter, forward: Forwarding, dead
 }
 
 /// Runs one forwarded call here and relays its answers.
-async fn relay_answers(
-    router: CallRouter,
-    forward: Forwarding,
-    call: ForwardedCall,
-    reply: String,
-    deadline: Duration,
-) {
+async fn relay_answers(router: CallRouter, forward: Forwarding, call: Call, reply: String, deadline: Duration) {
     let client = &forward.client;
-    let Some(rx) = router.serve_here(call.method.clone(), call.params).await else {
+    let Some(rx) = router.serve_here(call.clone()).await else {
         let busy = Relay::Result { result: Err(code_error(ErrorCode::Unavailable)) };
         publish(client, &reply, &busy).await;
         publish(client, &reply, &Relay::End).await;
@@ -262,7 +187,7 @@ async fn relay_answers(
     while let Some(event) = events.next().await {
         match event {
             Paced::Answer(result) => {
-                let last = is_last(&call.method, &result);
+                let last = call.is_last(&result);
                 publish(client, &reply, &Relay::Result { result }).await;
                 if last {
                     break;
@@ -291,16 +216,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn relays_round_trip_and_joins_end_on_their_terminal_answer() {
+    fn relays_round_trip() {
         let result = Relay::Result { result: Ok(json!({"status": "queued"})) };
         let text = serde_json::to_string(&result).expect("encodes");
         assert!(
             matches!(serde_json::from_str::<Relay>(&text), Ok(Relay::Result { result: Ok(v) }) if v["status"] == "queued")
         );
-        assert!(!is_last(METHOD_JOIN_WATCH, &Ok(json!({"status": "queued"}))));
-        assert!(is_last(METHOD_JOIN_WATCH, &Ok(json!({"status": "ready"}))));
-        assert!(is_last(METHOD_JOIN, &Err(code_error(ErrorCode::Timeout))));
-        assert!(is_last("admin.servers", &Ok(json!([]))));
-        assert!(!is_last("world.get_components+watch", &Ok(json!({}))));
+        let refused = Relay::Result { result: Err(code_error(ErrorCode::Unavailable)) };
+        let text = serde_json::to_string(&refused).expect("encodes");
+        assert!(
+            matches!(serde_json::from_str::<Relay>(&text), Ok(Relay::Result { result: Err(e) }) if e.data.is_some())
+        );
     }
 }

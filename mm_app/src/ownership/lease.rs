@@ -24,14 +24,13 @@
 //! 5. **Release.** An owner shutting down deletes the key (if its revision is still the
 //!    current one), so a standby takes over at once instead of after `ttl`.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::kv::{CreateErrorKind, Store, UpdateErrorKind};
 use futures::TryStreamExt;
 
-use super::ReplicaName;
+use crate::fence::{LeaseHold, LeaseView, ReplicaName};
 
 /// The key holding the namespace lease; its value is the owner's replica name.
 pub const OWNER_KEY: &str = "owner";
@@ -107,104 +106,6 @@ pub fn after_renewal(
         Renewal::Renewed { revision } => LeaseStep::Hold { revision, valid_until: terms.valid_until(sent) },
         Renewal::Refused => LeaseStep::Lost,
         Renewal::Failed => LeaseStep::Hold { revision, valid_until },
-    }
-}
-
-/// This process's view of the lease, shared by the ECS (which acts only while it holds) and
-/// the tasks that write to NATS or call the provider (which check it again right before).
-#[derive(Debug)]
-pub struct LeaseHold {
-    /// Acts always: a matchmaker with no lease (in-memory tests).
-    sole: bool,
-    origin: Instant,
-    /// Nanoseconds after `origin` until which the lease may be acted on; 0 while not held.
-    valid_until: AtomicU64,
-    /// The revision held (0: none).
-    revision: AtomicU64,
-    lost: AtomicBool,
-    /// The owner as last read, and every replica present.
-    view: Mutex<LeaseView>,
-}
-
-/// Who owns the namespace and who is present, as this replica last saw it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LeaseView {
-    pub owner: Option<String>,
-    pub present: Vec<String>,
-}
-
-impl LeaseHold {
-    /// A hold that is not yet the owner.
-    pub fn new() -> Self {
-        Self {
-            sole: false,
-            origin: Instant::now(),
-            valid_until: AtomicU64::new(0),
-            revision: AtomicU64::new(0),
-            lost: AtomicBool::new(false),
-            view: Mutex::new(LeaseView::default()),
-        }
-    }
-
-    /// A hold that always acts: the one matchmaker of an in-memory test.
-    pub fn sole() -> Self {
-        Self { sole: true, ..Self::new() }
-    }
-
-    /// Whether this replica may act as owner at this instant.
-    pub fn acting(&self) -> bool {
-        if self.sole {
-            return true;
-        }
-        let until = self.valid_until.load(Ordering::SeqCst);
-        !self.lost.load(Ordering::SeqCst) && until > 0 && self.nanos(Instant::now()) < until
-    }
-
-    /// Whether the lease was held and lost (or released): this process acts no more.
-    pub fn is_lost(&self) -> bool {
-        self.lost.load(Ordering::SeqCst)
-    }
-
-    /// The revision held, if any.
-    pub fn revision(&self) -> Option<u64> {
-        let revision = self.revision.load(Ordering::SeqCst);
-        (revision > 0 && !self.is_lost()).then_some(revision)
-    }
-
-    /// The owner and the replicas present, as last read.
-    pub fn view(&self) -> LeaseView {
-        self.view.lock().map(|v| v.clone()).unwrap_or_default()
-    }
-
-    /// Records a held lease.
-    pub fn hold(&self, revision: u64, valid_until: Instant) {
-        if self.is_lost() {
-            return;
-        }
-        self.revision.store(revision, Ordering::SeqCst);
-        self.valid_until.store(self.nanos(valid_until).max(1), Ordering::SeqCst);
-    }
-
-    /// Gives the lease up for good.
-    pub fn lose(&self) {
-        self.lost.store(true, Ordering::SeqCst);
-        self.valid_until.store(0, Ordering::SeqCst);
-    }
-
-    fn set_view(&self, view: LeaseView) {
-        if let Ok(mut current) = self.view.lock() {
-            *current = view;
-        }
-    }
-
-    fn nanos(&self, at: Instant) -> u64 {
-        u64::try_from(at.saturating_duration_since(self.origin).as_nanos()).unwrap_or(u64::MAX)
-    }
-}
-
-impl Default for LeaseHold {
-    fn default() -> Self {
-        Self::new()
     }
 }
 

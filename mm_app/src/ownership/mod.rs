@@ -47,107 +47,14 @@
 pub mod forward;
 pub mod lease;
 
-use std::sync::Arc;
-
-use crate::endpoints::JoinDesk;
+use crate::calls::{CallRouter, JoinDesk};
+use crate::schedule::MatchmakerSystems;
 use bevy::prelude::*;
 use bevy_tokio_tasks::TokioTasksRuntime;
 
-pub use forward::{CallRouter, Forwarding};
-pub use lease::{LeaseHold, LeaseTerms, LeaseView};
-
-/// A replica's name: 1–64 of `A-Z a-z 0-9 _ -` (it is part of a KV key).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct ReplicaName(String);
-
-/// A replica name that cannot be used.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ReplicaNameError {
-    #[error("a replica name must be 1 to 64 characters of A-Z, a-z, 0-9, '_' and '-'")]
-    Invalid,
-}
-
-impl ReplicaName {
-    pub fn new(name: impl Into<String>) -> Result<Self, ReplicaNameError> {
-        let name = name.into();
-        let valid =
-            (1..=64).contains(&name.len()) && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-        if valid { Ok(Self(name)) } else { Err(ReplicaNameError::Invalid) }
-    }
-
-    /// `<host>-<pid>`: unique among replicas on one host, readable in the admin view.
-    pub fn generated() -> Self {
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-        let host: String =
-            host.trim().chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').take(40).collect::<String>();
-        let host = if host.is_empty() { "matchmaker".to_string() } else { host };
-        Self(format!("{host}-{}", std::process::id()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Display for ReplicaName {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// This replica and its hold on the namespace lease.
-#[derive(Resource, Clone, Debug)]
-pub struct Ownership {
-    replica: ReplicaName,
-    hold: Arc<LeaseHold>,
-}
-
-impl Ownership {
-    /// A replica whose `hold` is kept by the lease task.
-    pub fn new(replica: ReplicaName, hold: Arc<LeaseHold>) -> Self {
-        Self { replica, hold }
-    }
-
-    /// The one matchmaker of a test with no NATS: always the owner.
-    pub fn sole() -> Self {
-        Self::new(ReplicaName("sole".into()), Arc::new(LeaseHold::sole()))
-    }
-
-    /// Whether this replica may act as owner now.
-    pub fn acting(&self) -> bool {
-        self.hold.acting()
-    }
-
-    pub fn replica(&self) -> &ReplicaName {
-        &self.replica
-    }
-
-    pub fn hold(&self) -> &Arc<LeaseHold> {
-        &self.hold
-    }
-
-    /// The owner (this replica while it acts) and every replica present.
-    pub fn view(&self) -> LeaseView {
-        let mut view = self.hold.view();
-        if self.acting() {
-            view.owner = Some(self.replica.to_string());
-        }
-        view
-    }
-
-    /// Whether this replica, shutting down, should stop the servers it started: only when it
-    /// still owns the namespace and no other replica is there to take them over.
-    pub fn stops_servers_on_exit(&self) -> bool {
-        let others = self.hold.view().present.iter().any(|name| name != self.replica.as_str());
-        self.acting() && !others
-    }
-}
-
-/// Run condition: this replica owns the namespace (always true without an [`Ownership`]).
-pub fn acting(ownership: Option<Res<Ownership>>) -> bool {
-    ownership.is_none_or(|o| o.acting())
-}
+pub use crate::fence::{LeaseHold, LeaseView, Ownership, ReplicaName, ReplicaNameError, acting};
+pub use forward::Forwarding;
+pub use lease::LeaseTerms;
 
 /// The lease bucket, provisioned at start-up.
 #[derive(Resource, Clone)]
@@ -163,6 +70,10 @@ pub struct OwnershipPlugin {
 
 impl Plugin for OwnershipPlugin {
     fn build(&self, app: &mut App) {
+        // Only the replica owning the namespace acts.
+        for set in MatchmakerSystems::ALL {
+            app.configure_sets(Update, set.run_if(acting));
+        }
         app.insert_resource(Terms(self.terms))
             .add_systems(PostStartup, start_lease)
             .add_systems(First, exit_when_lost)
@@ -189,7 +100,13 @@ fn start_lease(
     let deadline = config.join_deadline + std::time::Duration::from_secs(5);
     let handle = rt.runtime().handle().clone();
     let serve = serve_after_acquired(handle.clone(), router, forwarding.clone(), deadline, waker.clone());
-    handle.spawn(lease::hold_lease(store.0.clone(), ownership.replica.clone(), terms.0, ownership.hold.clone(), serve));
+    handle.spawn(lease::hold_lease(
+        store.0.clone(),
+        ownership.replica().clone(),
+        terms.0,
+        ownership.hold().clone(),
+        serve,
+    ));
 }
 
 /// What to do once the lease is first acquired: answer forwarded calls, wake the app.
@@ -207,7 +124,7 @@ fn serve_after_acquired(
 }
 
 fn exit_when_lost(ownership: Res<Ownership>, mut exit: MessageWriter<AppExit>, mut done: Local<bool>) {
-    if ownership.hold.is_lost() && !*done {
+    if ownership.hold().is_lost() && !*done {
         *done = true;
         tracing::error!("exiting: another replica owns the namespace now");
         exit.write(AppExit::from_code(LOST_LEASE_EXIT_CODE));
@@ -215,6 +132,6 @@ fn exit_when_lost(ownership: Res<Ownership>, mut exit: MessageWriter<AppExit>, m
 }
 
 fn release_on_exit(store: Res<LeaseStore>, ownership: Res<Ownership>, rt: Res<TokioTasksRuntime>) {
-    let (store, me, hold) = (store.0.clone(), ownership.replica.clone(), ownership.hold.clone());
+    let (store, me, hold) = (store.0.clone(), ownership.replica().clone(), ownership.hold().clone());
     rt.runtime().block_on(lease::release(&store, &me, &hold));
 }

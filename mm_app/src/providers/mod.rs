@@ -222,7 +222,7 @@ impl Plugin for ProviderPlugin {
 
 /// On exit, stops every server this provider started, unless another replica is there to
 /// take them over (or this one no longer owns them): see [`crate::ownership`].
-pub(crate) fn stop_all_on_exit(provider: Res<ProviderHandle>, ownership: Option<Res<crate::ownership::Ownership>>) {
+pub(crate) fn stop_all_on_exit(provider: Res<ProviderHandle>, ownership: Option<Res<crate::fence::Ownership>>) {
     if ownership.is_some_and(|o| !o.stops_servers_on_exit()) {
         tracing::info!("leaving the running servers to the replica that owns the namespace next");
         provider.0.hand_over();

@@ -5,7 +5,7 @@ use bevygap_shared::naming::ServerId;
 use bevygap_shared::protocol::{CertDigest, ServerAddresses, Transport};
 
 use super::phase::LossReason;
-use crate::config::GameKey;
+use crate::game::GameKey;
 
 /// A game server the matchmaker started or adopted from NATS: who it is and what it runs.
 #[derive(Component, Debug, Clone, Reflect)]

@@ -15,7 +15,8 @@ use super::phase::{LossReason, RecordGone, ServerPhase};
 use super::provider_seats::ProviderSeats;
 use super::seats::SeatBook;
 use crate::clock::now;
-use crate::config::{GameKey, MatchmakerConfig};
+use crate::config::MatchmakerConfig;
+use crate::game::GameKey;
 use crate::nats_bridge::{NatsCommand, NatsEvent, NatsLinkState};
 use crate::placement::PlacementRules;
 use crate::providers::{ProviderEvent, ProviderHandle, ServerSpec};
@@ -82,7 +83,7 @@ impl ServerLauncher<'_> {
             nats_credentials,
         };
         self.provider.0.launch(spec, self.events.sender());
-        crate::telemetry::server_launched(self.provider.0.name());
+        crate::observe::server_launched(self.provider.0.name());
         tracing::info!(server_id = %id, game = %game.label(), "launching a server");
         (entity, id)
     }
@@ -191,7 +192,7 @@ pub fn apply_server_reports(
                         };
                         apply_record(record, &mut phase, &mut endpoints, now);
                         if let (Some(since), ServerPhase::Ready) = (launched_at, *phase) {
-                            crate::telemetry::server_started(adopter.provider_name(), now - since);
+                            crate::observe::server_started(adopter.provider_name(), now - since);
                         }
                         seats.capacity = record.capacity;
                         heard.0 = Some(now);
@@ -328,7 +329,7 @@ pub fn stop_empty_servers(
         let idle = empty.0.is_some_and(|since| now - since >= config.empty_grace.as_secs_f64());
         if idle && phase.may_stop_when_empty() {
             tracing::info!(server_id = %server.id, "stopping empty server");
-            crate::telemetry::server_stopped(&server.provider);
+            crate::observe::server_stopped(&server.provider);
             *phase = phase.on_stop(now);
             provider.0.stop(&server.id);
             nats.write(NatsCommand::Control { server_id: server.id.clone(), command: ServerCommand::Shutdown });
@@ -361,7 +362,7 @@ pub fn forget_lost_servers(
             tracing::info!(server_id = %id, "server stopped: {reason}");
         } else {
             tracing::warn!(server_id = %id, "server lost: {reason}");
-            crate::telemetry::server_lost(&game_server.provider);
+            crate::observe::server_lost(&game_server.provider);
         }
         if reason.needs_stop() && provider.0.starts_servers() {
             provider.0.stop(id);

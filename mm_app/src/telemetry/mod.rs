@@ -18,6 +18,8 @@ use crate::joins::{Join, JoinPhase};
 use crate::servers::{SeatBook, ServerPhase};
 pub use history::{HISTORY_INTERVAL_SECS, HistoryPoint, MetricsHistory};
 
+use crate::observe::{join_answered, join_ready_after_seat};
+
 /// The handle the admin endpoint renders `/metrics` from.
 #[derive(Resource, Clone)]
 pub struct MetricsHandle(pub PrometheusHandle);
@@ -62,70 +64,11 @@ fn count_answered_joins(
     }
 }
 
-/// A join got its answer (`outcome` ready or failed, with the error code if failed) after
-/// `seconds` in the matchmaker.
-pub fn join_answered(outcome: &'static str, code: &'static str, seconds: f64) {
-    metrics::counter!("bevygap_joins_total", "outcome" => outcome, "code" => code).increment(1);
-    metrics::histogram!("bevygap_join_duration_seconds", "outcome" => outcome).record(seconds);
-}
-
-/// A join was refused at the door (admission) with `code`.
-pub fn join_refused(code: &'static str) {
-    metrics::counter!("bevygap_joins_total", "outcome" => "refused", "code" => code).increment(1);
-}
-
-/// A join was given a seat after waiting `seconds` in the queue.
-pub fn join_placed(seconds: f64) {
-    metrics::histogram!("bevygap_join_queue_seconds").record(seconds);
-}
-
-/// A seated join turned ready `seconds` after it got its seat: the placement stage (its server
-/// becoming ready, the token minted and its grant stored).
-pub fn join_ready_after_seat(seconds: f64) {
-    metrics::histogram!("bevygap_join_placement_seconds").record(seconds);
-}
-
-/// The provider was asked to start a server.
-pub fn server_launched(provider: &str) {
-    metrics::counter!("bevygap_servers_launched_total", "provider" => provider.to_string()).increment(1);
-}
-
-/// A server this matchmaker launched reported ready `seconds` after the launch.
-pub fn server_started(provider: &str, seconds: f64) {
-    metrics::histogram!("bevygap_server_start_seconds", "provider" => provider.to_string()).record(seconds);
-}
-
-/// A server was lost (failed to start, crashed, went silent).
-pub fn server_lost(provider: &str) {
-    metrics::counter!("bevygap_servers_lost_total", "provider" => provider.to_string()).increment(1);
-}
-
-/// An empty server was stopped.
-pub fn server_stopped(provider: &str) {
-    metrics::counter!("bevygap_servers_stopped_total", "provider" => provider.to_string()).increment(1);
-}
-
-/// A token expired before its player connected (its seat was freed).
-pub fn token_expired_unclaimed() {
-    metrics::counter!("bevygap_tokens_expired_unclaimed_total").increment(1);
-}
-
-/// A player connected to its server `seconds` after its token was issued (as the matchmaker
-/// saw it: the server's player record arriving over NATS).
-pub fn token_claimed(seconds: f64) {
-    metrics::histogram!("bevygap_token_to_connect_seconds").record(seconds.max(0.0));
-}
-
-/// The NATS link came back after being down.
-pub fn nats_reconnected() {
-    metrics::counter!("bevygap_nats_reconnects_total").increment(1);
-}
-
 /// Once a second: joins waiting, servers by phase, seats and players, ownership.
 fn sample_gauges(
     joins: Query<&Join, Without<crate::joins::Settled>>,
     servers: Query<(&ServerPhase, &SeatBook)>,
-    ownership: Option<Res<crate::ownership::Ownership>>,
+    ownership: Option<Res<crate::fence::Ownership>>,
     time: Res<Time<Real>>,
     mut next: Local<f64>,
 ) {

@@ -9,7 +9,7 @@ use crate::clock::now;
 use crate::nats_bridge::{NatsCommand, NatsEvent};
 use crate::servers::seats::Seat;
 use crate::servers::{SeatBook, ServerIndex, ServerPhase};
-use crate::sessions::{GameSession, SessionIndex};
+use crate::tokens::{GameSession, SessionIndex};
 
 /// Slack after a token's expiry before its seat is freed: a handshake begun just before expiry
 /// still completes, and the server's player record needs a moment to arrive.
@@ -98,7 +98,7 @@ pub fn claim_tokens(
         if *state == TokenState::Unclaimed {
             *state = TokenState::Claimed;
             claimed.write(TokenClaimed { token: entity });
-            crate::telemetry::token_claimed(now(&time) - token.issued_at);
+            crate::observe::token_claimed(now(&time) - token.issued_at);
             tracing::info!(
                 request_id = token.request_id.as_deref().map(tracing::field::display),
                 server_id = %record.server_id,
@@ -137,7 +137,7 @@ pub fn expire_unclaimed_tokens(
     for (entity, token, state) in &tokens {
         if *state == TokenState::Unclaimed && now > token.expires_at + CLAIM_GRACE_SECS {
             ended.write(TokenEnded { token: entity, reason: "token expired unclaimed" });
-            crate::telemetry::token_expired_unclaimed();
+            crate::observe::token_expired_unclaimed();
         }
     }
 }

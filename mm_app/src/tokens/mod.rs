@@ -5,8 +5,10 @@
 mod lifecycle;
 pub mod mint;
 pub mod restore;
+mod session;
 
 pub use lifecycle::CLAIM_GRACE_SECS;
+pub use session::{GameSession, SessionIndex};
 
 use std::collections::HashMap;
 
@@ -15,7 +17,6 @@ use bevygap_shared::naming::ServerId;
 
 use crate::schedule::{MatchmakerSystems, require};
 use crate::servers::ServersPlugin;
-use crate::sessions::SessionsPlugin;
 
 /// A token handed to a player; the seat it holds is freed when this entity ends.
 #[derive(Component, Debug, Clone, Reflect)]
@@ -68,14 +69,15 @@ pub struct TokenClaimed {
     pub token: Entity,
 }
 
-/// Token lifecycle systems; tokens hold seats on servers and belong to sessions.
+/// Token lifecycle systems, and the sessions tokens belong to; tokens hold seats on servers.
 pub struct TokensPlugin;
 
 impl Plugin for TokensPlugin {
     fn build(&self, app: &mut App) {
         require(app, || ServersPlugin);
-        require(app, || SessionsPlugin);
         app.init_resource::<TokenIndex>()
+            .init_resource::<SessionIndex>()
+            .register_type::<GameSession>()
             .init_resource::<lifecycle::EarlyPlayers>()
             .add_message::<TokenEnded>()
             .add_message::<TokenClaimed>()

@@ -19,11 +19,12 @@ use bevygap_shared::records::{ClientGrant, SessionRecord, now_ms};
 
 use super::{IssuedToken, TokenIndex, TokenState};
 use crate::clock::now;
-use crate::config::{GameKey, MatchmakerConfig};
+use crate::config::MatchmakerConfig;
+use crate::game::GameKey;
 use crate::nats_bridge::{NatsCommand, NatsEvent};
 use crate::servers::seats::Seat;
 use crate::servers::{ProviderSeats, SeatBook, ServerIndex};
-use crate::sessions::{GameSession, SessionIndex};
+use crate::tokens::{GameSession, SessionIndex};
 
 /// Grants found at start-up, waiting for their servers.
 #[derive(Resource, Debug, Default)]

@@ -1,4 +1,4 @@
-//! Game sessions as entities: one placement of one or more players on a server, mirrored in
+//! Game sessions as entities (the tokens plugin keeps them): one placement of one or more players on a server, mirrored in
 //! the `sessions` bucket; it ends when its last token ends.
 
 use std::collections::HashMap;
@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use bevy::prelude::*;
 use bevygap_shared::naming::ServerId;
 
-use crate::config::GameKey;
+use crate::game::GameKey;
 
 /// A placement of players on a server.
 #[derive(Component, Debug, Clone, Reflect)]
@@ -24,12 +24,3 @@ pub struct GameSession {
 /// Session id → entity.
 #[derive(Resource, Debug, Default)]
 pub struct SessionIndex(pub HashMap<String, Entity>);
-
-/// Registers sessions for BRP.
-pub struct SessionsPlugin;
-
-impl Plugin for SessionsPlugin {
-    fn build(&self, app: &mut App) {
-        app.init_resource::<SessionIndex>().register_type::<GameSession>();
-    }
-}
