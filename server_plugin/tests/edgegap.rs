@@ -12,7 +12,7 @@ use bevygap_server_plugin::context::EdgegapContext;
 use bevygap_server_plugin::prelude::*;
 use bevygap_shared::naming::ServerId;
 use bevygap_testkit::lightyear_client::disconnect;
-use bevygap_testkit::{DEADLINE, expect_step_until};
+use bevygap_testkit::{DEADLINE, expect_step_until, test_keys};
 use common::*;
 
 const DELETE_TOKEN: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f0";
@@ -50,7 +50,7 @@ fn fake_edgegap_endpoint(context_port: u16) -> (String, Seen) {
 
 #[test]
 fn an_edgegap_server_registers_from_arbitrium_env_and_self_stops() {
-    let mm = Matchmaker::start("edgegap");
+    let buckets = GrantBuckets::start("edgegap");
     let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let (base, seen) = fake_edgegap_endpoint(port);
     let ports = format!(
@@ -69,11 +69,10 @@ fn an_edgegap_server_registers_from_arbitrium_env_and_self_stops() {
         ("BEVYGAP_NAMESPACE", "edgegap".into()),
         ("BEVYGAP_GAME", "testgame".into()),
         ("BEVYGAP_VERSION", "1.0".into()),
-        ("NATS_URL", mm.nats.url()),
-        ("LIGHTYEAR_PROTOCOL_ID", PROTOCOL_ID.to_string()),
-        ("LIGHTYEAR_PRIVATE_KEY", KEY.iter().map(|b| format!("{b:02x}")).collect()),
+        ("NATS_URL", buckets.nats.url()),
     ]
     .into_iter()
+    .chain(test_keys().to_env())
     .map(|(k, v)| (k.to_string(), v))
     .collect();
 
@@ -82,7 +81,7 @@ fn an_edgegap_server_registers_from_arbitrium_env_and_self_stops() {
     let id = ServerId::new("edgegap-a1b2c3d4e5f6").unwrap();
     assert_eq!(config.context.server_id, id);
     let mut server = server_app(config);
-    let record = wait_ready(&mut server, &mm, &id);
+    let record = wait_ready(&mut server, &buckets, &id);
     assert_eq!(record.provider, "edgegap");
     let addr = record.addresses.udp.expect("UDP from the port mapping");
     assert_eq!(addr, format!("127.0.0.1:{port}").parse().unwrap());
@@ -98,14 +97,14 @@ fn an_edgegap_server_registers_from_arbitrium_env_and_self_stops() {
     let ctx = server.world().resource::<ServerContext>().clone();
     assert!(bevygap_server_plugin::context::edgegap::context_mismatches(&ctx, &context).is_empty());
 
-    mm.grant(&id, 9001, "edgegap-session");
+    buckets.grant(&id, 9001, "edgegap-session");
     let (mut client, entity) = connected_udp_client(&mut [&mut server], addr, 9001);
 
     // The game decides to end the match: drain, and the server stops itself once empty.
     server.world_mut().write_message(ServerControl::Drain { reason: "match over".into() });
     disconnect(&mut client, entity);
     expect_step_until(&mut [&mut server, &mut client], DEADLINE, "the server to stop", |apps| exited(apps[0]));
-    assert!(mm.server_record(&id).is_none(), "server record left behind");
+    assert!(buckets.server_record(&id).is_none(), "server record left behind");
 
     let calls = seen.lock().unwrap().clone();
     let stop = calls.iter().find(|(method, url, _)| method == "DELETE" && url == "/v1/self/stop/a1b2c3d4e5f6/9");

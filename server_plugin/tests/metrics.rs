@@ -29,16 +29,16 @@ fn value(page: &str, series: &str) -> Option<f64> {
 
 #[test]
 fn the_metrics_page_counts_players_admissions_by_reason_and_the_nats_link() {
-    let mm = Matchmaker::start("server-metrics");
-    let mut config = server_config(&mm, "local-metrics", true, false);
+    let buckets = GrantBuckets::start("server-metrics");
+    let mut config = server_config(&buckets, "local-metrics", true, false);
     config.metrics = MetricsConfig { listen: Some("127.0.0.1:0".parse().expect("an address")) };
     let mut server = server_app(config);
     let id = bevygap_shared::naming::ServerId::new("local-metrics").expect("an id");
-    let record = wait_ready(&mut server, &mm, &id);
+    let record = wait_ready(&mut server, &buckets, &id);
     let addr = record.addresses.udp.expect("UDP address");
     let page_addr = server.world().resource::<MetricsEndpoint>().addr;
 
-    mm.grant(&id, 3001, "session-m");
+    buckets.grant(&id, 3001, "session-m");
     let (mut admitted, _) = connected_udp_client(&mut [&mut server], addr, 3001);
     let (mut stranger, stranger_e) = udp_client(addr, 3002); // never granted
     expect_step_until(&mut [&mut server, &mut admitted, &mut stranger], DEADLINE, "the stranger refused", |apps| {

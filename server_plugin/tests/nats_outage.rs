@@ -13,17 +13,17 @@ use common::*;
 
 #[test]
 fn records_are_reconciled_after_nats_restarts() {
-    let (mut mm, mut server, id, record) = start_ready_server("outage", "local-outage", false);
+    let (mut buckets, mut server, id, record) = start_ready_server("outage", "local-outage", false);
     let addr = record.addresses.udp.unwrap();
 
-    mm.grant(&id, 5001, "leaver");
-    mm.grant(&id, 5002, "joiner");
+    buckets.grant(&id, 5001, "leaver");
+    buckets.grant(&id, 5002, "joiner");
     let (mut leaver, leaver_e) = connected_udp_client(&mut [&mut server], addr, 5001);
-    wait_for_player_record(&mut [&mut server, &mut leaver], &mm, &id, 5001);
+    wait_for_player_record(&mut [&mut server, &mut leaver], &buckets, &id, 5001);
     // Both grants are cached by now (the watch delivered them), so admission works offline.
     step_until(&mut [&mut server], DEADLINE, |_| true);
 
-    mm.nats.stop();
+    buckets.nats.stop();
     let noticed = step_until(&mut [&mut server, &mut leaver], DEADLINE, |apps| {
         apps[0].world().resource::<BevygapStatus>().nats != Some(LinkStatus::Connected)
     });
@@ -43,22 +43,22 @@ fn records_are_reconciled_after_nats_restarts() {
     step_for(&mut [&mut server, &mut joiner], Duration::from_secs(2));
     assert_eq!(phase(&server), BevygapServerState::Ready);
 
-    mm.nats.restart().expect("nats restarts");
+    buckets.nats.restart().expect("nats restarts");
     let consistent = step_until(
         &mut [&mut server, &mut joiner],
         Duration::from_secs(30),
         every(NATS_POLL, || {
-            mm.player_record(&id, 5001).is_none()
-                && mm.player_record(&id, 5002).is_some_and(|p| p.session_id == "joiner")
-                && mm.server_record(&id).is_some_and(|r| r.status == ServerStatus::Ready)
+            buckets.player_record(&id, 5001).is_none()
+                && buckets.player_record(&id, 5002).is_some_and(|p| p.session_id == "joiner")
+                && buckets.server_record(&id).is_some_and(|r| r.status == ServerStatus::Ready)
         }),
     );
     assert!(
         consistent,
         "records not reconciled: leaver={:?} joiner={:?} server={:?}",
-        mm.player_record(&id, 5001),
-        mm.player_record(&id, 5002),
-        mm.server_record(&id).map(|r| r.status)
+        buckets.player_record(&id, 5001),
+        buckets.player_record(&id, 5002),
+        buckets.server_record(&id).map(|r| r.status)
     );
     let relinked = step_until(&mut [&mut server, &mut joiner], DEADLINE, |apps| {
         apps[0].world().resource::<BevygapStatus>().nats == Some(LinkStatus::Connected)
@@ -67,11 +67,11 @@ fn records_are_reconciled_after_nats_restarts() {
     assert_eq!(client_connection(&joiner, joiner_e), ClientConnection::Connected);
 
     // Grants issued after the restart still admit (re-established watch or direct read).
-    mm.grant(&id, 5003, "after");
+    buckets.grant(&id, 5003, "after");
     let (mut late, late_e) = udp_client(addr, 5003);
     let admitted = step_until(&mut [&mut server, &mut joiner, &mut late], DEADLINE, |apps| {
         client_connection(apps[2], late_e) == ClientConnection::Connected
     });
     assert!(admitted, "a grant written after the restart was not honoured: {:?}", client_connection(&late, late_e));
-    wait_for_player_record(&mut [&mut server, &mut joiner, &mut late], &mm, &id, 5003);
+    wait_for_player_record(&mut [&mut server, &mut joiner, &mut late], &buckets, &id, 5003);
 }

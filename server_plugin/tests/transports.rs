@@ -54,13 +54,13 @@ impl Subscriber for ErrorRecorder {
 #[test]
 fn a_udp_and_a_webtransport_client_play_at_once_in_a_supported_topology() {
     tracing::subscriber::set_global_default(ErrorRecorder).expect("the only subscriber of this test binary");
-    let (mm, mut server, id, record) = start_ready_server("both-transports", "local-both", true);
+    let (buckets, mut server, id, record) = start_ready_server("both-transports", "local-both", true);
     let udp_addr = record.addresses.udp.expect("UDP address");
     let wt_addr = record.addresses.webtransport.expect("WebTransport address");
     let digest = record.cert_digest.clone().expect("digest");
 
-    mm.grant(&id, 7101, "session-udp");
-    mm.grant(&id, 7102, "session-wt");
+    buckets.grant(&id, 7101, "session-udp");
+    buckets.grant(&id, 7102, "session-wt");
     let (mut udp, udp_e) = udp_client(udp_addr, 7101);
     let (mut wt, wt_e) =
         connecting_client(token(wt_addr, 7102), Dial::WebTransport { cert_digest: digest.to_string() });
@@ -93,8 +93,8 @@ fn a_udp_and_a_webtransport_client_play_at_once_in_a_supported_topology() {
     assert_eq!(players.len(), 2);
     assert_eq!((players[&7101].transport, players[&7101].session_id.as_str()), (Transport::Udp, "session-udp"));
     assert_eq!((players[&7102].transport, players[&7102].session_id.as_str()), (Transport::WebTransport, "session-wt"));
-    wait_for_player_record(&mut [&mut server, &mut udp, &mut wt], &mm, &id, 7101);
-    wait_for_player_record(&mut [&mut server, &mut udp, &mut wt], &mm, &id, 7102);
+    wait_for_player_record(&mut [&mut server, &mut udp, &mut wt], &buckets, &id, 7101);
+    wait_for_player_record(&mut [&mut server, &mut udp, &mut wt], &buckets, &id, 7102);
 
     // One started Lightyear server, whatever the number of transports.
     let world = server.world_mut();
@@ -110,14 +110,14 @@ fn a_udp_and_a_webtransport_client_play_at_once_in_a_supported_topology() {
 /// WebTransport alone: the one server entity has no socket of its own, only the listener.
 #[test]
 fn a_webtransport_only_server_serves_webtransport_clients() {
-    let mm = Matchmaker::start("wt-only");
+    let buckets = GrantBuckets::start("wt-only");
     let id = bevygap_shared::naming::ServerId::new("local-wt-only").unwrap();
-    let mut server = server_app(server_config(&mm, id.as_str(), false, true));
-    let record = wait_ready(&mut server, &mm, &id);
+    let mut server = server_app(server_config(&buckets, id.as_str(), false, true));
+    let record = wait_ready(&mut server, &buckets, &id);
     assert!(record.addresses.udp.is_none());
     let wt_addr = record.addresses.webtransport.expect("WebTransport address");
     assert_ne!(wt_addr.port(), 0);
-    mm.grant(&id, 7201, "session-wt-only");
+    buckets.grant(&id, 7201, "session-wt-only");
     let dial = Dial::WebTransport { cert_digest: record.cert_digest.expect("digest").to_string() };
     let (mut client, entity) = connecting_client(token(wt_addr, 7201), dial);
     expect_step_until(&mut [&mut server, &mut client], DEADLINE, "the WebTransport client to play", |apps| {

@@ -9,7 +9,7 @@ use bevygap_shared::records::ServerStatus;
 use bevygap_testkit::lightyear_client::{
     ClientConnection, Dial, client_connection, connecting_client, disconnect, is_disconnected,
 };
-use bevygap_testkit::{DEADLINE, expect_step_until, step_until};
+use bevygap_testkit::{DEADLINE, TEST_PRIVATE_KEY, TEST_PROTOCOL_ID, expect_step_until, step_until};
 use common::*;
 use lightyear::netcode::ConnectToken;
 
@@ -32,14 +32,14 @@ fn record_messages(
 
 #[test]
 fn an_issued_client_is_admitted_and_its_record_comes_and_goes() {
-    let (mm, mut server, id, record) = start_ready_server("udp-admit", "local-admit", false);
+    let (buckets, mut server, id, record) = start_ready_server("udp-admit", "local-admit", false);
     server.init_resource::<Seen>().add_systems(Update, record_messages);
     let addr = record.addresses.udp.expect("UDP address in the server record");
     assert_ne!(addr.port(), 0, "the record must carry the bound port");
     assert_eq!((record.capacity, record.provider.as_str(), record.status), (8, "local", ServerStatus::Ready));
     assert!(record.cert_digest.is_none() && record.addresses.webtransport.is_none());
 
-    mm.grant(&id, 1001, "session-a");
+    buckets.grant(&id, 1001, "session-a");
     let (mut client, entity) = udp_client(addr, 1001);
     let connected = step_until(&mut [&mut server, &mut client], DEADLINE, |apps| {
         client_connection(apps[1], entity) == ClientConnection::Connected
@@ -52,11 +52,11 @@ fn an_issued_client_is_admitted_and_its_record_comes_and_goes() {
     assert_eq!(players.len(), 1);
     assert_eq!((players[0].client_id, players[0].session_id.as_str()), (1001, "session-a"));
 
-    let player = wait_for_player_record(&mut [&mut server, &mut client], &mm, &id, 1001);
+    let player = wait_for_player_record(&mut [&mut server, &mut client], &buckets, &id, 1001);
     assert_eq!((player.session_id.as_str(), &player.server_id), ("session-a", &id));
 
     disconnect(&mut client, entity);
-    wait_for_no_player_record(&mut [&mut server, &mut client], &mm, &id, 1001);
+    wait_for_no_player_record(&mut [&mut server, &mut client], &buckets, &id, 1001);
     assert!(server.world().resource::<BevygapStatus>().players.is_empty());
     assert_eq!(
         server.world().resource::<Seen>().0,
@@ -66,18 +66,18 @@ fn an_issued_client_is_admitted_and_its_record_comes_and_goes() {
 
 #[test]
 fn unknown_and_foreign_clients_are_refused() {
-    let (mm, mut server, id, record) = start_ready_server("udp-refuse", "local-refuse", false);
+    let (buckets, mut server, id, record) = start_ready_server("udp-refuse", "local-refuse", false);
     let addr = record.addresses.udp.unwrap();
     let other = ServerId::new("local-other").unwrap();
 
     // 2001: never granted. 2002: granted, but for another server.
-    mm.grant(&other, 2002, "elsewhere");
+    buckets.grant(&other, 2002, "elsewhere");
     let (mut unknown, unknown_e) = udp_client(addr, 2001);
     let (mut foreign, foreign_e) = udp_client(addr, 2002);
     // 2003: granted here, but its token was minted for another server's socket.
-    mm.grant(&id, 2003, "misaddressed");
+    buckets.grant(&id, 2003, "misaddressed");
     let wrong_server: std::net::SocketAddr = "127.0.0.1:9".parse().unwrap();
-    let misaddressed = ConnectToken::build(addr, PROTOCOL_ID, 2003, KEY)
+    let misaddressed = ConnectToken::build(addr, TEST_PROTOCOL_ID, 2003, TEST_PRIVATE_KEY)
         .timeout_seconds(3)
         .internal_addresses(wrong_server)
         .unwrap()
@@ -97,17 +97,17 @@ fn unknown_and_foreign_clients_are_refused() {
     }
     assert!(server.world().resource::<BevygapStatus>().players.is_empty());
     for client_id in [2001, 2002, 2003] {
-        assert!(mm.player_record(&id, client_id).is_none(), "refused client {client_id} has a record");
+        assert!(buckets.player_record(&id, client_id).is_none(), "refused client {client_id} has a record");
     }
     assert_eq!(phase(&server), BevygapServerState::Ready);
 }
 
 #[test]
 fn a_token_replayed_while_its_client_is_connected_is_refused() {
-    let (mm, mut server, id, record) = start_ready_server("udp-replay", "local-replay", false);
+    let (buckets, mut server, id, record) = start_ready_server("udp-replay", "local-replay", false);
     let addr = record.addresses.udp.unwrap();
 
-    mm.grant(&id, 3001, "session-r");
+    buckets.grant(&id, 3001, "session-r");
     let original = token(addr, 3001);
     let (mut first, first_e) = connecting_client(original.clone(), Dial::Udp);
     expect_step_until(&mut [&mut server, &mut first], DEADLINE, "the first client to connect", |apps| {
@@ -127,18 +127,18 @@ fn a_token_replayed_while_its_client_is_connected_is_refused() {
 /// when NATS is down and only the server's own memory can tell.
 #[test]
 fn a_token_replayed_after_its_client_left_is_refused_even_without_nats() {
-    let (mut mm, mut server, id, record) = start_ready_server("udp-replay-after", "local-replay-after", false);
+    let (mut buckets, mut server, id, record) = start_ready_server("udp-replay-after", "local-replay-after", false);
     let addr = record.addresses.udp.unwrap();
 
-    mm.grant(&id, 3101, "session-once");
+    buckets.grant(&id, 3101, "session-once");
     let original = token(addr, 3101);
     let (mut first, first_e) = connecting_client(original.clone(), Dial::Udp);
     expect_step_until(&mut [&mut server, &mut first], DEADLINE, "the first client to connect", |apps| {
         client_connection(apps[1], first_e) == ClientConnection::Connected
     });
-    wait_for_player_record(&mut [&mut server, &mut first], &mm, &id, 3101);
+    wait_for_player_record(&mut [&mut server, &mut first], &buckets, &id, 3101);
     disconnect(&mut first, first_e);
-    wait_for_no_player_record(&mut [&mut server, &mut first], &mm, &id, 3101);
+    wait_for_no_player_record(&mut [&mut server, &mut first], &buckets, &id, 3101);
     drop(first);
 
     let refused = |server: &mut App, what: &str| {
@@ -152,6 +152,6 @@ fn a_token_replayed_after_its_client_left_is_refused_even_without_nats() {
     };
     refused(&mut server, "the replay (NATS up) to be refused");
 
-    mm.nats.stop();
+    buckets.nats.stop();
     refused(&mut server, "the replay (NATS down) to be refused");
 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use bevygap_server_plugin::prelude::*;
 use bevygap_shared::protocol::Transport;
@@ -15,7 +15,7 @@ use common::*;
 
 #[test]
 fn a_webtransport_client_connects_with_the_published_digest() {
-    let (mm, mut server, id, record) = start_ready_server("wt-admit", "local-wt", true);
+    let (buckets, mut server, id, record) = start_ready_server("wt-admit", "local-wt", true);
 
     // What the matchmaker hands to browsers: the digest and the end of validity.
     let digest = record.cert_digest.clone().expect("digest published with the server record");
@@ -27,7 +27,7 @@ fn a_webtransport_client_connects_with_the_published_digest() {
     assert_ne!(wt_addr.port(), 0);
 
     // A wrong pin is refused by the client itself.
-    mm.grant(&id, 4002, "session-pin");
+    buckets.grant(&id, 4002, "session-pin");
     let wrong_pin = Dial::WebTransport { cert_digest: "ab".repeat(32) };
     let (mut pinned_wrong, wrong_e) = connecting_client(token(wt_addr, 4002), wrong_pin);
     expect_step_until(&mut [&mut server, &mut pinned_wrong], DEADLINE, "the wrong pin to be refused", |apps| {
@@ -38,7 +38,7 @@ fn a_webtransport_client_connects_with_the_published_digest() {
     assert!(!server.world().resource::<BevygapStatus>().players.contains_key(&4002));
     drop(pinned_wrong);
 
-    mm.grant(&id, 4001, "session-wt");
+    buckets.grant(&id, 4001, "session-wt");
     let pinned = Dial::WebTransport { cert_digest: digest.to_string() };
     let (mut client, entity) = connecting_client(token(wt_addr, 4001), pinned);
     let connected = step_until(&mut [&mut server, &mut client], DEADLINE, |apps| {
@@ -48,7 +48,7 @@ fn a_webtransport_client_connects_with_the_published_digest() {
     assert!(connected, "WebTransport client not admitted: {:?}", client_connection(&client, entity));
     let entry = server.world().resource::<BevygapStatus>().players[&4001].clone();
     assert_eq!((entry.transport, entry.session_id.as_str()), (Transport::WebTransport, "session-wt"));
-    wait_for_player_record(&mut [&mut server, &mut client], &mm, &id, 4001);
+    wait_for_player_record(&mut [&mut server, &mut client], &buckets, &id, 4001);
 
     // The same client id over the other transport is refused while it is connected. One netcode
     // server serves both transports, so netcode itself drops the request (the id is in use)
@@ -65,6 +65,5 @@ fn a_webtransport_client_connects_with_the_published_digest() {
     drop(twin);
 
     disconnect(&mut client, entity);
-    wait_for_no_player_record(&mut [&mut server, &mut client], &mm, &id, 4001);
-    std::thread::sleep(Duration::from_millis(10));
+    wait_for_no_player_record(&mut [&mut server, &mut client], &buckets, &id, 4001);
 }

@@ -17,24 +17,20 @@ use bevygap_shared::nats::server_credentials::{AuthCallout, ServerCredentialKey}
 use bevygap_shared::nats::{InitialConnect, NatsConfig, NatsConnection};
 use bevygap_shared::records::{ClientGrant, PlayerRecord, ServerRecord, ServerStatus};
 use bevygap_shared::server_env::Endpoint;
-use bevygap_shared::{LightyearKeys, PrivateKey};
 use bevygap_testkit::lightyear_client::{ClientConnection, Dial, TICK, client_connection, connecting_client};
 use bevygap_testkit::records::{client_grant, test_game, test_version};
-use bevygap_testkit::{DEADLINE, NatsServer, every, expect_step_until, step_until};
+use bevygap_testkit::{
+    DEADLINE, NatsServer, TEST_PRIVATE_KEY, TEST_PROTOCOL_ID, every, expect_step_until, step_until, test_keys,
+};
 use lightyear::netcode::ConnectToken;
 
-pub const PROTOCOL_ID: u64 = 0xB3_5617;
-pub const KEY: [u8; 32] = [42; 32];
 /// How often checks that read NATS run while the apps step.
 pub const NATS_POLL: Duration = Duration::from_millis(100);
 
-pub fn keys() -> LightyearKeys {
-    LightyearKeys { protocol_id: PROTOCOL_ID, private_key: PrivateKey::from_bytes(KEY) }
-}
-
-/// A private NATS with the namespace provisioned, and a runtime to read and write KV from the
+/// The buckets of a namespace in a private NATS, provisioned and written as the matchmaker
+/// would (grants before tokens, control commands), with a runtime to read and write KV from the
 /// test thread (never used while an App updates).
-pub struct Matchmaker {
+pub struct GrantBuckets {
     pub nats: NatsServer,
     pub rt: tokio::runtime::Runtime,
     pub client: async_nats::Client,
@@ -42,7 +38,7 @@ pub struct Matchmaker {
     pub names: NatsNames,
 }
 
-impl Matchmaker {
+impl GrantBuckets {
     pub fn start(namespace: &str) -> Self {
         let nats = NatsServer::start().expect("nats-server");
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
@@ -155,11 +151,11 @@ pub fn permission_violations(nats: &NatsServer) -> Vec<String> {
 
 /// The configuration of a test server on loopback with OS-chosen ports, as if started by the
 /// `local` provider.
-pub fn server_config(mm: &Matchmaker, id: &str, udp: bool, webtransport: bool) -> ServerConfig {
+pub fn server_config(buckets: &GrantBuckets, id: &str, udp: bool, webtransport: bool) -> ServerConfig {
     let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let endpoint = Endpoint { bind: any, public: any };
     let context = ServerContext {
-        namespace: mm.names.namespace().clone(),
+        namespace: buckets.names.namespace().clone(),
         server_id: ServerId::new(id).unwrap(),
         origin: ServerOrigin::Bevygap("local".into()),
         game: test_game(),
@@ -170,8 +166,8 @@ pub fn server_config(mm: &Matchmaker, id: &str, udp: bool, webtransport: bool) -
     };
     ServerConfig {
         context,
-        nats: NatsConfig::new(mm.nats.url(), format!("test-{id}")),
-        keys: keys(),
+        nats: NatsConfig::new(buckets.nats.url(), format!("test-{id}")),
+        keys: test_keys(),
         admission: AdmissionConfig::default(),
         reporting: ReportingConfig::default(),
         shutdown: ShutdownConfig { handle_signals: false, ..Default::default() },
@@ -193,7 +189,7 @@ pub fn server_app(config: ServerConfig) -> App {
 
 /// A token for `client_id` addressed to `addr`, signed with this harness's key.
 pub fn token(addr: SocketAddr, client_id: u64) -> ConnectToken {
-    bevygap_testkit::lightyear_client::connect_token(addr, PROTOCOL_ID, KEY, client_id)
+    bevygap_testkit::lightyear_client::connect_token(addr, TEST_PROTOCOL_ID, TEST_PRIVATE_KEY, client_id)
 }
 
 /// A UDP client connecting to `addr` as `client_id`.
@@ -216,24 +212,29 @@ pub fn connected_udp_client(others: &mut [&mut App], addr: SocketAddr, client_id
 }
 
 /// Steps `apps` until the player record of `client_id` is gone (the player left, however).
-pub fn wait_for_no_player_record(apps: &mut [&mut App], mm: &Matchmaker, id: &ServerId, client_id: u64) {
+pub fn wait_for_no_player_record(apps: &mut [&mut App], buckets: &GrantBuckets, id: &ServerId, client_id: u64) {
     expect_step_until(
         apps,
         DEADLINE,
         &format!("the player record of client {client_id} to go"),
-        every(NATS_POLL, || mm.player_record(id, client_id).is_none()),
+        every(NATS_POLL, || buckets.player_record(id, client_id).is_none()),
     );
 }
 
 /// Steps `apps` until the server has written the player record of `client_id`.
-pub fn wait_for_player_record(apps: &mut [&mut App], mm: &Matchmaker, id: &ServerId, client_id: u64) -> PlayerRecord {
+pub fn wait_for_player_record(
+    apps: &mut [&mut App],
+    buckets: &GrantBuckets,
+    id: &ServerId,
+    client_id: u64,
+) -> PlayerRecord {
     let mut record = None;
     expect_step_until(
         apps,
         DEADLINE,
         &format!("the player record of client {client_id}"),
         every(NATS_POLL, || {
-            record = mm.player_record(id, client_id);
+            record = buckets.player_record(id, client_id);
             record.is_some()
         }),
     );
@@ -242,16 +243,20 @@ pub fn wait_for_player_record(apps: &mut [&mut App], mm: &Matchmaker, id: &Serve
 
 /// A fresh matchmaker namespace and a server App `id` in it (serving UDP, and WebTransport if
 /// asked), stepped until ready; with its server record as NATS holds it.
-pub fn start_ready_server(namespace: &str, id: &str, webtransport: bool) -> (Matchmaker, App, ServerId, ServerRecord) {
-    let mm = Matchmaker::start(namespace);
+pub fn start_ready_server(
+    namespace: &str,
+    id: &str,
+    webtransport: bool,
+) -> (GrantBuckets, App, ServerId, ServerRecord) {
+    let buckets = GrantBuckets::start(namespace);
     let server_id = ServerId::new(id).unwrap();
-    let mut server = server_app(server_config(&mm, id, true, webtransport));
-    let record = wait_ready(&mut server, &mm, &server_id);
-    (mm, server, server_id, record)
+    let mut server = server_app(server_config(&buckets, id, true, webtransport));
+    let record = wait_ready(&mut server, &buckets, &server_id);
+    (buckets, server, server_id, record)
 }
 
 /// Steps the server until it is Ready and returns its server record from NATS.
-pub fn wait_ready(server: &mut App, mm: &Matchmaker, id: &ServerId) -> ServerRecord {
+pub fn wait_ready(server: &mut App, buckets: &GrantBuckets, id: &ServerId) -> ServerRecord {
     let ready = step_until(&mut [server], DEADLINE, |apps| phase(apps[0]) == BevygapServerState::Ready);
     assert!(ready, "server never became ready: {:?}", server.world().resource::<BevygapStatus>());
     let mut record = None;
@@ -260,7 +265,7 @@ pub fn wait_ready(server: &mut App, mm: &Matchmaker, id: &ServerId) -> ServerRec
         DEADLINE,
         "a ready server record in NATS",
         every(NATS_POLL, || {
-            record = mm.server_record(id).filter(|r| r.status == ServerStatus::Ready);
+            record = buckets.server_record(id).filter(|r| r.status == ServerStatus::Ready);
             record.is_some()
         }),
     );
