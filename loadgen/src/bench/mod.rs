@@ -82,8 +82,8 @@ pub enum BenchError {
     MissingBinary(PathBuf),
     #[error("cannot start {0}: {1}")]
     Start(String, String),
-    #[error("timed out waiting for {0}")]
-    Timeout(String),
+    #[error("{0}")]
+    Timeout(#[from] bevygap_testkit::TimedOut),
     #[error("{0}")]
     Io(String),
     #[error("nats-server: {0}")]

@@ -1,15 +1,16 @@
 //! The processes a scenario runs: the matchmaker, fleet demo servers and the fake Edgegap, from
-//! a directory of built binaries, each killed when dropped; and the few admin calls a scenario
-//! makes (metrics, stats).
+//! a directory of built binaries, each killed when dropped (the fake Edgegap is stopped with
+//! SIGTERM first, so it stops its deployments); and the few admin calls a scenario makes
+//! (metrics, stats).
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bevygap_shared::server_env::{Endpoint, ServerEnv};
-use bevygap_testkit::{KillOnDrop, free_tcp_port};
+use bevygap_testkit::{FakeEdgegapProcess, KillOnDrop, free_tcp_port, test_keys, try_wait_for};
 use serde_json::{Value, json};
 
 use super::BenchError;
@@ -19,9 +20,6 @@ pub const ADMIN_TOKEN: &str = "bench-admin-token-0123456789";
 /// The game every scenario plays.
 pub const GAME: &str = "demo";
 pub const VERSION: &str = "1.0";
-/// The Lightyear protocol id and key shared by the matchmaker and the demo servers.
-const PROTOCOL_ID: u64 = 0x6a2b_9c01;
-const PRIVATE_KEY: &str = "5a0b8c7d6e5f40312233445566778899aabbccddeeff00112233445566778899";
 
 /// Where the built binaries are (`target/release`).
 #[derive(Debug, Clone)]
@@ -44,20 +42,6 @@ fn spawn(command: &mut Command, what: &str) -> Result<Process, BenchError> {
 
 fn free_udp() -> Result<SocketAddr, BenchError> {
     std::net::UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()).map_err(|e| BenchError::Io(e.to_string()))
-}
-
-/// Polls `check` every 20 ms until it gives a value, for at most `within`.
-pub fn wait_for<T>(what: &str, within: Duration, mut check: impl FnMut() -> Option<T>) -> Result<T, BenchError> {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(value) = check() {
-            return Ok(value);
-        }
-        if Instant::now() > deadline {
-            return Err(BenchError::Timeout(what.to_string()));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// A `bevygap-matchmaker` process with the per-address limits lifted (one host sends every
@@ -93,9 +77,8 @@ impl Matchmaker {
             ("BEVYGAP_MAX_CONNECTIONS", "15000".into()),
             ("BEVYGAP_MAX_WAITING", "100000".into()),
             ("BEVYGAP_TOKEN_TTL_SECS", "600".into()),
-            ("LIGHTYEAR_PROTOCOL_ID", PROTOCOL_ID.to_string()),
-            ("LIGHTYEAR_PRIVATE_KEY", PRIVATE_KEY.into()),
         ];
+        all.extend(game_server_keys());
         if let Some(url) = nats_url {
             all.push(("NATS_URL", url.into()));
         }
@@ -121,7 +104,7 @@ impl Matchmaker {
             .stderr(Stdio::null());
         let process = spawn(&mut command, "bevygap-matchmaker")?;
         let within = if wrapper.is_empty() { Duration::from_secs(30) } else { Duration::from_secs(300) };
-        wait_for("the matchmaker's public endpoint", within, || TcpStream::connect(public_addr).ok())?;
+        try_wait_for(within, "the matchmaker's public endpoint", || TcpStream::connect(public_addr).ok())?;
         Ok(Self { process, public: public_addr, admin: SocketAddr::from(([127, 0, 0, 1], admin)) })
     }
 
@@ -169,10 +152,10 @@ fn http(addr: SocketAddr, method: &str, path: &str, body: Option<&str>) -> Resul
     Ok(body.to_string())
 }
 
-/// The env a demo server is started with (fleet provider, or a local/Edgegap launch's NATS and
-/// keys).
-pub fn game_server_keys() -> Vec<(&'static str, String)> {
-    vec![("LIGHTYEAR_PROTOCOL_ID", PROTOCOL_ID.to_string()), ("LIGHTYEAR_PRIVATE_KEY", PRIVATE_KEY.into())]
+/// The Lightyear keys shared by the matchmaker and the demo servers (testkit's test keys), as
+/// the environment a process reads them from.
+pub fn game_server_keys() -> [(&'static str, String); 2] {
+    test_keys().to_env()
 }
 
 /// A demo server started as a fleet server (it registers itself through NATS).
@@ -210,7 +193,7 @@ pub fn fleet_server(
 
 /// The fake Edgegap with no added latency and no rate limits, deploying the demo server.
 pub struct FakeEdgegap {
-    pub process: Process,
+    pub process: FakeEdgegapProcess,
     pub base_url: String,
 }
 
@@ -220,12 +203,7 @@ pub const EDGEGAP_TOKEN: &str = "bench-fake-edgegap-token";
 impl FakeEdgegap {
     /// Requests the fake has answered so far, by Edgegap endpoint (`create_deployment`…).
     pub fn requests(&self) -> Result<std::collections::BTreeMap<String, u64>, BenchError> {
-        let addr: SocketAddr = self
-            .base_url
-            .trim_start_matches("http://")
-            .parse()
-            .map_err(|_| BenchError::Io(format!("fake-edgegap's address {}", self.base_url)))?;
-        let text = http(addr, "GET", "/_fake/inventory", None)?;
+        let text = http(self.process.addr(), "GET", "/_fake/inventory", None)?;
         let inventory: Value = serde_json::from_str(&text).map_err(|e| BenchError::Io(format!("inventory: {e}")))?;
         Ok(inventory["requests"]
             .as_object()
@@ -234,9 +212,8 @@ impl FakeEdgegap {
     }
 
     pub fn start(bins: &Binaries, nats_url: &str, log_dir: &Path) -> Result<Self, BenchError> {
-        let mut command = Command::new(bins.path("fake-edgegap")?);
+        let mut command = FakeEdgegapProcess::command(bins.path("fake-edgegap")?, EDGEGAP_TOKEN, GAME, VERSION);
         command
-            .args(["--api-token", EDGEGAP_TOKEN, "--app", GAME, "--version", VERSION])
             .args(["--step-delay-ms", "0", "--deploying-delay-ms", "0", "--session-link-delay-ms", "0"])
             .args(["--no-rate-limits", "--stop-grace-ms", "2000"])
             .arg("--game-server-cmd")
@@ -245,16 +222,9 @@ impl FakeEdgegap {
             .arg(log_dir)
             .env("NATS_URL", nats_url)
             .envs(game_server_keys())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
             .stderr(Stdio::null());
-        let mut process = spawn(&mut command, "fake-edgegap")?;
-        let stdout = process.0.stdout.take().ok_or_else(|| BenchError::Io("fake-edgegap stdout".into()))?;
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).map_err(|e| BenchError::Io(e.to_string()))?;
-        if line.trim().is_empty() {
-            return Err(BenchError::Start("fake-edgegap".into(), "it printed no address".into()));
-        }
-        Ok(Self { process, base_url: format!("http://{}", line.trim()) })
+        let process = FakeEdgegapProcess::spawn(&mut command)
+            .map_err(|e| BenchError::Start("fake-edgegap".into(), e.to_string()))?;
+        Ok(Self { base_url: process.base_url(), process })
     }
 }

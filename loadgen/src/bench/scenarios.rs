@@ -6,13 +6,13 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use bevygap_shared::nats::NatsServer;
-use bevygap_testkit::NatsCluster;
 use bevygap_testkit::lightyear_client::{
     ClientConnection, Dial, client_connection, connecting_client_with, disconnect,
 };
+use bevygap_testkit::{NatsCluster, TimedOut, try_wait_for};
 
 use super::markdown::ms;
-use super::procs::{EDGEGAP_TOKEN, FakeEdgegap, GAME, Matchmaker, VERSION, fleet_server, wait_for};
+use super::procs::{EDGEGAP_TOKEN, FakeEdgegap, GAME, Matchmaker, VERSION, fleet_server};
 use super::{BenchError, Options, Table};
 use crate::{Load, Plan, Report, percentile, proc, stream};
 
@@ -87,10 +87,10 @@ fn warm_up(mm: &Matchmaker) -> Result<(), BenchError> {
 
 /// Waits until the matchmaker sees `n` ready servers.
 fn wait_for_servers(mm: &Matchmaker, n: usize, within: Duration) -> Result<(), BenchError> {
-    wait_for(&format!("{n} ready game servers"), within, || {
+    try_wait_for(within, &format!("{n} ready game servers"), || {
         mm.metric("bevygap_servers", &["phase=\"ready\""]).ok().filter(|ready| *ready >= n as f64)
-    })
-    .map(|_| ())
+    })?;
+    Ok(())
 }
 
 /// The matchmaker's CPU time over `secs` of doing nothing asked of it, as a share of one core.
@@ -226,7 +226,7 @@ fn edgegap(o: &Options) -> Result<Table, BenchError> {
     let before = fake.requests()?;
     let life = Matchmaker::start(&o.bins, Some(&nats.url()), &namespace("b-life"), &edgegap_vars(&fake, 4, 2), &[])?;
     all_ready(&load(&life, Load::Closed { joins: 1, concurrency: 1 })?, "one Edgegap server's join")?;
-    wait_for("the empty deployment to be stopped", secs(60.0), || {
+    try_wait_for(secs(60.0), "the empty deployment to be stopped", || {
         life.metric("bevygap_servers_stopped_total", &[]).ok().filter(|stopped| *stopped >= 1.0)
     })?;
     let after = fake.requests()?;
@@ -378,7 +378,7 @@ fn many_waiting(o: &Options) -> Result<Table, BenchError> {
     let rss_before = rss()?;
     let waiting_plan = plan(vec![mm.public], Some(pid), Load::Closed { joins: n, concurrency: n });
     let loader = std::thread::spawn(move || crate::run(&waiting_plan));
-    wait_for(&format!("{n} joins waiting"), secs(180.0), || {
+    try_wait_for(secs(180.0), &format!("{n} joins waiting"), || {
         mm.metric("bevygap_joins_waiting", &[]).ok().filter(|waiting| *waiting >= n as f64)
     })?;
     std::thread::sleep(secs(1.0));
@@ -464,7 +464,8 @@ fn idle(o: &Options) -> Result<Table, BenchError> {
 fn replicas(o: &Options) -> Result<Table, BenchError> {
     let cluster = NatsCluster::start(3)?;
     if !cluster.wait_for_jetstream(60) {
-        return Err(BenchError::Timeout("JetStream on the three-node cluster".into()));
+        let what = "JetStream on the three-node cluster".into();
+        return Err(BenchError::Timeout(TimedOut { what, waited: secs(60.0) }));
     }
     let urls = cluster.urls();
     let (joins, concurrency) = (o.scale.pick(5_000, 20), o.scale.pick(64, 4));
@@ -494,7 +495,7 @@ fn replicas(o: &Options) -> Result<Table, BenchError> {
             .collect::<Result<_, _>>()?;
         for mm in &mms {
             // Through each replica: it answers once the owner is elected and sees the servers.
-            wait_for("a join through every replica", secs(60.0), || {
+            try_wait_for(secs(60.0), "a join through every replica", || {
                 let report = load(mm, Load::Closed { joins: 10, concurrency: 2 }).ok()?;
                 all_ready(&report, "replica warm-up").ok()
             })?;
@@ -568,7 +569,7 @@ fn callgrind_control(flag: &str, pid: u32) -> Result<(), BenchError> {
 /// Dumps callgrind's counters and returns the new dump file.
 fn dump(pid: u32, dir: &Path, seen: &mut Vec<PathBuf>) -> Result<PathBuf, BenchError> {
     callgrind_control("-d", pid)?;
-    wait_for("callgrind's dump", secs(60.0), || {
+    try_wait_for(secs(60.0), "callgrind's dump", || {
         let entries = std::fs::read_dir(dir).ok()?;
         let fresh = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -579,6 +580,7 @@ fn dump(pid: u32, dir: &Path, seen: &mut Vec<PathBuf>) -> Result<PathBuf, BenchE
         seen.push(fresh.clone());
         Some(fresh)
     })
+    .map_err(BenchError::from)
 }
 
 fn instructions(path: &Path) -> Result<u64, BenchError> {
