@@ -211,10 +211,12 @@ fn cancel_withdraws_a_waiting_join_from_the_matchmaker() {
     mm.wait_for_calls("matchmaker.cancel", 1);
     let cancel_call = &mm.calls_of("matchmaker.cancel")[0];
     assert_eq!(cancel_call.params["request_id"].as_str(), Some(mm.join_request_ids()[0].as_str()));
-    for _ in 0..20 {
-        app.update();
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    // Cancelling drops the join's stream, so its HTTP call hangs up on the matchmaker: once it
+    // has, nothing of that join (a late result, a failure, a retry) can reach the app any more.
+    let request_id = mm.join_request_ids()[0].clone();
+    expect_step_until(&mut [&mut app], DEADLINE, "the client to hang up the cancelled join's stream", |apps| {
+        state(apps[0]) == BevygapClientState::Idle && mm.hung_up_joins().contains(&request_id)
+    });
     assert_eq!(state(&app), BevygapClientState::Idle);
     assert_eq!(seen(&app).progress.last().map(|p| p.text.as_str()), Some("Cancelled"));
     assert!(seen(&app).failed.is_empty(), "a cancel is not a failure: {:?}", seen(&app).failed);

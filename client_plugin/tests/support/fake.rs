@@ -1,5 +1,6 @@
 //! A scripted matchmaker on a real socket: JSON-RPC over HTTP/1.1, streamed joins as
-//! server-sent events, `matchmaker.cancel`, and every call recorded for assertions.
+//! server-sent events, `matchmaker.cancel`, and every call recorded for assertions (and every
+//! streamed join the client hung up on).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -48,6 +49,7 @@ type Script = dyn Fn(usize, &Value) -> Reply + Send + Sync;
 pub struct FakeMatchmaker {
     pub addr: SocketAddr,
     calls: Arc<Mutex<Vec<Call>>>,
+    hung_up: Arc<Mutex<Vec<String>>>,
 }
 
 impl FakeMatchmaker {
@@ -61,15 +63,16 @@ impl FakeMatchmaker {
     pub fn serve(listener: TcpListener, script: impl Fn(usize, &Value) -> Reply + Send + Sync + 'static) -> Self {
         let addr = listener.local_addr().expect("local addr");
         let calls = Arc::new(Mutex::new(Vec::new()));
+        let hung_up = Arc::new(Mutex::new(Vec::new()));
         let script: Arc<Script> = Arc::new(script);
-        let recorded = calls.clone();
+        let (recorded, recorded_hangups) = (calls.clone(), hung_up.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let (calls, script) = (recorded.clone(), script.clone());
-                std::thread::spawn(move || handle(stream, &calls, &*script));
+                let (calls, hung_up, script) = (recorded.clone(), recorded_hangups.clone(), script.clone());
+                std::thread::spawn(move || handle(stream, &calls, &hung_up, &*script));
             }
         });
-        Self { addr, calls }
+        Self { addr, calls, hung_up }
     }
 
     pub fn url(&self) -> String {
@@ -92,6 +95,12 @@ impl FakeMatchmaker {
             .collect()
     }
 
+    /// The request ids of the streamed joins whose client went away before the stream's last
+    /// step (a keep-alive or a result could not be written), in the order noticed.
+    pub fn hung_up_joins(&self) -> Vec<String> {
+        self.hung_up.lock().unwrap().clone()
+    }
+
     /// Waits (without stepping any App) until `method` was called `n` times.
     pub fn wait_for_calls(&self, method: &str, n: usize) {
         let start = Instant::now();
@@ -102,7 +111,7 @@ impl FakeMatchmaker {
     }
 }
 
-fn handle(stream: TcpStream, calls: &Mutex<Vec<Call>>, script: &Script) {
+fn handle(stream: TcpStream, calls: &Mutex<Vec<Call>>, hung_up: &Mutex<Vec<String>>, script: &Script) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
     let mut reader = BufReader::new(stream.try_clone().expect("clone stream"));
     let mut length = 0usize;
@@ -165,6 +174,7 @@ fn handle(stream: TcpStream, calls: &Mutex<Vec<Call>>, script: &Script) {
                     Step::Wait(d) => keep_alive(&mut out, d),
                 };
                 if !written {
+                    hung_up.lock().unwrap().push(params["request_id"].as_str().unwrap_or_default().to_string());
                     return;
                 }
             }
