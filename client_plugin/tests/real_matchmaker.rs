@@ -31,7 +31,7 @@ impl Matchmaker {
         let namespace = format!("c{:08x}", rand::random::<u32>());
         let demo = bevygap_testkit::workspace_binary("bevygap_demo", "bevygap-demo-server");
         let mut config = MatchmakerConfig::for_tests(&namespace, vec![demo.display().to_string()]);
-        config.stop_grace = Duration::from_secs(2);
+        config.servers.stop_grace = Duration::from_secs(2);
         let keys = LightyearKeys { protocol_id: PROTOCOL_ID, private_key: PrivateKey::from_bytes(KEY) };
         let inner = LocalMatchmaker::start(config, keys).expect("matchmaker starts (is nats-server installed?)");
         Self { inner }

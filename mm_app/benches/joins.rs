@@ -54,14 +54,14 @@ fn rss_mib() -> f64 {
 
 fn run(runner: Runner) {
     let mut config = MatchmakerConfig::for_tests(&format!("bench{:04x}", rand::random::<u16>()), vec![stand_in()]);
-    config.server_capacity = 4000;
-    config.max_servers = 2;
-    config.rate_per_minute = 10_000_000;
-    config.rate_burst = 1_000_000;
-    config.max_waiting = 100_000;
-    config.max_joins_per_ip = 100_000;
-    config.token_ttl_secs = 600;
-    config.stop_grace = Duration::from_secs(2);
+    config.servers.capacity = 4000;
+    config.servers.max_servers = 2;
+    config.front.rate_per_minute = 10_000_000;
+    config.front.rate_burst = 1_000_000;
+    config.joins.limits.max_waiting = 100_000;
+    config.joins.limits.max_per_requester = 100_000;
+    config.tokens.ttl_secs = 600;
+    config.servers.stop_grace = Duration::from_secs(2);
     let keys = LightyearKeys { protocol_id: 1, private_key: PrivateKey::from_bytes([3; 32]) };
     let mm = LocalMatchmaker::start_with(config, keys, move |app| {
         if let Runner::Fixed30Hz = runner {

@@ -75,7 +75,7 @@ fn exit_when_flagged(flag: Res<ShutdownFlag>, mut exit: MessageWriter<AppExit>) 
 fn reconcile_provider(
     provider: Res<ProviderHandle>,
     nats: Res<Nats>,
-    config: Res<MatchmakerConfig>,
+    settings: Res<crate::servers::ServerSettings>,
     runtime: Res<TokioTasksRuntime>,
     time: Res<Time<Real>>,
     mut next: Local<Option<Duration>>,
@@ -84,7 +84,7 @@ fn reconcile_provider(
     if next.is_some_and(|at| now < at) || !provider.0.starts_servers() {
         return;
     }
-    let grace = config.server_start_timeout.saturating_mul(2);
+    let grace = settings.start_timeout.saturating_mul(2);
     *next = Some(now + grace);
     let (provider, servers) = (provider.0.clone(), nats.kv.servers.clone());
     runtime.spawn_background_task(move |_| async move {
@@ -140,28 +140,29 @@ pub fn build_app(
         // The matchmaker's own inbox prefix: the shipped role config lets only it read there.
         let nats_config = nats_config.clone().for_role(&names, NatsRole::Matchmaker);
         let conn = NatsConnection::connect(&nats_config, InitialConnect::FailFast).await?;
-        let kv = KvStores::provision_replicated(&conn.jetstream(), &names, config.nats_replicas).await?;
-        let leases = bevygap_shared::kv::provision_leases(&conn.jetstream(), &names, config.nats_replicas).await?;
+        let kv = KvStores::provision_replicated(&conn.jetstream(), &names, config.replicas.nats_replicas).await?;
+        let leases =
+            bevygap_shared::kv::provision_leases(&conn.jetstream(), &names, config.replicas.nats_replicas).await?;
         Ok::<_, StartError>((conn, kv, leases))
     })?;
     start_auth_callout(&config, nats_config, runtime)?;
-    let listeners = Listeners::bind(&config).map_err(|(addr, source)| StartError::Bind { addr, source })?;
+    let listeners = Listeners::bind(&config.front).map_err(|(addr, source)| StartError::Bind { addr, source })?;
 
     let flag = ShutdownFlag::default();
-    let ownership = Ownership::new(config.replica_name.clone(), Arc::new(LeaseHold::new()));
+    let ownership = Ownership::new(config.replicas.replica_name.clone(), Arc::new(LeaseHold::new()));
     let forwarding = Forwarding {
         client: conn.client().clone(),
         subject: names.matchmaker_calls_subject(),
         hold: ownership.hold().clone(),
     };
-    let terms = LeaseTerms::new(config.lease_ttl);
+    let terms = LeaseTerms::new(config.replicas.lease_ttl);
     app.insert_resource(ownership)
         .insert_resource(CallForwarder(Arc::new(forwarding.clone())))
         .insert_resource(forwarding)
         .insert_resource(LeaseStore(leases))
         .add_plugins(OwnershipPlugin { terms });
-    app.insert_resource(config)
-        .insert_resource(Nats { conn, kv, names })
+    config.insert_into(&mut app);
+    app.insert_resource(Nats { conn, kv, names })
         .insert_resource(MatchmakerKeys(keys))
         .insert_resource(flag.clone())
         .add_plugins((
@@ -199,8 +200,7 @@ fn start_auth_callout(
     runtime: &tokio::runtime::Runtime,
 ) -> Result<(), StartError> {
     let Some(credentials) = &config.server_credentials else { return Ok(()) };
-    let Some((service, callout)) =
-        credentials.callout_service(&config.namespace).map_err(|e| StartError::Callout(e.to_string()))?
+    let Some((service, callout)) = credentials.callout_service().map_err(|e| StartError::Callout(e.to_string()))?
     else {
         return Ok(());
     };

@@ -46,14 +46,15 @@
 //! ```
 //! use std::sync::Arc;
 //! use bevy::prelude::*;
-//! use bevygap_matchmaker::config::MatchmakerConfig;
 //! use bevygap_matchmaker::joins::JoinsPlugin;
 //! use bevygap_matchmaker::nats_bridge::MemoryNatsPlugin;
 //! use bevygap_matchmaker::providers::{FakeProvider, ProviderPlugin};
+//! use bevygap_matchmaker::servers::ServerSettings;
 //!
 //! let mut app = App::new();
 //! app.add_plugins(MinimalPlugins)
-//!     .insert_resource(MatchmakerConfig::for_tests("doc", vec![]))
+//!     // Each plugin has its own settings, with defaults; this one is told servers seat 4.
+//!     .insert_resource(ServerSettings { capacity: 4, ..default() })
 //!     .insert_resource(bevygap_matchmaker::tokens::MatchmakerKeys(bevygap_shared::LightyearKeys::development()))
 //!     .add_plugins((MemoryNatsPlugin, ProviderPlugin::new(Arc::new(FakeProvider::new())), JoinsPlugin));
 //! app.finish();

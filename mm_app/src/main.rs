@@ -46,7 +46,7 @@ fn main() -> ExitCode {
     // With no NATS_URL, run a private nats-server for this matchmaker and its game servers.
     let mut extra_env = Vec::new();
     let _embedded = if std::env::var_os("NATS_URL").is_none() {
-        match NatsServer::start_bin(&config.nats_server_bin) {
+        match NatsServer::start_bin(&config.replicas.nats_server_bin) {
             Ok(server) => {
                 eprintln!("bevygap-matchmaker: NATS_URL is unset; started an embedded nats-server at {}", server.url());
                 nats_config.urls = vec![server.url()];
@@ -61,13 +61,13 @@ fn main() -> ExitCode {
     let provider: Arc<dyn ServerProvider> = match config.provider {
         ProviderKind::Local => {
             let local = LocalProvider::new(LocalProviderConfig {
-                command: config.game_server_cmd.clone(),
+                command: config.local.command.clone(),
                 namespace: config.namespace.clone(),
-                public_ip: config.local_public_ip,
+                public_ip: config.local.public_ip,
                 keys: keys.clone(),
                 parent_env: std::env::vars().collect(),
                 extra_env,
-                stop_grace: config.stop_grace,
+                stop_grace: config.servers.stop_grace,
             });
             match local {
                 Ok(local) => Arc::new(local),
@@ -99,7 +99,7 @@ fn main() -> ExitCode {
             }
         }
     };
-    let (public, admin) = (config.public_addr, config.admin_addr);
+    let (public, admin) = (config.front.public_addr, config.front.admin_addr);
     let (mut app, shutdown) = match build_app(config, &nats_config, keys, provider, true) {
         Ok(built) => built,
         Err(e) => return fail(&e, 1),
@@ -145,7 +145,7 @@ fn print_server_credentials(config: &bevygap_matchmaker::config::MatchmakerConfi
         Ok(id) => id,
         Err(e) => return fail(&e, 2),
     };
-    for (key, value) in credentials.issue(&config.namespace, &server_id).env() {
+    for (key, value) in credentials.issue(&server_id).env() {
         println!("{key}={value}");
     }
     ExitCode::SUCCESS

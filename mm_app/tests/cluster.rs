@@ -37,11 +37,11 @@ fn with_replicated_buckets_joins_go_on_when_one_nats_node_of_three_dies_and_no_r
     assert!(cluster.wait_for_jetstream(30), "the JetStream cluster formed");
     let namespace = format!("t{:08x}", rand::random::<u32>());
     let mut config = MatchmakerConfig::for_tests(&namespace, vec![stand_in_server().display().to_string()]);
-    config.nats_replicas = 3;
-    config.server_capacity = 64;
-    config.token_ttl_secs = 300; // no grant expires during the test
-    config.max_joins_per_ip = 64; // the unused tokens all count against 127.0.0.1
-    (config.rate_per_minute, config.rate_burst) = (60_000, 1_000); // retries during the fail-over
+    config.replicas.nats_replicas = 3;
+    config.servers.capacity = 64;
+    config.tokens.ttl_secs = 300; // no grant expires during the test
+    config.joins.limits.max_per_requester = 64; // the unused tokens all count against 127.0.0.1
+    (config.front.rate_per_minute, config.front.rate_burst) = (60_000, 1_000); // retries during the fail-over
     let provider = local_provider(&config, cluster.urls());
     let mut nats_config = NatsConfig::new(cluster.nodes[0].url(), "bevygap-matchmaker");
     nats_config.urls = cluster.nodes.iter().map(|node| node.url()).collect();

@@ -16,8 +16,8 @@ use support::*;
 #[test]
 fn the_dashboard_charts_the_joins_finds_and_sorts_ids_and_drains_a_server_in_chromium() {
     let mm = Matchmaker::start(|c| {
-        c.server_capacity = 4;
-        c.token_ttl_secs = 120; // the seats stay taken while the page is looked at
+        c.servers.capacity = 4;
+        c.tokens.ttl_secs = 120; // the seats stay taken while the page is looked at
     });
     let token = mm.admin_token().expect("the local provider's admin endpoint has a token").to_string();
     let mut sessions = Vec::new();

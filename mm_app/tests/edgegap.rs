@@ -68,7 +68,7 @@ impl Stack {
         provider.listen_for_webhooks().expect("the webhook listener binds");
         let mut config = MatchmakerConfig::for_tests(&namespace, Vec::new());
         config.provider = bevygap_matchmaker::config::ProviderKind::Edgegap;
-        config.empty_grace = Duration::from_secs(1);
+        config.servers.empty_grace = Duration::from_secs(1);
         matchmaker(&mut config);
         let shared: Arc<dyn ServerProvider> = provider.clone();
         let mm = LocalMatchmaker::start_on(nats, shared, config, test_keys(), |_| {}).expect("matchmaker starts");
@@ -310,7 +310,7 @@ fn a_stop_that_keeps_failing_is_parked_shown_in_admin_servers_and_done_once_edge
         false,
         &["--fault", "stop_deployment:server_error_rate=1"],
         |_| {},
-        |c| c.server_start_timeout = Duration::from_secs(1),
+        |c| c.servers.start_timeout = Duration::from_secs(1),
     );
     let answer = stack.join();
     assert_eq!(answer["error"]["data"]["code"], "server_failed", "{answer}");
@@ -685,7 +685,7 @@ fn in_sessions_mode_each_player_holds_a_session_on_the_shared_deployment_deleted
 
 #[test]
 fn in_sessions_mode_a_token_that_expires_unclaimed_deletes_its_session_and_the_deployment_stops() {
-    let stack = Stack::start(true, &[], in_mode(EdgegapMode::Sessions), |c| c.token_ttl_secs = 2);
+    let stack = Stack::start(true, &[], in_mode(EdgegapMode::Sessions), |c| c.tokens.ttl_secs = 2);
     stack.join_ready();
     assert_eq!(stack.fake.inventory().sessions.len(), 1);
     // Nobody connects: the token expires, its seat and session are given back.
@@ -737,7 +737,7 @@ fn in_sessions_mode_passing_session_read_and_delete_errors_are_retried() {
             "delete_session:max_faults=2",
         ],
         in_mode(EdgegapMode::Sessions),
-        |c| c.token_ttl_secs = 2,
+        |c| c.tokens.ttl_secs = 2,
     );
     stack.join_ready();
     let inventory = stack.expect_nothing_left();
@@ -767,7 +767,7 @@ fn a_webhook_makes_the_provider_notice_a_failed_deployment_at_once_and_a_wrong_p
             );
         },
         // Nor would the matchmaker give the servers up for not starting.
-        |c| c.server_start_timeout = Duration::from_secs(600),
+        |c| c.servers.start_timeout = Duration::from_secs(600),
     );
     let inventory = expect_player_error(&stack, "server_failed");
     assert_eq!(inventory.deployments_created, 3, "each ERROR was noticed through its webhook");

@@ -10,7 +10,7 @@ use support::*;
 
 #[test]
 fn the_public_endpoint_refuses_every_brp_builtin_and_admin_method() {
-    let mm = Matchmaker::start(|c| c.rate_burst = 1000);
+    let mm = Matchmaker::start(|c| c.front.rate_burst = 1000);
     let discovered = mm.admin("rpc.discover", json!(null));
     let methods: Vec<String> = discovered["methods"]
         .as_array()
@@ -62,7 +62,7 @@ fn operators_see_live_state_over_brp_without_secrets() {
 
 #[test]
 fn oversized_bodies_are_refused() {
-    let mm = Matchmaker::start(|c| c.max_body_bytes = 512);
+    let mm = Matchmaker::start(|c| c.front.max_body_bytes = 512);
     let padding = "x".repeat(1000);
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": "matchmaker.join", "params": {"game": GAME, "version": VERSION, "pad": padding}});
     let (status, response) = post(&mm.public_url(), &body.to_string(), None);
@@ -76,8 +76,8 @@ fn oversized_bodies_are_refused() {
 #[test]
 fn each_ip_is_rate_limited() {
     let mm = Matchmaker::start(|c| {
-        c.rate_burst = 3;
-        c.rate_per_minute = 1;
+        c.front.rate_burst = 3;
+        c.front.rate_per_minute = 1;
     });
     for _ in 0..3 {
         let (status, _) = mm.call(&mm.public_url(), "matchmaker.cancel", json!({"request_id": "nope-nope-nope"}));
@@ -93,8 +93,8 @@ fn each_ip_is_rate_limited() {
 #[test]
 fn waiting_joins_are_capped() {
     let mm = Matchmaker::start(|c| {
-        c.max_waiting = 1;
-        c.game_server_cmd.push("--never-ready".into());
+        c.joins.limits.max_waiting = 1;
+        c.local.command.push("--never-ready".into());
     });
     let url = mm.public_url();
     let first = std::thread::spawn(move || {
@@ -115,8 +115,8 @@ fn waiting_joins_are_capped() {
 fn the_admin_endpoint_off_loopback_requires_its_token() {
     let token = "an-admin-token-0123456789";
     let mm = Matchmaker::start(|c| {
-        c.admin_addr = "0.0.0.0:0".parse().unwrap();
-        c.admin_token = Some(bevygap_shared::Secret::new(token));
+        c.front.admin_addr = "0.0.0.0:0".parse().unwrap();
+        c.front.admin_token = Some(bevygap_shared::Secret::new(token));
     });
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": "admin.stats"}).to_string();
     let (status, response) = post(&mm.admin_url(), &body, None);
@@ -130,7 +130,7 @@ fn the_admin_endpoint_off_loopback_requires_its_token() {
 
 #[test]
 fn cors_preflight_gets_the_configured_origin() {
-    let mm = Matchmaker::start(|c| c.cors_origin = Some("https://game.example".into()));
+    let mm = Matchmaker::start(|c| c.front.cors_origin = Some("https://game.example".into()));
     let response = agent()
         .options(&mm.public_url())
         .header("origin", "https://game.example")
@@ -164,7 +164,7 @@ fn the_player_ip_is_the_peer_unless_in_development_mode() {
     mm.join(json!({"game": GAME, "version": VERSION, "request_id": "ip-check-0001", "client_ip": "203.0.113.9"}));
     assert_eq!(ticket_ip(&mm, "ip-check-0001"), json!("127.0.0.1"), "client_ip is ignored outside development mode");
     drop(mm);
-    let dev = Matchmaker::start(|c| c.dev_mode = true);
+    let dev = Matchmaker::start(|c| c.joins.trust_client_ip = true); // what BEVYGAP_DEV_MODE sets
     dev.join(json!({"game": GAME, "version": VERSION, "request_id": "ip-check-0002", "client_ip": "203.0.113.9"}));
     assert_eq!(ticket_ip(&dev, "ip-check-0002"), json!("203.0.113.9"));
 }
@@ -222,7 +222,7 @@ fn join_from(mm: &Matchmaker, ip: &str, params: Value) -> Value {
 
 #[test]
 fn a_request_id_belongs_to_the_address_that_made_it() {
-    let mm = Matchmaker::start(|c| c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()]);
+    let mm = Matchmaker::start(|c| c.front.trusted_proxies = vec!["127.0.0.1".parse().unwrap()]);
     let params = json!({"game": GAME, "version": VERSION, "request_id": "owned-request-01"});
     let mine = join_from(&mm, "203.0.113.1", params.clone());
     assert_eq!(mine["result"]["status"], "ready", "{mine}");
@@ -242,9 +242,9 @@ fn a_request_id_belongs_to_the_address_that_made_it() {
 #[test]
 fn one_address_cannot_hold_many_waiting_joins() {
     let mm = Matchmaker::start(|c| {
-        c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
-        c.max_joins_per_ip = 2;
-        c.game_server_cmd.push("--never-ready".into());
+        c.front.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+        c.joins.limits.max_per_requester = 2;
+        c.local.command.push("--never-ready".into());
     });
     let url = mm.public_url();
     let waiters: Vec<_> = (0..2)
@@ -280,8 +280,8 @@ fn one_address_cannot_hold_many_waiting_joins() {
 #[test]
 fn ready_but_unclaimed_seats_count_against_their_address_until_the_player_connects() {
     let mm = Matchmaker::start(|c| {
-        c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
-        c.max_joins_per_ip = 2;
+        c.front.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+        c.joins.limits.max_per_requester = 2;
     });
     let params = || json!({"game": GAME, "version": VERSION});
     let first = join_from(&mm, "198.51.100.20", params());
@@ -304,9 +304,9 @@ fn ready_but_unclaimed_seats_count_against_their_address_until_the_player_connec
 #[test]
 fn per_address_limits_key_ipv6_by_slash_64_and_trust_proxy_ranges_and_every_forwarded_line() {
     let mm = Matchmaker::start(|c| {
-        c.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
-        c.max_joins_per_ip = 1;
-        c.game_server_cmd.push("--never-ready".into());
+        c.front.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+        c.joins.limits.max_per_requester = 1;
+        c.local.command.push("--never-ready".into());
     });
     let url = mm.public_url();
     let waiter = std::thread::spawn(move || {
@@ -368,8 +368,8 @@ fn cancel_over(stream: &mut std::net::TcpStream) {
 #[test]
 fn one_address_cannot_hold_every_connection_and_silent_ones_are_closed() {
     let mm = Matchmaker::start(|c| {
-        c.max_connections_per_ip = 3;
-        c.idle_timeout = Duration::from_secs(3);
+        c.front.max_connections_per_ip = 3;
+        c.front.idle_timeout = Duration::from_secs(3);
     });
     let addr = mm.addrs.public;
     let _held: Vec<_> = (0..3).map(|_| connect_from([127, 0, 0, 2], addr)).collect();

@@ -49,9 +49,9 @@ fn placed_on(mm: &Matchmaker) -> String {
 #[test]
 fn a_fleet_is_used_as_it_is_spread_over_and_a_dead_or_draining_server_gets_no_one() {
     let mm = Matchmaker::start_fleet(|c| {
-        c.heartbeat_timeout = Duration::from_secs(7);
-        c.silence_grace = Duration::from_secs(1);
-        c.capacity_wait = Duration::from_secs(2);
+        c.servers.heartbeat_timeout = Duration::from_secs(7);
+        c.servers.silence_grace = Duration::from_secs(1);
+        c.servers.capacity_wait = Duration::from_secs(2);
     });
     let mut a = FleetServer::start(&mm, "fleet-a", 4);
     let _b = FleetServer::start(&mm, "fleet-b", 4);

@@ -40,8 +40,8 @@ fn one_shot_join_returns_a_token_for_the_right_server() {
 #[test]
 fn streamed_join_reports_progress_then_ready_and_closes() {
     let mm = Matchmaker::start(|c| {
-        c.game_server_cmd.extend(["--ready-after-ms".to_string(), "700".to_string()]);
-        c.keepalive = std::time::Duration::from_millis(200);
+        c.local.command.extend(["--ready-after-ms".to_string(), "700".to_string()]);
+        c.front.keepalive = std::time::Duration::from_millis(200);
     });
     let events = mm.join_stream(json!({"game": GAME, "version": VERSION, "transport": "webtransport"}));
     let statuses: Vec<&str> = events.iter().map(|e| e["result"]["status"].as_str().unwrap_or("error")).collect();
@@ -58,9 +58,9 @@ fn streamed_join_reports_progress_then_ready_and_closes() {
 #[test]
 fn a_waiting_stream_is_kept_alive_and_ends_with_an_error_at_its_deadline() {
     let mm = Matchmaker::start(|c| {
-        c.game_server_cmd.push("--never-ready".into());
-        c.keepalive = std::time::Duration::from_millis(200);
-        c.join_deadline = std::time::Duration::from_secs(2);
+        c.local.command.push("--never-ready".into());
+        c.front.keepalive = std::time::Duration::from_millis(200);
+        c.joins.deadline = std::time::Duration::from_secs(2);
     });
     let lines = mm.join_stream_lines(json!({"game": GAME, "version": VERSION}));
     assert!(lines.iter().filter(|l| l.starts_with(": keep-alive")).count() >= 3, "{lines:?}");
@@ -100,9 +100,9 @@ fn invalid_and_unknown_joins_fail_with_their_codes() {
 #[test]
 fn cancel_withdraws_a_waiting_join_and_frees_its_seat() {
     let mm = Matchmaker::start(|c| {
-        c.game_server_cmd.push("--never-ready".into());
-        c.server_capacity = 1;
-        c.max_servers = 1;
+        c.local.command.push("--never-ready".into());
+        c.servers.capacity = 1;
+        c.servers.max_servers = 1;
     });
     let url = mm.public_url();
     let params = json!({"game": GAME, "version": VERSION, "request_id": "cancel-me-0001"});

@@ -62,7 +62,7 @@ fn a_join_waits_for_its_new_server_and_gets_a_token_once_the_grant_is_stored() {
 
 #[test]
 fn a_server_is_filled_before_a_second_is_launched() {
-    let mut mm = SteppedMatchmaker::new(|c| c.server_capacity = 2);
+    let mut mm = SteppedMatchmaker::new(|c| c.servers.capacity = 2);
     let joins: Vec<_> = (0..3).map(|_| mm.join("demo", "1.0")).collect();
     mm.step();
     let servers = mm.server_ids();
@@ -82,7 +82,7 @@ fn a_server_is_filled_before_a_second_is_launched() {
 
 #[test]
 fn an_unclaimed_token_frees_its_seat_after_expiry_and_grace() {
-    let mut mm = SteppedMatchmaker::new(|c| c.token_ttl_secs = 10);
+    let mut mm = SteppedMatchmaker::new(|c| c.tokens.ttl_secs = 10);
     let (server, join) = one_ready_player(&mut mm);
     let ready = mm.ready_payload(join).unwrap();
     mm.advance(14.0);
@@ -96,8 +96,8 @@ fn an_unclaimed_token_frees_its_seat_after_expiry_and_grace() {
 #[test]
 fn a_connected_player_keeps_the_seat_until_they_leave_then_the_empty_server_stops() {
     let mut mm = SteppedMatchmaker::new(|c| {
-        c.token_ttl_secs = 1;
-        c.empty_grace = std::time::Duration::from_secs(30);
+        c.tokens.ttl_secs = 1;
+        c.servers.empty_grace = std::time::Duration::from_secs(30);
     });
     let (server, _, client) = one_connected_player(&mut mm);
     assert_eq!(mm.server_state(&server).unwrap().1.occupied(), 1);
@@ -122,8 +122,8 @@ fn a_connected_player_keeps_the_seat_until_they_leave_then_the_empty_server_stop
 #[test]
 fn a_server_that_never_reports_ready_is_given_up_and_its_join_placed_again_then_failed() {
     let mut mm = SteppedMatchmaker::new(|c| {
-        c.server_start_timeout = std::time::Duration::from_secs(45);
-        c.join_deadline = std::time::Duration::from_secs(600);
+        c.servers.start_timeout = std::time::Duration::from_secs(45);
+        c.joins.deadline = std::time::Duration::from_secs(600);
     });
     let join = mm.join("demo", "1.0");
     mm.step();
@@ -142,7 +142,7 @@ fn a_server_that_never_reports_ready_is_given_up_and_its_join_placed_again_then_
 
 #[test]
 fn a_crashed_server_is_cleaned_up_and_a_join_waiting_on_a_crashed_one_is_placed_again() {
-    let mut mm = SteppedMatchmaker::new(|c| c.server_capacity = 1);
+    let mut mm = SteppedMatchmaker::new(|c| c.servers.capacity = 1);
     let (server, _, client) = one_connected_player(&mut mm);
     mm.crash(&server, "process exited: signal 9");
     mm.step_n(2);
@@ -166,8 +166,8 @@ fn a_crashed_server_is_cleaned_up_and_a_join_waiting_on_a_crashed_one_is_placed_
 #[test]
 fn a_silent_server_takes_no_one_new_and_is_given_up_after_the_grace() {
     let mut mm = SteppedMatchmaker::new(|c| {
-        c.server_capacity = 4;
-        c.silence_grace = std::time::Duration::from_secs(60);
+        c.servers.capacity = 4;
+        c.servers.silence_grace = std::time::Duration::from_secs(60);
     });
     let (server, _) = one_ready_player(&mut mm);
     mm.server_record_gone(&server);
@@ -189,7 +189,7 @@ fn a_silent_server_takes_no_one_new_and_is_given_up_after_the_grace() {
 
 #[test]
 fn cancelling_or_failing_a_join_gives_its_seat_back() {
-    let mut mm = SteppedMatchmaker::new(|c| c.server_capacity = 1);
+    let mut mm = SteppedMatchmaker::new(|c| c.servers.capacity = 1);
     let join = mm.join("demo", "1.0");
     mm.step();
     let server = mm.server_ids()[0].clone();
@@ -217,10 +217,10 @@ fn a_grant_that_cannot_be_stored_fails_the_join_with_unavailable_and_frees_every
 #[test]
 fn at_the_server_limit_a_join_waits_then_fails_with_no_capacity_and_a_placed_one_with_timeout() {
     let mut mm = SteppedMatchmaker::new(|c| {
-        c.server_capacity = 1;
-        c.max_servers = 1;
-        c.join_deadline = std::time::Duration::from_secs(60);
-        c.server_start_timeout = std::time::Duration::from_secs(600);
+        c.servers.capacity = 1;
+        c.servers.max_servers = 1;
+        c.joins.deadline = std::time::Duration::from_secs(60);
+        c.servers.start_timeout = std::time::Duration::from_secs(600);
     });
     let placed = mm.join("demo", "1.0");
     let queued = mm.join("demo", "1.0");
@@ -236,7 +236,7 @@ fn at_the_server_limit_a_join_waits_then_fails_with_no_capacity_and_a_placed_one
 
 #[test]
 fn a_draining_server_gets_no_new_players() {
-    let mut mm = SteppedMatchmaker::new(|c| c.server_capacity = 4);
+    let mut mm = SteppedMatchmaker::new(|c| c.servers.capacity = 4);
     let (server, _) = one_ready_player(&mut mm);
     mm.report_server(&server, ServerStatus::Draining);
     mm.step();
@@ -261,9 +261,9 @@ fn finished_joins_are_forgotten_after_the_resume_window() {
 #[test]
 fn a_server_that_stops_heartbeating_takes_no_one_new_and_is_given_up() {
     let mut mm = SteppedMatchmaker::new(|c| {
-        c.server_capacity = 4;
-        c.heartbeat_timeout = std::time::Duration::from_secs(15);
-        c.silence_grace = std::time::Duration::from_secs(60);
+        c.servers.capacity = 4;
+        c.servers.heartbeat_timeout = std::time::Duration::from_secs(15);
+        c.servers.silence_grace = std::time::Duration::from_secs(60);
     });
     let (server, ..) = one_connected_player(&mut mm);
     mm.advance(60.0);
@@ -284,7 +284,7 @@ fn a_server_that_stops_heartbeating_takes_no_one_new_and_is_given_up() {
 
 #[test]
 fn a_fleet_spreads_players_by_free_seats_and_never_launches_or_stops() {
-    let mut mm = SteppedMatchmaker::fleet(|c| c.empty_grace = std::time::Duration::from_secs(5));
+    let mut mm = SteppedMatchmaker::fleet(|c| c.servers.empty_grace = std::time::Duration::from_secs(5));
     let a = mm.register_server("fleet-a", 4);
     let b = mm.register_server("fleet-b", 2);
     mm.step();
@@ -322,7 +322,7 @@ fn a_record_from_another_kind_of_provider_is_never_adopted_nor_given_players() {
 
 #[test]
 fn a_full_fleet_calls_for_capacity_then_answers_no_capacity_after_the_wait() {
-    let mut mm = SteppedMatchmaker::fleet(|c| c.capacity_wait = std::time::Duration::from_secs(20));
+    let mut mm = SteppedMatchmaker::fleet(|c| c.servers.capacity_wait = std::time::Duration::from_secs(20));
     mm.register_server("fleet-a", 1);
     mm.step();
     let seated = mm.join("demo", "1.0");
@@ -352,8 +352,8 @@ fn a_full_fleet_calls_for_capacity_then_answers_no_capacity_after_the_wait() {
 #[test]
 fn a_silent_fleet_server_is_forgotten_not_stopped_and_a_draining_one_gets_no_one_new() {
     let mut mm = SteppedMatchmaker::fleet(|c| {
-        c.heartbeat_timeout = std::time::Duration::from_secs(15);
-        c.silence_grace = std::time::Duration::from_secs(10);
+        c.servers.heartbeat_timeout = std::time::Duration::from_secs(15);
+        c.servers.silence_grace = std::time::Duration::from_secs(10);
     });
     let dead = mm.register_server("fleet-dead", 4);
     let draining = mm.register_server("fleet-draining", 4);
@@ -383,7 +383,7 @@ fn client_ids_fit_in_a_javascript_number() {
 
 #[test]
 fn ending_a_connected_players_token_keeps_the_seat_until_the_server_says_the_player_left() {
-    let mut mm = SteppedMatchmaker::new(|c| c.server_capacity = 1);
+    let mut mm = SteppedMatchmaker::new(|c| c.servers.capacity = 1);
     let (server, join, client) = one_connected_player(&mut mm);
     let token = mm.app.world().resource::<bevygap_matchmaker::tokens::TokenIndex>().0[&client];
     // What `admin.delete_session` does: the token ends while its player is still playing.
@@ -404,7 +404,7 @@ fn ending_a_connected_players_token_keeps_the_seat_until_the_server_says_the_pla
 #[test]
 fn removals_missed_while_nats_was_unreachable_are_reconciled_after_the_reconnect() {
     use bevygap_shared::nats::LinkStatus;
-    let mut mm = SteppedMatchmaker::new(|c| c.server_capacity = 4);
+    let mut mm = SteppedMatchmaker::new(|c| c.servers.capacity = 4);
     let (kept, _, gone_player) = one_connected_player(&mut mm);
     let kept_player = {
         let join = mm.join("demo", "1.0");
@@ -488,8 +488,8 @@ fn earlier_session(server: &ServerId, session_id: &str, clients: Vec<u64>) -> Se
 #[test]
 fn after_a_restart_earlier_tokens_hold_their_seats_until_they_expire_and_orphans_are_deleted() {
     let mut mm = SteppedMatchmaker::new(|c| {
-        c.server_start_timeout = std::time::Duration::from_secs(10);
-        c.max_servers = 1;
+        c.servers.start_timeout = std::time::Duration::from_secs(10);
+        c.servers.max_servers = 1;
     });
     let server = mm.register_server("fake-earlier", 4);
     let gone = ServerId::new("fake-gone").unwrap();

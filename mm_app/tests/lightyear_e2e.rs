@@ -28,8 +28,8 @@ fn client_for(ready: &Value) -> (App, Entity) {
 
 fn play(transport: &str) {
     let mm = Matchmaker::start(|c| {
-        c.game_server_cmd = vec![demo_server().display().to_string()];
-        c.empty_grace = Duration::from_secs(1);
+        c.local.command = vec![demo_server().display().to_string()];
+        c.servers.empty_grace = Duration::from_secs(1);
     });
     let body = mm.join(json!({"game": GAME, "version": VERSION, "transport": transport}));
     let ready = body["result"].clone();

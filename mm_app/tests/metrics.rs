@@ -32,9 +32,9 @@ fn scrape(mm: &Matchmaker, token: Option<&str>) -> (u16, String) {
 #[test]
 fn metrics_count_joins_by_outcome_servers_by_stage_and_seats_as_they_happen() {
     let mm = Matchmaker::start(|c| {
-        c.server_capacity = 4;
-        c.token_ttl_secs = 1; // the unused tokens expire during the test
-        c.empty_grace = Duration::from_secs(1);
+        c.servers.capacity = 4;
+        c.tokens.ttl_secs = 1; // the unused tokens expire during the test
+        c.servers.empty_grace = Duration::from_secs(1);
     });
     let token = mm.admin_token().expect("the local provider's admin endpoint has a token").to_string();
     let mut sessions = Vec::new();

@@ -22,7 +22,7 @@ fn join(mm: &Matchmaker) -> Value {
 
 #[test]
 fn fills_a_server_before_starting_a_second() {
-    let mm = Matchmaker::start(|c| c.server_capacity = 2);
+    let mm = Matchmaker::start(|c| c.servers.capacity = 2);
     let a = session_server(&mm, &join(&mm)).0;
     let b = session_server(&mm, &join(&mm)).0;
     let c = session_server(&mm, &join(&mm)).0;
@@ -34,7 +34,7 @@ fn fills_a_server_before_starting_a_second() {
 
 #[test]
 fn a_crashed_server_is_cleaned_up() {
-    let mm = Matchmaker::start(|c| c.game_server_cmd.extend(["--exit-after-ms".into(), "1500".into()]));
+    let mm = Matchmaker::start(|c| c.local.command.extend(["--exit-after-ms".into(), "1500".into()]));
     let body = join(&mm);
     let (server, client) = session_server(&mm, &body);
     mm.player_joins(&server, client, body["result"]["session_id"].as_str().unwrap());
@@ -51,7 +51,7 @@ fn a_crashed_server_is_cleaned_up() {
 #[test]
 fn a_join_waiting_on_a_server_that_dies_is_placed_again() {
     let marker = tempfile_path("crash-once");
-    let mm = Matchmaker::start(|c| c.game_server_cmd.extend(["--crash-once".into(), marker.clone()]));
+    let mm = Matchmaker::start(|c| c.local.command.extend(["--crash-once".into(), marker.clone()]));
     let events = mm.join_stream(json!({"game": GAME, "version": VERSION}));
     let statuses: Vec<&str> = events.iter().map(|e| e["result"]["status"].as_str().unwrap_or("error")).collect();
     let restarted =
@@ -64,8 +64,8 @@ fn a_join_waiting_on_a_server_that_dies_is_placed_again() {
 #[test]
 fn a_server_that_never_gets_ready_fails_the_join_without_looping() {
     let mm = Matchmaker::start(|c| {
-        c.game_server_cmd.push("--never-ready".into());
-        c.server_start_timeout = Duration::from_secs(1);
+        c.local.command.push("--never-ready".into());
+        c.servers.start_timeout = Duration::from_secs(1);
     });
     let body = join(&mm);
     assert_eq!(body["error"]["data"]["code"], "server_failed", "{body}");
@@ -95,7 +95,7 @@ fn a_server_whose_record_vanishes_is_held_not_killed_and_returns_when_it_reports
 
 #[test]
 fn a_server_that_stays_unreported_is_given_up() {
-    let mm = Matchmaker::start(|c| c.silence_grace = Duration::from_secs(1));
+    let mm = Matchmaker::start(|c| c.servers.silence_grace = Duration::from_secs(1));
     // A server this matchmaker did not launch (another replica's, or from before a restart),
     // of its own provider kind: only its record speaks for it.
     let record = bevygap_shared::records::ServerRecord {
@@ -123,9 +123,9 @@ fn a_server_that_stays_unreported_is_given_up() {
 #[test]
 fn a_server_whose_heartbeats_stop_is_given_up_when_its_record_expires() {
     let mm = Matchmaker::start(|c| {
-        c.game_server_cmd.extend(["--mute-after-ms".into(), "2500".into()]);
-        c.silence_grace = Duration::from_secs(1);
-        c.empty_grace = Duration::from_secs(600); // only the expiry can end it
+        c.local.command.extend(["--mute-after-ms".into(), "2500".into()]);
+        c.servers.silence_grace = Duration::from_secs(1);
+        c.servers.empty_grace = Duration::from_secs(600); // only the expiry can end it
     });
     let (server, _) = session_server(&mm, &join(&mm));
     // The bucket's max age (30 s) expires the silent server's record; the expiry marker reaches
@@ -179,8 +179,9 @@ fn per_server_nats(namespace: &str) -> (bevygap_shared::nats::NatsServer, nkeys:
 
 #[test]
 fn with_per_server_credentials_each_launched_server_connects_as_itself_and_its_players_get_in() {
-    use bevygap_matchmaker::config::{AuthCalloutConfig, MatchmakerConfig, ServerCredentialConfig};
+    use bevygap_matchmaker::config::MatchmakerConfig;
     use bevygap_matchmaker::harness::LocalMatchmaker;
+    use bevygap_matchmaker::servers::{AuthCalloutConfig, ServerCredentialConfig};
     use bevygap_shared::Secret;
     use bevygap_shared::nats::server_credentials::ServerCredentialKey;
     use bevygap_shared::nats::{NatsAuth, NatsConfig};
@@ -191,6 +192,7 @@ fn with_per_server_credentials_each_launched_server_connects_as_itself_and_its_p
     let (nats, issuer) = per_server_nats(&namespace);
     let mut config = MatchmakerConfig::for_tests(&namespace, vec![demo_server().display().to_string()]);
     config.server_credentials = Some(ServerCredentialConfig {
+        namespace: config.namespace.clone(),
         key: ServerCredentialKey::from_bytes([7; 32]),
         lifetime: Duration::from_secs(3600),
         callout: Some(AuthCalloutConfig {

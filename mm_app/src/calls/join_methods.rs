@@ -16,7 +16,8 @@ use super::desk::{JoinDesk, JoinTicket};
 use super::envelope::{is_terminal_join_result, join_error};
 use super::params::{CancelCall, JoinCall, parse};
 use crate::clock::now;
-use crate::config::MatchmakerConfig;
+use crate::game::GameCatalog;
+use crate::joins::JoinSettings;
 use crate::joins::admission::address_key;
 use crate::joins::admission::{Admission, WaitingTally, admit};
 use crate::joins::{FailJoin, Join, JoinAnswered, JoinUpdates, RequestIndex, Requester, Settled, UnclaimedSeats};
@@ -91,7 +92,7 @@ pub fn take_join_calls(
     mut commands: Commands,
     mut book: JoinBook,
     (waiting, unclaimed): (Query<&Join, Without<Settled>>, Res<UnclaimedSeats>),
-    config: Res<MatchmakerConfig>,
+    (settings, games): (Res<JoinSettings>, Res<GameCatalog>),
     time: Res<Time<Real>>,
 ) {
     if desk.is_empty() {
@@ -101,7 +102,8 @@ pub fn take_join_calls(
     let mut tally = tally(&waiting, &unclaimed);
     let mut new_joins: HashMap<Entity, NewJoin> = HashMap::new();
     while let Some(JoinTicket { call, answers }) = desk.take() {
-        if let Err(error) = take_call(call, answers, &mut commands, &mut book, &mut tally, &mut new_joins, &config, now)
+        if let Err(error) =
+            take_call(call, answers, &mut commands, &mut book, &mut tally, &mut new_joins, (&settings, &games), now)
         {
             tracing::debug!("join call not answered: {error}");
         }
@@ -121,7 +123,7 @@ fn take_call(
     book: &mut JoinBook,
     tally: &mut WaitingTally,
     new_joins: &mut HashMap<Entity, NewJoin>,
-    config: &MatchmakerConfig,
+    (settings, games): (&JoinSettings, &GameCatalog),
     now: f64,
 ) -> Result<(), async_channel::TrySendError<BrpResult>> {
     let (request_id, valid) = match validate(request) {
@@ -133,9 +135,9 @@ fn take_call(
     let existing_join = existing.and_then(|e| {
         new_joins.get(&e).map(|new| &new.join).or_else(|| book.joins.get(e).ok().map(|(join, _, _)| join))
     });
-    let served = config.games.serves(&valid.game, &valid.version);
+    let served = games.serves(&valid.game, &valid.version);
     let waiting = tally.for_requester(&requester);
-    match admit(&valid, &requester, existing_join, served, waiting, &config.admission_limits(), book.link.is_up()) {
+    match admit(&valid, &requester, existing_join, served, waiting, &settings.limits, book.link.is_up()) {
         Admission::Refuse(error) => {
             crate::observe::join_refused(error.code.as_str());
             answers.try_send(Err(join_error(&error)))
@@ -143,10 +145,10 @@ fn take_call(
         Admission::Resume => resume(existing, answers, book, new_joins),
         Admission::Admit => {
             let client_ip = match valid.client_ip {
-                Some(ip) if config.dev_mode => ip.to_string(),
+                Some(ip) if settings.trust_client_ip => ip.to_string(),
                 _ => requester.ip.clone(),
             };
-            let deadline = now + config.join_deadline.as_secs_f64();
+            let deadline = now + settings.deadline.as_secs_f64();
             tally.admitted(&requester);
             let (join, first) = Join::new(&valid, request_id.clone(), requester, client_ip, now, deadline);
             tracing::debug!(request_id = %request_id, game = %join.game.label(), "join queued");
@@ -251,6 +253,7 @@ mod tests {
 
     use super::*;
     use crate::calls::params::Caller;
+    use crate::config::MatchmakerConfig;
     use crate::harness::SteppedMatchmaker;
 
     /// A stepped matchmaker with one ready fleet server and the join desk in front of it.
@@ -333,7 +336,7 @@ mod tests {
 
     #[test]
     fn calls_in_one_batch_count_against_the_caps_as_they_are_admitted_and_refusals_end_their_stream() {
-        let mut app = app(|c| c.max_joins_per_ip = 2);
+        let mut app = app(|c| c.joins.limits.max_per_requester = 2);
         let calls: Vec<_> = (0..3).map(|i| call(&app, "203.0.113.7", &format!("capped-join-000{i}"))).collect();
         let other = call(&app, "198.51.100.1", "other-address-0001");
         app.update();

@@ -1,6 +1,6 @@
 //! The HTTP transport of both endpoints: hyper on the tokio runtime, feeding JSON-RPC calls
 //! into bevy_remote's channel, streaming answers back as server-sent events with keep-alives
-//! and an overall deadline. What is let through is [`policy`](super::policy); the JSON-RPC
+//! and an overall deadline. What is let through is the [`gatekeeper`](super::gatekeeper); the JSON-RPC
 //! shapes are [`envelope`](super::envelope); the typed player params are
 //! [`params`](super::params).
 
@@ -21,11 +21,11 @@ use serde_json::Value;
 
 use super::connections::{ConnectionCounts, connection_budget};
 use super::gatekeeper::{FrontKind, Gatekeeper, Refusal};
+use super::settings::FrontSettings;
 use crate::calls::envelope::{RpcCall, code_error, is_terminal_join_result, parse_call, protocol_error, response_json};
 use crate::calls::pacing::{Paced, paced};
 use crate::calls::params::{Caller, CancelCall, CancelRequest, JoinCall};
 use crate::calls::{Call, CallRouter};
-use crate::config::MatchmakerConfig;
 use futures::StreamExt;
 
 type Body = BoxBody<Bytes, Infallible>;
@@ -50,24 +50,28 @@ pub struct Front {
 }
 
 impl Front {
-    /// The `kind` endpoint under `config`, handing calls to `calls` (this replica's
-    /// bevy_remote, or the owning replica's).
+    /// The `kind` endpoint under `settings`, handing calls to `calls` (this replica's
+    /// bevy_remote, or the owning replica's); no call is waited on past `call_deadline`
+    /// ([`JoinSettings::call_deadline`](crate::joins::JoinSettings::call_deadline)).
     pub fn new(
         kind: FrontKind,
-        config: &MatchmakerConfig,
+        settings: &FrontSettings,
+        call_deadline: Duration,
         calls: CallRouter,
         metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     ) -> Self {
         Self {
-            policy: Gatekeeper::new(kind, config),
-            connections: ConnectionCounts::new(config.max_connections_per_ip),
-            max_connections: if kind == FrontKind::Admin { MAX_ADMIN_CONNECTIONS } else { config.max_connections },
-            idle_timeout: config.idle_timeout,
+            policy: Gatekeeper::new(kind, settings),
+            connections: ConnectionCounts::new(settings.max_connections_per_ip),
+            max_connections: match kind {
+                FrontKind::Admin => MAX_ADMIN_CONNECTIONS,
+                FrontKind::Public => settings.max_connections,
+            },
+            idle_timeout: settings.idle_timeout,
             calls,
             metrics: metrics.filter(|_| kind == FrontKind::Admin),
-            keepalive: config.keepalive,
-            // A backstop: the ECS ends every join by its own deadline first.
-            deadline: config.join_deadline + Duration::from_secs(5),
+            keepalive: settings.keepalive,
+            deadline: call_deadline,
         }
     }
 }

@@ -11,9 +11,9 @@ use hyper::header::{AUTHORIZATION, CONTENT_LENGTH, HeaderValue};
 use hyper::{HeaderMap, StatusCode};
 
 use super::limits::{IpRateLimiter, ProxyRange, client_ip};
+use super::settings::FrontSettings;
 use crate::calls::PUBLIC_METHODS;
 use crate::calls::envelope::{UNAUTHORIZED, code_error, method_not_available, protocol_error};
-use crate::config::MatchmakerConfig;
 
 /// Which listener a policy guards.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,16 +36,16 @@ pub struct Gatekeeper {
 }
 
 impl Gatekeeper {
-    /// The rules of the `kind` endpoint under `config`.
-    pub fn new(kind: FrontKind, config: &MatchmakerConfig) -> Self {
+    /// The rules of the `kind` endpoint under `settings`.
+    pub fn new(kind: FrontKind, settings: &FrontSettings) -> Self {
         let public = kind == FrontKind::Public;
         Self {
             kind,
-            admin_token: if public { None } else { config.admin_token.clone() },
-            cors_origin: config.cors_origin.as_deref().filter(|_| public).and_then(|o| HeaderValue::from_str(o).ok()),
-            max_body: config.max_body_bytes,
-            limiter: public.then(|| IpRateLimiter::new(config.rate_per_minute, config.rate_burst)),
-            trusted_proxies: config.trusted_proxies.clone(),
+            admin_token: if public { None } else { settings.admin_token.clone() },
+            cors_origin: settings.cors_origin.as_deref().filter(|_| public).and_then(|o| HeaderValue::from_str(o).ok()),
+            max_body: settings.max_body_bytes,
+            limiter: public.then(|| IpRateLimiter::new(settings.rate_per_minute, settings.rate_burst)),
+            trusted_proxies: settings.trusted_proxies.clone(),
         }
     }
 
@@ -183,8 +183,8 @@ mod tests {
         map
     }
 
-    fn config() -> MatchmakerConfig {
-        MatchmakerConfig::for_tests("policy", Vec::new())
+    fn config() -> FrontSettings {
+        FrontSettings::loopback()
     }
 
     #[test]

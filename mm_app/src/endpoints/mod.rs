@@ -7,6 +7,7 @@ pub mod connections;
 mod front;
 pub mod gatekeeper;
 pub mod limits;
+pub mod settings;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,9 +18,10 @@ use bevy_tokio_tasks::TokioTasksRuntime;
 
 pub use front::Front;
 pub use gatekeeper::FrontKind;
+pub use settings::FrontSettings;
 
 use crate::calls::{CallForwarder, CallRouter, CallsPlugin, JoinDesk};
-use crate::config::MatchmakerConfig;
+use crate::joins::JoinSettings;
 use crate::schedule::require;
 use bevygap_shared::inbox::AppWaker;
 
@@ -39,11 +41,11 @@ pub struct Listeners {
 
 impl Listeners {
     /// Binds both endpoints; the error names the address that failed.
-    pub fn bind(config: &MatchmakerConfig) -> Result<Self, (SocketAddr, std::io::Error)> {
+    pub fn bind(settings: &FrontSettings) -> Result<Self, (SocketAddr, std::io::Error)> {
         let bind = |addr: SocketAddr| {
             std::net::TcpListener::bind(addr).and_then(|l| l.set_nonblocking(true).map(|_| l)).map_err(|e| (addr, e))
         };
-        Ok(Self { public: bind(config.public_addr)?, admin: bind(config.admin_addr)? })
+        Ok(Self { public: bind(settings.public_addr)?, admin: bind(settings.admin_addr)? })
     }
 }
 
@@ -82,7 +84,7 @@ fn start_serving(
     mut pending: ResMut<PendingListeners>,
     (brp, desk): (Res<BrpSender>, Res<JoinDesk>),
     rt: Res<TokioTasksRuntime>,
-    config: Res<MatchmakerConfig>,
+    (settings, joins): (Res<FrontSettings>, Res<JoinSettings>),
     waker: Res<AppWaker>,
     forwarder: Option<Res<CallForwarder>>,
     metrics: Option<Res<crate::telemetry::MetricsHandle>>,
@@ -93,7 +95,8 @@ fn start_serving(
     let calls = CallRouter::new(sender, desk.clone(), waker.clone(), forwarder.map(|f| f.0.clone()));
     let handle = rt.runtime().handle().clone();
     for (kind, listener) in [(FrontKind::Public, listeners.public), (FrontKind::Admin, listeners.admin)] {
-        let front = Arc::new(Front::new(kind, &config, calls.clone(), metrics.as_ref().map(|m| m.0.clone())));
+        let metrics = metrics.as_ref().map(|m| m.0.clone());
+        let front = Arc::new(Front::new(kind, &settings, joins.call_deadline(), calls.clone(), metrics));
         let _guard = handle.enter();
         match tokio::net::TcpListener::from_std(listener) {
             Ok(listener) => {

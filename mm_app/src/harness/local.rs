@@ -67,13 +67,13 @@ impl LocalMatchmaker {
     ) -> Result<Self, HarnessError> {
         let nats = NatsServer::start()?;
         let provider = Arc::new(LocalProvider::new(LocalProviderConfig {
-            command: config.game_server_cmd.clone(),
+            command: config.local.command.clone(),
             namespace: config.namespace.clone(),
-            public_ip: config.local_public_ip,
+            public_ip: config.local.public_ip,
             keys: keys.clone(),
             parent_env: std::env::vars().collect(),
             extra_env: vec![("NATS_URL".into(), nats.url())],
-            stop_grace: config.stop_grace,
+            stop_grace: config.servers.stop_grace,
         })?);
         Self::start_on(nats, provider, config, keys, customize)
     }
@@ -102,7 +102,7 @@ impl LocalMatchmaker {
         customize: impl FnOnce(&mut App) + Send + 'static,
     ) -> Result<Self, HarnessError> {
         config.ensure_admin_token();
-        let admin_token = config.admin_token.clone();
+        let admin_token = config.front.admin_token.clone();
         let app_provider = provider.clone();
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {

@@ -64,9 +64,9 @@ impl SteppedMatchmaker {
         let mut config = MatchmakerConfig::for_tests("stepped", Vec::new());
         configure(&mut config);
         let mut app = App::new();
+        config.insert_into(&mut app);
         app.add_plugins(MinimalPlugins)
             .insert_resource(bevy::time::TimeUpdateStrategy::ManualDuration(Duration::ZERO))
-            .insert_resource(config)
             .insert_resource(crate::tokens::MatchmakerKeys(LightyearKeys::development()))
             .add_plugins((
                 crate::nats_bridge::MemoryNatsPlugin,
@@ -127,7 +127,7 @@ impl SteppedMatchmaker {
         use bevygap_shared::protocol::{JoinRequest, RequestId};
         let world = self.app.world_mut();
         let now = world.resource::<bevy::time::Time<bevy::time::Real>>().elapsed_secs_f64();
-        let deadline = now + world.resource::<MatchmakerConfig>().join_deadline.as_secs_f64();
+        let deadline = now + world.resource::<crate::joins::JoinSettings>().deadline.as_secs_f64();
         let request = JoinRequest::new(game, version).validate().expect("a valid test request");
         let request_id = RequestId::new(format!("r{:016x}", rand::random::<u64>())).expect("a valid request id");
         let requester = crate::joins::Requester { ip: "127.0.0.1".into(), key: "127.0.0.1".into() };

@@ -7,6 +7,7 @@ pub mod admission;
 pub mod machine;
 pub mod pending;
 mod provider_seats;
+pub mod settings;
 pub mod settled;
 mod systems;
 
@@ -18,6 +19,7 @@ use bevy::prelude::*;
 use bevygap_shared::protocol::{JoinError, JoinProgress, ReadyPayload};
 
 pub use machine::{Join, JoinPhase, MAX_LOST_SERVERS, RESUME_WINDOW_SECS, Release, Requester, SeatClaim};
+pub use settings::JoinSettings;
 pub use settled::{JoinAnswered, Settled, UnclaimedSeats};
 
 use crate::nats_bridge::NatsCommand;
@@ -82,6 +84,8 @@ impl Plugin for JoinsPlugin {
     fn build(&self, app: &mut App) {
         require(app, || TokensPlugin);
         app.init_resource::<RequestIndex>()
+            .init_resource::<JoinSettings>()
+            .init_resource::<crate::game::GameCatalog>()
             .init_resource::<UnclaimedSeats>()
             .init_resource::<settled::AnsweredOrder>()
             .add_message::<FailJoin>()

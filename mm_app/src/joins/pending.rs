@@ -12,7 +12,7 @@ use bevygap_shared::records::{RequestRecord, now_ms};
 
 use super::{Join, JoinAnswered, JoinUpdates, RequestIndex, Requester, Settled};
 use crate::clock::now;
-use crate::config::MatchmakerConfig;
+use crate::game::GameCatalog;
 use crate::nats_bridge::{NatsCommand, NatsEvent};
 
 /// The `requests` record of a join and the join again: the record lives in `shared` (it is
@@ -102,7 +102,7 @@ pub fn restore_pending_joins(
     mut commands: Commands,
     mut index: ResMut<RequestIndex>,
     mut nats: MessageWriter<NatsCommand>,
-    config: Res<MatchmakerConfig>,
+    games: Res<GameCatalog>,
     time: Res<Time<Real>>,
 ) {
     let (now, wall_ms) = (now(&time), now_ms());
@@ -119,9 +119,8 @@ pub fn restore_pending_joins(
                 nats.write(NatsCommand::DeleteRequest { request_id: pending.request_id.clone() });
                 continue;
             }
-            let restored = pending
-                .restore(now, wall_ms)
-                .filter(|(join, _)| config.games.serves(&join.game.game, &join.game.version));
+            let restored =
+                pending.restore(now, wall_ms).filter(|(join, _)| games.serves(&join.game.game, &join.game.version));
             let Some((join, first)) = restored else {
                 nats.write(NatsCommand::DeleteRequest { request_id: pending.request_id.clone() });
                 continue;

@@ -166,7 +166,7 @@ mod tests {
 
     #[test]
     fn a_token_that_expires_unclaimed_leaves_the_count_at_the_next_recount() {
-        let mut mm = SteppedMatchmaker::fleet(|c| c.token_ttl_secs = 5);
+        let mut mm = SteppedMatchmaker::fleet(|c| c.tokens.ttl_secs = 5);
         mm.register_server("fleet-1", 4);
         let join = mm.join("demo", "1.0");
         mm.step_n(4);

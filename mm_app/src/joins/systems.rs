@@ -14,7 +14,6 @@ use super::machine::{GrantOutcome, Join, JoinPhase, Release, SeatClaim, Step};
 use super::settled::AnsweredOrder;
 use super::{FailJoin, JoinUpdates, PendingReady, RequestIndex, Settled};
 use crate::clock::now;
-use crate::config::MatchmakerConfig;
 use crate::game::GameKey;
 use crate::nats_bridge::{GrantWrite, NatsCommand, NatsEvent, NatsLinkState};
 use crate::placement::{self, Decision, OpenServer, QueuedJoin, Target};
@@ -23,7 +22,7 @@ use crate::servers::{GameServer, ProviderSeats, SeatBook, ServerEndpoints, Serve
 use crate::tokens::mint::{TokenSpec, mint};
 use crate::tokens::restore::EarlierTokens;
 use crate::tokens::{GameSession, SessionIndex};
-use crate::tokens::{IssuedToken, MatchmakerKeys, TokenEnded, TokenIndex, TokenState};
+use crate::tokens::{IssuedToken, MatchmakerKeys, TokenEnded, TokenIndex, TokenSettings, TokenState};
 
 /// Gives back what a failed or re-queued join held: a reserved seat, or its whole token.
 #[derive(SystemParam)]
@@ -255,7 +254,7 @@ pub fn new_client_id() -> u64 {
 pub struct TokenDesk<'w> {
     provider: Res<'w, ProviderHandle>,
     keys: Res<'w, MatchmakerKeys>,
-    config: Res<'w, MatchmakerConfig>,
+    settings: Res<'w, TokenSettings>,
     tokens: ResMut<'w, TokenIndex>,
     sessions: ResMut<'w, SessionIndex>,
 }
@@ -286,13 +285,13 @@ pub fn issue_tokens(
             continue;
         };
         let session_id = format!("s-{:016x}", rand::random::<u64>());
-        let ttl = desk.config.token_ttl_secs;
+        let ttl = desk.settings.ttl_secs;
         let token = mint(&TokenSpec {
             server_addr,
             client_id: seat.client_id,
             keys: &desk.keys.0,
             expire_secs: ttl,
-            timeout_secs: desk.config.connection_timeout_secs,
+            timeout_secs: desk.settings.connection_timeout_secs,
             session_id: &session_id,
         });
         let token = match token {

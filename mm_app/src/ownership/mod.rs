@@ -92,12 +92,12 @@ fn start_lease(
     ownership: Res<Ownership>,
     forwarding: Res<Forwarding>,
     (brp, desk, waker): (Res<bevy_remote::BrpSender>, Res<JoinDesk>, Res<bevygap_shared::inbox::AppWaker>),
-    config: Res<crate::config::MatchmakerConfig>,
+    joins: Res<crate::joins::JoinSettings>,
     terms: Res<Terms>,
     rt: Res<TokioTasksRuntime>,
 ) {
     let router = CallRouter::new((**brp).clone(), desk.clone(), waker.clone(), None);
-    let deadline = config.join_deadline + std::time::Duration::from_secs(5);
+    let deadline = joins.call_deadline();
     let handle = rt.runtime().handle().clone();
     let serve = serve_after_acquired(handle.clone(), router, forwarding.clone(), deadline, waker.clone());
     handle.spawn(lease::hold_lease(

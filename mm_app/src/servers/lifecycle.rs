@@ -11,11 +11,12 @@ use bevygap_shared::naming::ServerId;
 use bevygap_shared::records::{ServerCommand, ServerRecord};
 
 use super::components::*;
+use super::credentials::ServerCredentialConfig;
 use super::phase::{LossReason, RecordGone, ServerPhase};
 use super::provider_seats::ProviderSeats;
 use super::seats::SeatBook;
+use super::settings::ServerSettings;
 use crate::clock::now;
-use crate::config::MatchmakerConfig;
 use crate::game::GameKey;
 use crate::nats_bridge::{NatsCommand, NatsEvent, NatsLinkState};
 use crate::placement::PlacementRules;
@@ -27,7 +28,8 @@ pub struct ServerLauncher<'w> {
     index: ResMut<'w, ServerIndex>,
     provider: Res<'w, ProviderHandle>,
     events: Res<'w, Inbox<ProviderEvent>>,
-    config: Res<'w, MatchmakerConfig>,
+    settings: Res<'w, ServerSettings>,
+    credentials: Option<Res<'w, ServerCredentialConfig>>,
     link: Res<'w, NatsLinkState>,
 }
 
@@ -35,17 +37,17 @@ impl ServerLauncher<'_> {
     /// The rules placement works within, given what the provider can do: nothing is launched
     /// while the NATS link is down (a server could not report itself ready).
     pub fn rules(&self) -> PlacementRules {
-        self.config.placement_rules(self.provider.0.starts_servers() && self.link.is_up())
+        self.settings.placement_rules(self.provider.0.starts_servers() && self.link.is_up())
     }
 
     /// How long a join waits for a seat no provider will start.
     pub fn capacity_wait(&self) -> f64 {
-        self.config.capacity_wait.as_secs_f64()
+        self.settings.capacity_wait.as_secs_f64()
     }
 
     /// Seats on a new server.
     pub fn capacity(&self) -> u32 {
-        self.config.server_capacity
+        self.settings.capacity
     }
 
     /// Spawns a server entity for `game` in `Starting` and asks the provider to launch it,
@@ -58,7 +60,7 @@ impl ServerLauncher<'_> {
         now: f64,
     ) -> (Entity, ServerId) {
         let id = self.provider.new_server_id();
-        let capacity = self.config.server_capacity;
+        let capacity = self.settings.capacity;
         let mut entity = commands.spawn((
             Name::new(format!("server {id}")),
             GameServer { id: id.clone(), game: game.clone(), provider: self.provider.0.name().into() },
@@ -73,7 +75,7 @@ impl ServerLauncher<'_> {
         }
         let entity = entity.id();
         self.index.0.insert(id.clone(), entity);
-        let nats_credentials = self.config.server_credentials.as_ref().map(|c| c.issue(&self.config.namespace, &id));
+        let nats_credentials = self.credentials.as_ref().map(|c| c.issue(&id));
         let spec = ServerSpec {
             server_id: id.clone(),
             game: game.game.clone(),
@@ -283,11 +285,11 @@ fn adopt(commands: &mut Commands, record: &ServerRecord, provider_seats: bool, n
 /// ready, never stopped, silent too long) are lost.
 pub fn time_out_servers(
     mut servers: Query<(Entity, &GameServer, &mut ServerPhase, &LastHeard)>,
-    config: Res<MatchmakerConfig>,
+    settings: Res<ServerSettings>,
     time: Res<Time<Real>>,
     mut lost: MessageWriter<ServerLost>,
 ) {
-    let (now, timers) = (now(&time), config.phase_timers());
+    let (now, timers) = (now(&time), settings.phase_timers());
     for (server, game_server, mut phase, heard) in &mut servers {
         let silent = heard.0.is_some_and(|at| now - at > timers.heartbeat_timeout);
         if silent && let RecordGone::Hold(next) = phase.on_silent(now) {
@@ -316,7 +318,7 @@ pub fn track_emptiness(mut servers: Query<(&SeatBook, &mut EmptySince)>, time: R
 /// start servers on demand.
 pub fn stop_empty_servers(
     mut servers: Query<(&GameServer, &mut ServerPhase, &EmptySince)>,
-    config: Res<MatchmakerConfig>,
+    settings: Res<ServerSettings>,
     provider: Res<ProviderHandle>,
     mut nats: MessageWriter<NatsCommand>,
     time: Res<Time<Real>>,
@@ -326,7 +328,7 @@ pub fn stop_empty_servers(
     }
     let now = now(&time);
     for (server, mut phase, empty) in &mut servers {
-        let idle = empty.0.is_some_and(|since| now - since >= config.empty_grace.as_secs_f64());
+        let idle = empty.0.is_some_and(|since| now - since >= settings.empty_grace.as_secs_f64());
         if idle && phase.may_stop_when_empty() {
             tracing::info!(server_id = %server.id, "stopping empty server");
             crate::observe::server_stopped(&server.provider);

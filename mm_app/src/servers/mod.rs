@@ -3,18 +3,22 @@
 //! server is the pure table in [`phase`]; seat bookkeeping is [`seats`].
 
 mod components;
+pub mod credentials;
 mod lifecycle;
 pub mod phase;
 pub mod provider_seats;
 pub mod seats;
+pub mod settings;
 
 use bevy::prelude::*;
 
 pub use components::{EmptySince, GameServer, LastHeard, SeatRefused, ServerEndpoints, ServerIndex, ServerLost};
+pub use credentials::{AuthCalloutConfig, ServerCredentialConfig};
 pub use lifecycle::ServerLauncher;
 pub use phase::{LossReason, PhaseTimers, ServerPhase};
 pub use provider_seats::ProviderSeats;
 pub use seats::SeatBook;
+pub use settings::ServerSettings;
 
 use crate::nats_bridge::{NatsCommand, NatsEvent};
 use crate::providers::{ProviderEvent, ProviderHandle};
@@ -29,6 +33,7 @@ impl Plugin for ServersPlugin {
         require(app, || MatchmakerSchedulePlugin);
         bevygap_shared::inbox::add_inbox::<ProviderEvent>(app);
         app.init_resource::<ServerIndex>()
+            .init_resource::<ServerSettings>()
             .add_message::<ServerLost>()
             .add_message::<SeatRefused>()
             .add_message::<NatsEvent>()

@@ -6,9 +6,11 @@ mod lifecycle;
 pub mod mint;
 pub mod restore;
 mod session;
+pub mod settings;
 
 pub use lifecycle::CLAIM_GRACE_SECS;
 pub use session::{GameSession, SessionIndex};
+pub use settings::TokenSettings;
 
 use std::collections::HashMap;
 
@@ -76,6 +78,7 @@ impl Plugin for TokensPlugin {
     fn build(&self, app: &mut App) {
         require(app, || ServersPlugin);
         app.init_resource::<TokenIndex>()
+            .init_resource::<TokenSettings>()
             .init_resource::<SessionIndex>()
             .register_type::<GameSession>()
             .init_resource::<lifecycle::EarlyPlayers>()

@@ -19,9 +19,9 @@ use bevygap_shared::records::{ClientGrant, SessionRecord, now_ms};
 
 use super::{IssuedToken, TokenIndex, TokenState};
 use crate::clock::now;
-use crate::config::MatchmakerConfig;
 use crate::game::GameKey;
 use crate::nats_bridge::{NatsCommand, NatsEvent};
+use crate::servers::ServerSettings;
 use crate::servers::seats::Seat;
 use crate::servers::{ProviderSeats, SeatBook, ServerIndex};
 use crate::tokens::{GameSession, SessionIndex};
@@ -104,14 +104,14 @@ pub fn restore_earlier_tokens(
     index: Res<ServerIndex>,
     mut seats: Query<&mut SeatBook>,
     mut books: TokenBooks,
-    config: Res<MatchmakerConfig>,
+    servers: Res<ServerSettings>,
     time: Res<Time<Real>>,
 ) {
     if earlier.grants.is_empty() && earlier.sessions.is_empty() {
         return;
     }
     let (now, wall_ms) = (now(&time), now_ms());
-    let give_up = config.server_start_timeout.as_secs_f64();
+    let give_up = servers.start_timeout.as_secs_f64();
     let grants = std::mem::take(&mut earlier.grants);
     for (grant, read_at) in grants {
         let server = index.0.get(&grant.server_id).copied();

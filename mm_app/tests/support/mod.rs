@@ -74,7 +74,7 @@ impl Matchmaker {
     fn config(configure: impl FnOnce(&mut MatchmakerConfig)) -> (String, MatchmakerConfig) {
         let namespace = format!("t{:08x}", rand::random::<u32>());
         let mut config = MatchmakerConfig::for_tests(&namespace, vec![stand_in_server().display().to_string()]);
-        config.stop_grace = Duration::from_secs(2);
+        config.servers.stop_grace = Duration::from_secs(2);
         configure(&mut config);
         (namespace, config)
     }
@@ -315,13 +315,13 @@ pub fn local_provider(
 ) -> Arc<bevygap_matchmaker::providers::LocalProvider> {
     use bevygap_matchmaker::providers::{LocalProvider, LocalProviderConfig};
     let provider = LocalProvider::new(LocalProviderConfig {
-        command: config.game_server_cmd.clone(),
+        command: config.local.command.clone(),
         namespace: config.namespace.clone(),
-        public_ip: config.local_public_ip,
+        public_ip: config.local.public_ip,
         keys: test_keys(),
         parent_env: std::env::vars().filter(|(k, _)| !k.contains("NATS")).collect(),
         extra_env: vec![("NATS_URL".into(), nats_url)],
-        stop_grace: config.stop_grace,
+        stop_grace: config.servers.stop_grace,
     });
     Arc::new(provider.expect("the local provider starts"))
 }
