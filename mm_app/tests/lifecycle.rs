@@ -312,7 +312,7 @@ fn a_record_from_another_kind_of_provider_is_never_adopted_nor_given_players() {
     let forged_id = bevygap_shared::ServerId::new("local-00000000000000ff").unwrap();
     let mut forged = mm.record(&forged_id, ServerStatus::Ready, 8);
     forged.provider = "local".into();
-    mm.app.world_mut().write_message(bevygap_matchmaker::nats_bridge::NatsEvent::ServerPut(Box::new(forged)));
+    mm.app.world_mut().write_message(bevygap_matchmaker::nats_bridge::ServerReported(Box::new(forged)));
     mm.step();
     assert!(mm.server_state(&forged_id).is_none(), "a fleet matchmaker adopts only fleet servers");
     let join = mm.join("demo", "1.0");
@@ -619,12 +619,12 @@ fn a_join_answered_just_before_its_owner_died_is_not_queued_again_by_the_next_ow
         .resource_mut::<bevygap_matchmaker::nats_bridge::MemoryNats>()
         .requests
         .insert(request_id.clone(), record.clone());
-    let state = bevygap_matchmaker::nats_bridge::IssuedState {
+    let state = bevygap_matchmaker::nats_bridge::InheritedState {
         grants: Vec::new(),
         sessions: vec![session],
         requests: vec![record],
     };
-    next.app.world_mut().write_message(bevygap_matchmaker::nats_bridge::NatsEvent::Issued(Box::new(state)));
+    next.app.world_mut().write_message(bevygap_matchmaker::nats_bridge::TakenOver(Box::new(state)));
     next.step_n(2);
     assert!(next.join_by_request(&request_id).is_none(), "not queued again");
     assert!(next.provider.log().launched.is_empty(), "no server started for it");

@@ -117,7 +117,7 @@ impl SteppedMatchmaker {
         let records: Vec<_> =
             self.alive.iter().map(|(id, (status, capacity))| self.record(id, *status, *capacity)).collect();
         for record in records {
-            self.app.world_mut().write_message(crate::nats_bridge::NatsEvent::ServerPut(Box::new(record)));
+            self.app.world_mut().write_message(crate::nats_bridge::ServerReported(Box::new(record)));
         }
     }
 
@@ -204,7 +204,7 @@ impl SteppedMatchmaker {
     ) {
         self.alive.insert(id.clone(), (status, capacity));
         let record = self.record(id, status, capacity);
-        self.app.world_mut().write_message(crate::nats_bridge::NatsEvent::ServerPut(Box::new(record)));
+        self.app.world_mut().write_message(crate::nats_bridge::ServerReported(Box::new(record)));
     }
 
     /// The record a stand-in server with this id writes (its launch's game, this provider).
@@ -255,7 +255,7 @@ impl SteppedMatchmaker {
     /// silent until it reports again).
     pub fn server_record_gone(&mut self, id: &bevygap_shared::ServerId) {
         self.alive.remove(id);
-        self.app.world_mut().write_message(crate::nats_bridge::NatsEvent::ServerGone(id.clone()));
+        self.app.world_mut().write_message(crate::nats_bridge::ServerRecordGone(id.clone()));
     }
 
     /// The server and Lightyear client id of the seat `join` holds.
@@ -273,18 +273,18 @@ impl SteppedMatchmaker {
             session_id: String::new(),
             connected_at_ms: 0,
         };
-        self.app.world_mut().write_message(crate::nats_bridge::NatsEvent::PlayerJoined(record));
+        self.app.world_mut().write_message(crate::nats_bridge::PlayerReported(record));
     }
 
     /// Plays the game server reporting `client_id` gone (or its record expiring).
     pub fn player_leaves(&mut self, server_id: &bevygap_shared::ServerId, client_id: u64) {
-        let event = crate::nats_bridge::NatsEvent::PlayerLeft { server_id: server_id.clone(), client_id };
+        let event = crate::nats_bridge::PlayerGone { server_id: server_id.clone(), client_id };
         self.app.world_mut().write_message(event);
     }
 
     /// Plays the NATS link going down or coming back.
     pub fn nats_link(&mut self, status: bevygap_shared::nats::LinkStatus) {
-        self.app.world_mut().write_message(crate::nats_bridge::NatsEvent::Link(status));
+        self.app.world_mut().write_message(crate::nats_bridge::LinkChanged(status));
     }
 
     /// Plays the bridge's snapshot after a reconnect: these server and player records exist.
@@ -297,7 +297,7 @@ impl SteppedMatchmaker {
             servers: servers.iter().map(|id| (*id).clone()).collect(),
             players: players.iter().map(|(id, client)| ((*id).clone(), *client)).collect(),
         };
-        self.app.world_mut().write_message(crate::nats_bridge::NatsEvent::Snapshot(Box::new(snapshot)));
+        self.app.world_mut().write_message(crate::nats_bridge::SnapshotRead(Box::new(snapshot)));
     }
 
     /// The in-memory NATS state.
@@ -315,8 +315,8 @@ impl SteppedMatchmaker {
         for session in &sessions {
             store.sessions.insert(session.session_id.clone(), session.clone());
         }
-        let state = crate::nats_bridge::IssuedState { grants, sessions, requests: Vec::new() };
-        self.app.world_mut().write_message(crate::nats_bridge::NatsEvent::Issued(Box::new(state)));
+        let state = crate::nats_bridge::InheritedState { grants, sessions, requests: Vec::new() };
+        self.app.world_mut().write_message(crate::nats_bridge::TakenOver(Box::new(state)));
     }
 
     /// Plays a take-over: these joins an earlier owner left waiting are in the `requests`
@@ -326,8 +326,8 @@ impl SteppedMatchmaker {
         for pending in &requests {
             store.requests.insert(pending.request_id.clone(), pending.clone());
         }
-        let state = crate::nats_bridge::IssuedState { requests, ..Default::default() };
-        self.app.world_mut().write_message(crate::nats_bridge::NatsEvent::Issued(Box::new(state)));
+        let state = crate::nats_bridge::InheritedState { requests, ..Default::default() };
+        self.app.world_mut().write_message(crate::nats_bridge::TakenOver(Box::new(state)));
     }
 
     /// The join holding `request_id`, if any.

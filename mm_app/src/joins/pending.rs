@@ -13,7 +13,7 @@ use bevygap_shared::records::{RequestRecord, now_ms};
 use super::{Join, JoinAnswered, JoinUpdates, RequestIndex, Requester, Settled};
 use crate::clock::now;
 use crate::game::GameCatalog;
-use crate::nats_bridge::{NatsCommand, NatsEvent};
+use crate::nats_bridge::{NatsCommand, RequestStored, TakenOver};
 
 /// The `requests` record of a join and the join again: the record lives in `shared` (it is
 /// part of the KV layout), the conversions here (they need the join's types).
@@ -76,7 +76,7 @@ pub fn record_new_joins(
 /// queue again).
 pub fn remove_answered_joins(
     mut answered: MessageReader<JoinAnswered>,
-    mut stored: MessageReader<NatsEvent>,
+    mut stored: MessageReader<RequestStored>,
     joins: Query<&Join>,
     waiting: Query<(), (With<Join>, Without<Settled>)>,
     index: Res<RequestIndex>,
@@ -85,8 +85,7 @@ pub fn remove_answered_joins(
     for join in answered.read().filter_map(|JoinAnswered(entity)| joins.get(*entity).ok()) {
         nats.write(NatsCommand::DeleteRequest { request_id: join.request_id.to_string() });
     }
-    for event in stored.read() {
-        let NatsEvent::RequestStored { request_id } = event else { continue };
+    for RequestStored { request_id } in stored.read() {
         let still_waiting = index.0.get(request_id).is_some_and(|join| waiting.contains(*join));
         if !still_waiting {
             nats.write(NatsCommand::DeleteRequest { request_id: request_id.clone() });
@@ -98,7 +97,7 @@ pub fn remove_answered_joins(
 /// unless the request id is already taken here; records past their deadline or unusable are
 /// removed.
 pub fn restore_pending_joins(
-    mut events: MessageReader<NatsEvent>,
+    mut taken_over: MessageReader<TakenOver>,
     mut commands: Commands,
     mut index: ResMut<RequestIndex>,
     mut nats: MessageWriter<NatsCommand>,
@@ -106,8 +105,7 @@ pub fn restore_pending_joins(
     time: Res<Time<Real>>,
 ) {
     let (now, wall_ms) = (now(&time), now_ms());
-    for event in events.read() {
-        let NatsEvent::Issued(state) = event else { continue };
+    for TakenOver(state) in taken_over.read() {
         // Joins already answered: the earlier owner may have died between the answer and the
         // removal of their record.
         let answered: HashSet<&str> = state.sessions.iter().filter_map(|s| s.request_id.as_deref()).collect();

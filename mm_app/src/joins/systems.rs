@@ -15,7 +15,7 @@ use super::settled::AnsweredOrder;
 use super::{FailJoin, JoinUpdates, PendingReady, RequestIndex, Settled};
 use crate::clock::now;
 use crate::game::GameKey;
-use crate::nats_bridge::{GrantWrite, NatsCommand, NatsEvent, NatsLinkState};
+use crate::nats_bridge::{GrantStored, GrantWrite, NatsCommand, NatsLinkState};
 use crate::placement::{self, Decision, OpenServer, QueuedJoin, Target};
 use crate::providers::ProviderHandle;
 use crate::servers::{GameServer, ProviderSeats, SeatBook, ServerEndpoints, ServerLauncher, ServerPhase};
@@ -381,15 +381,14 @@ pub fn issue_tokens(
 /// join ended is deleted again, so no orphan grant stays in NATS.
 pub fn complete_grants(
     mut commands: Commands,
-    mut events: MessageReader<NatsEvent>,
+    mut stored: MessageReader<GrantStored>,
     mut joins: Query<(&mut Join, &mut JoinUpdates, Option<&PendingReady>)>,
     mut releases: Releases,
     mut nats: MessageWriter<NatsCommand>,
     time: Res<Time<Real>>,
 ) {
     let now = now(&time);
-    for event in events.read() {
-        let NatsEvent::GrantStored { join: entity, server_id, client_id, result } = event else { continue };
+    for GrantStored { join: entity, server_id, client_id, result } in stored.read() {
         if let Err(e) = result {
             tracing::warn!(%server_id, "cannot store a client grant: {e}");
         }

@@ -4,7 +4,8 @@ use bevy::prelude::*;
 use bevygap_shared::naming::ServerId;
 use bevygap_shared::records::{ClientGrant, ServerCommand, SessionRecord};
 
-use super::{BridgeError, GrantWrite, NatsCommand, NatsEvent, add_bridge_messages};
+use super::reports::{GrantStored, InheritedState, RequestStored, TakenOver};
+use super::{BridgeError, GrantWrite, NatsCommand, add_bridge_messages};
 use crate::game::GameKey;
 use crate::schedule::{MatchmakerSchedulePlugin, MatchmakerSystems, require};
 
@@ -27,7 +28,8 @@ pub struct MemoryNats {
 
 /// The NATS seam without NATS: commands are applied to [`MemoryNats`] at the end of the tick
 /// and grant writes are acknowledged on the next one. Tests play the game servers' part by
-/// writing [`NatsEvent`]s (`ServerPut`, `PlayerJoined`…) into the world.
+/// writing the bridge's Messages ([`ServerReported`](super::ServerReported),
+/// [`PlayerReported`](super::PlayerReported)…) into the world.
 pub struct MemoryNatsPlugin;
 
 impl Plugin for MemoryNatsPlugin {
@@ -35,25 +37,25 @@ impl Plugin for MemoryNatsPlugin {
         require(app, || MatchmakerSchedulePlugin);
         add_bridge_messages(app);
         app.init_resource::<MemoryNats>()
-            .add_systems(Startup, report_issued)
+            .add_systems(Startup, report_inherited)
             .add_systems(Update, apply_commands.in_set(MatchmakerSystems::Flush));
     }
 }
 
 /// Reports the grants and sessions held at start-up, as the real bridge does.
-fn report_issued(store: Res<MemoryNats>, mut events: MessageWriter<NatsEvent>) {
-    let state = super::IssuedState {
+fn report_inherited(store: Res<MemoryNats>, mut taken_over: MessageWriter<TakenOver>) {
+    let state = InheritedState {
         grants: store.grants.values().cloned().collect(),
         sessions: store.sessions.values().cloned().collect(),
         requests: store.requests.values().cloned().collect(),
     };
-    events.write(NatsEvent::Issued(Box::new(state)));
+    taken_over.write(TakenOver(Box::new(state)));
 }
 
 fn apply_commands(
     mut commands: MessageReader<NatsCommand>,
     mut store: ResMut<MemoryNats>,
-    mut events: MessageWriter<NatsEvent>,
+    (mut grants, mut requests): (MessageWriter<GrantStored>, MessageWriter<RequestStored>),
 ) {
     for command in commands.read() {
         match command.clone() {
@@ -67,7 +69,7 @@ fn apply_commands(
                     store.sessions.insert(session.session_id.clone(), session);
                     Ok(())
                 };
-                events.write(NatsEvent::GrantStored { join, server_id, client_id, result });
+                grants.write(GrantStored { join, server_id, client_id, result });
             }
             NatsCommand::DeleteGrant { server_id, client_id } => {
                 store.grants.remove(&(server_id, client_id));
@@ -80,7 +82,7 @@ fn apply_commands(
             NatsCommand::Control { server_id, command } => store.controls.push((server_id, command)),
             NatsCommand::NeedCapacity { game, waiting } => store.capacity_calls.push((game, waiting)),
             NatsCommand::PutRequest(pending) => {
-                events.write(NatsEvent::RequestStored { request_id: pending.request_id.clone() });
+                requests.write(RequestStored { request_id: pending.request_id.clone() });
                 store.requests.insert(pending.request_id.clone(), *pending);
             }
             NatsCommand::DeleteRequest { request_id } => {

@@ -1,11 +1,14 @@
 //! The seam between the matchmaker and NATS. Systems never call NATS: they write
-//! [`NatsCommand`] messages, and read what NATS reported as [`NatsEvent`] messages. Behind the
+//! [`NatsCommand`] messages, and read what NATS reported as one Message per fact
+//! ([`ServerReported`], [`PlayerGone`], [`TakenOver`]…, delivered in order: see [`reports`]).
+//! Behind the
 //! seam sits either [`NatsBridgePlugin`] (real JetStream KV, watched and written on the tokio
 //! runtime) or [`MemoryNatsPlugin`] (an in-memory stand-in for tests that step an App with no
 //! nats-server).
 
 mod memory;
 mod real;
+pub mod reports;
 mod watch;
 
 use bevy::prelude::*;
@@ -13,17 +16,21 @@ use std::collections::HashSet;
 
 use bevygap_shared::naming::ServerId;
 use bevygap_shared::nats::LinkStatus;
-use bevygap_shared::records::{ClientGrant, PlayerRecord, RequestRecord, ServerCommand, ServerRecord, SessionRecord};
+use bevygap_shared::records::{ClientGrant, RequestRecord, ServerCommand, SessionRecord};
 
 use crate::game::GameKey;
 
 pub use memory::{MemoryNats, MemoryNatsPlugin};
 pub use real::{Nats, NatsBridgePlugin};
+pub use reports::{
+    GrantStored, InheritedState, LinkChanged, PlayerGone, PlayerReported, RequestStored, ServerRecordGone,
+    ServerReported, SnapshotRead, TakenOver,
+};
 
 /// A write the matchmaker asks of NATS; the bridge performs it after this tick's systems.
 #[derive(Message, Debug, Clone)]
 pub enum NatsCommand {
-    /// Write the client grant and its session record; answered by [`NatsEvent::GrantStored`]
+    /// Write the client grant and its session record; answered by [`GrantStored`]
     /// (the token is returned only after the game server can see the grant).
     StoreGrant(Box<GrantWrite>),
     /// Remove a client's grant, so its token can no longer be admitted.
@@ -39,7 +46,7 @@ pub enum NatsCommand {
     /// Tell an autoscaler that `waiting` players of `game` wait for a free seat (fleet).
     NeedCapacity { game: GameKey, waiting: usize },
     /// Keep a join waiting for its answer in the `requests` bucket, for the next owner;
-    /// answered by [`NatsEvent::RequestStored`] once written.
+    /// answered by [`RequestStored`] once written.
     PutRequest(Box<RequestRecord>),
     /// Remove a join that got its answer from the `requests` bucket.
     DeleteRequest { request_id: String },
@@ -51,43 +58,6 @@ pub struct GrantWrite {
     pub join: Entity,
     pub grant: ClientGrant,
     pub session: SessionRecord,
-}
-
-/// Something changed in NATS that the matchmaker follows.
-#[derive(Message, Debug, Clone)]
-pub enum NatsEvent {
-    /// A game server registered or heartbeated.
-    ServerPut(Box<ServerRecord>),
-    /// A server record was deleted or expired (heartbeats stopped).
-    ServerGone(ServerId),
-    /// A game server reports a player connected.
-    PlayerJoined(PlayerRecord),
-    /// A player record was deleted or expired.
-    PlayerLeft { server_id: ServerId, client_id: u64 },
-    /// The link to NATS changed.
-    Link(LinkStatus),
-    /// Every key of the `servers` and `players` buckets, read after a reconnect: removals made
-    /// while the link was down (expiry and delete markers) are gone by the time a watch
-    /// resumes, so whatever the matchmaker knows that is not here was removed.
-    Snapshot(Box<KvSnapshot>),
-    /// A [`NatsCommand::PutRequest`] was written. Writes run concurrently, so the delete of a
-    /// join answered at once may have landed before it: the join plugin deletes again.
-    RequestStored { request_id: String },
-    /// The answer to [`NatsCommand::StoreGrant`].
-    GrantStored { join: Entity, server_id: ServerId, client_id: u64, result: Result<(), BridgeError> },
-    /// What the `clients`, `sessions` and `requests` buckets held when this replica took
-    /// over: tokens an earlier owner issued (before a restart, a SIGKILL, a lease lapsing),
-    /// whose seats must be held again and whose grants must still expire, and the joins it
-    /// left waiting.
-    Issued(Box<IssuedState>),
-}
-
-/// Grants, sessions and joins still waiting, found in NATS when this replica took over.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct IssuedState {
-    pub grants: Vec<ClientGrant>,
-    pub sessions: Vec<SessionRecord>,
-    pub requests: Vec<RequestRecord>,
 }
 
 /// The keys of the buckets the matchmaker follows, at one moment.
@@ -124,10 +94,9 @@ impl NatsLinkState {
     }
 }
 
-/// Follows [`NatsEvent::Link`] into [`NatsLinkState`].
-fn track_link(mut events: MessageReader<NatsEvent>, mut link: ResMut<NatsLinkState>, time: Res<Time<Real>>) {
-    for event in events.read() {
-        let NatsEvent::Link(status) = event else { continue };
+/// Follows [`LinkChanged`] into [`NatsLinkState`].
+fn track_link(mut changes: MessageReader<LinkChanged>, mut link: ResMut<NatsLinkState>, time: Res<Time<Real>>) {
+    for LinkChanged(status) in changes.read() {
         if *status != link.status {
             tracing::warn!("NATS link: {:?} -> {status:?}", link.status);
             if *status == LinkStatus::Connected {
@@ -162,17 +131,17 @@ pub enum BridgeError {
     Encode { what: &'static str, reason: String },
 }
 
-/// Adds the two message types of the seam and the link state (idempotent: every side may
-/// call it).
+/// Adds the Messages of the seam and the link state (idempotent: every side may call it).
 pub(crate) fn add_bridge_messages(app: &mut App) {
-    app.add_message::<NatsCommand>().add_message::<NatsEvent>();
+    app.add_message::<NatsCommand>();
+    reports::add_report_messages(app);
     if !app.world().contains_resource::<NatsLinkState>() {
         app.init_resource::<NatsLinkState>()
             .add_systems(Update, track_link.in_set(crate::schedule::MatchmakerSystems::Ingest).after(IngestEvents));
     }
 }
 
-/// The systems that turn what async tasks delivered into [`NatsEvent`] messages; link tracking
-/// runs after them.
+/// The systems that turn what async tasks reported into Messages; link tracking runs after
+/// them.
 #[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct IngestEvents;

@@ -9,9 +9,8 @@ use bevygap_shared::naming::NatsNames;
 use bevygap_shared::naming::ServerId;
 use bevygap_shared::nats::{LinkStatus, NatsConnection};
 
-use super::{
-    BridgeError, CapacityCall, GrantWrite, IngestEvents, KvSnapshot, NatsCommand, NatsEvent, add_bridge_messages, watch,
-};
+use super::reports::{GrantStored, InheritedState, Report, Undelivered, deliver_reports};
+use super::{BridgeError, CapacityCall, GrantWrite, IngestEvents, KvSnapshot, NatsCommand, add_bridge_messages, watch};
 use crate::fence::Ownership;
 use crate::schedule::{MatchmakerSchedulePlugin, MatchmakerSystems, expect_resource, require};
 
@@ -24,7 +23,7 @@ pub struct Nats {
     pub names: NatsNames,
 }
 
-/// The real bridge: watches the `servers` and `players` buckets into [`NatsEvent`]s and
+/// The real bridge: watches the `servers` and `players` buckets into reports and
 /// performs [`NatsCommand`]s on the tokio runtime. Needs the [`Nats`] resource and
 /// `bevy_tokio_tasks::TokioTasksPlugin`.
 pub struct NatsBridgePlugin;
@@ -33,11 +32,12 @@ impl Plugin for NatsBridgePlugin {
     fn build(&self, app: &mut App) {
         require(app, || MatchmakerSchedulePlugin);
         add_bridge_messages(app);
-        add_inbox::<NatsEvent>(app);
+        add_inbox::<Report>(app);
+        app.init_resource::<Undelivered>();
         // Watches start when this replica first owns the namespace (at once for a sole
         // matchmaker), so a new owner reads everything as a restarted matchmaker does.
         app.add_systems(Update, start_watches.in_set(MatchmakerSystems::Ingest).before(IngestEvents))
-            .add_systems(Update, deliver_events.in_set(MatchmakerSystems::Ingest).in_set(IngestEvents))
+            .add_systems(Update, deliver_reports.in_set(MatchmakerSystems::Ingest).in_set(IngestEvents))
             .add_systems(Update, perform_commands.in_set(MatchmakerSystems::Flush));
     }
 
@@ -47,7 +47,7 @@ impl Plugin for NatsBridgePlugin {
     }
 }
 
-fn start_watches(nats: Res<Nats>, rt: Res<TokioTasksRuntime>, inbox: Res<Inbox<NatsEvent>>, mut started: Local<bool>) {
+fn start_watches(nats: Res<Nats>, rt: Res<TokioTasksRuntime>, inbox: Res<Inbox<Report>>, mut started: Local<bool>) {
     if std::mem::replace(&mut *started, true) {
         return;
     }
@@ -55,15 +55,15 @@ fn start_watches(nats: Res<Nats>, rt: Res<TokioTasksRuntime>, inbox: Res<Inbox<N
     handle.spawn(watch::servers(nats.kv.servers.clone(), inbox.sender()));
     handle.spawn(watch::players(nats.kv.players.clone(), inbox.sender()));
     handle.spawn(follow_link(nats.clone(), inbox.sender()));
-    handle.spawn(read_issued(nats.kv.clone(), inbox.sender()));
+    handle.spawn(read_inherited(nats.kv.clone(), inbox.sender()));
 }
 
 /// Reads the grants and sessions an earlier matchmaker process left (a few tries: at start-up
 /// NATS may still be settling). Undecodable records are skipped with a warning.
-async fn read_issued(kv: KvStores, events: InboxSender<NatsEvent>) {
+async fn read_inherited(kv: KvStores, events: InboxSender<Report>) {
     let mut delay = std::time::Duration::from_millis(200);
     for attempt in 1..=5 {
-        match issued(&kv).await {
+        match inherited(&kv).await {
             Ok(state) => {
                 if !state.grants.is_empty() {
                     tracing::info!(
@@ -72,7 +72,7 @@ async fn read_issued(kv: KvStores, events: InboxSender<NatsEvent>) {
                         "holding the seats of tokens an earlier matchmaker issued"
                     );
                 }
-                events.send(NatsEvent::Issued(Box::new(state)));
+                events.send(Report::TakenOver(Box::new(state)));
                 return;
             }
             Err(e) => {
@@ -84,11 +84,11 @@ async fn read_issued(kv: KvStores, events: InboxSender<NatsEvent>) {
     }
     tracing::error!("earlier grants and sessions were not read: their seats are not held and they expire by age only");
     // Placement waits for this; go on without them rather than never place anyone.
-    events.send(NatsEvent::Issued(Box::default()));
+    events.send(Report::TakenOver(Box::default()));
 }
 
-async fn issued(kv: &KvStores) -> Result<super::IssuedState, String> {
-    Ok(super::IssuedState {
+async fn inherited(kv: &KvStores) -> Result<InheritedState, String> {
+    Ok(InheritedState {
         grants: all_values(&kv.clients).await?,
         sessions: all_values(&kv.sessions).await?,
         requests: all_values(&kv.requests).await?,
@@ -115,18 +115,18 @@ async fn all_values<T: serde::de::DeserializeOwned>(
 
 /// Reports every change of the NATS link, and after each reconnect a snapshot of the keys of
 /// the followed buckets, so removals missed while the link was down are reconciled.
-async fn follow_link(nats: Nats, events: InboxSender<NatsEvent>) {
+async fn follow_link(nats: Nats, events: InboxSender<Report>) {
     let mut status = nats.conn.status();
     let mut was_down = false;
     loop {
         let now = *status.borrow_and_update();
-        events.send(NatsEvent::Link(now));
+        events.send(Report::Link(now));
         match now {
             LinkStatus::Connected if was_down => {
                 was_down = false;
                 match snapshot(&nats.kv).await {
                     Ok(snapshot) => {
-                        events.send(NatsEvent::Snapshot(Box::new(snapshot)));
+                        events.send(Report::Snapshot(Box::new(snapshot)));
                     }
                     Err(e) => tracing::warn!("cannot read the buckets after a reconnect: {e}"),
                 }
@@ -154,18 +154,13 @@ async fn snapshot(kv: &KvStores) -> Result<KvSnapshot, String> {
     })
 }
 
-/// Re-emits everything NATS delivered as messages for this tick's systems.
-fn deliver_events(mut inbox: ResMut<Inbox<NatsEvent>>, mut out: MessageWriter<NatsEvent>) {
-    out.write_batch(inbox.drain());
-}
-
 /// Performs this tick's writes off the main thread. Grant writes report back (the token waits
 /// for them); deletes are fire-and-forget with a log on failure, and the records expire anyway.
 fn perform_commands(
     mut commands: MessageReader<NatsCommand>,
     nats: Res<Nats>,
     rt: Res<TokioTasksRuntime>,
-    inbox: Res<Inbox<NatsEvent>>,
+    inbox: Res<Inbox<Report>>,
     ownership: Option<Res<Ownership>>,
     mut shared: Local<Option<Arc<Nats>>>,
 ) {
@@ -191,7 +186,7 @@ fn perform_commands(
 async fn perform(
     nats: Arc<Nats>,
     command: NatsCommand,
-    events: bevygap_shared::inbox::InboxSender<NatsEvent>,
+    events: bevygap_shared::inbox::InboxSender<Report>,
     ownership: Ownership,
 ) {
     if !ownership.acting() {
@@ -199,7 +194,7 @@ async fn perform(
         if let NatsCommand::StoreGrant(write) = command {
             let (server_id, client_id) = (write.grant.server_id.clone(), write.grant.client_id);
             let result = Err(BridgeError::Write { bucket: "clients", reason: "not the namespace owner".into() });
-            events.send(NatsEvent::GrantStored { join: write.join, server_id, client_id, result });
+            events.send(Report::GrantStored(GrantStored { join: write.join, server_id, client_id, result }));
         }
         return;
     }
@@ -209,7 +204,7 @@ async fn perform(
             let GrantWrite { join, grant, session } = *write;
             let (server_id, client_id) = (grant.server_id.clone(), grant.client_id);
             let result = Box::pin(store_grant(kv, &grant, &session)).await;
-            events.send(NatsEvent::GrantStored { join, server_id, client_id, result });
+            events.send(Report::GrantStored(GrantStored { join, server_id, client_id, result }));
             return;
         }
         NatsCommand::Control { server_id, command } => {
@@ -233,7 +228,7 @@ async fn perform(
             let Ok(bytes) = serde_json::to_vec(&pending) else { return };
             match Box::pin(kv.requests.put(pending.request_id.as_str(), bytes.into())).await {
                 Ok(_) => {
-                    events.send(NatsEvent::RequestStored { request_id: pending.request_id.clone() });
+                    events.send(Report::RequestStored(pending.request_id.clone()));
                 }
                 Err(e) => tracing::warn!(request_id = pending.request_id, "cannot record a waiting join: {e}"),
             }

@@ -5,14 +5,14 @@ use bevygap_shared::naming::{NatsNames, ServerId};
 use bevygap_shared::records::{PlayerRecord, ServerRecord};
 use futures::StreamExt;
 
-use super::NatsEvent;
+use super::reports::Report;
 use bevygap_shared::inbox::InboxSender;
 
 /// Follows the `servers` bucket forever, re-subscribing (with history) if the watch ends.
-pub async fn servers(store: Store, events: InboxSender<NatsEvent>) {
+pub async fn servers(store: Store, events: InboxSender<Report>) {
     follow(store, "servers", events, |entry| match entry.operation {
         Operation::Put => match serde_json::from_slice::<ServerRecord>(&entry.value) {
-            Ok(record) if record.server_id.as_str() == entry.key => Some(NatsEvent::ServerPut(Box::new(record))),
+            Ok(record) if record.server_id.as_str() == entry.key => Some(Report::Server(Box::new(record))),
             Ok(_) => {
                 tracing::warn!(key = entry.key, "server record names another server; ignored");
                 None
@@ -22,16 +22,16 @@ pub async fn servers(store: Store, events: InboxSender<NatsEvent>) {
                 None
             }
         },
-        Operation::Delete | Operation::Purge => ServerId::new(entry.key.as_str()).ok().map(NatsEvent::ServerGone),
+        Operation::Delete | Operation::Purge => ServerId::new(entry.key.as_str()).ok().map(Report::ServerGone),
     })
     .await
 }
 
 /// Follows the `players` bucket forever.
-pub async fn players(store: Store, events: InboxSender<NatsEvent>) {
+pub async fn players(store: Store, events: InboxSender<Report>) {
     follow(store, "players", events, |entry| match entry.operation {
         Operation::Put => match serde_json::from_slice::<PlayerRecord>(&entry.value) {
-            Ok(record) => Some(NatsEvent::PlayerJoined(record)),
+            Ok(record) => Some(Report::Player(record)),
             Err(e) => {
                 tracing::warn!(key = entry.key, "malformed player record ignored: {e}");
                 None
@@ -39,7 +39,7 @@ pub async fn players(store: Store, events: InboxSender<NatsEvent>) {
         },
         Operation::Delete | Operation::Purge => {
             let (server_id, client_id) = NatsNames::parse_player_key(&entry.key)?;
-            Some(NatsEvent::PlayerLeft { server_id, client_id })
+            Some(Report::PlayerGone { server_id, client_id })
         }
     })
     .await
@@ -48,8 +48,8 @@ pub async fn players(store: Store, events: InboxSender<NatsEvent>) {
 async fn follow(
     store: Store,
     what: &'static str,
-    events: InboxSender<NatsEvent>,
-    map: impl Fn(async_nats::jetstream::kv::Entry) -> Option<NatsEvent>,
+    events: InboxSender<Report>,
+    map: impl Fn(async_nats::jetstream::kv::Entry) -> Option<Report>,
 ) {
     loop {
         match store.watch_with_history(">").await {

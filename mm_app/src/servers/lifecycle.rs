@@ -18,7 +18,7 @@ use super::seats::SeatBook;
 use super::settings::ServerSettings;
 use crate::clock::now;
 use crate::game::GameKey;
-use crate::nats_bridge::{NatsCommand, NatsEvent, NatsLinkState};
+use crate::nats_bridge::{NatsCommand, NatsLinkState, ServerRecordGone, ServerReported, SnapshotRead};
 use crate::placement::PlacementRules;
 use crate::providers::{ProviderEvent, ProviderHandle, ServerSpec};
 
@@ -175,54 +175,59 @@ impl Adopter<'_, '_> {
 /// vanished.
 pub fn apply_server_reports(
     mut adopter: Adopter,
-    mut events: MessageReader<NatsEvent>,
+    (mut reported, mut gone): (MessageReader<ServerReported>, MessageReader<ServerRecordGone>),
     mut index: ResMut<ServerIndex>,
     mut servers: Query<(&mut ServerPhase, &mut ServerEndpoints, &mut SeatBook, &mut LastHeard)>,
     mut lost: MessageWriter<ServerLost>,
     time: Res<Time<Real>>,
 ) {
     let now = now(&time);
-    for event in events.read() {
-        match event {
-            NatsEvent::ServerPut(record) => {
-                let known = index.0.get(&record.server_id).and_then(|e| servers.get_mut(*e).ok());
-                match known {
-                    Some((mut phase, mut endpoints, mut seats, mut heard)) => {
-                        let launched_at = match *phase {
-                            ServerPhase::Starting { since } => Some(since),
-                            _ => None,
-                        };
-                        apply_record(record, &mut phase, &mut endpoints, now);
-                        if let (Some(since), ServerPhase::Ready) = (launched_at, *phase) {
-                            crate::observe::server_started(adopter.provider_name(), now - since);
-                        }
-                        seats.capacity = record.capacity;
-                        heard.0 = Some(now);
-                    }
-                    None if !index.0.contains_key(&record.server_id) => {
-                        if let Some(entity) = adopter.adopt(record, now) {
-                            index.0.insert(record.server_id.clone(), entity);
-                        }
-                    }
-                    None => {}
+    for ServerReported(record) in reported.read() {
+        let known = index.0.get(&record.server_id).and_then(|e| servers.get_mut(*e).ok());
+        match known {
+            Some((mut phase, mut endpoints, mut seats, mut heard)) => {
+                let launched_at = match *phase {
+                    ServerPhase::Starting { since } => Some(since),
+                    _ => None,
+                };
+                apply_record(record, &mut phase, &mut endpoints, now);
+                if let (Some(since), ServerPhase::Ready) = (launched_at, *phase) {
+                    crate::observe::server_started(adopter.provider_name(), now - since);
+                }
+                seats.capacity = record.capacity;
+                heard.0 = Some(now);
+            }
+            None if !index.0.contains_key(&record.server_id) => {
+                if let Some(entity) = adopter.adopt(record, now) {
+                    index.0.insert(record.server_id.clone(), entity);
                 }
             }
-            NatsEvent::ServerGone(server_id) => {
-                let Some(&server) = index.0.get(server_id) else { continue };
-                let Ok((mut phase, ..)) = servers.get_mut(server) else { continue };
+            None => {}
+        }
+    }
+    for ServerRecordGone(server_id) in gone.read() {
+        let Some(&server) = index.0.get(server_id) else { continue };
+        let Ok((mut phase, ..)) = servers.get_mut(server) else { continue };
+        record_gone(server, server_id, &mut phase, &mut lost, now);
+    }
+}
+
+/// Servers that reported before but whose record is missing from the snapshot read after a
+/// reconnect were removed while the link was down.
+pub fn forget_servers_missing_after_reconnect(
+    mut snapshots: MessageReader<SnapshotRead>,
+    index: Res<ServerIndex>,
+    mut servers: Query<(&mut ServerPhase, &LastHeard)>,
+    mut lost: MessageWriter<ServerLost>,
+    time: Res<Time<Real>>,
+) {
+    let now = now(&time);
+    for SnapshotRead(snapshot) in snapshots.read() {
+        for (server_id, &server) in index.0.iter().filter(|(id, _)| !snapshot.servers.contains(*id)) {
+            let Ok((mut phase, heard)) = servers.get_mut(server) else { continue };
+            if heard.0.is_some() {
                 record_gone(server, server_id, &mut phase, &mut lost, now);
             }
-            NatsEvent::Snapshot(snapshot) => {
-                // Servers that reported before but whose record is missing now were removed
-                // while the link was down.
-                for (server_id, &server) in index.0.iter().filter(|(id, _)| !snapshot.servers.contains(*id)) {
-                    let Ok((mut phase, .., heard)) = servers.get_mut(server) else { continue };
-                    if heard.0.is_some() {
-                        record_gone(server, server_id, &mut phase, &mut lost, now);
-                    }
-                }
-            }
-            _ => {}
         }
     }
 }

@@ -20,7 +20,7 @@ pub use provider_seats::ProviderSeats;
 pub use seats::SeatBook;
 pub use settings::ServerSettings;
 
-use crate::nats_bridge::{NatsCommand, NatsEvent};
+use crate::nats_bridge::{NatsCommand, ServerRecordGone, ServerReported, SnapshotRead};
 use crate::providers::{ProviderEvent, ProviderHandle};
 use crate::schedule::{MatchmakerSchedulePlugin, MatchmakerSystems, expect_resource, require};
 
@@ -36,7 +36,9 @@ impl Plugin for ServersPlugin {
             .init_resource::<ServerSettings>()
             .add_message::<ServerLost>()
             .add_message::<SeatRefused>()
-            .add_message::<NatsEvent>()
+            .add_message::<ServerReported>()
+            .add_message::<ServerRecordGone>()
+            .add_message::<SnapshotRead>()
             .add_message::<NatsCommand>()
             .register_type::<GameServer>()
             .register_type::<ServerPhase>()
@@ -47,7 +49,12 @@ impl Plugin for ServersPlugin {
             .register_type::<ProviderSeats>()
             .add_systems(
                 Update,
-                (lifecycle::apply_provider_events, lifecycle::apply_server_reports, lifecycle::time_out_servers)
+                (
+                    lifecycle::apply_provider_events,
+                    lifecycle::forget_servers_missing_after_reconnect,
+                    lifecycle::apply_server_reports,
+                    lifecycle::time_out_servers,
+                )
                     .chain()
                     .in_set(MatchmakerSystems::Servers),
             )

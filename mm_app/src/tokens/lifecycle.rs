@@ -6,7 +6,7 @@ use bevy::prelude::*;
 
 use super::{IssuedToken, TokenClaimed, TokenEnded, TokenIndex, TokenState};
 use crate::clock::now;
-use crate::nats_bridge::{NatsCommand, NatsEvent};
+use crate::nats_bridge::{NatsCommand, PlayerGone, PlayerReported, SnapshotRead};
 use crate::servers::seats::Seat;
 use crate::servers::{SeatBook, ServerIndex, ServerPhase};
 use crate::tokens::{GameSession, SessionIndex};
@@ -24,7 +24,7 @@ pub struct EarlyPlayers(pub HashMap<ServerId, HashSet<u64>>);
 /// Player records from game servers: a connect occupies the seat (its token is claimed by
 /// [`claim_tokens`]); a leave (however the player left) ends the token, which frees the seat.
 pub fn follow_players(
-    mut events: MessageReader<NatsEvent>,
+    (mut reported, mut gone): (MessageReader<PlayerReported>, MessageReader<PlayerGone>),
     index: Res<ServerIndex>,
     tokens: Res<TokenIndex>,
     mut early: ResMut<EarlyPlayers>,
@@ -38,46 +38,51 @@ pub fn follow_players(
             false
         });
     }
-    for event in events.read() {
-        match event {
-            NatsEvent::PlayerJoined(record) => {
-                match index.0.get(&record.server_id).and_then(|e| seats.get_mut(*e).ok()) {
-                    Some(mut book) => book.occupy(record.client_id),
-                    None => {
-                        early.0.entry(record.server_id.clone()).or_default().insert(record.client_id);
-                    }
+    for PlayerReported(record) in reported.read() {
+        match index.0.get(&record.server_id).and_then(|e| seats.get_mut(*e).ok()) {
+            Some(mut book) => book.occupy(record.client_id),
+            None => {
+                early.0.entry(record.server_id.clone()).or_default().insert(record.client_id);
+            }
+        }
+    }
+    for PlayerGone { server_id, client_id } in gone.read() {
+        // The server says the player is gone: only now is an occupied seat free.
+        if let Some(mut book) = index.0.get(server_id).and_then(|e| seats.get_mut(*e).ok()) {
+            book.release(*client_id);
+        }
+        if let Some(clients) = early.0.get_mut(server_id) {
+            clients.remove(client_id);
+        }
+        if let Some(&token) = tokens.0.get(client_id) {
+            ended.write(TokenEnded { token, reason: "player left" });
+        }
+    }
+}
+
+/// Players whose record is missing from the snapshot read after a reconnect left while the
+/// link was down: their seats are freed and their tokens ended.
+pub fn release_players_missing_after_reconnect(
+    mut snapshots: MessageReader<SnapshotRead>,
+    index: Res<ServerIndex>,
+    tokens: Res<TokenIndex>,
+    mut seats: Query<&mut SeatBook>,
+    mut ended: MessageWriter<TokenEnded>,
+) {
+    for SnapshotRead(snapshot) in snapshots.read() {
+        for (server_id, &server) in &index.0 {
+            let Ok(mut book) = seats.get_mut(server) else { continue };
+            let gone: Vec<u64> = book
+                .clients()
+                .filter(|c| book.seat(*c) == Some(Seat::Occupied))
+                .filter(|c| !snapshot.players.contains(&(server_id.clone(), *c)))
+                .collect();
+            for client_id in gone {
+                book.release(client_id);
+                if let Some(&token) = tokens.0.get(&client_id) {
+                    ended.write(TokenEnded { token, reason: "player left while NATS was unreachable" });
                 }
             }
-            NatsEvent::Snapshot(snapshot) => {
-                // Players whose record is missing after a reconnect left while the link was down.
-                for (server_id, &server) in &index.0 {
-                    let Ok(mut book) = seats.get_mut(server) else { continue };
-                    let gone: Vec<u64> = book
-                        .clients()
-                        .filter(|c| book.seat(*c) == Some(Seat::Occupied))
-                        .filter(|c| !snapshot.players.contains(&(server_id.clone(), *c)))
-                        .collect();
-                    for client_id in gone {
-                        book.release(client_id);
-                        if let Some(&token) = tokens.0.get(&client_id) {
-                            ended.write(TokenEnded { token, reason: "player left while NATS was unreachable" });
-                        }
-                    }
-                }
-            }
-            NatsEvent::PlayerLeft { server_id, client_id } => {
-                // The server says the player is gone: only now is an occupied seat free.
-                if let Some(mut book) = index.0.get(server_id).and_then(|e| seats.get_mut(*e).ok()) {
-                    book.release(*client_id);
-                }
-                if let Some(clients) = early.0.get_mut(server_id) {
-                    clients.remove(client_id);
-                }
-                if let Some(&token) = tokens.0.get(client_id) {
-                    ended.write(TokenEnded { token, reason: "player left" });
-                }
-            }
-            _ => {}
         }
     }
 }
@@ -85,14 +90,13 @@ pub fn follow_players(
 /// A player the server reports connected has used its token: it is claimed (and keeps its
 /// seat until the player leaves, whatever its expiry).
 pub fn claim_tokens(
-    mut events: MessageReader<NatsEvent>,
+    mut reported: MessageReader<PlayerReported>,
     index: Res<TokenIndex>,
     mut tokens: Query<(&IssuedToken, &mut TokenState)>,
     mut claimed: MessageWriter<TokenClaimed>,
     time: Res<Time<Real>>,
 ) {
-    for event in events.read() {
-        let NatsEvent::PlayerJoined(record) = event else { continue };
+    for PlayerReported(record) in reported.read() {
         let Some(&entity) = index.0.get(&record.client_id) else { continue };
         let Ok((token, mut state)) = tokens.get_mut(entity) else { continue };
         if *state == TokenState::Unclaimed {

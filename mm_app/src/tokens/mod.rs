@@ -90,6 +90,7 @@ impl Plugin for TokensPlugin {
             .add_systems(
                 Update,
                 (
+                    lifecycle::release_players_missing_after_reconnect,
                     lifecycle::follow_players,
                     lifecycle::claim_tokens,
                     restore::receive_earlier_tokens,

@@ -1,7 +1,7 @@
 //! Tokens an earlier matchmaker process issued (it was restarted, or killed outright): their
 //! grants and sessions are still in NATS, their players may still connect with them, and
 //! their seats must be held again so the new process does not give the same seats away. Read
-//! once at start-up ([`NatsEvent::Issued`]); each grant waits until its server is known (its
+//! once at start-up ([`TakenOver`](crate::nats_bridge::TakenOver)); each grant waits until its server is known (its
 //! record arrives through the servers watch), then becomes an [`IssuedToken`] again and lives
 //! out its life as if this process had issued it: it is claimed when its player connects, and
 //! ends (deleting its grant, freeing its seat) when the player leaves or it expires unclaimed.
@@ -20,7 +20,7 @@ use bevygap_shared::records::{ClientGrant, SessionRecord, now_ms};
 use super::{IssuedToken, TokenIndex, TokenState};
 use crate::clock::now;
 use crate::game::GameKey;
-use crate::nats_bridge::{NatsCommand, NatsEvent};
+use crate::nats_bridge::{NatsCommand, TakenOver};
 use crate::servers::ServerSettings;
 use crate::servers::seats::Seat;
 use crate::servers::{ProviderSeats, SeatBook, ServerIndex};
@@ -73,13 +73,12 @@ pub fn judge(grant: &ClientGrant, server_known: bool, waited: f64, give_up: f64,
 
 /// Keeps what NATS held at start-up.
 pub fn receive_earlier_tokens(
-    mut events: MessageReader<NatsEvent>,
+    mut taken_over: MessageReader<TakenOver>,
     mut earlier: ResMut<EarlierTokens>,
     time: Res<Time<Real>>,
 ) {
     let now = now(&time);
-    for event in events.read() {
-        let NatsEvent::Issued(state) = event else { continue };
+    for TakenOver(state) in taken_over.read() {
         earlier.received = true;
         earlier.grants.extend(state.grants.iter().cloned().map(|grant| (grant, now)));
         earlier.sessions.extend(state.sessions.iter().map(|s| (s.session_id.clone(), s.clone())));
