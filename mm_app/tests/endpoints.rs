@@ -365,6 +365,17 @@ fn cancel_over(stream: &mut std::net::TcpStream) {
     stream.write_all(request.as_bytes()).expect("request sent");
 }
 
+/// Sends a cancel over `stream` and reads the start of its answer: once it is there, the server
+/// has accepted the connection (and counted it against its address). The connection is kept
+/// alive afterwards, silent until the idle timeout closes it.
+fn answered_over(stream: &mut std::net::TcpStream) -> [u8; 12] {
+    cancel_over(stream);
+    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    let mut response = [0u8; 12];
+    std::io::Read::read_exact(stream, &mut response).expect("an answer");
+    response
+}
+
 #[test]
 fn one_address_cannot_hold_every_connection_and_silent_ones_are_closed() {
     let mm = Matchmaker::start(|c| {
@@ -372,16 +383,16 @@ fn one_address_cannot_hold_every_connection_and_silent_ones_are_closed() {
         c.front.idle_timeout = Duration::from_secs(3);
     });
     let addr = mm.addrs.public;
-    let _held: Vec<_> = (0..3).map(|_| connect_from([127, 0, 0, 2], addr)).collect();
-    std::thread::sleep(Duration::from_millis(200));
+    let mut held: Vec<_> = (0..3).map(|_| connect_from([127, 0, 0, 2], addr)).collect();
+    // Answered, so counted: the server holds all three when the fourth connects.
+    for stream in &mut held {
+        assert_eq!(&answered_over(stream), b"HTTP/1.1 200", "the first three connections are served");
+    }
     let mut fourth = connect_from([127, 0, 0, 2], addr);
     assert!(closed_within(&mut fourth, Duration::from_millis(1500)), "a fourth connection from one address is refused");
 
     let mut other = connect_from([127, 0, 0, 3], addr);
-    cancel_over(&mut other);
-    let mut response = [0u8; 12];
-    std::io::Read::read_exact(&mut other, &mut response).expect("another address is served");
-    assert_eq!(&response, b"HTTP/1.1 200");
+    assert_eq!(&answered_over(&mut other), b"HTTP/1.1 200", "another address is served");
 
     // Kept alive after its answer but silent since: closed after the idle timeout.
     let started = std::time::Instant::now();

@@ -103,10 +103,12 @@ impl FakeMatchmaker {
 
     /// Waits (without stepping any App) until `method` was called `n` times.
     pub fn wait_for_calls(&self, method: &str, n: usize) {
-        let start = Instant::now();
-        while self.calls_of(method).len() < n {
-            assert!(start.elapsed() < Duration::from_secs(20), "{method} was not called {n} times: {:?}", self.calls());
-            std::thread::sleep(Duration::from_millis(10));
+        let what = format!("{method} to be called {n} times");
+        let called = bevygap_testkit::try_wait_for(Duration::from_secs(20), &what, || {
+            (self.calls_of(method).len() >= n).then_some(())
+        });
+        if let Err(timed_out) = called {
+            panic!("{timed_out}: {:?}", self.calls());
         }
     }
 }

@@ -86,8 +86,7 @@ impl KeyFile {
         std::fs::DirBuilder::new().mode(0o700).create(&dir).map_err(io)?;
         let path = dir.join("lightyear.key");
         let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path).map_err(io)?;
-        let hex: String = keys.private_key.expose().iter().map(|b| format!("{b:02x}")).collect();
-        file.write_all(hex.as_bytes()).map_err(io)?;
+        file.write_all(keys.private_key.to_hex().as_bytes()).map_err(io)?;
         Ok(Self { dir, path })
     }
 }

@@ -281,6 +281,8 @@ fn parse_version(text: &str) -> Option<(u32, u32, u32)> {
 
 #[cfg(test)]
 mod tests {
+    use bevygap_testkit::KillOnDrop;
+
     use super::*;
 
     #[test]
@@ -332,15 +334,6 @@ mod tests {
         let me = std::process::id();
         assert!(is_running(me, process_start(me).unwrap_or(0)));
         assert!(process_start(me).is_some(), "Linux exposes start times");
-    }
-
-    struct KillOnDrop(Child);
-
-    impl Drop for KillOnDrop {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
     }
 
     #[test]
