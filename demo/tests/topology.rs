@@ -216,7 +216,7 @@ fn nats_the_matchmaker_two_fleet_servers_and_players_on_five_hosts_play_as_on_se
     let admin = format!("http://{}:15702", addr(MATCHMAKER));
     lan.wait_for(60, "both fleet servers to be ready in the matchmaker", || {
         let servers = lan.rpc(&admin, Some(&admin_token), "admin.servers", Value::Null);
-        let ready = servers["result"]["servers"].as_array().map(|s| s.iter().filter(|s| s["phase"] == "Ready").count());
+        let ready = servers["result"]["servers"].as_array().map(|s| s.iter().filter(|s| s["phase"] == "ready").count());
         ready == Some(2)
     });
     assert_eq!(
@@ -289,7 +289,7 @@ fn nats_the_matchmaker_two_fleet_servers_and_players_on_five_hosts_play_as_on_se
         let servers = lan.rpc(&admin, Some(&admin_token), "admin.servers", Value::Null);
         servers["result"]["servers"]
             .as_array()
-            .is_some_and(|s| s.len() == 2 && s.iter().all(|s| s["taken"] == 0 && s["phase"] == "Ready"))
+            .is_some_and(|s| s.len() == 2 && s.iter().all(|s| s["taken"] == 0 && s["phase"] == "ready"))
     });
     assert!(lan.log("nats").contains("Server is ready"), "{}", lan.log("nats"));
 }

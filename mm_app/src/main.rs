@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use bevygap_matchmaker::app::build_app;
-use bevygap_matchmaker::config::{Cli, ProviderKind};
+use bevygap_matchmaker::config::{Cli, MatchmakerConfig, ProviderKind};
 use bevygap_matchmaker::providers::edgegap::{EdgegapProvider, EdgegapProviderConfig};
 use bevygap_matchmaker::providers::{FleetProvider, LocalProvider, LocalProviderConfig, ServerProvider};
 use bevygap_shared::LightyearKeys;
@@ -20,45 +20,67 @@ fn main() -> ExitCode {
     // SAFETY: prctl(2) with constant arguments; it only changes this process's flag.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     bevygap_shared::install_crypto_provider();
+    run().unwrap_or_else(|code| code)
+}
+
+/// 1. the settings, 2. the keys, 3. NATS (embedded when `NATS_URL` is unset), 4. the provider,
+/// 5. the app, run until a signal; every failure is reported and becomes the exit code.
+fn run() -> Result<ExitCode, ExitCode> {
     let cli = Cli::parse();
     let issue_for = cli.issue_server_credentials.clone();
-    let mut config = match cli.validate() {
-        Ok(config) => config,
-        Err(e) => return fail(&e, 2),
-    };
+    let mut config = cli.validate().map_err(|e| fail(&e, 2))?;
     if let Some(server_id) = issue_for {
-        return print_server_credentials(&config, &server_id);
+        return Ok(print_server_credentials(&config, &server_id));
     }
     // Shown once on the terminal, never logged and never put in any environment, so the game
     // servers this process starts cannot learn it.
     let generated_admin_token = config.ensure_admin_token();
-    let keys = match LightyearKeys::from_env() {
-        Ok(keys) => keys,
-        Err(e) => return fail(&e, 2),
-    };
-    if let Err(e) = config.check_keys(&keys) {
-        return fail(&e, 2);
+    let keys = LightyearKeys::from_env().map_err(|e| fail(&e, 2))?;
+    config.check_keys(&keys).map_err(|e| fail(&e, 2))?;
+    let mut nats_config = NatsConfig::from_env("bevygap-matchmaker").map_err(|e| fail(&e, 2))?;
+    let (_embedded, extra_env) = embedded_nats(&config, &mut nats_config)?;
+    let provider = provider(&config, &keys, extra_env)?;
+    let (public, admin) = (config.front.public_addr, config.front.admin_addr);
+    let (mut app, shutdown) = build_app(config, &nats_config, keys, provider, true).map_err(|e| fail(&e, 1))?;
+    let runtime = app.world().resource::<bevy_tokio_tasks::TokioTasksRuntime>().runtime();
+    runtime.spawn(shut_down_on_signal(shutdown));
+    eprintln!("bevygap-matchmaker: players on http://{public}, operators on http://{admin}");
+    if let Some(token) = generated_admin_token {
+        eprintln!(
+            "bevygap-matchmaker: the admin endpoint requires a token (game servers run on this host); \
+             this run's: http://{admin}/#token={} (set BEVYGAP_ADMIN_TOKEN to choose one)",
+            token.expose()
+        );
     }
-    let mut nats_config = match NatsConfig::from_env("bevygap-matchmaker") {
-        Ok(c) => c,
-        Err(e) => return fail(&e, 2),
-    };
-    // With no NATS_URL, run a private nats-server for this matchmaker and its game servers.
-    let mut extra_env = Vec::new();
-    let _embedded = if std::env::var_os("NATS_URL").is_none() {
-        match NatsServer::start_bin(&config.replicas.nats_server_bin) {
-            Ok(server) => {
-                eprintln!("bevygap-matchmaker: NATS_URL is unset; started an embedded nats-server at {}", server.url());
-                nats_config.urls = vec![server.url()];
-                extra_env.push(("NATS_URL".to_string(), server.url()));
-                Some(server)
-            }
-            Err(e) => return fail(&e, 1),
-        }
-    } else {
-        None
-    };
-    let provider: Arc<dyn ServerProvider> = match config.provider {
+    Ok(match app.run() {
+        bevy::app::AppExit::Success => ExitCode::SUCCESS,
+        bevy::app::AppExit::Error(code) => ExitCode::from(code.get()),
+    })
+}
+
+/// The embedded nats-server, if one was started, and the environment game servers need for it.
+type EmbeddedNats = (Option<NatsServer>, Vec<(String, String)>);
+
+/// With no `NATS_URL`, a private nats-server for this matchmaker and its game servers, and the
+/// environment its local game servers need to reach it.
+fn embedded_nats(config: &MatchmakerConfig, nats_config: &mut NatsConfig) -> Result<EmbeddedNats, ExitCode> {
+    if std::env::var_os("NATS_URL").is_some() {
+        return Ok((None, Vec::new()));
+    }
+    let server = NatsServer::start_bin(&config.replicas.nats_server_bin).map_err(|e| fail(&e, 1))?;
+    eprintln!("bevygap-matchmaker: NATS_URL is unset; started an embedded nats-server at {}", server.url());
+    nats_config.urls = vec![server.url()];
+    let env = vec![("NATS_URL".to_string(), server.url())];
+    Ok((Some(server), env))
+}
+
+/// The provider the settings name.
+fn provider(
+    config: &MatchmakerConfig,
+    keys: &LightyearKeys,
+    extra_env: Vec<(String, String)>,
+) -> Result<Arc<dyn ServerProvider>, ExitCode> {
+    match config.provider {
         ProviderKind::Local => {
             let local = LocalProvider::new(LocalProviderConfig {
                 command: config.local.command.clone(),
@@ -69,65 +91,40 @@ fn main() -> ExitCode {
                 extra_env,
                 stop_grace: config.servers.stop_grace,
             });
-            match local {
-                Ok(local) => Arc::new(local),
-                Err(e) => return fail(&e, 1),
-            }
+            Ok(Arc::new(local.map_err(|e| fail(&e, 1))?))
         }
-        ProviderKind::Fleet => Arc::new(FleetProvider),
-        ProviderKind::Edgegap => {
-            let Some(settings) = config.edgegap.clone() else {
-                return fail(&"provider edgegap needs its settings (BEVYGAP_EDGEGAP_*)", 2);
-            };
-            let client = bevygap_edgegap::EdgegapConfig::new(settings.api_key).with_base_url(settings.base_url);
-            let mut edgegap = EdgegapProviderConfig::new(client, settings.app, config.namespace.clone());
-            edgegap.version = settings.version;
-            edgegap.location = settings.location;
-            edgegap.mode = settings.mode;
-            edgegap.webhook = settings.webhook;
-            edgegap.udp_port_name = settings.udp_port_name;
-            edgegap.wt_port_name = settings.wt_port_name;
-            match EdgegapProvider::new(edgegap) {
-                Ok(provider) => {
-                    provider.check_app_in_background();
-                    if let Err(e) = provider.listen_for_webhooks() {
-                        return fail(&format!("cannot listen for Edgegap webhooks: {e}"), 1);
-                    }
-                    Arc::new(provider)
-                }
-                Err(e) => return fail(&e, 2),
-            }
-        }
-    };
-    let (public, admin) = (config.front.public_addr, config.front.admin_addr);
-    let (mut app, shutdown) = match build_app(config, &nats_config, keys, provider, true) {
-        Ok(built) => built,
-        Err(e) => return fail(&e, 1),
-    };
-    let runtime = app.world().resource::<bevy_tokio_tasks::TokioTasksRuntime>().runtime();
-    runtime.spawn(async move {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(term) => term,
-            Err(_) => return,
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-        shutdown.shutdown();
-    });
-    eprintln!("bevygap-matchmaker: players on http://{public}, operators on http://{admin}");
-    if let Some(token) = generated_admin_token {
-        eprintln!(
-            "bevygap-matchmaker: the admin endpoint requires a token (game servers run on this host); \
-             this run's: http://{admin}/#token={} (set BEVYGAP_ADMIN_TOKEN to choose one)",
-            token.expose()
-        );
+        ProviderKind::Fleet => Ok(Arc::new(FleetProvider)),
+        ProviderKind::Edgegap => edgegap_provider(config).map(|p| p as Arc<dyn ServerProvider>),
     }
-    match app.run() {
-        bevy::app::AppExit::Success => ExitCode::SUCCESS,
-        bevy::app::AppExit::Error(code) => ExitCode::from(code.get()),
+}
+
+/// The Edgegap provider, its app checked in the background and its webhook listener bound.
+fn edgegap_provider(config: &MatchmakerConfig) -> Result<Arc<EdgegapProvider>, ExitCode> {
+    let Some(settings) = config.edgegap.clone() else {
+        return Err(fail(&"provider edgegap needs its settings (BEVYGAP_EDGEGAP_*)", 2));
+    };
+    let client = bevygap_edgegap::EdgegapConfig::new(settings.api_key).with_base_url(settings.base_url);
+    let mut edgegap = EdgegapProviderConfig::new(client, settings.app, config.namespace.clone());
+    edgegap.version = settings.version;
+    edgegap.location = settings.location;
+    edgegap.mode = settings.mode;
+    edgegap.webhook = settings.webhook;
+    edgegap.udp_port_name = settings.udp_port_name;
+    edgegap.wt_port_name = settings.wt_port_name;
+    let provider = EdgegapProvider::new(edgegap).map_err(|e| fail(&e, 2))?;
+    provider.check_app_in_background();
+    provider.listen_for_webhooks().map_err(|e| fail(&format!("cannot listen for Edgegap webhooks: {e}"), 1))?;
+    Ok(Arc::new(provider))
+}
+
+/// Asks the app to stop (stopping the servers it started) on SIGINT or SIGTERM.
+async fn shut_down_on_signal(shutdown: bevygap_matchmaker::app::ShutdownHandle) {
+    let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else { return };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
     }
+    shutdown.shutdown();
 }
 
 fn fail(error: &dyn std::fmt::Display, code: u8) -> ExitCode {
@@ -137,7 +134,7 @@ fn fail(error: &dyn std::fmt::Display, code: u8) -> ExitCode {
 
 /// `--issue-server-credentials <id>`: the env lines a fleet server needs to connect with its
 /// own credentials. Printed to stdout only, for the operator to put in that server's secrets.
-fn print_server_credentials(config: &bevygap_matchmaker::config::MatchmakerConfig, server_id: &str) -> ExitCode {
+fn print_server_credentials(config: &MatchmakerConfig, server_id: &str) -> ExitCode {
     let Some(credentials) = &config.server_credentials else {
         return fail(&"--issue-server-credentials needs BEVYGAP_SERVER_CREDENTIAL_KEY", 2);
     };

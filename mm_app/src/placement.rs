@@ -128,8 +128,9 @@ pub enum WaitReason {
 /// What to do; decisions come in order (a launch before the reservations on it).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decision<J, S, G> {
-    /// Launch a server for `game`; reservations refer to it as `Target::New(index)`.
-    Launch { game: G, index: usize },
+    /// Launch a server for `game`, for the `joins` reserved on it (a provider that chooses a
+    /// location starts it near them); reservations refer to it as `Target::New(index)`.
+    Launch { game: G, index: usize, joins: Vec<J> },
     /// Reserve a seat for `join` on `on`.
     Reserve { join: J, on: Target<S>, readiness: Readiness },
     /// Leave `join` queued.
@@ -171,7 +172,8 @@ pub fn plan<J: Clone, S: Clone, G: Clone + PartialEq>(
         })
         .collect();
     let mut live = live_servers;
-    let mut launched = 0;
+    // Where each launch of this plan sits in `decisions`, by its index.
+    let mut launches: Vec<usize> = Vec::new();
     let mut decisions = Vec::with_capacity(order.len());
     for queued in order {
         let found = party_slot(&slots, &queued.game, queued.party.as_deref())
@@ -179,16 +181,17 @@ pub fn plan<J: Clone, S: Clone, G: Clone + PartialEq>(
         let slot = match found {
             Some(slot) => slot,
             None if rules.may_launch && live < rules.max_servers && rules.server_capacity > 0 => {
-                decisions.push(Decision::Launch { game: queued.game.clone(), index: launched });
+                let index = launches.len();
+                launches.push(decisions.len());
+                decisions.push(Decision::Launch { game: queued.game.clone(), index, joins: Vec::new() });
                 slots.push(Slot {
-                    target: Target::New(launched),
+                    target: Target::New(index),
                     game: queued.game.clone(),
                     readiness: Readiness::Starting,
                     taken: 0,
                     capacity: rules.server_capacity,
                     parties: Vec::new(),
                 });
-                launched += 1;
                 live += 1;
                 slots.len() - 1
             }
@@ -208,6 +211,11 @@ pub fn plan<J: Clone, S: Clone, G: Clone + PartialEq>(
             && !slot.parties.contains(party)
         {
             slot.parties.push(party.clone());
+        }
+        if let Target::New(index) = slot.target
+            && let Some(Decision::Launch { joins, .. }) = decisions.get_mut(launches[index])
+        {
+            joins.push(queued.join.clone());
         }
         decisions.push(Decision::Reserve {
             join: queued.join.clone(),
@@ -278,10 +286,10 @@ mod tests {
         assert_eq!(
             decisions,
             [
-                Decision::Launch { game: 0, index: 0 },
+                Decision::Launch { game: 0, index: 0, joins: vec![0, 1] },
                 Decision::Reserve { join: 0, on: new(0), readiness: Readiness::Starting },
                 Decision::Reserve { join: 1, on: new(0), readiness: Readiness::Starting },
-                Decision::Launch { game: 0, index: 1 },
+                Decision::Launch { game: 0, index: 1, joins: vec![2, 3] },
                 Decision::Reserve { join: 2, on: new(1), readiness: Readiness::Starting },
                 Decision::Reserve { join: 3, on: new(1), readiness: Readiness::Starting },
                 Decision::Wait { join: 4, why: WaitReason::AtServerLimit },
@@ -364,7 +372,7 @@ mod tests {
     fn games_never_share_servers() {
         let servers = [server(1, 0, Readiness::Ready, 0, 4)];
         let decisions = plan(&[join(1, 1, 0.0)], &servers, 1, &LIMITS, 0.0);
-        assert_eq!(decisions[0], Decision::Launch { game: 1, index: 0 });
+        assert_eq!(decisions[0], Decision::Launch { game: 1, index: 0, joins: vec![1] });
     }
 
     /// Queued joins, open servers, live servers and rules.
@@ -414,8 +422,18 @@ mod tests {
         for d in decisions {
             match d {
                 Decision::Reserve { on, .. } => *reserved.entry(*on).or_insert(0) += 1,
-                Decision::Launch { game, index } => {
+                Decision::Launch { game, index, joins } => {
                     assert_eq!(*index, launches.len(), "launch indexes count up");
+                    let on_it = decisions
+                        .iter()
+                        .filter(|d| matches!(d, Decision::Reserve { on: Target::New(i), .. } if i == index));
+                    let reserved: Vec<u32> = on_it
+                        .filter_map(|d| match d {
+                            Decision::Reserve { join, .. } => Some(*join),
+                            _ => None,
+                        })
+                        .collect();
+                    assert_eq!(joins, &reserved, "a launch names exactly the joins reserved on it");
                     launches.push(*game);
                 }
                 _ => {}

@@ -69,7 +69,7 @@ fn the_dashboard_charts_the_joins_finds_and_sorts_ids_and_drains_a_server_in_chr
     assert_eq!(report["stats"]["tokens_unclaimed"], "3", "{report}");
     let row = report["server_row"].as_array().cloned().unwrap_or_default();
     assert_eq!(row.first(), Some(&json!(server_id)), "the id exactly as the matchmaker has it: {report}");
-    assert_eq!(row.get(2), Some(&json!("Ready")));
+    assert_eq!(row.get(2), Some(&json!("ready")));
     assert_eq!(row.get(4), Some(&json!("3/4")), "seats taken of capacity: {report}");
 
     // Every session shown, by its exact id; search finds one; a click on the heading sorts.
@@ -84,10 +84,10 @@ fn the_dashboard_charts_the_joins_finds_and_sorts_ids_and_drains_a_server_in_chr
     assert_eq!(report["sorted_desc"], json!(descending), "{report}");
 
     // The drain button drained the server: the page shows it, and so does the matchmaker.
-    assert_ne!(report["after_drain"], "Ready", "{report}");
+    assert_ne!(report["after_drain"], "ready", "{report}");
     // (Its three seats keep it until their tokens end.)
     let phase = mm.servers().first().map(|s| s["phase"].as_str().unwrap_or_default().to_string());
-    assert_eq!(phase.as_deref(), Some("Draining"), "drained");
+    assert_eq!(phase.as_deref(), Some("draining"), "drained");
 
     for shot in ["dashboard.png", "dashboard-drained.png"] {
         assert!(is_png(&out.join(shot), 10_000), "{shot} saved as a PNG screenshot");

@@ -59,7 +59,7 @@ fn a_fleet_is_used_as_it_is_spread_over_and_a_dead_or_draining_server_gets_no_on
         let servers = mm.servers();
         ["fleet-a", "fleet-b"]
             .iter()
-            .all(|id| server(&servers, id).is_some_and(|s| s["phase"] == "Ready"))
+            .all(|id| server(&servers, id).is_some_and(|s| s["phase"] == "ready"))
             .then_some(())
     });
 
@@ -72,7 +72,7 @@ fn a_fleet_is_used_as_it_is_spread_over_and_a_dead_or_draining_server_gets_no_on
     let _ = a.0.wait();
     mm.wait_for(20, "the killed server to be held", |mm| {
         let servers = mm.servers();
-        server(&servers, "fleet-a").is_none_or(|s| s["phase"] != "Ready").then_some(())
+        server(&servers, "fleet-a").is_none_or(|s| s["phase"] != "ready").then_some(())
     });
     assert_eq!(placed_on(&mm), "fleet-b", "no new player goes to the dead server");
     mm.wait_for(20, "the dead server to be forgotten", |mm| server(&mm.servers(), "fleet-a").is_none().then_some(()));
@@ -197,7 +197,7 @@ fn after_a_sigkill_the_restarted_matchmaker_honours_holds_and_expires_the_earlie
             .spawn()
             .expect("the demo server starts"),
     );
-    wait(30, "the fleet server to register", || first.server("fleet-r").filter(|s| s["phase"] == "Ready"));
+    wait(30, "the fleet server to register", || first.server("fleet-r").filter(|s| s["phase"] == "ready"));
     let played = first.join_ready();
     let unused = first.join_ready();
     let mut first = first;

@@ -87,7 +87,7 @@ fn a_server_whose_record_vanishes_is_held_not_killed_and_returns_when_it_reports
     });
     assert_eq!(mm.provider.running().len(), 1, "the game server was not stopped");
     mm.wait_for(20, "the server to report again", |mm| {
-        mm.servers().first().filter(|s| s["phase"] == "Ready").map(|_| ())
+        mm.servers().first().filter(|s| s["phase"] == "ready").map(|_| ())
     });
     let (again, _) = session_server(&mm, &join(&mm));
     assert_eq!(again, server, "it takes players again");

@@ -55,7 +55,7 @@ pub fn servers(
                 "game": server.game.game,
                 "version": server.game.version,
                 "provider": server.provider,
-                "phase": format!("{phase:?}"),
+                "phase": phase.label(),
                 "capacity": seats.capacity,
                 "taken": seats.taken(),
                 "connected": seats.occupied(),

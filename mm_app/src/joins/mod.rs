@@ -4,6 +4,7 @@
 //! what they decide.
 
 pub mod admission;
+mod issuance;
 pub mod machine;
 pub mod pending;
 mod provider_seats;
@@ -103,8 +104,8 @@ impl Plugin for JoinsPlugin {
                     systems::fail_overdue_joins,
                     systems::place_queued_joins,
                     systems::call_for_capacity,
-                    systems::issue_tokens,
-                    systems::complete_grants,
+                    issuance::issue_tokens,
+                    issuance::complete_grants,
                 )
                     .chain()
                     .in_set(MatchmakerSystems::Joins),

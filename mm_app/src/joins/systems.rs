@@ -7,22 +7,18 @@ use std::net::IpAddr;
 use bevy::ecs::system::SystemParam;
 use bevy::prelude::*;
 use bevygap_shared::ServerId;
-use bevygap_shared::protocol::{ErrorCode, JoinError, ReadyPayload};
-use bevygap_shared::records::{ClientGrant, SessionRecord, now_ms};
+use bevygap_shared::protocol::{ErrorCode, JoinError};
 
-use super::machine::{GrantOutcome, Join, JoinPhase, Release, SeatClaim, Step};
+use super::machine::{Join, JoinPhase, Release, SeatClaim, Step};
 use super::settled::AnsweredOrder;
 use super::{FailJoin, JoinUpdates, PendingReady, RequestIndex, Settled};
 use crate::clock::now;
 use crate::game::GameKey;
-use crate::nats_bridge::{GrantStored, GrantWrite, NatsCommand, NatsLinkState};
-use crate::placement::{self, Decision, OpenServer, QueuedJoin, Target};
-use crate::providers::ProviderHandle;
-use crate::servers::{GameServer, ProviderSeats, SeatBook, ServerEndpoints, ServerLauncher, ServerPhase};
-use crate::tokens::mint::{TokenSpec, mint};
+use crate::nats_bridge::{NatsCommand, NatsLinkState};
+use crate::placement::{self, Decision, OpenServer, QueuedJoin, Readiness, Target};
+use crate::servers::{GameServer, SeatBook, ServerLauncher, ServerPhase};
 use crate::tokens::restore::EarlierTokens;
-use crate::tokens::{GameSession, SessionIndex};
-use crate::tokens::{IssuedToken, MatchmakerKeys, TokenEnded, TokenIndex, TokenSettings, TokenState};
+use crate::tokens::{TokenEnded, TokenIndex};
 
 /// Gives back what a failed or re-queued join held: a reserved seat, or its whole token.
 #[derive(SystemParam)]
@@ -33,7 +29,12 @@ pub struct Releases<'w, 's> {
 }
 
 impl Releases<'_, '_> {
-    fn apply(&mut self, step: Step, updates: &mut JoinUpdates) {
+    /// Whether `client_id`'s token is still alive.
+    pub fn holds_token(&self, client_id: u64) -> bool {
+        self.tokens.0.contains_key(&client_id)
+    }
+
+    pub fn apply(&mut self, step: Step, updates: &mut JoinUpdates) {
         updates.push(step.progress);
         match step.release {
             Release::Nothing => {}
@@ -93,13 +94,27 @@ pub fn fail_overdue_joins(
     }
 }
 
+/// The joins not answered yet, as placement reads and changes them.
+type WaitingJoins<'w, 's> = Query<'w, 's, (Entity, &'static mut Join, &'static mut JoinUpdates), Without<Settled>>;
+
+/// The servers, as placement reads them and reserves their seats.
+type PlacementServers<'w, 's> =
+    Query<'w, 's, (Entity, &'static GameServer, &'static ServerPhase, &'static mut SeatBook)>;
+
+/// A server launched by this tick's plan: its seat book is inserted once the plan is applied.
+struct Launched {
+    server: Entity,
+    server_id: ServerId,
+    seats: SeatBook,
+}
+
 /// Runs [`placement::plan`] over the queue and the servers that take players, then applies
 /// its decisions: launch servers, reserve seats, refuse overdue joins.
 pub fn place_queued_joins(
     mut commands: Commands,
-    mut joins: Query<(Entity, &mut Join, &mut JoinUpdates), Without<Settled>>,
+    mut joins: WaitingJoins,
     settled: Query<&Join, With<Settled>>,
-    mut servers: Query<(Entity, &GameServer, &ServerPhase, &mut SeatBook)>,
+    mut servers: PlacementServers,
     mut launcher: ServerLauncher,
     (earlier, time): (Res<EarlierTokens>, Res<Time<Real>>),
     mut failures: MessageWriter<FailJoin>,
@@ -107,8 +122,41 @@ pub fn place_queued_joins(
     if !earlier.placement_may_start() {
         return; // seats of tokens an earlier process issued are not known yet
     }
-    let capacity_wait = launcher.capacity_wait();
-    let queued: Vec<QueuedJoin<Entity, GameKey>> = joins
+    let queued = queued_joins(&joins, launcher.capacity_wait());
+    if queued.is_empty() {
+        return;
+    }
+    let now = now(&time);
+    let open = open_servers(&servers, party_seats(&queued, &joins, &settled));
+    let live = servers.iter().filter(|(.., phase, _)| phase.counts_against_limit()).count();
+    let mut launched: Vec<Launched> = Vec::new();
+    for decision in placement::plan(&queued, &open, live, &launcher.rules(), now) {
+        match decision {
+            Decision::Launch { game, joins: placed, .. } => {
+                let ips: Vec<IpAddr> =
+                    placed.iter().filter_map(|j| joins.get(*j).ok()?.1.client_ip.parse().ok()).collect();
+                let (server, server_id) = launcher.launch(&mut commands, &game, ips, now);
+                launched.push(Launched { server, server_id, seats: SeatBook::new(launcher.capacity()) });
+            }
+            Decision::Reserve { join, on, readiness } => {
+                let Ok((_, mut join, mut updates)) = joins.get_mut(join) else { continue };
+                reserve_seat(&mut join, &mut updates, (on, readiness), (&mut servers, &mut launched), now);
+            }
+            Decision::Wait { .. } => {}
+            Decision::Refuse { join, code } => {
+                failures.write(FailJoin { join, error: code.into() });
+            }
+        }
+    }
+    for Launched { server, seats, .. } in launched {
+        commands.entity(server).insert(seats);
+    }
+}
+
+/// The queued joins as placement sees them; none waits past the capacity wait for a seat no
+/// provider will start.
+fn queued_joins(joins: &WaitingJoins, capacity_wait: f64) -> Vec<QueuedJoin<Entity, GameKey>> {
+    joins
         .iter()
         .filter(|(_, join, _)| join.phase() == JoinPhase::Queued)
         .map(|(entity, join, _)| QueuedJoin {
@@ -118,25 +166,37 @@ pub fn place_queued_joins(
             deadline: join.deadline.min(join.queued_at + capacity_wait),
             party: join.party.as_ref().map(ToString::to_string),
         })
-        .collect();
-    if queued.is_empty() {
-        return;
-    }
-    let now = now(&time);
-    // Where each party has a seat (joins keep theirs until their resume window ends); only
-    // looked up when a queued join belongs to a party.
+        .collect()
+}
+
+/// Where each party has a seat (joins keep theirs until their resume window ends); only
+/// looked up when a queued join belongs to a party.
+fn party_seats(
+    queued: &[QueuedJoin<Entity, GameKey>],
+    joins: &WaitingJoins,
+    settled: &Query<&Join, With<Settled>>,
+) -> HashMap<Entity, Vec<String>> {
     let mut parties: HashMap<Entity, Vec<String>> = HashMap::new();
-    if queued.iter().any(|q| q.party.is_some()) {
-        for join in joins.iter().map(|(_, join, _)| join).chain(&settled) {
-            if let (Some(party), Some(seat)) = (&join.party, join.phase().seat()) {
-                let here = parties.entry(seat.server).or_default();
-                if !here.iter().any(|p| p == party.as_str()) {
-                    here.push(party.to_string());
-                }
+    if queued.iter().all(|q| q.party.is_none()) {
+        return parties;
+    }
+    for join in joins.iter().map(|(_, join, _)| join).chain(settled) {
+        if let (Some(party), Some(seat)) = (&join.party, join.phase().seat()) {
+            let here = parties.entry(seat.server).or_default();
+            if !here.iter().any(|p| p == party.as_str()) {
+                here.push(party.to_string());
             }
         }
     }
-    let open: Vec<OpenServer<Entity, GameKey>> = servers
+    parties
+}
+
+/// The servers that take players, as placement sees them.
+fn open_servers(
+    servers: &PlacementServers,
+    mut parties: HashMap<Entity, Vec<String>>,
+) -> Vec<OpenServer<Entity, GameKey>> {
+    servers
         .iter()
         .filter(|(.., phase, _)| phase.accepts_players())
         .map(|(entity, server, phase, book)| OpenServer {
@@ -147,60 +207,34 @@ pub fn place_queued_joins(
             capacity: book.capacity,
             parties: parties.remove(&entity).unwrap_or_default(),
         })
-        .collect();
-    let live = servers.iter().filter(|(.., phase, _)| phase.counts_against_limit()).count();
-    let decisions = placement::plan(&queued, &open, live, &launcher.rules(), now);
-    // A launch goes out with the addresses of the players placed on it (providers that choose
-    // a location, like Edgegap, start the server near them).
-    let mut player_ips: HashMap<usize, Vec<IpAddr>> = HashMap::new();
-    for decision in &decisions {
-        if let Decision::Reserve { join, on: Target::New(index), .. } = decision
-            && let Ok((_, join, _)) = joins.get(*join)
-            && let Ok(ip) = join.client_ip.parse()
-        {
-            player_ips.entry(*index).or_default().push(ip);
-        }
-    }
-    let mut launched: Vec<(Entity, ServerId, SeatBook)> = Vec::new();
-    for decision in decisions {
-        match decision {
-            Decision::Launch { game, index } => {
-                let ips = player_ips.remove(&index).unwrap_or_default();
-                let (server, server_id) = launcher.launch(&mut commands, &game, ips, now);
-                launched.push((server, server_id, SeatBook::new(launcher.capacity())));
-            }
-            Decision::Reserve { join, on, readiness } => {
-                let Ok((_, mut join, mut updates)) = joins.get_mut(join) else { continue };
-                let client_id = new_client_id();
-                let (server, server_id, reserved) = match on {
-                    Target::Existing(server) => match servers.get_mut(server) {
-                        Ok((_, game_server, _, mut book)) => {
-                            (server, game_server.id.clone(), book.reserve(client_id).is_ok())
-                        }
-                        Err(_) => continue,
-                    },
-                    Target::New(index) => match launched.get_mut(index) {
-                        Some((server, server_id, book)) => {
-                            (*server, server_id.clone(), book.reserve(client_id).is_ok())
-                        }
-                        None => continue,
-                    },
-                };
-                if reserved && let Ok(progress) = join.place(SeatClaim { server, client_id }, readiness) {
-                    crate::observe::join_placed(now - join.queued_at);
-                    join.placed_at = Some(now);
-                    tracing::debug!(request_id = %join.request_id, %server_id, client_id, "seat reserved");
-                    updates.push(progress);
-                }
-            }
-            Decision::Wait { .. } => {}
-            Decision::Refuse { join, code } => {
-                failures.write(FailJoin { join, error: code.into() });
-            }
-        }
-    }
-    for (server, _, book) in launched {
-        commands.entity(server).insert(book);
+        .collect()
+}
+
+/// Reserves a seat for `join` on the server placement chose (one already there, or one
+/// launched by this plan) under a new client id, and moves the join to wait for it.
+fn reserve_seat(
+    join: &mut Join,
+    updates: &mut JoinUpdates,
+    (on, readiness): (Target<Entity>, Readiness),
+    (servers, launched): (&mut PlacementServers, &mut [Launched]),
+    now: f64,
+) {
+    let client_id = new_client_id();
+    let (server, server_id, reserved) = match on {
+        Target::Existing(server) => match servers.get_mut(server) {
+            Ok((_, game_server, _, mut book)) => (server, game_server.id.clone(), book.reserve(client_id).is_ok()),
+            Err(_) => return,
+        },
+        Target::New(index) => match launched.get_mut(index) {
+            Some(new) => (new.server, new.server_id.clone(), new.seats.reserve(client_id).is_ok()),
+            None => return,
+        },
+    };
+    if reserved && let Ok(progress) = join.place(SeatClaim { server, client_id }, readiness) {
+        crate::observe::join_placed(now - join.queued_at);
+        join.placed_at = Some(now);
+        tracing::debug!(request_id = %join.request_id, %server_id, client_id, "seat reserved");
+        updates.push(progress);
     }
 }
 
@@ -244,183 +278,6 @@ pub fn new_client_id() -> u64 {
         let id = rand::random::<u64>() & JSON_SAFE;
         if id != 0 {
             return id;
-        }
-    }
-}
-
-/// Where issued tokens and sessions are kept, what they are signed with, and whose seats
-/// need the provider's confirmation first.
-#[derive(SystemParam)]
-pub struct TokenDesk<'w> {
-    provider: Res<'w, ProviderHandle>,
-    keys: Res<'w, MatchmakerKeys>,
-    settings: Res<'w, TokenSettings>,
-    tokens: ResMut<'w, TokenIndex>,
-    sessions: ResMut<'w, SessionIndex>,
-}
-
-/// Mints tokens for joins whose server is ready, spawns their token and session entities and
-/// asks the bridge to store the grant; the join turns ready only once NATS acknowledges it.
-pub fn issue_tokens(
-    mut commands: Commands,
-    mut joins: Query<(Entity, &mut Join), Without<Settled>>,
-    servers: Query<(&GameServer, &ServerPhase, &ServerEndpoints, Option<&ProviderSeats>)>,
-    mut desk: TokenDesk,
-    mut nats: MessageWriter<NatsCommand>,
-    mut failures: MessageWriter<FailJoin>,
-    time: Res<Time<Real>>,
-) {
-    let now_s = now(&time);
-    for (entity, mut join) in &mut joins {
-        let JoinPhase::WaitingForServer { seat } = join.phase() else { continue };
-        let Ok((server, ServerPhase::Ready, endpoints, provider_seats)) = servers.get(seat.server) else { continue };
-        // A provider that holds each seat itself must have confirmed this one.
-        if desk.provider.0.confirms_seats() && !provider_seats.is_some_and(|seats| seats.may_issue(seat.client_id)) {
-            continue;
-        }
-        let provider_session = provider_seats.and_then(|seats| seats.external_id(seat.client_id)).map(String::from);
-        let Some(server_addr) = endpoints.address(join.transport) else {
-            let message = format!("the server offers no {:?} address", join.transport);
-            failures.write(FailJoin { join: entity, error: JoinError::new(ErrorCode::ServerFailed, message) });
-            continue;
-        };
-        let session_id = format!("s-{:016x}", rand::random::<u64>());
-        let ttl = desk.settings.ttl_secs;
-        let token = mint(&TokenSpec {
-            server_addr,
-            client_id: seat.client_id,
-            keys: &desk.keys.0,
-            expire_secs: ttl,
-            timeout_secs: desk.settings.connection_timeout_secs,
-            session_id: &session_id,
-        });
-        let token = match token {
-            Ok(token) => token,
-            Err(e) => {
-                tracing::error!(request_id = %join.request_id, server_id = %server.id, "cannot mint a token: {e}");
-                failures.write(FailJoin { join: entity, error: ErrorCode::Internal.into() });
-                continue;
-            }
-        };
-        if join.issue_token().is_err() {
-            continue;
-        }
-        let session = commands
-            .spawn((
-                Name::new(format!("session {session_id}")),
-                GameSession {
-                    session_id: session_id.clone(),
-                    server: seat.server,
-                    server_id: server.id.clone(),
-                    game: server.game.clone(),
-                    clients: vec![seat.client_id],
-                    created_at: now_s,
-                },
-            ))
-            .id();
-        desk.sessions.0.insert(session_id.clone(), session);
-        let token_entity = commands
-            .spawn((
-                Name::new(format!("token {}", seat.client_id)),
-                IssuedToken {
-                    client_id: seat.client_id,
-                    server: seat.server,
-                    server_id: server.id.clone(),
-                    session,
-                    request_id: Some(join.request_id.to_string()),
-                    issued_at: now_s,
-                    expires_at: now_s + f64::from(ttl),
-                },
-                TokenState::Unclaimed,
-            ))
-            .id();
-        desk.tokens.0.insert(seat.client_id, token_entity);
-        tracing::debug!(
-            request_id = %join.request_id,
-            server_id = %server.id,
-            client_id = seat.client_id,
-            %session_id,
-            "token issued"
-        );
-        let issued_ms = now_ms();
-        nats.write(NatsCommand::StoreGrant(Box::new(GrantWrite {
-            join: entity,
-            grant: ClientGrant {
-                client_id: seat.client_id,
-                server_id: server.id.clone(),
-                session_id: session_id.clone(),
-                game: server.game.game.clone(),
-                version: server.game.version.clone(),
-                issued_at_ms: issued_ms,
-                token_expires_at_ms: issued_ms + u64::from(ttl) * 1000,
-            },
-            session: SessionRecord {
-                session_id: session_id.clone(),
-                server_id: server.id.clone(),
-                game: server.game.game.clone(),
-                version: server.game.version.clone(),
-                client_ids: vec![seat.client_id],
-                created_at_ms: issued_ms,
-                provider_session,
-                request_id: Some(join.request_id.to_string()),
-            },
-        })));
-        commands.entity(entity).insert(PendingReady(ReadyPayload {
-            connect_token: token,
-            transport: join.transport,
-            addresses: endpoints.addresses.clone(),
-            cert_digest: endpoints.digest(),
-            request_id: join.request_id.to_string(),
-            session_id,
-            token_expires_in_secs: ttl,
-        }));
-    }
-}
-
-/// A stored grant turns the join ready; a failed one fails it. A grant that lands after its
-/// join ended is deleted again, so no orphan grant stays in NATS.
-pub fn complete_grants(
-    mut commands: Commands,
-    mut stored: MessageReader<GrantStored>,
-    mut joins: Query<(&mut Join, &mut JoinUpdates, Option<&PendingReady>)>,
-    mut releases: Releases,
-    mut nats: MessageWriter<NatsCommand>,
-    time: Res<Time<Real>>,
-) {
-    let now = now(&time);
-    for GrantStored { join: entity, server_id, client_id, result } in stored.read() {
-        if let Err(e) = result {
-            tracing::warn!(%server_id, "cannot store a client grant: {e}");
-        }
-        let token_alive = releases.tokens.0.contains_key(client_id);
-        let outcome = match joins.get_mut(*entity) {
-            Ok((mut join, _, Some(ready))) => join.grant_stored(result.is_ok(), token_alive, ready.0.clone(), now),
-            _ => GrantOutcome::Orphan,
-        };
-        match outcome {
-            GrantOutcome::Ready(progress) => {
-                if let Ok((join, mut updates, _)) = joins.get_mut(*entity) {
-                    tracing::info!(request_id = %join.request_id, %server_id, client_id, "join ready");
-                    updates.push(progress);
-                }
-                commands.entity(*entity).remove::<PendingReady>();
-            }
-            GrantOutcome::Failed(step) => {
-                if let Ok((_, mut updates, _)) = joins.get_mut(*entity) {
-                    releases.apply(step, &mut updates);
-                }
-                commands.entity(*entity).remove::<PendingReady>();
-                if result.is_ok() {
-                    nats.write(NatsCommand::DeleteGrant { server_id: server_id.clone(), client_id: *client_id });
-                }
-            }
-            GrantOutcome::Orphan => {
-                // The join or its token ended while the write was in flight: any delete issued
-                // then may have landed first, so delete again now that the put is done.
-                if result.is_ok() {
-                    nats.write(NatsCommand::DeleteGrant { server_id: server_id.clone(), client_id: *client_id });
-                }
-            }
         }
     }
 }

@@ -118,42 +118,7 @@ pub async fn hold_lease(
     hold: Arc<LeaseHold>,
     acquired: impl FnOnce() + Send + 'static,
 ) {
-    let mut watch = StandbyWatch::default();
-    let (mut revision, mut valid_until) = loop {
-        refresh_view(&store, &me, &hold, &terms).await;
-        let sent = Instant::now();
-        let taken = match store.entry(OWNER_KEY).await {
-            Ok(entry) => {
-                let seen = entry.map(|e| (e.revision, e.operation == async_nats::jetstream::kv::Operation::Put));
-                match watch.judge(seen, sent, terms.ttl) {
-                    Acquire::Create => store
-                        .create(OWNER_KEY, me.as_str().to_string().into())
-                        .await
-                        .map_err(|e| (e.kind() != CreateErrorKind::AlreadyExists).then(|| e.to_string())),
-                    Acquire::TakeOver { revision } => {
-                        tracing::info!(revision, "the namespace lease was not renewed for its whole life; taking it");
-                        store
-                            .update(OWNER_KEY, me.as_str().to_string().into(), revision)
-                            .await
-                            .map_err(|e| (e.kind() != UpdateErrorKind::WrongLastRevision).then(|| e.to_string()))
-                    }
-                    Acquire::Wait => Err(None),
-                }
-            }
-            Err(e) => Err(Some(e.to_string())),
-        };
-        match taken {
-            Ok(revision) => {
-                let valid_until = terms.valid_until(sent);
-                hold.hold(revision, valid_until);
-                tracing::info!(replica = %me, revision, "this replica owns the namespace now");
-                break (revision, valid_until);
-            }
-            Err(Some(e)) => tracing::warn!("cannot try to take the namespace lease: {e}"),
-            Err(None) => {}
-        }
-        tokio::time::sleep(terms.acquire_every()).await;
-    };
+    let (mut revision, mut valid_until) = acquire(&store, &me, &terms, &hold).await;
     refresh_view(&store, &me, &hold, &terms).await;
     acquired();
     loop {
@@ -162,25 +127,7 @@ pub async fn hold_lease(
             return; // released on shutdown
         }
         let sent = Instant::now();
-        let update = store.update(OWNER_KEY, me.as_str().to_string().into(), revision);
-        let renewal = match tokio::time::timeout(terms.renew_every, update).await {
-            Ok(Ok(revision)) => Renewal::Renewed { revision },
-            Ok(Err(e)) if e.kind() == UpdateErrorKind::WrongLastRevision => {
-                match own_late_renewal(&store, &me, revision).await {
-                    // An earlier renewal that timed out here landed after all: carry on from it.
-                    Some(landed) => {
-                        revision = landed;
-                        Renewal::Failed
-                    }
-                    None => Renewal::Refused,
-                }
-            }
-            Ok(Err(e)) => {
-                tracing::warn!("cannot renew the namespace lease: {e}");
-                Renewal::Failed
-            }
-            Err(_) => Renewal::Failed,
-        };
+        let renewal = renew(&store, &me, &terms, &mut revision).await;
         let was_acting = hold.acting();
         match after_renewal(&terms, revision, valid_until, sent, renewal) {
             LeaseStep::Hold { revision: held, valid_until: until } => {
@@ -201,6 +148,78 @@ pub async fn hold_lease(
             }
         }
         refresh_view(&store, &me, &hold, &terms).await;
+    }
+}
+
+/// Waits as a standby until the lease is free or lapsed, takes it, and returns its revision
+/// and how long it may be trusted.
+async fn acquire(store: &Store, me: &ReplicaName, terms: &LeaseTerms, hold: &LeaseHold) -> (u64, Instant) {
+    let mut watch = StandbyWatch::default();
+    loop {
+        refresh_view(store, me, hold, terms).await;
+        let sent = Instant::now();
+        match try_take(store, me, terms, &mut watch, sent).await {
+            Ok(revision) => {
+                let valid_until = terms.valid_until(sent);
+                hold.hold(revision, valid_until);
+                tracing::info!(replica = %me, revision, "this replica owns the namespace now");
+                return (revision, valid_until);
+            }
+            Err(Some(e)) => tracing::warn!("cannot try to take the namespace lease: {e}"),
+            Err(None) => {}
+        }
+        tokio::time::sleep(terms.acquire_every()).await;
+    }
+}
+
+/// One try at the `owner` key: create it when absent, take it over once its holder let it
+/// lapse for a whole life, else wait. `Err(None)`: not this time; `Err(Some)`: NATS failed.
+async fn try_take(
+    store: &Store,
+    me: &ReplicaName,
+    terms: &LeaseTerms,
+    watch: &mut StandbyWatch,
+    sent: Instant,
+) -> Result<u64, Option<String>> {
+    let entry = store.entry(OWNER_KEY).await.map_err(|e| Some(e.to_string()))?;
+    let seen = entry.map(|e| (e.revision, e.operation == async_nats::jetstream::kv::Operation::Put));
+    match watch.judge(seen, sent, terms.ttl) {
+        Acquire::Create => store
+            .create(OWNER_KEY, me.as_str().to_string().into())
+            .await
+            .map_err(|e| (e.kind() != CreateErrorKind::AlreadyExists).then(|| e.to_string())),
+        Acquire::TakeOver { revision } => {
+            tracing::info!(revision, "the namespace lease was not renewed for its whole life; taking it");
+            store
+                .update(OWNER_KEY, me.as_str().to_string().into(), revision)
+                .await
+                .map_err(|e| (e.kind() != UpdateErrorKind::WrongLastRevision).then(|| e.to_string()))
+        }
+        Acquire::Wait => Err(None),
+    }
+}
+
+/// One renewal at `revision`, bounded by the renewal interval. A refusal is checked first: an
+/// earlier renewal that timed out here may have landed after all, and then `revision` moves
+/// on to it.
+async fn renew(store: &Store, me: &ReplicaName, terms: &LeaseTerms, revision: &mut u64) -> Renewal {
+    let update = store.update(OWNER_KEY, me.as_str().to_string().into(), *revision);
+    match tokio::time::timeout(terms.renew_every, update).await {
+        Ok(Ok(revision)) => Renewal::Renewed { revision },
+        Ok(Err(e)) if e.kind() == UpdateErrorKind::WrongLastRevision => {
+            match own_late_renewal(store, me, *revision).await {
+                Some(landed) => {
+                    *revision = landed;
+                    Renewal::Failed
+                }
+                None => Renewal::Refused,
+            }
+        }
+        Ok(Err(e)) => {
+            tracing::warn!("cannot renew the namespace lease: {e}");
+            Renewal::Failed
+        }
+        Err(_) => Renewal::Failed,
     }
 }
 

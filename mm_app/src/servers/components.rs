@@ -8,7 +8,10 @@ use super::phase::LossReason;
 use crate::game::GameKey;
 
 /// A game server the matchmaker started or adopted from NATS: who it is and what it runs.
+/// Launched and adopted servers alike have endpoints (empty until the record names them),
+/// an emptiness clock and a last-heard time (none until the first report).
 #[derive(Component, Debug, Clone, Reflect)]
+#[require(ServerEndpoints, EmptySince, LastHeard)]
 #[reflect(Component)]
 #[type_path = "bevygap"]
 pub struct GameServer {

@@ -66,9 +66,7 @@ impl ServerLauncher<'_> {
             GameServer { id: id.clone(), game: game.clone(), provider: self.provider.0.name().into() },
             ServerPhase::Starting { since: now },
             SeatBook::new(capacity),
-            ServerEndpoints::default(),
             EmptySince(Some(now)),
-            LastHeard::default(),
         ));
         if self.provider.0.confirms_seats() {
             entity.insert(ProviderSeats::default());

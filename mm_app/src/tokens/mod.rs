@@ -2,6 +2,7 @@
 //! and ends when the player leaves, when it expires unclaimed, or when its server is lost.
 //! Tokens an earlier matchmaker process issued are taken over at start-up ([`restore`]).
 
+pub mod issuer;
 mod lifecycle;
 pub mod mint;
 pub mod restore;

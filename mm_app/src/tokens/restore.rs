@@ -9,22 +9,22 @@
 //! No join is placed before the start-up read arrives, so none takes a seat an earlier token
 //! holds.
 //!
-//! Every grant found is taken for an earlier process's: one matchmaker per namespace (several
-//! replicas sharing one namespace need the ownership the replicas work brings).
+//! Every grant found is taken for an earlier owner's: one replica owns the namespace at a time
+//! (see `ownership`), and a new owner reads them as a restarted matchmaker does.
 
 use std::collections::HashMap;
 
 use bevy::prelude::*;
 use bevygap_shared::records::{ClientGrant, SessionRecord, now_ms};
 
-use super::{IssuedToken, TokenIndex, TokenState};
+use super::issuer::{SessionSpec, TokenIssuer};
+use super::{IssuedToken, TokenState};
 use crate::clock::now;
 use crate::game::GameKey;
 use crate::nats_bridge::{NatsCommand, TakenOver};
 use crate::servers::ServerSettings;
 use crate::servers::seats::Seat;
 use crate::servers::{ProviderSeats, SeatBook, ServerIndex};
-use crate::tokens::{GameSession, SessionIndex};
 
 /// Grants found at start-up, waiting for their servers.
 #[derive(Resource, Debug, Default)]
@@ -88,10 +88,7 @@ pub fn receive_earlier_tokens(
 /// Where restored tokens and sessions go.
 #[derive(bevy::ecs::system::SystemParam)]
 pub struct TokenBooks<'w, 's> {
-    commands: Commands<'w, 's>,
-    tokens: ResMut<'w, TokenIndex>,
-    sessions: ResMut<'w, SessionIndex>,
-    session_rows: Query<'w, 's, &'static mut GameSession>,
+    issuer: TokenIssuer<'w, 's>,
     provider_seats: Query<'w, 's, &'static mut ProviderSeats>,
     nats: MessageWriter<'w, NatsCommand>,
 }
@@ -121,7 +118,7 @@ pub fn restore_earlier_tokens(
                 books.nats.write(NatsCommand::DeleteGrant { server_id: grant.server_id, client_id: grant.client_id });
             }
             // Already held (this process issued it after the read, or took it over before).
-            Restore::Hold { .. } if books.tokens.0.contains_key(&grant.client_id) => {}
+            Restore::Hold { .. } if books.issuer.holds(grant.client_id) => {}
             Restore::Hold { expires_in } => {
                 // A server adopted this tick has its seat book from the next one.
                 let Some((server, mut book)) = server.and_then(|s| Some((s, seats.get_mut(s).ok()?))) else {
@@ -144,7 +141,7 @@ pub fn restore_earlier_tokens(
     if earlier.grants.is_empty() {
         // Every grant is settled: sessions left without any player are over.
         for (session_id, _) in std::mem::take(&mut earlier.sessions) {
-            if !books.sessions.0.contains_key(&session_id) {
+            if !books.issuer.has_session(&session_id) {
                 books.nats.write(NatsCommand::DeleteSession { session_id });
             }
         }
@@ -162,57 +159,29 @@ fn hold(
     now: f64,
     expires_in: f64,
 ) {
-    let session = match books.sessions.0.get(&grant.session_id).copied() {
-        Some(session) => {
-            if let Ok(mut row) = books.session_rows.get_mut(session)
-                && !row.clients.contains(&grant.client_id)
-            {
-                row.clients.push(grant.client_id);
-            }
-            session
-        }
-        None => {
-            let created_at = records
-                .get(&grant.session_id)
-                .map_or(now, |r| now - (now_ms().saturating_sub(r.created_at_ms) as f64 / 1000.0));
-            let session = books
-                .commands
-                .spawn((
-                    Name::new(format!("session {}", grant.session_id)),
-                    GameSession {
-                        session_id: grant.session_id.clone(),
-                        server,
-                        server_id: grant.server_id.clone(),
-                        game: GameKey { game: grant.game.clone(), version: grant.version.clone() },
-                        clients: vec![grant.client_id],
-                        created_at,
-                    },
-                ))
-                .id();
-            books.sessions.0.insert(grant.session_id.clone(), session);
-            session
-        }
+    let record = records.get(&grant.session_id);
+    let created_at = record.map_or(now, |r| now - (now_ms().saturating_sub(r.created_at_ms) as f64 / 1000.0));
+    let spec = SessionSpec {
+        session_id: grant.session_id.clone(),
+        server,
+        server_id: grant.server_id.clone(),
+        game: GameKey { game: grant.game.clone(), version: grant.version.clone() },
+        created_at,
     };
-    let token = books
-        .commands
-        .spawn((
-            Name::new(format!("token {}", grant.client_id)),
-            IssuedToken {
-                client_id: grant.client_id,
-                server,
-                server_id: grant.server_id.clone(),
-                session,
-                request_id: None,
-                issued_at: now + expires_in
-                    - grant.token_expires_at_ms.saturating_sub(grant.issued_at_ms) as f64 / 1000.0,
-                expires_at: now + expires_in,
-            },
-            state,
-        ))
-        .id();
-    books.tokens.0.insert(grant.client_id, token);
+    let session = books.issuer.session(spec, grant.client_id);
+    let lifetime = grant.token_expires_at_ms.saturating_sub(grant.issued_at_ms) as f64 / 1000.0;
+    let token = IssuedToken {
+        client_id: grant.client_id,
+        server,
+        server_id: grant.server_id.clone(),
+        session,
+        request_id: None,
+        issued_at: now + expires_in - lifetime,
+        expires_at: now + expires_in,
+    };
+    books.issuer.hold(token, state);
     // A seat the provider holds too (an Edgegap session) is given back by its id when freed.
-    let held_at_provider = records.get(&grant.session_id).and_then(|r| r.provider_session.clone());
+    let held_at_provider = record.and_then(|r| r.provider_session.clone());
     if let (Some(external_id), Ok(mut seats)) = (held_at_provider, books.provider_seats.get_mut(server)) {
         seats.adopt_confirmed(grant.client_id, external_id);
     }
