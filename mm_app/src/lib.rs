@@ -85,4 +85,5 @@ pub mod telemetry;
 // L4 composition
 pub mod app;
 pub mod config;
+#[cfg(any(test, feature = "harness"))]
 pub mod harness;

@@ -1,11 +1,11 @@
 //! The seam between the matchmaker and NATS. Systems never call NATS: they write
 //! [`NatsCommand`] messages, and read what NATS reported as one Message per fact
 //! ([`ServerReported`], [`PlayerGone`], [`TakenOver`]…, delivered in order: see [`reports`]).
-//! Behind the
-//! seam sits either [`NatsBridgePlugin`] (real JetStream KV, watched and written on the tokio
-//! runtime) or [`MemoryNatsPlugin`] (an in-memory stand-in for tests that step an App with no
-//! nats-server).
+//! Behind the seam sits either [`NatsBridgePlugin`] (real JetStream KV, watched and written on
+//! the tokio runtime) or `MemoryNatsPlugin` (feature `harness`: an in-memory stand-in for tests
+//! that step an App with no nats-server).
 
+#[cfg(any(test, feature = "harness"))]
 mod memory;
 mod real;
 pub mod reports;
@@ -20,6 +20,7 @@ use bevygap_shared::records::{ClientGrant, RequestRecord, ServerCommand, Session
 
 use crate::game::GameKey;
 
+#[cfg(any(test, feature = "harness"))]
 pub use memory::{MemoryNats, MemoryNatsPlugin};
 pub use real::{Nats, NatsBridgePlugin};
 pub use reports::{

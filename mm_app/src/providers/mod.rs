@@ -1,9 +1,10 @@
 //! The seam between the matchmaker and whatever starts game servers. Request, session and
 //! server logic talk only to [`ServerProvider`]: `local` (child processes), `fleet` (servers
 //! started elsewhere that register themselves), `edgegap` (deployments on Edgegap's cloud) and
-//! the test [`FakeProvider`].
+//! the test `FakeProvider` (feature `harness`).
 
 pub mod edgegap;
+#[cfg(any(test, feature = "harness"))]
 mod fake;
 mod fleet;
 mod local;
@@ -15,6 +16,7 @@ use bevygap_shared::naming::ServerId;
 use bevygap_shared::protocol::{GameName, GameVersion};
 
 pub use edgegap::{EdgegapProvider, EdgegapProviderConfig};
+#[cfg(any(test, feature = "harness"))]
 pub use fake::{FakeProvider, FakeProviderLog};
 pub use fleet::FleetProvider;
 pub use local::{LocalProvider, LocalProviderConfig, SERVER_NATS_PREFIX, child_env};
@@ -86,6 +88,7 @@ pub enum ProviderError {
         source: Arc<std::io::Error>,
     },
     /// A test's [`FakeProvider`] was told to fail.
+    #[cfg(any(test, feature = "harness"))]
     #[error("refused by the fake provider")]
     Refused,
     /// The private key file for game servers could not be written.
