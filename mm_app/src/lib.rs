@@ -5,45 +5,70 @@
 //!
 //! # How a join flows
 //!
-//! 1. **Request.** A player POSTs `matchmaker.join+watch` to the public endpoint. The front
-//!    ([`endpoints`], `front.rs`) applies policy (rate, body size, allow-list) and hands typed
-//!    params ([`endpoints::params`]) to the [`endpoints::JoinDesk`] with a channel for the
-//!    answers (other methods go to bevy_remote's channel).
-//! 2. **Admission.** `endpoints/join_methods.rs` takes the desk's calls once per tick, counts
+//! 1. **Request.** A player POSTs `matchmaker.join+watch` to the public endpoint. The HTTP front
+//!    ([`endpoints`], `front.rs`) lets it through its [`endpoints::gatekeeper`] (rate, body size,
+//!    methods, CORS), parses typed params ([`calls::params`]) and hands a typed
+//!    [`calls::Call`] to the [`calls::CallRouter`]: join calls go to the [`calls::JoinDesk`]
+//!    with a channel for the answers, other methods to bevy_remote; on a standby replica the
+//!    router forwards the call to the owner instead ([`ownership`], the only place a call is
+//!    serialised).
+//! 2. **Admission.** `calls/join_methods.rs` takes the desk's calls once per tick, counts
 //!    waiting joins once for the batch, and asks the pure check [`joins::admission::admit`]:
-//!    unknown game, caps, or a retry that resumes an earlier join. An admitted request becomes
-//!    a [`joins::Join`] entity, `Queued`, followed by its stream ([`endpoints::JoinWatchers`]);
-//!    every later message is pushed to the stream when the join publishes it.
+//!    unknown game, caps ([`joins::JoinSettings`]), or a retry that resumes an earlier join. An
+//!    admitted request becomes a [`joins::Join`] entity, `Queued`, followed by its stream
+//!    ([`calls::JoinWatchers`]); every later message is pushed to the stream when the join
+//!    publishes it.
 //! 3. **Placement.** [`placement::plan`] (pure) picks a seat for each queued join, oldest
-//!    first: a ready server, else a starting one, else a launch through the provider
-//!    ([`providers`], `ServerProvider`), under the server limit. The system applying it is in
-//!    `joins/systems.rs`; the join moves to `WaitingForServer` ([`joins::machine`]).
+//!    first: a ready server, else a starting one, else a launch (naming the joins it is for)
+//!    through the provider ([`providers`], `ServerProvider`), under the server limit.
+//!    `joins/systems.rs` applies it with the [`servers::ServerLauncher`]; the join moves to
+//!    `WaitingForServer` ([`joins::machine`]).
 //! 4. **Server ready.** The game server writes its NATS record; the bridge ([`nats_bridge`])
-//!    turns it into a `NatsEvent`, and [`servers::phase`] moves the server to `Ready`
-//!    (`servers/lifecycle.rs` applies it).
-//! 5. **Token.** `joins/systems.rs` mints a Lightyear ConnectToken ([`tokens::mint`]), spawns
-//!    the [`tokens::IssuedToken`] and [`sessions::GameSession`], and asks the bridge to store
-//!    the client grant: the join is `IssuingToken`.
-//! 6. **Ready.** When NATS acknowledges the grant the join turns `Ready` and the stream sends
-//!    the token; the game server admits the client because it can read the grant.
+//!    reports it as a [`nats_bridge::ServerReported`] Message, and [`servers::phase`] moves the
+//!    server to `Ready` (`servers/lifecycle.rs` applies it).
+//! 5. **Token.** `joins/issuance.rs` mints a Lightyear ConnectToken and spawns the
+//!    [`tokens::IssuedToken`] and [`tokens::GameSession`] through the
+//!    [`tokens::issuer::TokenIssuer`], and asks the bridge to store the client grant: the join
+//!    is `IssuingToken`.
+//! 6. **Ready.** When NATS acknowledges the grant ([`nats_bridge::GrantStored`]) the join turns
+//!    `Ready` and the stream sends the token; the game server admits the client because it can
+//!    read the grant.
 //! 7. **Seats freed.** The game server reports the player (`players` bucket); leaving, or the
 //!    token expiring unclaimed, ends the token and frees the seat (`tokens/lifecycle.rs`).
 //! 8. **Scale to zero.** A server empty past the grace period is stopped
 //!    (`servers/lifecycle.rs`); a lost server's waiting joins are placed again.
 //!
-//! Every step runs in one of the ordered [`schedule::MatchmakerSystems`] sets of one tick.
+//! Every step runs in one of the ordered [`schedule::MatchmakerSystems`] sets of one tick,
+//! and only on the replica that owns the namespace ([`fence::acting`]).
 //!
-//! # Plugins
+//! # Layers
+//!
+//! A module imports only from its own layer or below, and talks upward only through Messages
+//! (`tests/layering.rs` ranks every module and fails on an upward import):
+//! - **L0 vocabulary**, pure decisions and types: [`clock`], [`game`], [`observe`], [`wake`],
+//!   [`schedule`], [`placement`].
+//! - **L1 seams**: [`fence`] (the lease as the systems see it), [`nats_bridge`], [`providers`].
+//! - **L2 domain**, each on the one before: [`servers`] → [`tokens`] (sessions included) →
+//!   [`joins`].
+//! - **L3 edges**: [`telemetry`], [`calls`] (below every transport and the relay),
+//!   [`ownership`] (the lease and the relay between replicas), [`endpoints`] (the HTTP front).
+//! - **L4 composition**: [`config`], [`app`], `harness` (feature `harness`), and `main.rs`.
+//!
+//! # Plugins and their settings
 //!
 //! Each concern is a plugin that declares the plugins it builds on:
-//! [`endpoints::EndpointsPlugin`] → [`joins::JoinsPlugin`] → [`tokens::TokensPlugin`] →
-//! [`servers::ServersPlugin`] and [`sessions::SessionsPlugin`]. The two seams are chosen by the
-//! app: a provider ([`providers::ProviderPlugin`] with the local provider, or a
-//! [`providers::FakeProvider`]) and a NATS bridge ([`nats_bridge::NatsBridgePlugin`], or the
-//! in-memory [`nats_bridge::MemoryNatsPlugin`]). So a test can step the whole join flow with
-//! no nats-server and no processes:
+//! [`endpoints::HttpFrontPlugin`] → [`calls::CallsPlugin`] → [`joins::JoinsPlugin`] →
+//! [`tokens::TokensPlugin`] → [`servers::ServersPlugin`]. Each owns a small settings resource
+//! with defaults ([`servers::ServerSettings`], [`tokens::TokenSettings`],
+//! [`joins::JoinSettings`], [`endpoints::FrontSettings`], [`game::GameCatalog`]); the command
+//! line is only composition ([`config`]). The two seams are chosen by the app: a provider
+//! ([`providers::ProviderPlugin`] with the local, fleet or Edgegap provider, or the test
+//! `FakeProvider`) and a NATS bridge ([`nats_bridge::NatsBridgePlugin`], or the in-memory
+//! `MemoryNatsPlugin`; both test stand-ins come with the `harness` feature). So a test can
+//! step the whole join flow with no nats-server and no processes:
 //!
 //! ```
+//! # #[cfg(feature = "harness")] {
 //! use std::sync::Arc;
 //! use bevy::prelude::*;
 //! use bevygap_matchmaker::joins::JoinsPlugin;
@@ -60,6 +85,8 @@
 //! app.finish();
 //! app.cleanup();
 //! app.update();
+//! assert_eq!(app.world().resource::<ServerSettings>().capacity, 4);
+//! # }
 //! ```
 
 // L0 vocabulary
