@@ -226,16 +226,16 @@ pub fn cancel(
 }
 
 /// The streams of one join, with what it published.
-type Followed = (&'static JoinUpdates, &'static mut JoinWatchers);
+type WatchedJoin = (&'static JoinUpdates, &'static mut JoinWatchers);
 
 /// Sends each stream the messages its join published since it was last sent some, and lets
 /// go of streams that are done. Only waiting joins are looked at for changes, and the ones
 /// answered this tick (announced by [`JoinAnswered`]); answered joins kept for retries never
 /// change again, and there are many of them.
 pub fn publish_join_progress(
-    mut waiting: Query<Followed, (Changed<JoinUpdates>, Without<Settled>)>,
+    mut waiting: Query<WatchedJoin, (Changed<JoinUpdates>, Without<Settled>)>,
     mut answered: MessageReader<JoinAnswered>,
-    mut settled: Query<Followed, With<Settled>>,
+    mut settled: Query<WatchedJoin, With<Settled>>,
 ) {
     for (updates, mut watchers) in &mut waiting {
         watchers.0.retain_mut(|watcher| watcher.catch_up(updates));

@@ -7,7 +7,7 @@ pub mod admission;
 mod issuance;
 pub mod machine;
 pub mod pending;
-mod provider_seats;
+mod seat_sync;
 pub mod settings;
 pub mod settled;
 mod systems;
@@ -100,7 +100,7 @@ impl Plugin for JoinsPlugin {
                     pending::restore_pending_joins,
                     pending::record_new_joins,
                     systems::replace_lost_servers,
-                    provider_seats::fail_refused_seats,
+                    seat_sync::fail_refused_seats,
                     systems::fail_overdue_joins,
                     systems::place_queued_joins,
                     systems::call_for_capacity,
@@ -124,6 +124,6 @@ impl Plugin for JoinsPlugin {
                     .in_set(MatchmakerSystems::Finish),
             )
             // After `Finish`: seats freed this tick are given back this tick.
-            .add_systems(Update, provider_seats::sync_provider_seats.in_set(MatchmakerSystems::Cleanup));
+            .add_systems(Update, seat_sync::sync_provider_seats.in_set(MatchmakerSystems::Cleanup));
     }
 }

@@ -218,7 +218,7 @@ fn delete_session(shared: &Shared, session_id: &str, mut nap: impl FnMut(Duratio
 }
 
 /// How following a session ended.
-enum Followed {
+enum SessionEnd {
     Confirmed,
     Refused(String),
     Freed,
@@ -252,7 +252,7 @@ impl SeatWorker {
         let Some(request_id) = self.deployment() else { return self.shared.seats.remove(&self.key) };
         let Some(session_id) = self.create(&seat, &request_id) else { return self.shared.seats.remove(&self.key) };
         match self.follow(&session_id, &request_id) {
-            Followed::Confirmed => {
+            SessionEnd::Confirmed => {
                 self.events.send(ProviderEvent::SeatConfirmed {
                     server_id: self.key.0.clone(),
                     client_id: self.key.1,
@@ -262,8 +262,8 @@ impl SeatWorker {
                     self.nap(Duration::from_secs(60));
                 }
             }
-            Followed::Refused(detail) => self.refuse(ProviderError::SessionRefused(detail)),
-            Followed::Freed => {}
+            SessionEnd::Refused(detail) => self.refuse(ProviderError::SessionRefused(detail)),
+            SessionEnd::Freed => {}
         }
         if !delete_session(&self.shared, &session_id, |delay| self.nap(delay)) {
             tracing::error!(
@@ -341,23 +341,23 @@ impl SeatWorker {
 
     /// Reads the session with backoff until it is ready (linked to `request_id`, also for a
     /// server an earlier process started), refused, or the seat is freed.
-    fn follow(&self, session_id: &str, request_id: &str) -> Followed {
+    fn follow(&self, session_id: &str, request_id: &str) -> SessionEnd {
         let timing = &self.shared.config.timing;
         let mut attempt = 0;
         loop {
             self.nap(timing.status.delay(attempt));
             attempt = attempt.saturating_add(1);
             if self.freed() {
-                return Followed::Freed;
+                return SessionEnd::Freed;
             }
             match self.shared.client.get_session(session_id) {
                 Ok(session) => match judge_session(&session, Some(request_id)) {
                     SessionVerdict::Waiting => {}
-                    SessionVerdict::Ready => return Followed::Confirmed,
-                    SessionVerdict::Refused(detail) => return Followed::Refused(detail),
+                    SessionVerdict::Ready => return SessionEnd::Confirmed,
+                    SessionVerdict::Refused(detail) => return SessionEnd::Refused(detail),
                 },
                 Err(e) if policy::status_error_means_gone(&e) => {
-                    return Followed::Refused(format!("Edgegap no longer knows session {session_id}: {e}"));
+                    return SessionEnd::Refused(format!("Edgegap no longer knows session {session_id}: {e}"));
                 }
                 Err(e) => tracing::debug!(session_id, "session read failed, reading again later: {e}"),
             }

@@ -63,7 +63,7 @@ pub fn find_tagged(shared: &Shared, tag: &str) -> Result<Option<String>, Edgegap
 }
 
 /// How following a deployment ended.
-enum Followed {
+enum DeploymentEnd {
     /// The matchmaker (or shutdown) asked for it to stop.
     StopRequested,
     /// It failed (ERROR) and must still be stopped.
@@ -245,18 +245,18 @@ impl Worker {
         self.table().set_stage(&id, Stage::Deploying);
         self.send(ProviderEvent::Launched { server_id: id.clone() });
         match self.follow(&request_id) {
-            Followed::StopRequested => {
+            DeploymentEnd::StopRequested => {
                 let detail = self.stop(&request_id);
                 self.exited(detail);
             }
-            Followed::Failed(detail) => {
+            DeploymentEnd::Failed(detail) => {
                 // Players are re-placed at once; the failed deployment is cleaned up after.
                 tracing::warn!(server_id = %id, "{detail}");
                 self.send(ProviderEvent::Exited { server_id: id.clone(), detail });
                 self.stop(&request_id);
                 self.table().remove(&id);
             }
-            Followed::Ended(detail) => {
+            DeploymentEnd::Ended(detail) => {
                 self.release_sessions(&request_id);
                 self.exited(detail);
             }
@@ -316,13 +316,13 @@ impl Worker {
 
     /// Reads the deployment's status with exponential backoff until it is ready, then at the
     /// watch interval, until it fails, ends or is asked to stop.
-    fn follow(&self, request_id: &str) -> Followed {
+    fn follow(&self, request_id: &str) -> DeploymentEnd {
         let timing = &self.shared.config.timing;
         let (mut attempt, mut ready) = (0, false);
         loop {
             let delay = if ready { timing.watch_interval } else { timing.status.delay(attempt) };
             if self.wait_unless_stopped(delay) {
-                return Followed::StopRequested;
+                return DeploymentEnd::StopRequested;
             }
             attempt = attempt.saturating_add(1);
             match self.client().deployment_status(request_id) {
@@ -334,11 +334,11 @@ impl Worker {
                         tracing::info!(server_id = %self.server_id, request_id, "Edgegap deployment ready");
                     }
                     StatusVerdict::Ready => {}
-                    StatusVerdict::Failed(detail) => return Followed::Failed(detail),
-                    StatusVerdict::Ended(detail) => return Followed::Ended(detail),
+                    StatusVerdict::Failed(detail) => return DeploymentEnd::Failed(detail),
+                    StatusVerdict::Ended(detail) => return DeploymentEnd::Ended(detail),
                 },
                 Err(e) if policy::status_error_means_gone(&e) => {
-                    return Followed::Ended(format!("Edgegap no longer knows deployment {request_id}: {e}"));
+                    return DeploymentEnd::Ended(format!("Edgegap no longer knows deployment {request_id}: {e}"));
                 }
                 Err(e) => tracing::debug!(server_id = %self.server_id, "status read failed, reading again later: {e}"),
             }
