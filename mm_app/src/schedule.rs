@@ -44,20 +44,10 @@ impl MatchmakerSystems {
 
 impl Plugin for MatchmakerSchedulePlugin {
     fn build(&self, app: &mut App) {
-        app.configure_sets(
-            Update,
-            (
-                MatchmakerSystems::Ingest,
-                MatchmakerSystems::Servers,
-                MatchmakerSystems::Players,
-                MatchmakerSystems::Joins,
-                MatchmakerSystems::Housekeeping,
-                MatchmakerSystems::Finish,
-                MatchmakerSystems::Cleanup,
-                MatchmakerSystems::Flush,
-            )
-                .chain(),
-        );
+        // In the order of `ALL`, each set after the one before it.
+        for pair in MatchmakerSystems::ALL.windows(2) {
+            app.configure_sets(Update, pair[0].before(pair[1]));
+        }
     }
 }
 

@@ -130,15 +130,16 @@ mod tests {
     use crate::calls::envelope::code_error;
     use crate::calls::params::Caller;
 
+    /// A join call for `demo:1.0` from `ip`.
+    fn join(watch: bool, ip: &str) -> Call {
+        let call =
+            JoinCall { caller: Caller { ip: ip.parse().expect("literal") }, request: JoinRequest::new("demo", "1.0") };
+        Call::Join { watch, call }
+    }
+
     #[test]
     fn joins_end_on_their_terminal_answer_and_plain_methods_on_their_first() {
-        let join = Call::Join {
-            watch: true,
-            call: JoinCall {
-                caller: Caller { ip: "192.0.2.1".parse().expect("literal") },
-                request: JoinRequest::new("demo", "1.0"),
-            },
-        };
+        let join = join(true, "192.0.2.1");
         assert_eq!(join.method(), METHOD_JOIN_WATCH);
         assert!(!join.is_last(&Ok(json!({"status": "queued"}))));
         assert!(join.is_last(&Ok(json!({"status": "ready"}))));
@@ -151,13 +152,7 @@ mod tests {
 
     #[test]
     fn a_call_round_trips_as_json_for_the_relay() {
-        let call = Call::Join {
-            watch: false,
-            call: JoinCall {
-                caller: Caller { ip: "2001:db8::1".parse().expect("literal") },
-                request: JoinRequest::new("demo", "1.0"),
-            },
-        };
+        let call = join(false, "2001:db8::1");
         let text = serde_json::to_string(&call).expect("encodes");
         assert_eq!(serde_json::from_str::<Call>(&text).expect("decodes"), call);
     }
