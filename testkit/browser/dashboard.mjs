@@ -60,7 +60,7 @@ try {
   await page.click(`tr[data-server-id="${drainId}"] button`);
   await page.waitForFunction((id) => {
     const row = document.querySelector(`tr[data-server-id="${id}"]`);
-    return !row || row.cells[2].textContent !== "Ready";
+    return !row || row.cells[2].textContent !== "ready";
   }, drainId, { timeout: 15_000 });
   report.after_drain = await page.$eval(`tr[data-server-id="${drainId}"]`, (tr) => tr.cells[2].textContent).catch(() => "gone");
   await page.screenshot({ path: join(outDir, "dashboard-drained.png"), fullPage: true });
