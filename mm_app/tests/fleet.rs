@@ -123,11 +123,7 @@ impl FleetMatchmaker {
             .env("BEVYGAP_PUBLIC_ADDR", format!("127.0.0.1:{public}"))
             .env("BEVYGAP_ADMIN_ADDR", format!("127.0.0.1:{admin}"))
             .env("BEVYGAP_TOKEN_TTL_SECS", "8")
-            .env("LIGHTYEAR_PROTOCOL_ID", keys.protocol_id.to_string())
-            .env(
-                "LIGHTYEAR_PRIVATE_KEY",
-                keys.private_key.expose().iter().map(|b| format!("{b:02x}")).collect::<String>(),
-            )
+            .envs(keys.to_env())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -1,13 +1,12 @@
 //! The `fake-edgegap` binary and `bevygap-matchmaker` processes against it, shared by the
 //! Edgegap and the replica tests.
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bevygap_edgegap::{ApiKey, ApiRetryConfig, EdgegapClient, EdgegapConfig};
-use bevygap_testkit::workspace_binary;
+use bevygap_testkit::FakeEdgegapProcess;
 use fake_edgegap::Inventory;
 use serde_json::{Value, json};
 
@@ -18,9 +17,10 @@ pub const APP: &str = "demo";
 /// Generous for a loaded 2-core machine; every wait returns as soon as its condition holds.
 pub const WAIT: Duration = Duration::from_secs(30);
 
-/// The `fake-edgegap` binary on a free port, its log and its deployments' logs in a temp dir.
+/// The `fake-edgegap` binary on a free port (testkit's process wrapper: stopped with SIGTERM,
+/// so it stops its deployments), its log and its deployments' logs in a temp dir.
 pub struct FakeEdgegap {
-    pub child: Child,
+    process: FakeEdgegapProcess,
     pub base_url: String,
     pub dir: PathBuf,
 }
@@ -33,32 +33,19 @@ impl FakeEdgegap {
         let dir = std::env::temp_dir().join(format!("bevygap-edgegap-{:08x}", rand::random::<u32>()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let log = std::fs::File::create(dir.join("fake-edgegap.log")).expect("log file");
-        let mut cmd = Command::new(workspace_binary("fake_edgegap", "fake-edgegap"));
-        cmd.args(["--api-token", TOKEN, "--app", APP, "--version", VERSION])
-            .args(["--step-delay-ms", "20", "--deploying-delay-ms", "200", "--stop-grace-ms", "3000"])
+        let mut cmd = FakeEdgegapProcess::command(FakeEdgegapProcess::workspace_binary(), TOKEN, APP, VERSION);
+        cmd.args(["--step-delay-ms", "20", "--deploying-delay-ms", "200", "--stop-grace-ms", "3000"])
             .arg("--child-log-dir")
             .arg(&dir)
             .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
             .stderr(log);
         if let Some(nats_url) = demo_nats_url {
             let keys = test_keys();
-            cmd.arg("--game-server-cmd")
-                .arg(demo_server())
-                .env("NATS_URL", nats_url)
-                .env("LIGHTYEAR_PROTOCOL_ID", keys.protocol_id.to_string())
-                .env(
-                    "LIGHTYEAR_PRIVATE_KEY",
-                    keys.private_key.expose().iter().map(|b| format!("{b:02x}")).collect::<String>(),
-                );
+            cmd.arg("--game-server-cmd").arg(demo_server()).env("NATS_URL", nats_url).envs(keys.to_env());
         }
-        let mut child = cmd.spawn().expect("fake-edgegap starts");
-        let mut line = String::new();
-        let stdout = child.stdout.take().expect("piped stdout");
-        BufReader::new(stdout).read_line(&mut line).expect("fake-edgegap prints its address");
-        assert!(!line.trim().is_empty(), "fake-edgegap did not start; see {}", dir.display());
-        Self { child, base_url: format!("http://{}", line.trim()), dir }
+        let process = FakeEdgegapProcess::spawn(&mut cmd)
+            .unwrap_or_else(|e| panic!("fake-edgegap did not start ({e}); see {}", dir.display()));
+        Self { base_url: process.base_url(), process, dir }
     }
 
     pub fn inventory(&self) -> Inventory {
@@ -80,16 +67,7 @@ impl FakeEdgegap {
 impl Drop for FakeEdgegap {
     fn drop(&mut self) {
         // SIGTERM: the fake stops every deployment process, then exits.
-        if let Ok(pid) = libc::pid_t::try_from(self.child.id()) {
-            // SAFETY: plain kill(2) on our own child, not yet reaped.
-            unsafe { libc::kill(pid, libc::SIGTERM) };
-        }
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.stop();
         if std::thread::panicking() {
             eprintln!("fake-edgegap and deployment logs kept in {}", self.dir.display());
         } else {
@@ -107,15 +85,9 @@ pub fn client_config(base_url: &str, token: &str) -> EdgegapConfig {
     config
 }
 
-pub fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+/// Waits up to [`WAIT`] for `check` (testkit's poll).
+pub fn wait_for<T>(what: &str, check: impl FnMut() -> Option<T>) -> T {
+    bevygap_testkit::wait_for(WAIT, what, check)
 }
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_bevygap-matchmaker");
@@ -151,10 +123,6 @@ impl Setup<'_> {
         let keys = test_keys();
         let (public, admin) = (bevygap_testkit::free_tcp_port(), bevygap_testkit::free_tcp_port());
         let (public_addr, admin_addr) = (format!("127.0.0.1:{public}"), format!("127.0.0.1:{admin}"));
-        let (protocol_id, key) = (
-            keys.protocol_id.to_string(),
-            keys.private_key.expose().iter().map(|b| format!("{b:02x}")).collect::<String>(),
-        );
         let games = format!("{GAME}:{VERSION}");
         let mut all = vec![
             ("NATS_URL", self.nats_url.clone()),
@@ -172,10 +140,9 @@ impl Setup<'_> {
             ("BEVYGAP_TOKEN_TTL_SECS", "3".into()),
             // A restarted matchmaker takes over once the killed one's lease lapsed.
             ("BEVYGAP_LEASE_SECS", "3".into()),
-            ("LIGHTYEAR_PROTOCOL_ID", protocol_id),
-            ("LIGHTYEAR_PRIVATE_KEY", key),
             ("RUST_LOG", "info".into()),
         ];
+        all.extend(keys.to_env());
         for (name, value) in vars {
             all.retain(|(n, _)| n != name);
             all.push((name, value.to_string()));
@@ -189,7 +156,10 @@ impl Setup<'_> {
             let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
             text
         });
-        wait_for("the matchmaker's public endpoint", || std::net::TcpStream::connect(&public_addr).ok());
+        wait_for("the matchmaker's endpoints", || {
+            let connects = |addr: &str| std::net::TcpStream::connect(addr).is_ok();
+            (connects(&public_addr) && connects(&admin_addr)).then_some(())
+        });
         MatchmakerProcess { child, log: Some(log), public_addr, admin_addr }
     }
 }
@@ -216,10 +186,7 @@ impl MatchmakerProcess {
     }
 
     pub fn signal(&self, signal: libc::c_int) {
-        if let Ok(pid) = libc::pid_t::try_from(self.child.id()) {
-            // SAFETY: plain kill(2) on our own child, not yet reaped.
-            unsafe { libc::kill(pid, signal) };
-        }
+        let _ = bevygap_testkit::send_signal(&self.child, signal);
     }
 
     /// SIGKILL: no shutdown, nothing stopped; returns its log.
@@ -241,15 +208,7 @@ impl MatchmakerProcess {
 
 impl Drop for MatchmakerProcess {
     fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            self.signal(libc::SIGTERM);
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        bevygap_testkit::stop_gracefully(&mut self.child, Duration::from_secs(20));
         if std::thread::panicking()
             && let Some(log) = self.log.take().and_then(|log| log.join().ok())
         {

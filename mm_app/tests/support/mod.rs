@@ -160,14 +160,7 @@ impl Matchmaker {
 
     /// Polls `check` until it returns Some or `secs` pass.
     pub fn wait_for<T>(&self, secs: u64, what: &str, mut check: impl FnMut(&Self) -> Option<T>) -> T {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        loop {
-            if let Some(v) = check(self) {
-                return v;
-            }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        bevygap_testkit::wait_for(Duration::from_secs(secs), what, || check(self))
     }
 
     pub fn servers(&self) -> Vec<Value> {
@@ -272,8 +265,7 @@ pub fn fleet_env(nats_url: &str, namespace: &str, server_id: &str, capacity: u32
     let keys = test_keys();
     let mut vars: Vec<(String, String)> = env.to_vars().into_iter().map(|(k, v)| (k.to_string(), v)).collect();
     vars.push(("NATS_URL".into(), nats_url.to_string()));
-    vars.push(("LIGHTYEAR_PROTOCOL_ID".into(), keys.protocol_id.to_string()));
-    vars.push(("LIGHTYEAR_PRIVATE_KEY".into(), keys.private_key.expose().iter().map(|b| format!("{b:02x}")).collect()));
+    vars.extend(keys.to_env().map(|(name, value)| (name.to_string(), value)));
     vars
 }
 
