@@ -46,7 +46,7 @@
 //! A module imports only from its own layer or below, and talks upward only through Messages
 //! (`tests/layering.rs` ranks every module and fails on an upward import):
 //! - **L0 vocabulary**, pure decisions and types: [`clock`], [`game`], [`observe`], [`wake`],
-//!   [`schedule`], [`placement`].
+//!   [`schedule`], [`placement`], [`matching`] (the match engine: profiles, tickets, rules).
 //! - **L1 seams**: [`fence`] (the lease as the systems see it), [`nats_bridge`], [`providers`].
 //! - **L2 domain**, each on the one before: [`servers`] → [`tokens`] (sessions included) →
 //!   [`joins`].
@@ -92,6 +92,7 @@
 // L0 vocabulary
 pub mod clock;
 pub mod game;
+pub mod matching;
 pub mod observe;
 pub mod placement;
 pub mod schedule;

@@ -29,6 +29,7 @@ const RANKED_MODULES: &[(&str, u8)] = &[
     ("wake", 0),
     ("schedule", 0),
     ("placement", 0),
+    ("matching", 0),
     // L1 seams
     ("fence", 1),
     ("nats_bridge", 1),
