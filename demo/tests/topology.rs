@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -121,10 +121,9 @@ impl Lan {
 
     /// Waits until `check` passes or `secs` go by (then fails with every log).
     fn wait_for(&self, secs: u64, what: &str, mut check: impl FnMut() -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        while !check() {
-            assert!(Instant::now() < deadline, "timed out waiting for {what}\n{}", self.logs());
-            std::thread::sleep(Duration::from_millis(100));
+        let waited = bevygap_testkit::try_wait_for(Duration::from_secs(secs), what, || check().then_some(()));
+        if let Err(timed_out) = waited {
+            panic!("{timed_out}\n{}", self.logs());
         }
     }
 
