@@ -38,6 +38,18 @@ impl GameCatalog {
         Ok(Self(set))
     }
 
+    /// The `game:version` labels served, sorted.
+    pub fn labels(&self) -> Vec<String> {
+        let mut labels: Vec<String> = self.0.iter().map(GameKey::label).collect();
+        labels.sort();
+        labels
+    }
+
+    /// Whether the game version labelled `game:version` is served.
+    pub fn serves_label(&self, label: &str) -> bool {
+        self.0.iter().any(|key| key.label() == label)
+    }
+
     /// Whether `game` at `version` is served.
     pub fn serves(&self, game: &GameName, version: &GameVersion) -> bool {
         self.0.contains(&GameKey { game: game.clone(), version: version.clone() })

@@ -28,9 +28,16 @@ fn main() -> ExitCode {
 fn run() -> Result<ExitCode, ExitCode> {
     let cli = Cli::parse();
     let issue_for = cli.issue_server_credentials.clone();
+    let check_profiles = cli.matches.check_profiles;
     let mut config = cli.validate().map_err(|e| fail(&e, 2))?;
     if let Some(server_id) = issue_for {
         return Ok(print_server_credentials(&config, &server_id));
+    }
+    if check_profiles {
+        for game in config.games.labels() {
+            println!("{game}: {}", config.profiles.names(&game).join(", "));
+        }
+        return Ok(ExitCode::SUCCESS);
     }
     // Shown once on the terminal, never logged and never put in any environment, so the game
     // servers this process starts cannot learn it.

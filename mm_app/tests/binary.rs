@@ -65,6 +65,26 @@ fn bad_config_fails_at_start_naming_the_setting() {
 }
 
 #[test]
+fn check_profiles_lists_each_games_profiles_or_names_the_bad_field_and_starts_nothing() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../assets/profiles.example.json");
+    let out = Command::new(BIN).args(["--check-profiles", "--profiles", example]).output().expect("runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "demo:1.0: drop_in, duel, ranked_2v2\n");
+    let bad = std::env::temp_dir().join(format!("bevygap-bad-profiles-{:08x}.json", rand::random::<u32>()));
+    std::fs::write(
+        &bad,
+        r#"{ "demo:1.0": [ { "name": "duel", "kind": "match", "max_wait_secs": 5,
+        "teams": { "count": 0, "min_size": 1, "max_size": 1 } } ] }"#,
+    )
+    .expect("write");
+    let out = Command::new(BIN).arg("--check-profiles").env("BEVYGAP_PROFILES", &bad).output().expect("runs");
+    let _ = std::fs::remove_file(&bad);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("BEVYGAP_PROFILES") && stderr.contains("demo:1.0[0].teams.count"), "{stderr}");
+}
+
+#[test]
 fn without_a_key_it_refuses_to_start_unless_in_development_mode() {
     let out = Command::new(BIN)
         .env_remove("LIGHTYEAR_PRIVATE_KEY")

@@ -8,6 +8,7 @@ use super::edgegap::EdgegapArgs;
 use super::endpoints::EndpointArgs;
 use super::joins::JoinArgs;
 use super::local::LocalArgs;
+use super::matches::MatchArgs;
 use super::replicas::ReplicaArgs;
 use super::servers::ServerArgs;
 use super::tokens::TokenArgs;
@@ -46,6 +47,8 @@ pub struct Cli {
     #[command(flatten)]
     pub joins: JoinArgs,
     #[command(flatten)]
+    pub matches: MatchArgs,
+    #[command(flatten)]
     pub tokens: TokenArgs,
     #[command(flatten)]
     pub servers: ServerArgs,
@@ -66,6 +69,7 @@ impl Cli {
             Namespace::new(&self.namespace).map_err(|e| bad("--namespace / BEVYGAP_NAMESPACE", e.to_string()))?;
         let games = GameCatalog::parse(&self.games).map_err(|e| bad("--games / BEVYGAP_GAMES", e))?;
         let joins = self.joins.validate(self.dev_mode);
+        let profiles = self.matches.validate(&games)?;
         let edgegap = match self.provider {
             ProviderKind::Edgegap => Some(self.edgegap.validate()?),
             ProviderKind::Local | ProviderKind::Fleet => None,
@@ -78,6 +82,7 @@ impl Cli {
             replicas: self.replicas.validate()?,
             server_credentials: self.credentials.validate(&namespace)?,
             joins,
+            profiles,
             edgegap,
             namespace,
             games,

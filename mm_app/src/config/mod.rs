@@ -10,6 +10,7 @@ mod edgegap;
 mod endpoints;
 mod joins;
 mod local;
+mod matches;
 mod replicas;
 mod servers;
 mod tokens;
@@ -28,6 +29,7 @@ pub use edgegap::{EdgegapArgs, EdgegapSettings};
 pub use endpoints::EndpointArgs;
 pub use joins::JoinArgs;
 pub use local::{LocalArgs, LocalSettings};
+pub use matches::MatchArgs;
 pub use replicas::{ReplicaArgs, ReplicaSettings};
 pub use servers::ServerArgs;
 pub use tokens::TokenArgs;
@@ -35,6 +37,7 @@ pub use tokens::TokenArgs;
 use crate::endpoints::FrontSettings;
 use crate::game::GameCatalog;
 use crate::joins::JoinSettings;
+use crate::matching::ProfileSet;
 use crate::servers::{ServerCredentialConfig, ServerSettings};
 use crate::tokens::TokenSettings;
 
@@ -107,6 +110,8 @@ pub struct MatchmakerConfig {
     pub front: FrontSettings,
     /// Join deadlines and admission caps.
     pub joins: JoinSettings,
+    /// The modes of each game version.
+    pub profiles: ProfileSet,
     /// What ConnectTokens say.
     pub tokens: TokenSettings,
     /// Server sizes, limits and timers.
@@ -131,6 +136,7 @@ impl MatchmakerConfig {
     /// Hands each plugin its settings, as resources, before the plugins are added.
     pub fn insert_into(&self, app: &mut App) {
         app.insert_resource(self.games.clone())
+            .insert_resource(self.profiles.clone())
             .insert_resource(self.front.clone())
             .insert_resource(self.joins.clone())
             .insert_resource(self.tokens)
@@ -183,6 +189,7 @@ impl MatchmakerConfig {
             games: GameCatalog::parse("demo:1.0").expect("literal catalog"),
             front: FrontSettings::loopback(),
             joins: JoinSettings::default(),
+            profiles: ProfileSet::default(),
             tokens: TokenSettings::default(),
             servers: ServerSettings::default(),
             provider: ProviderKind::Local,
@@ -243,8 +250,8 @@ mod tests {
                 None => without.push(long),
             }
         }
-        // The one-shot credential printer is an action, not a setting.
-        assert_eq!(without, ["issue-server-credentials"]);
+        // The one-shot credential printer and the profile check are actions, not settings.
+        assert_eq!(without, ["issue-server-credentials", "check-profiles"]);
     }
 
     #[test]
@@ -255,6 +262,7 @@ mod tests {
             "Joins:",
             "Tokens:",
             "Game servers:",
+            "Matches:",
             "Local provider:",
             "Edgegap provider:",
             "NATS and replicas:",
@@ -389,6 +397,28 @@ mod tests {
         assert!(refused(&["--public-addr", "nonsense"], "--public-addr"));
         let c = parse(&["--join-deadline-secs", "20"]).unwrap();
         assert_eq!(c.servers.capacity_wait, Duration::from_secs(20), "the capacity wait follows the deadline");
+    }
+
+    #[test]
+    fn the_profiles_file_is_read_checked_and_must_name_served_games() {
+        let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../assets/profiles.example.json");
+        let config = parse(&["--profiles", example]).expect("the example is valid");
+        assert!(config.profiles.get("demo:1.0", Some("duel")).is_some());
+        assert!(parse(&[]).unwrap().profiles.get("demo:1.0", Some("duel")).is_none(), "no file: drop_in only");
+        let err = parse(&["--profiles", example, "--games", "other:2"]).unwrap_err();
+        assert!(err.setting.contains("BEVYGAP_PROFILES") && err.reason.contains("demo:1.0"), "{err}");
+        let dir = std::env::temp_dir().join(format!("bevygap-profiles-{:08x}", rand::random::<u32>()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let bad = dir.join("bad.json");
+        let text = std::fs::read_to_string(example)
+            .expect("example")
+            .replace(r#""min_size": 1, "max_size": 1"#, r#""min_size": 2, "max_size": 1"#);
+        std::fs::write(&bad, text).expect("write");
+        let err = parse(&["--profiles", bad.to_str().expect("utf-8 path")]).unwrap_err();
+        assert!(err.reason.contains("demo:1.0[0].teams"), "the field is named: {err}");
+        let err = parse(&["--profiles", dir.join("missing.json").to_str().expect("path")]).unwrap_err();
+        assert!(err.reason.contains("cannot read"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -23,8 +23,8 @@ use super::profile::{Profile, ProfileError};
 /// The profile a join without a `mode` asks for.
 pub const DEFAULT_PROFILE: &str = "drop_in";
 
-/// Every profile of every game version, checked.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// Every profile of every game version, checked; a resource of the matchmaker.
+#[derive(Debug, Clone, Default, PartialEq, bevy::prelude::Resource)]
 pub struct ProfileSet {
     by_game: BTreeMap<String, Vec<Profile>>,
 }
@@ -67,6 +67,16 @@ impl ProfileSet {
     /// The game versions the file names.
     pub fn games(&self) -> impl Iterator<Item = &str> {
         self.by_game.keys().map(String::as_str)
+    }
+
+    /// The profile names of the game version labelled `game:version`, `drop_in` included.
+    pub fn names(&self, game_label: &str) -> Vec<&str> {
+        let given = self.by_game.get(game_label).into_iter().flatten().map(|p| p.name.as_str());
+        let mut names: Vec<&str> = given.collect();
+        if !names.contains(&DEFAULT_PROFILE) {
+            names.insert(0, DEFAULT_PROFILE);
+        }
+        names
     }
 }
 
