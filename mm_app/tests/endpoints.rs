@@ -112,6 +112,25 @@ fn waiting_joins_are_capped() {
 }
 
 #[test]
+fn a_join_names_its_mode_and_one_the_matchmaker_cannot_place_is_refused_by_name() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../assets/profiles.example.json");
+    let profiles = std::fs::read_to_string(example).expect("the example profiles");
+    let mm = Matchmaker::start(move |c| {
+        c.profiles = bevygap_matchmaker::matching::ProfileSet::from_json(&profiles).expect("valid");
+    });
+    let body = mm.join(json!({"game": GAME, "version": VERSION, "mode": "ranked"}));
+    assert_eq!(body["error"]["data"]["code"], "invalid_request", "{body}");
+    assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("not a profile")), "{body}");
+    let body = mm.join(json!({"game": GAME, "version": VERSION, "mode": "duel",
+                              "attributes": {"numbers": {"elo": 1200}}, "latencies": {"eu": 20}}));
+    assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("forms matches")), "{body}");
+    let body = mm.join(json!({"game": GAME, "version": VERSION, "latencies": {"eu": -5}}));
+    assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("latencies.eu")), "{body}");
+    let body = mm.join(json!({"game": GAME, "version": VERSION, "mode": "drop_in", "transport": "udp"}));
+    assert_eq!(body["result"]["status"], "ready", "drop_in places as before: {body}");
+}
+
+#[test]
 fn the_admin_endpoint_off_loopback_requires_its_token() {
     let token = "an-admin-token-0123456789";
     let mm = Matchmaker::start(|c| {

@@ -19,8 +19,9 @@ use crate::clock::now;
 use crate::game::GameCatalog;
 use crate::joins::JoinSettings;
 use crate::joins::admission::address_key;
-use crate::joins::admission::{Admission, WaitingTally, admit};
+use crate::joins::admission::{Admission, WaitingTally, admit, check_mode};
 use crate::joins::{FailJoin, Join, JoinAnswered, JoinUpdates, RequestIndex, Requester, Settled, UnclaimedSeats};
+use crate::matching::ProfileSet;
 use crate::nats_bridge::NatsLinkState;
 
 /// The streams following a join: where each sends its answers and how many of the join's
@@ -92,7 +93,7 @@ pub fn take_join_calls(
     mut commands: Commands,
     mut book: JoinBook,
     (waiting, unclaimed): (Query<&Join, Without<Settled>>, Res<UnclaimedSeats>),
-    (settings, games): (Res<JoinSettings>, Res<GameCatalog>),
+    (settings, games, profiles): (Res<JoinSettings>, Res<GameCatalog>, Res<ProfileSet>),
     time: Res<Time<Real>>,
 ) {
     if desk.is_empty() {
@@ -102,9 +103,16 @@ pub fn take_join_calls(
     let mut tally = tally(&waiting, &unclaimed);
     let mut new_joins: HashMap<Entity, NewJoin> = HashMap::new();
     while let Some(JoinTicket { call, answers }) = desk.take() {
-        if let Err(error) =
-            take_call(call, answers, &mut commands, &mut book, &mut tally, &mut new_joins, (&settings, &games), now)
-        {
+        if let Err(error) = take_call(
+            call,
+            answers,
+            &mut commands,
+            &mut book,
+            &mut tally,
+            &mut new_joins,
+            (&settings, &games, &profiles),
+            now,
+        ) {
             tracing::debug!("join call not answered: {error}");
         }
     }
@@ -123,13 +131,17 @@ fn take_call(
     book: &mut JoinBook,
     tally: &mut WaitingTally,
     new_joins: &mut HashMap<Entity, NewJoin>,
-    (settings, games): (&JoinSettings, &GameCatalog),
+    (settings, games, profiles): (&JoinSettings, &GameCatalog, &ProfileSet),
     now: f64,
 ) -> Result<(), async_channel::TrySendError<BrpResult>> {
     let (request_id, valid) = match validate(request) {
         Ok(checked) => checked,
         Err(error) => return answers.try_send(Err(error)),
     };
+    if let Err(error) = check_mode(profiles, &valid) {
+        crate::observe::join_refused(error.code.as_str());
+        return answers.try_send(Err(join_error(&error)));
+    }
     let requester = Requester { ip: caller.ip.to_string(), key: address_key(caller.ip).to_string() };
     let existing = book.index.0.get(request_id.as_str()).copied();
     let existing_join = existing.and_then(|e| {

@@ -27,8 +27,8 @@ const ANSWERS_PER_CALL: usize = 64;
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Call {
     /// `matchmaker.join` (`watch: false`: only the terminal answer is wanted) or
-    /// `matchmaker.join+watch`.
-    Join { watch: bool, call: JoinCall },
+    /// `matchmaker.join+watch`. Boxed: a join carries its ticket (attributes, latencies).
+    Join { watch: bool, call: Box<JoinCall> },
     /// Any other method, served by bevy_remote with its JSON params.
     Remote { method: String, params: Option<Value> },
 }
@@ -105,7 +105,7 @@ impl CallRouter {
     /// Puts a call into this replica's join desk (joins) or bevy_remote channel (the rest).
     pub async fn serve_here(&self, call: Call) -> Option<async_channel::Receiver<BrpResult>> {
         let rx = match call {
-            Call::Join { call, .. } => self.joins.submit(call, QUEUE_WAIT).await.ok()?,
+            Call::Join { call, .. } => self.joins.submit(*call, QUEUE_WAIT).await.ok()?,
             Call::Remote { method, params } => {
                 let (tx, rx) = async_channel::bounded(ANSWERS_PER_CALL);
                 let message = BrpMessage { method, params, sender: tx };
@@ -134,7 +134,7 @@ mod tests {
     fn join(watch: bool, ip: &str) -> Call {
         let call =
             JoinCall { caller: Caller { ip: ip.parse().expect("literal") }, request: JoinRequest::new("demo", "1.0") };
-        Call::Join { watch, call }
+        Call::Join { watch, call: Box::new(call) }
     }
 
     #[test]

@@ -227,7 +227,7 @@ impl Front {
         if request.request_id.is_none() {
             request.request_id = Some(format!("{:032x}", rand::random::<u128>()));
         }
-        Ok(Call::Join { watch: method == METHOD_JOIN_WATCH, call: JoinCall { caller, request } })
+        Ok(Call::Join { watch: method == METHOD_JOIN_WATCH, call: Box::new(JoinCall { caller, request }) })
     }
 
     /// Server-sent events: one `data:` line per message, keep-alive comments while waiting,

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use bevygap_shared::protocol::{ErrorCode, JoinError, ValidJoinRequest};
 
 use super::machine::{Join, Requester};
+use crate::matching::{ProfileKind, ProfileSet};
 
 /// The caps that keep one player, or everyone together, from queueing without bound.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +80,26 @@ pub enum Admission {
     Refuse(JoinError),
 }
 
+/// Whether the request's mode is one this matchmaker places: a profile of its game of kind
+/// `drop_in` (no mode means `drop_in`). Modes that form matches are refused until match
+/// formation is placed (issue 22), rather than seated as drop-in, which would ignore their
+/// rules.
+pub fn check_mode(profiles: &ProfileSet, request: &ValidJoinRequest) -> Result<(), JoinError> {
+    let label = format!("{}:{}", request.game, request.version);
+    let mode = request.mode.as_deref();
+    match profiles.get(&label, mode) {
+        Some(profile) if profile.kind == ProfileKind::DropIn => Ok(()),
+        Some(profile) => Err(JoinError::new(
+            ErrorCode::InvalidRequest,
+            format!("mode {} of {label} forms matches, which this matchmaker does not place yet", profile.name),
+        )),
+        None => Err(JoinError::new(
+            ErrorCode::InvalidRequest,
+            format!("mode {} is not a profile of {label}", mode.unwrap_or_default()),
+        )),
+    }
+}
+
 /// Decides on `request` from `requester`. `existing` is the join already holding the request
 /// id, if any; `served` whether the catalog lists the game and version; `backbone_up` whether
 /// NATS is reachable (without it no grant can be stored: refuse at once rather than hold).
@@ -145,6 +166,23 @@ mod tests {
 
     fn request() -> ValidJoinRequest {
         JoinRequest::new("demo", "1.0").validate().unwrap()
+    }
+
+    #[test]
+    fn drop_in_modes_are_placed_and_match_or_unknown_modes_refused_by_name() {
+        let example = include_str!("../../../assets/profiles.example.json");
+        let profiles = ProfileSet::from_json(example).expect("valid");
+        assert!(check_mode(&profiles, &request()).is_ok(), "no mode: drop_in");
+        let with_mode = |mode: &str| {
+            let mut r = JoinRequest::new("demo", "1.0");
+            r.mode = Some(mode.into());
+            check_mode(&profiles, &r.validate().unwrap())
+        };
+        assert!(with_mode("drop_in").is_ok());
+        let duel = with_mode("duel").unwrap_err();
+        assert_eq!(duel.code, ErrorCode::InvalidRequest);
+        assert!(duel.message.contains("duel") && duel.message.contains("forms matches"), "{}", duel.message);
+        assert!(with_mode("ranked").unwrap_err().message.contains("not a profile of demo:1.0"));
     }
 
     fn from(ip: &str) -> Requester {

@@ -87,6 +87,7 @@ impl Plugin for JoinsPlugin {
         app.init_resource::<RequestIndex>()
             .init_resource::<JoinSettings>()
             .init_resource::<crate::game::GameCatalog>()
+            .init_resource::<crate::matching::ProfileSet>()
             .init_resource::<UnclaimedSeats>()
             .init_resource::<settled::AnsweredOrder>()
             .add_message::<FailJoin>()

@@ -28,11 +28,13 @@ pub enum ErrorCode {
     Unavailable,
     /// An unexpected fault inside the matchmaker.
     Internal,
+    /// The mode forms matches, and no match took this player before the request's deadline.
+    NoMatch,
 }
 
 impl ErrorCode {
     /// Every code, for exhaustive tests and documentation.
-    pub const ALL: [ErrorCode; 10] = [
+    pub const ALL: [ErrorCode; 11] = [
         ErrorCode::InvalidRequest,
         ErrorCode::UnknownGame,
         ErrorCode::RateLimited,
@@ -43,6 +45,7 @@ impl ErrorCode {
         ErrorCode::Cancelled,
         ErrorCode::Unavailable,
         ErrorCode::Internal,
+        ErrorCode::NoMatch,
     ];
 
     /// The code as it appears on the wire (`unknown_game`…), e.g. for metric labels.
@@ -58,6 +61,7 @@ impl ErrorCode {
             ErrorCode::Cancelled => "cancelled",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
+            ErrorCode::NoMatch => "no_match",
         }
     }
 
@@ -74,6 +78,7 @@ impl ErrorCode {
             ErrorCode::Cancelled => "The join request was cancelled.",
             ErrorCode::Unavailable => "The matchmaker is temporarily unavailable.",
             ErrorCode::Internal => "The matchmaker hit an internal error.",
+            ErrorCode::NoMatch => "No match was found in time; please try again.",
         }
     }
 
@@ -95,6 +100,7 @@ impl ErrorCode {
             ErrorCode::Cancelled => -32008,
             ErrorCode::Unavailable => -32009,
             ErrorCode::Internal => -32010,
+            ErrorCode::NoMatch => -32011,
         }
     }
 

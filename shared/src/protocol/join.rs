@@ -1,13 +1,14 @@
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ErrorCode, GameName, GameVersion, JoinError, PartyId, Region, RequestId, Transport};
+use super::{ErrorCode, GameName, GameVersion, JoinError, PartyId, Region, RequestId, TicketAttributes, Transport};
 
 /// A join request as it arrives on the wire: every field still untrusted text.
 ///
 /// Unknown fields are ignored so newer clients keep working with an older matchmaker.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct JoinRequest {
     pub game: String,
     pub version: String,
@@ -24,10 +25,19 @@ pub struct JoinRequest {
     /// The transport the client will connect with; the token lists that transport's address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transport: Option<Transport>,
+    /// The mode: a profile of the game (unset: `drop_in`, a seat on any server).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// What the mode's rules compare (the player's claims; see [`TicketAttributes`]).
+    #[serde(default, skip_serializing_if = "TicketAttributes::is_empty")]
+    pub attributes: TicketAttributes,
+    /// Measured round trips in milliseconds, by location.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub latencies: BTreeMap<String, f64>,
 }
 
 /// A join request whose every field passed validation.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ValidJoinRequest {
     pub game: GameName,
     pub version: GameVersion,
@@ -36,6 +46,9 @@ pub struct ValidJoinRequest {
     pub region: Option<Region>,
     pub party: Option<PartyId>,
     pub transport: Transport,
+    pub mode: Option<String>,
+    pub attributes: TicketAttributes,
+    pub latencies: BTreeMap<String, f64>,
 }
 
 impl JoinRequest {
@@ -53,6 +66,11 @@ impl JoinRequest {
             })?),
             None => None,
         };
+        if let Some(mode) = &self.mode {
+            super::check_mode(mode).map_err(|e| invalid(&e))?;
+        }
+        self.attributes.check().map_err(|e| invalid(&e))?;
+        super::check_latencies(&self.latencies).map_err(|e| invalid(&e))?;
         Ok(ValidJoinRequest {
             game: GameName::new(self.game.as_str()).map_err(|e| invalid(&e))?,
             version: GameVersion::new(self.version.as_str()).map_err(|e| invalid(&e))?,
@@ -61,6 +79,9 @@ impl JoinRequest {
             region: self.region.as_deref().map(Region::new).transpose().map_err(|e| invalid(&e))?,
             party: self.party.as_deref().map(PartyId::new).transpose().map_err(|e| invalid(&e))?,
             transport: self.transport.unwrap_or_default(),
+            mode: self.mode.clone(),
+            attributes: self.attributes.clone(),
+            latencies: self.latencies.clone(),
         })
     }
 }
@@ -94,6 +115,29 @@ mod tests {
         let mut req = JoinRequest::new("ok", "1");
         req.request_id = Some("short".into());
         assert!(req.validate().unwrap_err().message.contains("request_id"));
+    }
+
+    #[test]
+    fn a_ticket_carries_its_mode_attributes_and_latencies_and_old_requests_still_parse() {
+        let json = r#"{"game":"g","version":"1","mode":"duel","attributes":{"numbers":{"elo":1200},
+            "lists":{"maps":["dust","port"]}},"latencies":{"eu":21.5,"us":98}}"#;
+        let valid = serde_json::from_str::<JoinRequest>(json).unwrap().validate().unwrap();
+        assert_eq!(valid.mode.as_deref(), Some("duel"));
+        assert_eq!(valid.attributes.numbers["elo"], 1200.0);
+        assert_eq!(valid.latencies["eu"], 21.5);
+        let old = serde_json::from_str::<JoinRequest>(r#"{"game":"g","version":"1"}"#).unwrap();
+        assert!(old.mode.is_none() && old.attributes.is_empty() && old.latencies.is_empty());
+        assert_eq!(
+            serde_json::to_value(&old).unwrap(),
+            serde_json::json!({"game": "g", "version": "1"}),
+            "nothing new on the wire"
+        );
+        let mut bad = JoinRequest::new("g", "1");
+        bad.latencies.insert("eu".into(), f64::INFINITY);
+        assert!(bad.validate().unwrap_err().message.contains("latencies.eu"));
+        bad.latencies.clear();
+        bad.mode = Some("two words".into());
+        assert!(bad.validate().unwrap_err().message.contains("mode"));
     }
 
     #[test]

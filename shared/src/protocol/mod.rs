@@ -9,12 +9,17 @@ mod digest;
 mod error;
 mod join;
 mod progress;
+mod ticket;
 mod tokens;
 
 pub use digest::CertDigest;
 pub use error::{ErrorCode, JoinError};
 pub use join::{JoinRequest, ValidJoinRequest};
 pub use progress::{JoinProgress, ReadyPayload, ServerAddresses, Transport};
+pub use ticket::{
+    MAX_ATTRIBUTES, MAX_LATENCY_MS, MAX_LIST_VALUES, MAX_LOCATIONS, MAX_NAME_BYTES, TicketAttributes, check_latencies,
+    check_mode,
+};
 pub use tokens::{GameName, GameVersion, PartyId, Region, RequestId, TokenError};
 
 /// Version of the wire protocol; bumped on any incompatible change.
