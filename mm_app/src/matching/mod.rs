@@ -45,7 +45,7 @@ mod profile;
 mod profile_set;
 mod ticket;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::ControlFlow;
 
 pub use profile::{MAX_TEAM_SIZE, MAX_TEAMS, Profile, ProfileError, ProfileKind, Rule, RuleKind, Step, Teams};
@@ -79,7 +79,8 @@ impl Profile {
 #[derive(Debug, Clone, Copy)]
 enum Value<'a> {
     Number(f64),
-    Text(&'a str),
+    /// A string, as its number among the pass's distinct strings (equal strings, equal numbers).
+    Text(u32),
     List(&'a BTreeSet<String>),
     /// The ticket's latency per location of the pass (`INFINITY` where it measured none).
     Latency(&'a [f64]),
@@ -119,7 +120,9 @@ pub fn form_matches<T: Clone>(profile: &Profile, tickets: &[Ticket<T>], now: f64
     order.sort_by(|&a, &b| tickets[a].queued_at.total_cmp(&tickets[b].queued_at).then(a.cmp(&b)));
     let locations = Locations::of(tickets);
     let rows: Vec<Vec<f64>> = tickets.iter().map(|t| locations.row(&t.latencies)).collect();
-    let mut entries: Vec<Entry> = tickets.iter().zip(&rows).map(|(t, row)| entry(profile, t, row, now)).collect();
+    let mut strings = HashMap::new();
+    let mut entries: Vec<Entry> =
+        tickets.iter().zip(&rows).map(|(t, row)| entry(profile, t, row, &mut strings, now)).collect();
     for (rank, &i) in order.iter().enumerate() {
         entries[i].age_rank = rank;
     }
@@ -141,7 +144,7 @@ pub fn form_matches<T: Clone>(profile: &Profile, tickets: &[Ticket<T>], now: f64
         if !group.may_form(profile.formable_team_size(oldest_wait)) {
             continue;
         }
-        let group = prefer_older(group, &mut index, &entries, &matched, &locations);
+        let group = prefer_older(group, anchor, &mut index, &entries, &matched, &locations);
         for &m in &group.members {
             matched[m] = true;
             index.remove(m, &entries);
@@ -163,15 +166,22 @@ const SWAP_CANDIDATES: usize = 64;
 /// match stays valid, youngest members first, until no such swap is left, so no ticket is
 /// passed over for a younger one it could have replaced. Every swap lowers the match's total
 /// age rank, so this ends.
+///
+/// Until a swap changes the members, only tickets older than the anchor need a look (earlier
+/// anchors that formed nothing): every waiting ticket younger than the anchor was offered to
+/// this group in age order, before any younger member, and refused by members still in it.
 fn prefer_older<'p>(
     mut group: Group<'p>,
+    anchor: usize,
     index: &mut NumberIndex,
     entries: &[Entry],
     matched: &[bool],
     locations: &Locations,
 ) -> Group<'p> {
-    while let Some(swapped) = swap_one_older(&group, index, entries, matched, locations) {
+    let mut before = entries[anchor].age_rank;
+    while let Some(swapped) = swap_one_older(&group, before, index, entries, matched, locations) {
         group = swapped;
+        before = usize::MAX;
     }
     group
 }
@@ -179,6 +189,7 @@ fn prefer_older<'p>(
 /// The group with one younger member replaced by an older waiting ticket, if any fits.
 fn swap_one_older<'p>(
     group: &Group<'p>,
+    before: usize,
     index: &mut NumberIndex,
     entries: &[Entry],
     matched: &[bool],
@@ -190,7 +201,7 @@ fn swap_one_older<'p>(
         let keeper = group.members.iter().copied().find(|&m| m != young)?;
         let mut older = Vec::new();
         index.visit_candidates(keeper, entries, matched, |o| {
-            if entries[o].age_rank >= entries[young].age_rank || older.len() == SWAP_CANDIDATES {
+            if entries[o].age_rank >= entries[young].age_rank.min(before) || older.len() == SWAP_CANDIDATES {
                 return ControlFlow::Break(());
             }
             let others = group.members.iter().filter(|&&m| m != young);
@@ -243,7 +254,13 @@ fn pairs_keep_rules<'m>(
 }
 
 /// What `ticket` brings to the pass.
-fn entry<'a, T>(profile: &Profile, ticket: &'a Ticket<T>, row: &'a [f64], now: f64) -> Entry<'a> {
+fn entry<'a, T>(
+    profile: &Profile,
+    ticket: &'a Ticket<T>,
+    row: &'a [f64],
+    strings: &mut HashMap<&'a str, u32>,
+    now: f64,
+) -> Entry<'a> {
     let wait = now - ticket.queued_at;
     let limits = profile.rules.iter().map(|rule| rule.limit_at(wait)).collect();
     let values = profile
@@ -258,7 +275,10 @@ fn entry<'a, T>(profile: &Profile, ticket: &'a Ticket<T>, row: &'a [f64], now: f
                 .filter(|v| v.is_finite())
                 .map_or(Value::Missing, Value::Number),
             RuleKind::StringEquality { attribute } => {
-                ticket.attributes.strings.get(attribute).map_or(Value::Missing, |s| Value::Text(s))
+                ticket.attributes.strings.get(attribute).map_or(Value::Missing, |s| {
+                    let next = strings.len() as u32;
+                    Value::Text(*strings.entry(s.as_str()).or_insert(next))
+                })
             }
             RuleKind::Intersection { attribute, .. } => {
                 ticket.attributes.lists.get(attribute).map_or(Value::Missing, Value::List)
