@@ -5,7 +5,7 @@ mod support;
 
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 use support::*;
@@ -126,12 +126,10 @@ fn with_no_nats_url_it_runs_its_own_nats_and_game_servers_and_stops_them_all_log
         }
         text
     });
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while TcpStream::connect(("127.0.0.1", public)).is_err() {
-        assert!(Instant::now() < deadline, "the matchmaker never listened");
-        assert!(child.try_wait().unwrap().is_none(), "the matchmaker exited early");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    bevygap_testkit::wait_for(Duration::from_secs(60), "the matchmaker to listen", || {
+        assert!(child.try_wait().ok().flatten().is_none(), "the matchmaker exited early");
+        TcpStream::connect(("127.0.0.1", public)).ok()
+    });
     let url = format!("http://127.0.0.1:{public}");
     let params = json!({"game": GAME, "version": VERSION, "request_id": "life-of-a-join-0001"});
     let request = json!({"jsonrpc": "2.0", "id": 1, "method": "matchmaker.join", "params": params});
@@ -151,16 +149,10 @@ fn with_no_nats_url_it_runs_its_own_nats_and_game_servers_and_stops_them_all_log
     let (status, body) = post(&admin_url, &stats, Some(&token));
     assert_eq!(status, 200, "{body}");
 
-    // SAFETY: plain kill(2) on our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "the matchmaker did not exit on SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    bevygap_testkit::send_signal(&child, libc::SIGTERM).expect("SIGTERM");
+    let status = bevygap_testkit::wait_for(Duration::from_secs(30), "the matchmaker to exit on SIGTERM", || {
+        child.try_wait().ok().flatten()
+    });
     let stderr = stderr_reader.join().expect("stderr read");
     assert!(status.success(), "exit status {status}: {stderr}");
     let nats_url = stderr

@@ -163,15 +163,9 @@ impl Drop for FleetMatchmaker {
     }
 }
 
-fn wait<T>(secs: u64, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+/// Waits up to `secs` for `check` (testkit's poll).
+fn wait<T>(secs: u64, what: &str, check: impl FnMut() -> Option<T>) -> T {
+    bevygap_testkit::wait_for(Duration::from_secs(secs), what, check)
 }
 
 #[test]
