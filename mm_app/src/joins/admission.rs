@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use bevygap_shared::protocol::{ErrorCode, JoinError, ValidJoinRequest};
 
 use super::machine::{Join, Requester};
-use crate::matching::{ProfileKind, ProfileSet};
+use crate::matching::{DEFAULT_PROFILE, ProfileKind, ProfileSet};
 
 /// The caps that keep one player, or everyone together, from queueing without bound.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,8 +85,11 @@ pub enum Admission {
 /// formation is placed (issue 22), rather than seated as drop-in, which would ignore their
 /// rules.
 pub fn check_mode(profiles: &ProfileSet, request: &ValidJoinRequest) -> Result<(), JoinError> {
-    let label = format!("{}:{}", request.game, request.version);
     let mode = request.mode.as_deref();
+    if profiles.is_empty() && mode.is_none_or(|m| m == DEFAULT_PROFILE) {
+        return Ok(()); // no profiles file: every join is drop-in, with nothing to look up
+    }
+    let label = format!("{}:{}", request.game, request.version);
     match profiles.get(&label, mode) {
         Some(profile) if profile.kind == ProfileKind::DropIn => Ok(()),
         Some(profile) => Err(JoinError::new(

@@ -710,6 +710,9 @@ mod tests {
         assert_eq!(p.validate("p").unwrap_err().field, "p.rules[1].name", "names are unique");
         p.rules.pop();
         assert!(p.validate("p").is_ok());
+        p.name = "two words".into();
+        assert_eq!(p.validate("p").unwrap_err().field, "p.name", "a profile is named as a join's mode is");
+        p.name = "test".into();
         assert_eq!(p.stage_at(9.0), 0);
         assert_eq!(p.stage_at(10.0), 1);
     }

@@ -130,8 +130,9 @@ impl Profile {
     /// Checks everything the engine relies on; `at` is this profile's path in the file.
     pub fn validate(&self, at: &str) -> Result<(), ProfileError> {
         let bad = |field: &str, reason: String| Err(ProfileError { field: format!("{at}.{field}"), reason });
-        if self.name.is_empty() || !self.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-            return bad("name", format!("{:?} is not a name (letters, digits, _ and -)", self.name));
+        // A profile is what a join names as its mode, so its name follows the mode's rule.
+        if let Err(reason) = bevygap_shared::protocol::check_mode(&self.name) {
+            return bad("name", reason);
         }
         let t = &self.teams;
         if !(1..=MAX_TEAMS).contains(&t.count) {

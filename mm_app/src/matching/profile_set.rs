@@ -54,14 +54,20 @@ impl ProfileSet {
 
     /// The profile `mode` (default [`DEFAULT_PROFILE`]) of the game version labelled
     /// `game:version`: one the file gives, or the built-in `drop_in`.
-    pub fn get(&self, game_label: &str, mode: Option<&str>) -> Option<Profile> {
+    pub fn get(&self, game_label: &str, mode: Option<&str>) -> Option<&Profile> {
+        static DROP_IN: std::sync::LazyLock<Profile> = std::sync::LazyLock::new(Profile::drop_in);
         let mode = mode.unwrap_or(DEFAULT_PROFILE);
         let given = self.by_game.get(game_label).and_then(|profiles| profiles.iter().find(|p| p.name == mode));
         match given {
-            Some(profile) => Some(profile.clone()),
-            None if mode == DEFAULT_PROFILE => Some(Profile::drop_in()),
+            Some(profile) => Some(profile),
+            None if mode == DEFAULT_PROFILE => Some(&DROP_IN),
             None => None,
         }
+    }
+
+    /// Whether the file gave no profile at all (every game has only `drop_in`).
+    pub fn is_empty(&self) -> bool {
+        self.by_game.is_empty()
     }
 
     /// The game versions the file names.
@@ -96,7 +102,7 @@ mod tests {
         let duel = set.get("demo:1.0", Some("duel")).expect("duel");
         assert_eq!((duel.kind, duel.full_size()), (ProfileKind::Match, 2));
         assert_eq!(set.get("demo:1.0", None).map(|p| p.kind), Some(ProfileKind::DropIn));
-        assert_eq!(set.get("other:2", None).map(|p| p.name), Some("drop_in".to_string()));
+        assert_eq!(set.get("other:2", None).map(|p| p.name.as_str()), Some("drop_in"));
         assert!(set.get("demo:1.0", Some("ranked")).is_none(), "an unknown mode");
         assert_eq!(set.games().collect::<Vec<_>>(), ["demo:1.0"]);
     }
