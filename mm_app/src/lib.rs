@@ -49,7 +49,7 @@
 //!   [`schedule`], [`placement`], [`matching`] (the match engine: profiles, tickets, rules).
 //! - **L1 seams**: [`fence`] (the lease as the systems see it), [`nats_bridge`], [`providers`].
 //! - **L2 domain**, each on the one before: [`servers`] → [`tokens`] (sessions included) →
-//!   [`joins`].
+//!   [`joins`] → [`matches`] (formed matches, placed as one unit).
 //! - **L3 edges**: [`telemetry`], [`calls`] (below every transport and the relay),
 //!   [`ownership`] (the lease and the relay between replicas), [`endpoints`] (the HTTP front).
 //! - **L4 composition**: [`config`], [`app`], `harness` (feature `harness`), and `main.rs`.
@@ -103,6 +103,7 @@ pub mod nats_bridge;
 pub mod providers;
 // L2 domain
 pub mod joins;
+pub mod matches;
 pub mod servers;
 pub mod tokens;
 // L3 edges

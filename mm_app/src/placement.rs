@@ -245,6 +245,77 @@ fn best_slot<S, G: PartialEq>(slots: &[Slot<S, G>], game: &G, packing: Packing) 
     .map(|(i, _)| i)
 }
 
+/// A formed match waiting for a server of its own.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueuedMatch<M, G> {
+    pub id: M,
+    pub game: G,
+    /// Seats it needs: every player of every team.
+    pub players: u32,
+    /// When it formed; the oldest match is placed first.
+    pub formed_at: f64,
+    /// When it must be answered (its earliest player's deadline).
+    pub deadline: f64,
+}
+
+/// What to do with a formed match; decisions come in order (a launch before the match
+/// hosted on it).
+#[derive(Debug, Clone, PartialEq)]
+pub enum MatchDecision<M, S, G> {
+    /// Launch a server for `game` to host `for_match`; it is `Target::New(index)`.
+    Launch { game: G, index: usize, for_match: M },
+    /// Seat every player of `game_match` on `on`, which hosts nothing else.
+    Host { game_match: M, on: Target<S>, readiness: Readiness },
+    /// Leave it waiting.
+    Wait { game_match: M, why: WaitReason },
+    /// Answer every player of it with an error.
+    Refuse { game_match: M, code: ErrorCode },
+}
+
+/// Places each formed match, oldest first, as one unit: on one server that hosts nothing
+/// else (an empty one of its game with a seat for every player, ready before starting), or on
+/// a server launched for it. `empty_servers` are the servers of any game that take players and
+/// have none; a match larger than any server can hold is refused at once.
+pub fn plan_matches<M: Clone, S: Clone, G: Clone + PartialEq>(
+    matches: &[QueuedMatch<M, G>],
+    empty_servers: &[OpenServer<S, G>],
+    live_servers: usize,
+    rules: &PlacementRules,
+    now: f64,
+) -> Vec<MatchDecision<M, S, G>> {
+    let mut order: Vec<&QueuedMatch<M, G>> = matches.iter().collect();
+    order.sort_by(|a, b| a.formed_at.total_cmp(&b.formed_at));
+    let mut free: Vec<&OpenServer<S, G>> = empty_servers.iter().filter(|s| s.taken == 0).collect();
+    free.sort_by_key(|s| s.readiness == Readiness::Starting);
+    let mut live = live_servers;
+    let mut launched = 0;
+    let mut decisions = Vec::with_capacity(order.len());
+    for queued in order {
+        let game_match = queued.id.clone();
+        if let Some(at) = free.iter().position(|s| s.game == queued.game && s.capacity >= queued.players) {
+            let server = free.remove(at);
+            let on = Target::Existing(server.server.clone());
+            decisions.push(MatchDecision::Host { game_match, on, readiness: server.readiness });
+            continue;
+        }
+        let launchable = rules.may_launch && rules.server_capacity >= queued.players;
+        if launchable && live < rules.max_servers {
+            let game = queued.game.clone();
+            decisions.push(MatchDecision::Launch { game, index: launched, for_match: game_match.clone() });
+            decisions.push(MatchDecision::Host { game_match, on: Target::New(launched), readiness: Readiness::Starting });
+            launched += 1;
+            live += 1;
+        } else if now > queued.deadline || (rules.may_launch && !launchable) {
+            // Past its deadline, or larger than any server this provider launches.
+            decisions.push(MatchDecision::Refuse { game_match, code: ErrorCode::NoCapacity });
+        } else {
+            let why = if rules.may_launch { WaitReason::AtServerLimit } else { WaitReason::NeedCapacity };
+            decisions.push(MatchDecision::Wait { game_match, why });
+        }
+    }
+    decisions
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
@@ -373,6 +444,48 @@ mod tests {
         let servers = [server(1, 0, Readiness::Ready, 0, 4)];
         let decisions = plan(&[join(1, 1, 0.0)], &servers, 1, &LIMITS, 0.0);
         assert_eq!(decisions[0], Decision::Launch { game: 1, index: 0, joins: vec![1] });
+    }
+
+    fn formed(id: u32, game: u8, players: u32, formed_at: f64) -> QueuedMatch<u32, u8> {
+        QueuedMatch { id, game, players, formed_at, deadline: formed_at + 60.0 }
+    }
+
+    #[test]
+    fn a_match_takes_an_empty_server_of_its_game_or_a_new_one_and_never_shares() {
+        let servers = [
+            server(1, 0, Readiness::Ready, 1, 8),    // has a player: not for a match
+            server(2, 1, Readiness::Ready, 0, 8),    // another game
+            server(3, 0, Readiness::Starting, 0, 8), // empty, starting
+            server(4, 0, Readiness::Ready, 0, 2),    // empty, ready, too small for 4
+            server(5, 0, Readiness::Ready, 0, 4),    // empty, ready, fits
+        ];
+        let matches = [formed(10, 0, 4, 1.0), formed(11, 0, 4, 0.0), formed(12, 0, 4, 2.0)];
+        let rules = PlacementRules::on_demand(6, 4);
+        let decisions = plan_matches(&matches, &servers, 5, &rules, 2.0);
+        assert_eq!(
+            decisions,
+            [
+                MatchDecision::Host { game_match: 11, on: Target::Existing(5), readiness: Readiness::Ready },
+                MatchDecision::Host { game_match: 10, on: Target::Existing(3), readiness: Readiness::Starting },
+                MatchDecision::Launch { game: 0, index: 0, for_match: 12 },
+                MatchDecision::Host { game_match: 12, on: Target::New(0), readiness: Readiness::Starting },
+            ],
+            "oldest first, ready before starting, one match per server"
+        );
+    }
+
+    #[test]
+    fn a_match_waits_at_the_limit_and_is_refused_past_its_deadline_or_when_no_server_fits() {
+        let rules = PlacementRules::on_demand(1, 4);
+        let decisions: Vec<MatchDecision<u32, u32, u8>> = plan_matches(&[formed(1, 0, 2, 0.0)], &[], 1, &rules, 1.0);
+        assert_eq!(decisions, [MatchDecision::Wait { game_match: 1, why: WaitReason::AtServerLimit }]);
+        let decisions: Vec<MatchDecision<u32, u32, u8>> = plan_matches(&[formed(1, 0, 2, 0.0)], &[], 1, &rules, 61.0);
+        assert_eq!(decisions, [MatchDecision::Refuse { game_match: 1, code: ErrorCode::NoCapacity }]);
+        let decisions: Vec<MatchDecision<u32, u32, u8>> = plan_matches(&[formed(1, 0, 5, 0.0)], &[], 0, &rules, 1.0);
+        assert_eq!(decisions, [MatchDecision::Refuse { game_match: 1, code: ErrorCode::NoCapacity }], "5 > 4 seats");
+        let fleet = PlacementRules { may_launch: false, packing: Packing::Spread, ..rules };
+        let decisions: Vec<MatchDecision<u32, u32, u8>> = plan_matches(&[formed(1, 0, 2, 0.0)], &[], 0, &fleet, 1.0);
+        assert_eq!(decisions, [MatchDecision::Wait { game_match: 1, why: WaitReason::NeedCapacity }]);
     }
 
     /// Queued joins, open servers, live servers and rules.

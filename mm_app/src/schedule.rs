@@ -13,6 +13,8 @@ pub enum MatchmakerSystems {
     Servers,
     /// Player connects and leaves.
     Players,
+    /// Form matches from the pools and place each as one unit.
+    Matches,
     /// Place joins, issue tokens, turn stored grants into answers.
     Joins,
     /// Timers: token expiry, empty servers.
@@ -30,10 +32,11 @@ pub struct MatchmakerSchedulePlugin;
 
 impl MatchmakerSystems {
     /// Every set, in the order they run.
-    pub const ALL: [MatchmakerSystems; 8] = [
+    pub const ALL: [MatchmakerSystems; 9] = [
         MatchmakerSystems::Ingest,
         MatchmakerSystems::Servers,
         MatchmakerSystems::Players,
+        MatchmakerSystems::Matches,
         MatchmakerSystems::Joins,
         MatchmakerSystems::Housekeeping,
         MatchmakerSystems::Finish,

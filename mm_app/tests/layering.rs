@@ -38,6 +38,7 @@ const RANKED_MODULES: &[(&str, u8)] = &[
     ("servers", 2),
     ("tokens", 2),
     ("joins", 2),
+    ("matches", 2),
     // L3 edges
     ("telemetry", 3),
     ("calls", 3),

@@ -620,9 +620,9 @@ fn a_join_answered_just_before_its_owner_died_is_not_queued_again_by_the_next_ow
         .requests
         .insert(request_id.clone(), record.clone());
     let state = bevygap_matchmaker::nats_bridge::InheritedState {
-        grants: Vec::new(),
         sessions: vec![session],
         requests: vec![record],
+        ..Default::default()
     };
     next.app.world_mut().write_message(bevygap_matchmaker::nats_bridge::TakenOver(Box::new(state)));
     next.step_n(2);

@@ -22,6 +22,7 @@
 //! |---|---|---|---|---|
 //! | `servers` | `<server_id>` | [`records::ServerRecord`] | game server (boot, heartbeat) → matchmaker | 30 s without heartbeat; a purge marker tells watchers |
 //! | `clients` | `<server_id>.<client_id>` | [`records::ClientGrant`] | matchmaker, before returning the token → game server admission | 24 h; deleted when the player's session ends |
+//! | `clients` | `<server_id>.match` | [`records::MatchRecord`] | matchmaker, before any player of the match gets a token → the game server (`BevygapMatch`) | 24 h; deleted when the server ends |
 //! | `players` | `<server_id>.<client_id>` | [`records::PlayerRecord`] | game server on connect/leave → matchmaker seat tracking | 120 s without refresh; purge marker |
 //! | `sessions` | `<session_id>` | [`records::SessionRecord`] | matchmaker → matchmaker replicas, operators | 24 h |
 //! | `requests` | `<request_id>` | [`records::RequestRecord`] | joins waiting for their answer, so the next owner queues them again | 10 min |

@@ -66,7 +66,8 @@ impl fmt::Display for Namespace {
 pub enum Bucket {
     /// Game servers: `<server_id>` → `ServerRecord`.
     Servers,
-    /// Issued client ids: `<server_id>.<client_id>` → `ClientGrant`.
+    /// What a server admits: `<server_id>.<client_id>` → `ClientGrant`, and
+    /// `<server_id>.match` → `MatchRecord` for a server running a formed match.
     Clients,
     /// Connected players: `<server_id>.<client_id>` → `PlayerRecord`.
     Players,
@@ -112,6 +113,9 @@ impl NatsRole {
         }
     }
 }
+
+/// The last token of [`NatsNames::match_key`].
+pub const MATCH_KEY_SUFFIX: &str = "match";
 
 /// Names derived from one [`Namespace`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -189,6 +193,12 @@ impl NatsNames {
     /// `<its id>.>`, and a token minted for another server finds no grant under its prefix.
     pub fn client_key(server_id: &ServerId, client_id: u64) -> String {
         format!("{server_id}.{client_id}")
+    }
+
+    /// The `clients` bucket key of the match a server runs, `<server_id>.match` (never a
+    /// client key: client ids are digits).
+    pub fn match_key(server_id: &ServerId) -> String {
+        format!("{server_id}.{MATCH_KEY_SUFFIX}")
     }
 
     /// A KV key for a game and version together, `<game>.<version-token>`.

@@ -3,7 +3,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::naming::ServerId;
-use crate::protocol::{CertDigest, GameName, GameVersion, ServerAddresses, Transport};
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::protocol::{CertDigest, GameName, GameVersion, ServerAddresses, TicketAttributes, Transport};
 
 /// A game server's lifecycle as it reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -55,6 +57,46 @@ pub struct ClientGrant {
     pub token_expires_at_ms: u64,
 }
 
+/// `clients` bucket, key `<server_id>.match` ([`NatsNames::match_key`](crate::NatsNames::match_key)):
+/// the match a `match`-mode profile formed for this server, written by the matchmaker before
+/// any of its players gets a token (so the game can set up teams before the first one
+/// arrives), deleted when the server ends. It sits beside the server's grants because it is
+/// the same kind of record: what the matchmaker tells one server about the players it sends,
+/// readable by that server alone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MatchRecord {
+    pub match_id: String,
+    pub server_id: ServerId,
+    pub game: GameName,
+    pub version: GameVersion,
+    /// The profile (mode) that formed it.
+    pub profile: String,
+    /// The players of each team, team 0 first.
+    pub teams: Vec<Vec<MatchPlayer>>,
+    /// The location the latency rule chose, if the profile has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    /// Per intersection rule, the values every player shares (the maps they all accept…).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub shared: BTreeMap<String, BTreeSet<String>>,
+    pub formed_at_ms: u64,
+}
+
+/// One player of a [`MatchRecord`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MatchPlayer {
+    /// The Lightyear client id the player will connect with.
+    pub client_id: u64,
+    /// The id teammates and the game see for this player (never the request id).
+    pub public_id: String,
+    /// The party the player came with, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub party: Option<String>,
+    /// The attributes the player claimed (see `TicketAttributes`).
+    #[serde(default, skip_serializing_if = "TicketAttributes::is_empty")]
+    pub attributes: TicketAttributes,
+}
+
 /// `players` bucket, key `<server_id>.<client_id>`: written by the game server while the
 /// player is connected, deleted when they leave however they leave.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,7 +129,7 @@ pub struct SessionRecord {
 /// owning matchmaker when it admits the join and deleted once the join is answered, so a
 /// replica taking over (after a SIGKILL, a restart, a lease lapsing) queues it again under its
 /// request id and the player's retry resumes it instead of placing the player twice.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RequestRecord {
     pub request_id: String,
     pub game: String,
@@ -102,6 +144,15 @@ pub struct RequestRecord {
     pub client_ip: String,
     /// When (Unix milliseconds) the join fails if it has no seat by then.
     pub deadline_ms: u64,
+    /// The match mode and what its rules compare (absent for drop-in joins).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub party_size: Option<u32>,
+    #[serde(default, skip_serializing_if = "TicketAttributes::is_empty")]
+    pub attributes: TicketAttributes,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub latencies: BTreeMap<String, f64>,
 }
 
 /// Milliseconds since the Unix epoch, the timestamp unit of every record.

@@ -19,7 +19,7 @@ use crate::clock::now;
 use crate::game::GameCatalog;
 use crate::joins::JoinSettings;
 use crate::joins::admission::address_key;
-use crate::joins::admission::{Admission, WaitingTally, admit, check_mode};
+use crate::joins::admission::{Admission, WaitingTally, admit, resolve_mode};
 use crate::joins::{FailJoin, Join, JoinAnswered, JoinUpdates, RequestIndex, Requester, Settled, UnclaimedSeats};
 use crate::matching::ProfileSet;
 use crate::nats_bridge::NatsLinkState;
@@ -138,10 +138,13 @@ fn take_call(
         Ok(checked) => checked,
         Err(error) => return answers.try_send(Err(error)),
     };
-    if let Err(error) = check_mode(profiles, &valid) {
-        crate::observe::join_refused(error.code.as_str());
-        return answers.try_send(Err(join_error(&error)));
-    }
+    let claims = match resolve_mode(profiles, &valid) {
+        Ok(claims) => claims,
+        Err(error) => {
+            crate::observe::join_refused(error.code.as_str());
+            return answers.try_send(Err(join_error(&error)));
+        }
+    };
     let requester = Requester { ip: caller.ip.to_string(), key: address_key(caller.ip).to_string() };
     let existing = book.index.0.get(request_id.as_str()).copied();
     let existing_join = existing.and_then(|e| {
@@ -163,6 +166,7 @@ fn take_call(
             let deadline = now + settings.deadline.as_secs_f64();
             tally.admitted(&requester);
             let (join, first) = Join::new(&valid, request_id.clone(), requester, client_ip, now, deadline);
+            let join = join.with_claims(claims);
             tracing::debug!(request_id = %request_id, game = %join.game.label(), "join queued");
             let entity = commands.spawn_empty().id();
             book.index.0.insert(request_id.to_string(), entity);

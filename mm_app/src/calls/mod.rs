@@ -35,6 +35,7 @@ pub struct CallsPlugin;
 impl Plugin for CallsPlugin {
     fn build(&self, app: &mut App) {
         require(app, || JoinsPlugin);
+        require(app, || crate::matches::MatchesPlugin);
         // Joins come in through the join desk, not bevy_remote (see `desk`).
         let remote = RemotePlugin::default()
             .with_method_main(METHOD_CANCEL, join_methods::cancel)

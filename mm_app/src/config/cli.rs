@@ -69,7 +69,8 @@ impl Cli {
             Namespace::new(&self.namespace).map_err(|e| bad("--namespace / BEVYGAP_NAMESPACE", e.to_string()))?;
         let games = GameCatalog::parse(&self.games).map_err(|e| bad("--games / BEVYGAP_GAMES", e))?;
         let joins = self.joins.validate(self.dev_mode);
-        let profiles = self.matches.validate(&games)?;
+        let profiles = self.matches.validate(&games, &joins)?;
+        let matches = self.matches.settings();
         let edgegap = match self.provider {
             ProviderKind::Edgegap => Some(self.edgegap.validate()?),
             ProviderKind::Local | ProviderKind::Fleet => None,
@@ -83,6 +84,7 @@ impl Cli {
             server_credentials: self.credentials.validate(&namespace)?,
             joins,
             profiles,
+            matches,
             edgegap,
             namespace,
             games,

@@ -37,6 +37,7 @@ pub use tokens::TokenArgs;
 use crate::endpoints::FrontSettings;
 use crate::game::GameCatalog;
 use crate::joins::JoinSettings;
+use crate::matches::MatchSettings;
 use crate::matching::ProfileSet;
 use crate::servers::{ServerCredentialConfig, ServerSettings};
 use crate::tokens::TokenSettings;
@@ -112,6 +113,8 @@ pub struct MatchmakerConfig {
     pub joins: JoinSettings,
     /// The modes of each game version.
     pub profiles: ProfileSet,
+    /// How often the match engine runs.
+    pub matches: MatchSettings,
     /// What ConnectTokens say.
     pub tokens: TokenSettings,
     /// Server sizes, limits and timers.
@@ -137,6 +140,7 @@ impl MatchmakerConfig {
     pub fn insert_into(&self, app: &mut App) {
         app.insert_resource(self.games.clone())
             .insert_resource(self.profiles.clone())
+            .insert_resource(self.matches)
             .insert_resource(self.front.clone())
             .insert_resource(self.joins.clone())
             .insert_resource(self.tokens)
@@ -190,6 +194,7 @@ impl MatchmakerConfig {
             front: FrontSettings::loopback(),
             joins: JoinSettings::default(),
             profiles: ProfileSet::default(),
+            matches: MatchSettings::default(),
             tokens: TokenSettings::default(),
             servers: ServerSettings::default(),
             provider: ProviderKind::Local,
@@ -418,6 +423,11 @@ mod tests {
         assert!(err.reason.contains("demo:1.0[0].teams"), "the field is named: {err}");
         let err = parse(&["--profiles", dir.join("missing.json").to_str().expect("path")]).unwrap_err();
         assert!(err.reason.contains("cannot read"), "{err}");
+        let err = parse(&["--profiles", example, "--join-deadline-secs", "45"]).unwrap_err();
+        assert!(err.reason.contains("ranked_2v2: max_wait_secs 45"), "{err}");
+        let config = parse(&["--profiles", example, "--match-interval-ms", "250"]).expect("valid");
+        assert_eq!(config.matches.pass_interval, Duration::from_millis(250));
+        assert_eq!(parse(&[]).unwrap().matches, MatchSettings::default());
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -124,16 +124,24 @@ impl SteppedMatchmaker {
     /// Queues a join for `game` at `version` from `127.0.0.1` (admission is unit-tested on
     /// its own; this enters the flow right after it).
     pub fn join(&mut self, game: &str, version: &str) -> bevy::prelude::Entity {
-        use bevygap_shared::protocol::{JoinRequest, RequestId};
+        self.join_with(bevygap_shared::protocol::JoinRequest::new(game, version))
+    }
+
+    /// Queues `request` from `127.0.0.1`, in its mode's pool when the mode forms matches.
+    /// Panics on a request admission would refuse: a test writes valid ones.
+    pub fn join_with(&mut self, request: bevygap_shared::protocol::JoinRequest) -> bevy::prelude::Entity {
+        use bevygap_shared::protocol::RequestId;
         let world = self.app.world_mut();
         let now = world.resource::<bevy::time::Time<bevy::time::Real>>().elapsed_secs_f64();
         let deadline = now + world.resource::<crate::joins::JoinSettings>().deadline.as_secs_f64();
-        let request = JoinRequest::new(game, version).validate().expect("a valid test request");
+        let request = request.validate().expect("a valid test request");
+        let claims = crate::joins::admission::resolve_mode(world.resource::<crate::matching::ProfileSet>(), &request)
+            .expect("a mode of the game");
         let request_id = RequestId::new(format!("r{:016x}", rand::random::<u64>())).expect("a valid request id");
         let requester = crate::joins::Requester { ip: "127.0.0.1".into(), key: "127.0.0.1".into() };
         let (join, first) =
             crate::joins::Join::new(&request, request_id.clone(), requester, "127.0.0.1".into(), now, deadline);
-        let entity = world.spawn((join, crate::joins::JoinUpdates::new(first))).id();
+        let entity = world.spawn((join.with_claims(claims), crate::joins::JoinUpdates::new(first))).id();
         world.resource_mut::<crate::joins::RequestIndex>().0.insert(request_id.to_string(), entity);
         entity
     }
@@ -315,7 +323,7 @@ impl SteppedMatchmaker {
         for session in &sessions {
             store.sessions.insert(session.session_id.clone(), session.clone());
         }
-        let state = crate::nats_bridge::InheritedState { grants, sessions, requests: Vec::new() };
+        let state = crate::nats_bridge::InheritedState { grants, sessions, ..Default::default() };
         self.app.world_mut().write_message(crate::nats_bridge::TakenOver(Box::new(state)));
     }
 

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use bevygap_shared::protocol::{ErrorCode, JoinError, ValidJoinRequest};
 
-use super::machine::{Join, Requester};
+use super::machine::{Join, MatchClaims, Requester};
 use crate::matching::{DEFAULT_PROFILE, ProfileKind, ProfileSet};
 
 /// The caps that keep one player, or everyone together, from queueing without bound.
@@ -80,27 +80,46 @@ pub enum Admission {
     Refuse(JoinError),
 }
 
-/// Whether the request's mode is one this matchmaker places: a profile of its game of kind
-/// `drop_in` (no mode means `drop_in`). Modes that form matches are refused until match
-/// formation is placed (issue 22), rather than seated as drop-in, which would ignore their
-/// rules.
-pub fn check_mode(profiles: &ProfileSet, request: &ValidJoinRequest) -> Result<(), JoinError> {
+/// What the request's mode asks for: `Ok(None)` for a seat on any server (`drop_in`, the
+/// default; no mode means `drop_in`), `Ok(Some(claims))` for a ticket in a match mode's pool.
+/// A mode that is not a profile of the game is refused, and so is a party that could never
+/// be matched whole (no `party_size`, or more players than a team holds).
+pub fn resolve_mode(profiles: &ProfileSet, request: &ValidJoinRequest) -> Result<Option<MatchClaims>, JoinError> {
     let mode = request.mode.as_deref();
     if profiles.is_empty() && mode.is_none_or(|m| m == DEFAULT_PROFILE) {
-        return Ok(()); // no profiles file: every join is drop-in, with nothing to look up
+        return Ok(None); // no profiles file: every join is drop-in, with nothing to look up
     }
     let label = format!("{}:{}", request.game, request.version);
-    match profiles.get(&label, mode) {
-        Some(profile) if profile.kind == ProfileKind::DropIn => Ok(()),
-        Some(profile) => Err(JoinError::new(
-            ErrorCode::InvalidRequest,
-            format!("mode {} of {label} forms matches, which this matchmaker does not place yet", profile.name),
-        )),
-        None => Err(JoinError::new(
-            ErrorCode::InvalidRequest,
-            format!("mode {} is not a profile of {label}", mode.unwrap_or_default()),
-        )),
+    let invalid = |message: String| JoinError::new(ErrorCode::InvalidRequest, message);
+    let profile = profiles
+        .get(&label, mode)
+        .ok_or_else(|| invalid(format!("mode {} is not a profile of {label}", mode.unwrap_or_default())))?;
+    if profile.kind == ProfileKind::DropIn {
+        return Ok(None);
     }
+    let party_size = match (&request.party, request.party_size) {
+        (None, _) => 1,
+        (Some(_), Some(size)) => size,
+        (Some(_), None) => {
+            return Err(invalid(format!(
+                "mode {} forms matches: a party must say its party_size, so it is matched whole",
+                profile.name
+            )));
+        }
+    };
+    if party_size > profile.teams.max_size {
+        return Err(invalid(format!(
+            "party_size {party_size} is more than a team of mode {} holds ({})",
+            profile.name, profile.teams.max_size
+        )));
+    }
+    Ok(Some(MatchClaims {
+        mode: profile.name.clone(),
+        party_size,
+        attributes: request.attributes.clone(),
+        latencies: request.latencies.clone(),
+        public_id: MatchClaims::new_public_id(),
+    }))
 }
 
 /// Decides on `request` from `requester`. `existing` is the join already holding the request
@@ -172,20 +191,35 @@ mod tests {
     }
 
     #[test]
-    fn drop_in_modes_are_placed_and_match_or_unknown_modes_refused_by_name() {
+    fn modes_resolve_to_a_seat_or_a_ticket_and_unmatchable_requests_are_refused_by_name() {
         let example = include_str!("../../../assets/profiles.example.json");
         let profiles = ProfileSet::from_json(example).expect("valid");
-        assert!(check_mode(&profiles, &request()).is_ok(), "no mode: drop_in");
-        let with_mode = |mode: &str| {
+        assert_eq!(resolve_mode(&profiles, &request()), Ok(None), "no mode: drop_in");
+        let with = |mode: &str, party: Option<(&str, Option<u32>)>| {
             let mut r = JoinRequest::new("demo", "1.0");
             r.mode = Some(mode.into());
-            check_mode(&profiles, &r.validate().unwrap())
+            r.attributes.numbers.insert("elo".into(), 1200.0);
+            if let Some((party, size)) = party {
+                r.party = Some(party.into());
+                r.party_size = size;
+            }
+            resolve_mode(&profiles, &r.validate().unwrap())
         };
-        assert!(with_mode("drop_in").is_ok());
-        let duel = with_mode("duel").unwrap_err();
-        assert_eq!(duel.code, ErrorCode::InvalidRequest);
-        assert!(duel.message.contains("duel") && duel.message.contains("forms matches"), "{}", duel.message);
-        assert!(with_mode("ranked").unwrap_err().message.contains("not a profile of demo:1.0"));
+        assert_eq!(with("drop_in", None), Ok(None));
+        let duel = with("duel", None).expect("a duel ticket").expect("claims");
+        assert_eq!((duel.mode.as_str(), duel.party_size), ("duel", 1));
+        assert_eq!(duel.attributes.numbers["elo"], 1200.0);
+        assert_eq!(duel.public_id.len(), 16, "{}", duel.public_id);
+        assert_ne!(duel.public_id, with("duel", None).unwrap().unwrap().public_id, "fresh per join");
+        let pair = with("ranked_2v2", Some(("p1", Some(2)))).unwrap().unwrap();
+        assert_eq!(pair.party_size, 2);
+        let unsized_party = with("ranked_2v2", Some(("p1", None))).unwrap_err();
+        assert!(unsized_party.message.contains("party_size"), "{}", unsized_party.message);
+        let too_big = with("duel", Some(("p1", Some(2)))).unwrap_err();
+        assert!(too_big.message.contains("more than a team"), "{}", too_big.message);
+        let unknown = with("ranked", None).unwrap_err();
+        assert_eq!(unknown.code, ErrorCode::InvalidRequest);
+        assert!(unknown.message.contains("not a profile of demo:1.0"), "{}", unknown.message);
     }
 
     fn from(ip: &str) -> Requester {

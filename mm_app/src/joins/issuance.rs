@@ -8,7 +8,7 @@ use bevygap_shared::records::{ClientGrant, SessionRecord, now_ms};
 
 use super::machine::{GrantOutcome, Join, JoinPhase, SeatClaim};
 use super::systems::Releases;
-use super::{FailJoin, JoinUpdates, PendingReady, Settled};
+use super::{AwaitingMatchRecord, FailJoin, JoinUpdates, PendingReady, Settled};
 use crate::clock::now;
 use crate::nats_bridge::{GrantStored, GrantWrite, NatsCommand};
 use crate::providers::ProviderHandle;
@@ -26,7 +26,7 @@ type IssuingServers<'w, 's> = Query<
 /// Mints tokens for joins whose server is ready, spawns their token and session entities and
 /// asks the bridge to store the grant; the join turns ready only once NATS acknowledges it.
 pub fn issue_tokens(
-    mut joins: Query<(Entity, &mut Join), Without<Settled>>,
+    mut joins: Query<(Entity, &mut Join), (Without<Settled>, Without<AwaitingMatchRecord>)>,
     servers: IssuingServers,
     provider: Res<ProviderHandle>,
     mut issuer: TokenIssuer,

@@ -13,9 +13,12 @@
 //! A finished join (ready or failed) is kept for [`RESUME_WINDOW_SECS`] so a retry with the
 //! same request id gets the same answer instead of a second seat.
 
+use std::collections::BTreeMap;
+
 use bevy::prelude::*;
 use bevygap_shared::protocol::{
-    ErrorCode, JoinError, JoinProgress, PartyId, ReadyPayload, Region, RequestId, Transport, ValidJoinRequest,
+    ErrorCode, JoinError, JoinProgress, PartyId, ReadyPayload, Region, RequestId, TicketAttributes, Transport,
+    ValidJoinRequest,
 };
 
 use crate::game::GameKey;
@@ -113,6 +116,28 @@ pub struct Requester {
     pub key: String,
 }
 
+/// What a join of a match mode brings to its pool: the rules compare these (see
+/// [`crate::matching`]). Drop-in joins have none.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MatchClaims {
+    /// The profile (mode) whose pool the ticket waits in.
+    pub mode: String,
+    /// Players in the party, this one included (1 when alone); the party's ticket waits until
+    /// every member has joined.
+    pub party_size: u32,
+    pub attributes: TicketAttributes,
+    pub latencies: BTreeMap<String, f64>,
+    /// What teammates and the game server see for this player: random, never the request id.
+    pub public_id: String,
+}
+
+impl MatchClaims {
+    /// A fresh public id: 64 random bits as 16 hex digits.
+    pub fn new_public_id() -> String {
+        format!("{:016x}", rand::random::<u64>())
+    }
+}
+
 /// A player's join request and where it is in its life.
 #[derive(Component, Debug, Clone, Reflect)]
 #[reflect(Component)]
@@ -134,6 +159,9 @@ pub struct Join {
     /// When it last got a seat (the start of the placement stage in the metrics).
     pub placed_at: Option<f64>,
     pub deadline: f64,
+    /// For a join of a match mode: its ticket's claims (`None`: drop-in).
+    #[reflect(ignore)]
+    pub claims: Option<Box<MatchClaims>>,
     phase: JoinPhase,
     lost_servers: u32,
 }
@@ -160,10 +188,22 @@ impl Join {
             queued_at: now,
             placed_at: None,
             deadline,
+            claims: None,
             phase: JoinPhase::Queued,
             lost_servers: 0,
         };
         (join, first)
+    }
+
+    /// The same join as a ticket of a match mode.
+    pub fn with_claims(mut self, claims: Option<MatchClaims>) -> Self {
+        self.claims = claims.map(Box::new);
+        self
+    }
+
+    /// Whether the join waits for a match rather than a seat on any server.
+    pub fn seeks_match(&self) -> bool {
+        self.claims.is_some()
     }
 
     /// Where the join is.
@@ -228,6 +268,16 @@ impl Join {
             JoinPhase::IssuingToken { .. } => self.fail(ErrorCode::ServerFailed.into(), now),
             _ => None,
         }
+    }
+
+    /// WaitingForServer → Queued because its match broke up before anyone got a token (a
+    /// member left): the seat is given back, and the player returns to the pool with its age.
+    /// Not counted as a lost server.
+    pub fn back_to_pool(&mut self) -> Option<Release> {
+        let JoinPhase::WaitingForServer { seat } = self.phase else { return None };
+        self.phase = JoinPhase::Queued;
+        self.placed_at = None;
+        Some(Release::Seat(seat))
     }
 
     /// Any phase → Failed with `error`, giving back what it held; `None` if already finished.
@@ -348,6 +398,18 @@ mod tests {
         assert!(matches!(step.progress, JoinProgress::Failed(ref e) if e.code == ErrorCode::ServerFailed));
         assert_eq!(j.lost_servers(), MAX_LOST_SERVERS);
         assert!(j.server_lost(1.0).is_none(), "a failed join ignores more losses");
+    }
+
+    #[test]
+    fn a_broken_match_sends_a_waiting_join_back_to_its_pool_without_counting_a_loss() {
+        let mut j = join();
+        assert_eq!(j.back_to_pool(), None, "a queued join is in its pool already");
+        j.place(seat(1), Readiness::Starting).unwrap();
+        assert_eq!(j.back_to_pool(), Some(Release::Seat(seat(1))));
+        assert_eq!((j.phase(), j.lost_servers()), (JoinPhase::Queued, 0));
+        j.place(seat(2), Readiness::Ready).unwrap();
+        j.issue_token().unwrap();
+        assert_eq!(j.back_to_pool(), None, "a join with a token stays in its match");
     }
 
     #[test]

@@ -10,16 +10,18 @@ pub mod pending;
 mod seat_sync;
 pub mod settings;
 pub mod settled;
-mod systems;
+pub mod systems;
 
-pub use systems::new_client_id;
+pub use systems::{Releases, new_client_id, reserve_seat};
 
 use std::collections::HashMap;
 
 use bevy::prelude::*;
 use bevygap_shared::protocol::{JoinError, JoinProgress, ReadyPayload};
 
-pub use machine::{Join, JoinPhase, MAX_LOST_SERVERS, RESUME_WINDOW_SECS, Release, Requester, SeatClaim};
+pub use machine::{
+    Join, JoinPhase, MAX_LOST_SERVERS, MatchClaims, RESUME_WINDOW_SECS, Release, Requester, SeatClaim,
+};
 pub use settings::JoinSettings;
 pub use settled::{JoinAnswered, Settled, UnclaimedSeats};
 
@@ -65,6 +67,11 @@ impl JoinUpdates {
 /// the ConnectToken).
 #[derive(Component, Debug, Clone)]
 pub struct PendingReady(pub ReadyPayload);
+
+/// A placed join of a match whose record the game server cannot read yet: its token waits,
+/// so the game knows the teams before the first player arrives.
+#[derive(Component, Debug, Clone, Copy, Default)]
+pub struct AwaitingMatchRecord;
 
 /// Request id → join entity, for idempotent retries, streams and cancel.
 #[derive(Resource, Debug, Default)]

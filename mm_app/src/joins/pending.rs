@@ -12,7 +12,9 @@ use bevygap_shared::records::{RequestRecord, now_ms};
 
 use super::{Join, JoinAnswered, JoinUpdates, RequestIndex, Requester, Settled};
 use crate::clock::now;
+use super::admission::resolve_mode;
 use crate::game::GameCatalog;
+use crate::matching::ProfileSet;
 use crate::nats_bridge::{NatsCommand, RequestStored, TakenOver};
 
 /// The `requests` record of a join and the join again: the record lives in `shared` (it is
@@ -22,8 +24,8 @@ pub trait PendingJoin: Sized {
     fn of(join: &Join, now: f64, wall_ms: u64) -> Self;
     /// The join again, queued at `now` with what is left of its deadline; `None` when its
     /// deadline passed or the record does not hold a valid request (written by another
-    /// version, or damaged).
-    fn restore(&self, now: f64, wall_ms: u64) -> Option<(Join, JoinProgress)>;
+    /// version, or damaged, or naming a mode `profiles` no longer has).
+    fn restore(&self, profiles: &ProfileSet, now: f64, wall_ms: u64) -> Option<(Join, JoinProgress)>;
 }
 
 impl PendingJoin for RequestRecord {
@@ -40,21 +42,31 @@ impl PendingJoin for RequestRecord {
             requester_key: join.requester.key.clone(),
             client_ip: join.client_ip.clone(),
             deadline_ms: wall_ms.saturating_add(left_ms),
+            mode: join.claims.as_ref().map(|c| c.mode.clone()),
+            party_size: join.claims.as_ref().filter(|_| join.party.is_some()).map(|c| c.party_size),
+            attributes: join.claims.as_ref().map(|c| c.attributes.clone()).unwrap_or_default(),
+            latencies: join.claims.as_ref().map(|c| c.latencies.clone()).unwrap_or_default(),
         }
     }
 
-    fn restore(&self, now: f64, wall_ms: u64) -> Option<(Join, JoinProgress)> {
+    fn restore(&self, profiles: &ProfileSet, now: f64, wall_ms: u64) -> Option<(Join, JoinProgress)> {
         let left = self.deadline_ms.checked_sub(wall_ms).filter(|ms| *ms > 0)? as f64 / 1000.0;
         let request = JoinRequest {
             region: self.region.clone(),
             party: self.party.clone(),
+            party_size: self.party_size,
             transport: Some(self.transport),
+            mode: self.mode.clone(),
+            attributes: self.attributes.clone(),
+            latencies: self.latencies.clone(),
             ..JoinRequest::new(self.game.clone(), self.version.clone())
         };
         let valid = request.validate().ok()?;
+        let claims = resolve_mode(profiles, &valid).ok()?;
         let request_id = RequestId::new(self.request_id.clone()).ok()?;
         let requester = Requester { ip: self.requester_ip.clone(), key: self.requester_key.clone() };
-        Some(Join::new(&valid, request_id, requester, self.client_ip.clone(), now, now + left))
+        let (join, first) = Join::new(&valid, request_id, requester, self.client_ip.clone(), now, now + left);
+        Some((join.with_claims(claims), first))
     }
 }
 
@@ -101,7 +113,7 @@ pub fn restore_pending_joins(
     mut commands: Commands,
     mut index: ResMut<RequestIndex>,
     mut nats: MessageWriter<NatsCommand>,
-    games: Res<GameCatalog>,
+    (games, profiles): (Res<GameCatalog>, Res<ProfileSet>),
     time: Res<Time<Real>>,
 ) {
     let (now, wall_ms) = (now(&time), now_ms());
@@ -118,7 +130,7 @@ pub fn restore_pending_joins(
                 continue;
             }
             let restored =
-                pending.restore(now, wall_ms).filter(|(join, _)| games.serves(&join.game.game, &join.game.version));
+                pending.restore(&profiles, now, wall_ms).filter(|(join, _)| games.serves(&join.game.game, &join.game.version));
             let Some((join, first)) = restored else {
                 nats.write(NatsCommand::DeleteRequest { request_id: pending.request_id.clone() });
                 continue;
@@ -150,22 +162,49 @@ mod tests {
         let text = serde_json::to_vec(&record).expect("encodes");
         let read: RequestRecord = serde_json::from_slice(&text).expect("decodes");
         // Read by another process 5 s later, whose clock started elsewhere.
-        let (restored, first) = read.restore(500.0, 1_005_000).expect("still within its deadline");
+        let none = ProfileSet::default();
+        let (restored, first) = read.restore(&none, 500.0, 1_005_000).expect("still within its deadline");
         assert_eq!(restored.request_id.as_str(), "request-0001");
         assert_eq!((restored.requester.ip.as_str(), restored.client_ip.as_str()), ("203.0.113.9", "203.0.113.9"));
         assert_eq!(restored.region.as_ref().map(ToString::to_string).as_deref(), Some("eu"));
         assert_eq!(restored.party.as_ref().map(ToString::to_string).as_deref(), Some("friends"));
         assert!((restored.deadline - 525.0).abs() < 1e-6, "{}", restored.deadline);
         assert!(matches!(first, JoinProgress::Queued { .. }));
+        assert!(!restored.seeks_match());
+    }
+
+    #[test]
+    fn a_match_ticket_is_restored_with_its_claims_while_its_mode_exists() {
+        let profiles = ProfileSet::from_json(include_str!("../../../assets/profiles.example.json")).expect("valid");
+        let mut request = JoinRequest {
+            party: Some("friends".into()),
+            party_size: Some(2),
+            mode: Some("ranked_2v2".into()),
+            ..JoinRequest::new("demo", "1.0")
+        };
+        request.attributes.numbers.insert("elo".into(), 1500.0);
+        request.latencies.insert("eu".into(), 20.0);
+        let valid = request.validate().expect("valid");
+        let claims = resolve_mode(&profiles, &valid).expect("a ranked ticket");
+        let requester = Requester { ip: "203.0.113.9".into(), key: "203.0.113.9".into() };
+        let id = RequestId::new("request-0002").expect("valid");
+        let (join, _) = Join::new(&valid, id, requester, "203.0.113.9".into(), 10.0, 40.0);
+        let record = RequestRecord::of(&join.with_claims(claims), 10.0, 1_000_000);
+        let (restored, _) = record.restore(&profiles, 0.0, 1_000_000).expect("restored");
+        let claims = restored.claims.expect("still a ticket");
+        assert_eq!((claims.mode.as_str(), claims.party_size), ("ranked_2v2", 2));
+        assert_eq!((claims.attributes.numbers["elo"], claims.latencies["eu"]), (1500.0, 20.0));
+        assert!(record.restore(&ProfileSet::default(), 0.0, 1_000_000).is_none(), "its mode is gone");
     }
 
     #[test]
     fn expired_or_damaged_records_are_not_restored() {
         let record = RequestRecord::of(&join(40.0), 10.0, 1_000_000);
-        assert!(record.restore(0.0, 1_030_000).is_none(), "past its deadline");
+        let none = ProfileSet::default();
+        assert!(record.restore(&none, 0.0, 1_030_000).is_none(), "past its deadline");
         let damaged = RequestRecord { game: "not a game!".into(), ..record.clone() };
-        assert!(damaged.restore(0.0, 1_000_000).is_none());
+        assert!(damaged.restore(&none, 0.0, 1_000_000).is_none());
         let bad_id = RequestRecord { request_id: String::new(), ..record };
-        assert!(bad_id.restore(0.0, 1_000_000).is_none());
+        assert!(bad_id.restore(&none, 0.0, 1_000_000).is_none());
     }
 }

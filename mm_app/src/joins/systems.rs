@@ -16,7 +16,7 @@ use crate::clock::now;
 use crate::game::GameKey;
 use crate::nats_bridge::{NatsCommand, NatsLinkState};
 use crate::placement::{self, Decision, OpenServer, QueuedJoin, Readiness, Target};
-use crate::servers::{GameServer, SeatBook, ServerLauncher, ServerPhase};
+use crate::servers::{GameServer, HostsMatch, SeatBook, ServerLauncher, ServerPhase};
 use crate::tokens::restore::EarlierTokens;
 use crate::tokens::{TokenEnded, TokenIndex};
 
@@ -97,15 +97,16 @@ pub fn fail_overdue_joins(
 /// The joins not answered yet, as placement reads and changes them.
 type WaitingJoins<'w, 's> = Query<'w, 's, (Entity, &'static mut Join, &'static mut JoinUpdates), Without<Settled>>;
 
-/// The servers, as placement reads them and reserves their seats.
-type PlacementServers<'w, 's> =
-    Query<'w, 's, (Entity, &'static GameServer, &'static ServerPhase, &'static mut SeatBook)>;
+/// The servers, as placement reads them and reserves their seats (those hosting a match take
+/// no one else).
+pub type PlacementServers<'w, 's> =
+    Query<'w, 's, (Entity, &'static GameServer, &'static ServerPhase, &'static mut SeatBook), Without<HostsMatch>>;
 
 /// A server launched by this tick's plan: its seat book is inserted once the plan is applied.
-struct Launched {
-    server: Entity,
-    server_id: ServerId,
-    seats: SeatBook,
+pub struct Launched {
+    pub server: Entity,
+    pub server_id: ServerId,
+    pub seats: SeatBook,
 }
 
 /// Runs [`placement::plan`] over the queue and the servers that take players, then applies
@@ -116,7 +117,7 @@ pub fn place_queued_joins(
     settled: Query<&Join, With<Settled>>,
     mut servers: PlacementServers,
     mut launcher: ServerLauncher,
-    (earlier, time): (Res<EarlierTokens>, Res<Time<Real>>),
+    (earlier, time, phases): (Res<EarlierTokens>, Res<Time<Real>>, Query<&ServerPhase>),
     mut failures: MessageWriter<FailJoin>,
 ) {
     if !earlier.placement_may_start() {
@@ -128,7 +129,7 @@ pub fn place_queued_joins(
     }
     let now = now(&time);
     let open = open_servers(&servers, party_seats(&queued, &joins, &settled));
-    let live = servers.iter().filter(|(.., phase, _)| phase.counts_against_limit()).count();
+    let live = live_servers(&phases);
     let mut launched: Vec<Launched> = Vec::new();
     for decision in placement::plan(&queued, &open, live, &launcher.rules(), now) {
         match decision {
@@ -153,12 +154,18 @@ pub fn place_queued_joins(
     }
 }
 
-/// The queued joins as placement sees them; none waits past the capacity wait for a seat no
+/// Servers counted against the server limit (every game, hosting a match or not).
+pub fn live_servers(phases: &Query<&ServerPhase>) -> usize {
+    phases.iter().filter(|phase| phase.counts_against_limit()).count()
+}
+
+/// The queued drop-in joins as placement sees them (joins of a match mode are placed with
+/// their match); none waits past the capacity wait for a seat no
 /// provider will start.
 fn queued_joins(joins: &WaitingJoins, capacity_wait: f64) -> Vec<QueuedJoin<Entity, GameKey>> {
     joins
         .iter()
-        .filter(|(_, join, _)| join.phase() == JoinPhase::Queued)
+        .filter(|(_, join, _)| join.phase() == JoinPhase::Queued && !join.seeks_match())
         .map(|(entity, join, _)| QueuedJoin {
             join: entity,
             game: join.game.clone(),
@@ -211,31 +218,36 @@ fn open_servers(
 }
 
 /// Reserves a seat for `join` on the server placement chose (one already there, or one
-/// launched by this plan) under a new client id, and moves the join to wait for it.
-fn reserve_seat(
+/// launched by this plan) under a new client id, and moves the join to wait for it; the seat,
+/// or `None` if the server is gone or full.
+pub fn reserve_seat(
     join: &mut Join,
     updates: &mut JoinUpdates,
     (on, readiness): (Target<Entity>, Readiness),
     (servers, launched): (&mut PlacementServers, &mut [Launched]),
     now: f64,
-) {
+) -> Option<SeatClaim> {
     let client_id = new_client_id();
     let (server, server_id, reserved) = match on {
-        Target::Existing(server) => match servers.get_mut(server) {
-            Ok((_, game_server, _, mut book)) => (server, game_server.id.clone(), book.reserve(client_id).is_ok()),
-            Err(_) => return,
-        },
-        Target::New(index) => match launched.get_mut(index) {
-            Some(new) => (new.server, new.server_id.clone(), new.seats.reserve(client_id).is_ok()),
-            None => return,
-        },
+        Target::Existing(server) => {
+            let (_, game_server, _, mut book) = servers.get_mut(server).ok()?;
+            (server, game_server.id.clone(), book.reserve(client_id).is_ok())
+        }
+        Target::New(index) => {
+            let new = launched.get_mut(index)?;
+            (new.server, new.server_id.clone(), new.seats.reserve(client_id).is_ok())
+        }
     };
-    if reserved && let Ok(progress) = join.place(SeatClaim { server, client_id }, readiness) {
-        crate::observe::join_placed(now - join.queued_at);
-        join.placed_at = Some(now);
-        tracing::debug!(request_id = %join.request_id, %server_id, client_id, "seat reserved");
-        updates.push(progress);
+    let seat = SeatClaim { server, client_id };
+    if !reserved {
+        return None;
     }
+    let progress = join.place(seat, readiness).ok()?;
+    crate::observe::join_placed(now - join.queued_at);
+    join.placed_at = Some(now);
+    tracing::debug!(request_id = %join.request_id, %server_id, client_id, "seat reserved");
+    updates.push(progress);
+    Some(seat)
 }
 
 /// Seconds between two scale-hook calls for one game.

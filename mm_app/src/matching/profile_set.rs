@@ -70,6 +70,11 @@ impl ProfileSet {
         self.by_game.is_empty()
     }
 
+    /// Every profile the file gives, with the label of its game version.
+    pub fn profiles(&self) -> impl Iterator<Item = (&str, &Profile)> {
+        self.by_game.iter().flat_map(|(game, profiles)| profiles.iter().map(move |p| (game.as_str(), p)))
+    }
+
     /// The game versions the file names.
     pub fn games(&self) -> impl Iterator<Item = &str> {
         self.by_game.keys().map(String::as_str)

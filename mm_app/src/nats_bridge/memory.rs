@@ -2,10 +2,10 @@ use std::collections::BTreeMap;
 
 use bevy::prelude::*;
 use bevygap_shared::naming::ServerId;
-use bevygap_shared::records::{ClientGrant, ServerCommand, SessionRecord};
+use bevygap_shared::records::{ClientGrant, MatchRecord, ServerCommand, SessionRecord};
 
-use super::reports::{GrantStored, InheritedState, RequestStored, TakenOver};
-use super::{BridgeError, GrantWrite, NatsCommand, add_bridge_messages};
+use super::reports::{GrantStored, InheritedState, MatchStored, RequestStored, TakenOver};
+use super::{BridgeError, GrantWrite, MatchWrite, NatsCommand, add_bridge_messages};
 use crate::game::GameKey;
 use crate::schedule::{MatchmakerSchedulePlugin, MatchmakerSystems, require};
 
@@ -14,6 +14,8 @@ use crate::schedule::{MatchmakerSchedulePlugin, MatchmakerSystems, require};
 #[derive(Resource, Debug, Default)]
 pub struct MemoryNats {
     pub grants: BTreeMap<(ServerId, u64), ClientGrant>,
+    /// The match each server runs.
+    pub matches: BTreeMap<ServerId, MatchRecord>,
     pub sessions: BTreeMap<String, SessionRecord>,
     pub deleted_servers: Vec<ServerId>,
     pub deleted_players: Vec<(ServerId, u64)>,
@@ -22,7 +24,7 @@ pub struct MemoryNats {
     pub capacity_calls: Vec<(GameKey, usize)>,
     /// Joins waiting for their answer, by request id.
     pub requests: BTreeMap<String, bevygap_shared::records::RequestRecord>,
-    /// Make grant writes fail (as during a NATS outage).
+    /// Make grant and match writes fail (as during a NATS outage).
     pub fail_grant_writes: bool,
 }
 
@@ -46,6 +48,7 @@ impl Plugin for MemoryNatsPlugin {
 fn report_inherited(store: Res<MemoryNats>, mut taken_over: MessageWriter<TakenOver>) {
     let state = InheritedState {
         grants: store.grants.values().cloned().collect(),
+        matches: store.matches.values().cloned().collect(),
         sessions: store.sessions.values().cloned().collect(),
         requests: store.requests.values().cloned().collect(),
     };
@@ -55,7 +58,11 @@ fn report_inherited(store: Res<MemoryNats>, mut taken_over: MessageWriter<TakenO
 fn apply_commands(
     mut commands: MessageReader<NatsCommand>,
     mut store: ResMut<MemoryNats>,
-    (mut grants, mut requests): (MessageWriter<GrantStored>, MessageWriter<RequestStored>),
+    (mut grants, mut matches, mut requests): (
+        MessageWriter<GrantStored>,
+        MessageWriter<MatchStored>,
+        MessageWriter<RequestStored>,
+    ),
 ) {
     for command in commands.read() {
         match command.clone() {
@@ -70,6 +77,20 @@ fn apply_commands(
                     Ok(())
                 };
                 grants.write(GrantStored { join, server_id, client_id, result });
+            }
+            NatsCommand::StoreMatch(write) => {
+                let MatchWrite { game_match, record } = *write;
+                let server_id = record.server_id.clone();
+                let result = if store.fail_grant_writes {
+                    Err(BridgeError::Write { bucket: "clients", reason: "NATS is unreachable".into() })
+                } else {
+                    store.matches.insert(server_id.clone(), record);
+                    Ok(())
+                };
+                matches.write(MatchStored { game_match, server_id, result });
+            }
+            NatsCommand::DeleteMatch { server_id } => {
+                store.matches.remove(&server_id);
             }
             NatsCommand::DeleteGrant { server_id, client_id } => {
                 store.grants.remove(&(server_id, client_id));

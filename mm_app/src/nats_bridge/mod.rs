@@ -16,7 +16,7 @@ use std::collections::HashSet;
 
 use bevygap_shared::naming::ServerId;
 use bevygap_shared::nats::LinkStatus;
-use bevygap_shared::records::{ClientGrant, RequestRecord, ServerCommand, SessionRecord};
+use bevygap_shared::records::{ClientGrant, MatchRecord, RequestRecord, ServerCommand, SessionRecord};
 
 use crate::game::GameKey;
 
@@ -24,7 +24,7 @@ use crate::game::GameKey;
 pub use memory::{MemoryNats, MemoryNatsPlugin};
 pub use real::{Nats, NatsBridgePlugin};
 pub use reports::{
-    GrantStored, InheritedState, LinkChanged, PlayerGone, PlayerReported, RequestStored, ServerRecordGone,
+    GrantStored, InheritedState, LinkChanged, MatchStored, PlayerGone, PlayerReported, RequestStored, ServerRecordGone,
     ServerReported, SnapshotRead, TakenOver,
 };
 
@@ -34,6 +34,11 @@ pub enum NatsCommand {
     /// Write the client grant and its session record; answered by [`GrantStored`]
     /// (the token is returned only after the game server can see the grant).
     StoreGrant(Box<GrantWrite>),
+    /// Write the match a server is to run, before its players get tokens; answered by
+    /// [`MatchStored`].
+    StoreMatch(Box<MatchWrite>),
+    /// Remove the match record of a server (it ended, or its match broke up).
+    DeleteMatch { server_id: ServerId },
     /// Remove a client's grant, so its token can no longer be admitted.
     DeleteGrant { server_id: ServerId, client_id: u64 },
     /// Remove a session record.
@@ -59,6 +64,13 @@ pub struct GrantWrite {
     pub join: Entity,
     pub grant: ClientGrant,
     pub session: SessionRecord,
+}
+
+/// A match record to store for a match entity.
+#[derive(Debug, Clone)]
+pub struct MatchWrite {
+    pub game_match: Entity,
+    pub record: MatchRecord,
 }
 
 /// The keys of the buckets the matchmaker follows, at one moment.

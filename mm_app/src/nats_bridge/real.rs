@@ -5,12 +5,15 @@ use bevy_tokio_tasks::TokioTasksRuntime;
 use bevygap_shared::inbox::InboxSender;
 use bevygap_shared::inbox::{Inbox, add_inbox};
 use bevygap_shared::kv::KvStores;
-use bevygap_shared::naming::NatsNames;
+use bevygap_shared::naming::{MATCH_KEY_SUFFIX, NatsNames};
 use bevygap_shared::naming::ServerId;
 use bevygap_shared::nats::{LinkStatus, NatsConnection};
 
-use super::reports::{GrantStored, InheritedState, Report, Undelivered, deliver_reports};
-use super::{BridgeError, CapacityCall, GrantWrite, IngestEvents, KvSnapshot, NatsCommand, add_bridge_messages, watch};
+use super::reports::{GrantStored, InheritedState, MatchStored, Report, Undelivered, deliver_reports};
+use super::{
+    BridgeError, CapacityCall, GrantWrite, IngestEvents, KvSnapshot, MatchWrite, NatsCommand, add_bridge_messages, watch,
+};
+use bevygap_shared::records::MatchRecord;
 use crate::fence::Ownership;
 use crate::schedule::{MatchmakerSchedulePlugin, MatchmakerSystems, expect_resource, require};
 
@@ -88,20 +91,24 @@ async fn read_inherited(kv: KvStores, events: InboxSender<Report>) {
 }
 
 async fn inherited(kv: &KvStores) -> Result<InheritedState, String> {
+    let is_match = |key: &String| key.rsplit('.').next() == Some(MATCH_KEY_SUFFIX);
     Ok(InheritedState {
-        grants: all_values(&kv.clients).await?,
-        sessions: all_values(&kv.sessions).await?,
-        requests: all_values(&kv.requests).await?,
+        grants: values_where(&kv.clients, |key| !is_match(key)).await?,
+        matches: values_where(&kv.clients, is_match).await?,
+        sessions: values_where(&kv.sessions, |_| true).await?,
+        requests: values_where(&kv.requests, |_| true).await?,
     })
 }
 
-/// Every value of a bucket that decodes as `T`.
-async fn all_values<T: serde::de::DeserializeOwned>(
+/// Every value of a bucket whose key passes `wanted` and that decodes as `T`.
+async fn values_where<T: serde::de::DeserializeOwned>(
     store: &async_nats::jetstream::kv::Store,
+    wanted: impl Fn(&String) -> bool,
 ) -> Result<Vec<T>, String> {
     use futures::TryStreamExt;
-    let keys: Vec<String> =
+    let mut keys: Vec<String> =
         store.keys().await.map_err(|e| e.to_string())?.try_collect().await.map_err(|e| e.to_string())?;
+    keys.retain(|key| wanted(key));
     let mut values = Vec::with_capacity(keys.len());
     for key in keys {
         let Some(bytes) = store.get(&key).await.map_err(|e| e.to_string())? else { continue };
@@ -191,10 +198,17 @@ async fn perform(
 ) {
     if !ownership.acting() {
         tracing::warn!("a write decided as owner was dropped: this replica no longer owns the namespace");
-        if let NatsCommand::StoreGrant(write) = command {
-            let (server_id, client_id) = (write.grant.server_id.clone(), write.grant.client_id);
-            let result = Err(BridgeError::Write { bucket: "clients", reason: "not the namespace owner".into() });
-            events.send(Report::GrantStored(GrantStored { join: write.join, server_id, client_id, result }));
+        let refused = || Err(BridgeError::Write { bucket: "clients", reason: "not the namespace owner".into() });
+        match command {
+            NatsCommand::StoreGrant(write) => {
+                let (server_id, client_id) = (write.grant.server_id.clone(), write.grant.client_id);
+                events.send(Report::GrantStored(GrantStored { join: write.join, server_id, client_id, result: refused() }));
+            }
+            NatsCommand::StoreMatch(write) => {
+                let (game_match, server_id) = (write.game_match, write.record.server_id.clone());
+                events.send(Report::MatchStored(MatchStored { game_match, server_id, result: refused() }));
+            }
+            _ => {}
         }
         return;
     }
@@ -205,6 +219,13 @@ async fn perform(
             let (server_id, client_id) = (grant.server_id.clone(), grant.client_id);
             let result = Box::pin(store_grant(kv, &grant, &session)).await;
             events.send(Report::GrantStored(GrantStored { join, server_id, client_id, result }));
+            return;
+        }
+        NatsCommand::StoreMatch(write) => {
+            let MatchWrite { game_match, record } = *write;
+            let result = Box::pin(store_match(kv, &record)).await;
+            let server_id = record.server_id;
+            events.send(Report::MatchStored(MatchStored { game_match, server_id, result }));
             return;
         }
         NatsCommand::Control { server_id, command } => {
@@ -238,6 +259,7 @@ async fn perform(
         NatsCommand::DeleteGrant { server_id, client_id } => {
             (&kv.clients, NatsNames::client_key(&server_id, client_id), "grant")
         }
+        NatsCommand::DeleteMatch { server_id } => (&kv.clients, NatsNames::match_key(&server_id), "match"),
         NatsCommand::DeleteSession { session_id } => (&kv.sessions, session_id, "session"),
         NatsCommand::DeleteServer { server_id } => (&kv.servers, server_id.to_string(), "server"),
         NatsCommand::DeletePlayer { server_id, client_id } => {
@@ -247,6 +269,13 @@ async fn perform(
     if let Err(e) = Box::pin(store.delete(&key)).await {
         tracing::warn!(key, "cannot delete a {what} record (it will expire): {e}");
     }
+}
+
+async fn store_match(kv: &KvStores, record: &MatchRecord) -> Result<(), BridgeError> {
+    let bytes = serde_json::to_vec(record).map_err(|e| BridgeError::Encode { what: "match", reason: e.to_string() })?;
+    let key = NatsNames::match_key(&record.server_id);
+    kv.clients.put(key, bytes.into()).await.map_err(|e| BridgeError::Write { bucket: "clients", reason: e.to_string() })?;
+    Ok(())
 }
 
 async fn store_grant(

@@ -14,7 +14,7 @@ use bevy::prelude::*;
 use bevygap_shared::inbox::{AppWaker, Inbox};
 use bevygap_shared::naming::ServerId;
 use bevygap_shared::nats::LinkStatus;
-use bevygap_shared::records::{ClientGrant, PlayerRecord, RequestRecord, ServerRecord, SessionRecord};
+use bevygap_shared::records::{ClientGrant, MatchRecord, PlayerRecord, RequestRecord, ServerRecord, SessionRecord};
 
 use super::{BridgeError, KvSnapshot};
 
@@ -63,6 +63,15 @@ pub struct GrantStored {
     pub result: Result<(), BridgeError>,
 }
 
+/// The answer to [`NatsCommand::StoreMatch`](super::NatsCommand::StoreMatch): the game
+/// server can read its match, so its players may get their tokens.
+#[derive(Message, Debug, Clone)]
+pub struct MatchStored {
+    pub game_match: Entity,
+    pub server_id: ServerId,
+    pub result: Result<(), BridgeError>,
+}
+
 /// A [`NatsCommand::PutRequest`](super::NatsCommand::PutRequest) was written. Writes run
 /// concurrently, so the delete of a join answered at once may have landed before it: the
 /// join plugin deletes again.
@@ -71,10 +80,13 @@ pub struct RequestStored {
     pub request_id: String,
 }
 
-/// Grants, sessions and joins still waiting, found in NATS when this replica took over.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Grants, matches, sessions and joins still waiting, found in NATS when this replica took
+/// over.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct InheritedState {
     pub grants: Vec<ClientGrant>,
+    /// The matches servers run (their players may still be arriving).
+    pub matches: Vec<MatchRecord>,
     pub sessions: Vec<SessionRecord>,
     pub requests: Vec<RequestRecord>,
 }
@@ -90,6 +102,7 @@ pub(super) enum Report {
     Snapshot(Box<KvSnapshot>),
     TakenOver(Box<InheritedState>),
     GrantStored(GrantStored),
+    MatchStored(MatchStored),
     RequestStored(String),
 }
 
@@ -115,7 +128,7 @@ impl Report {
             Report::Player(record) => OrderKey::Player(&record.server_id, record.client_id),
             Report::PlayerGone { server_id, client_id } => OrderKey::Player(server_id, *client_id),
             Report::Link(_) | Report::Snapshot(_) | Report::TakenOver(_) => OrderKey::Barrier,
-            Report::GrantStored(_) | Report::RequestStored(_) => OrderKey::Free,
+            Report::GrantStored(_) | Report::MatchStored(_) | Report::RequestStored(_) => OrderKey::Free,
         }
     }
 }
@@ -157,6 +170,7 @@ pub(super) struct ReportWriters<'w> {
     snapshots: MessageWriter<'w, SnapshotRead>,
     take_overs: MessageWriter<'w, TakenOver>,
     grants: MessageWriter<'w, GrantStored>,
+    matches: MessageWriter<'w, MatchStored>,
     requests: MessageWriter<'w, RequestStored>,
 }
 
@@ -187,6 +201,9 @@ impl ReportWriters<'_> {
             }
             Report::GrantStored(stored) => {
                 self.grants.write(stored);
+            }
+            Report::MatchStored(stored) => {
+                self.matches.write(stored);
             }
             Report::RequestStored(request_id) => {
                 self.requests.write(RequestStored { request_id });
@@ -227,6 +244,7 @@ pub(super) fn add_report_messages(app: &mut App) {
         .add_message::<SnapshotRead>()
         .add_message::<TakenOver>()
         .add_message::<GrantStored>()
+        .add_message::<MatchStored>()
         .add_message::<RequestStored>();
 }
 

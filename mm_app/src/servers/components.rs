@@ -21,6 +21,15 @@ pub struct GameServer {
     pub provider: String,
 }
 
+/// The server runs one formed match (`match_id`): nobody else is seated on it, and its match
+/// record is deleted with it.
+#[derive(Component, Debug, Clone, PartialEq, Eq, Reflect)]
+#[reflect(Component)]
+#[type_path = "bevygap"]
+pub struct HostsMatch {
+    pub match_id: String,
+}
+
 /// What clients need to reach the server, from its record.
 #[derive(Component, Debug, Clone, Default, Reflect)]
 #[reflect(Component)]

@@ -349,7 +349,7 @@ pub fn stop_empty_servers(
 pub fn forget_lost_servers(
     mut commands: Commands,
     mut lost: MessageReader<ServerLost>,
-    servers: Query<(&GameServer, &ServerPhase, &SeatBook, Option<&ProviderSeats>)>,
+    servers: Query<(&GameServer, &ServerPhase, &SeatBook, Option<&ProviderSeats>, Has<HostsMatch>)>,
     mut index: ResMut<ServerIndex>,
     provider: Res<ProviderHandle>,
     mut nats: MessageWriter<NatsCommand>,
@@ -359,7 +359,7 @@ pub fn forget_lost_servers(
         if !seen.insert(*server) {
             continue;
         }
-        let Ok((game_server, phase, seats, provider_seats)) = servers.get(*server) else { continue };
+        let Ok((game_server, phase, seats, provider_seats, hosts_match)) = servers.get(*server) else { continue };
         let id: &ServerId = &game_server.id;
         let asked_to_stop = matches!(phase, ServerPhase::Stopping { .. })
             && matches!(reason, LossReason::Stopped | LossReason::Exited(_));
@@ -377,6 +377,9 @@ pub fn forget_lost_servers(
             provider.0.free_seat(id, client_id, external_id);
         }
         nats.write(NatsCommand::DeleteServer { server_id: id.clone() });
+        if hosts_match {
+            nats.write(NatsCommand::DeleteMatch { server_id: id.clone() });
+        }
         nats.write_batch(
             seats.clients().map(|client_id| NatsCommand::DeletePlayer { server_id: id.clone(), client_id }),
         );

@@ -12,7 +12,7 @@ pub mod settings;
 
 use bevy::prelude::*;
 
-pub use components::{EmptySince, GameServer, LastHeard, SeatRefused, ServerEndpoints, ServerIndex, ServerLost};
+pub use components::{EmptySince, GameServer, HostsMatch, LastHeard, SeatRefused, ServerEndpoints, ServerIndex, ServerLost};
 pub use credentials::{AuthCalloutConfig, ServerCredentialConfig};
 pub use lifecycle::ServerLauncher;
 pub use phase::{LossReason, PhaseTimers, ServerPhase};
@@ -33,6 +33,7 @@ impl Plugin for ServersPlugin {
         require(app, || MatchmakerSchedulePlugin);
         bevygap_shared::inbox::add_inbox::<ProviderEvent>(app);
         app.init_resource::<ServerIndex>()
+            .register_type::<HostsMatch>()
             .init_resource::<ServerSettings>()
             .add_message::<ServerLost>()
             .add_message::<SeatRefused>()

@@ -5,6 +5,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{ErrorCode, GameName, GameVersion, JoinError, PartyId, Region, RequestId, TicketAttributes, Transport};
 
+/// Most players a party may have.
+pub const MAX_PARTY_SIZE: u32 = 64;
+
 /// A join request as it arrives on the wire: every field still untrusted text.
 ///
 /// Unknown fields are ignored so newer clients keep working with an older matchmaker.
@@ -22,6 +25,10 @@ pub struct JoinRequest {
     pub region: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub party: Option<String>,
+    /// How many players the party has, counting this one. A match mode needs it to keep a
+    /// party whole: the party's ticket waits until every member has joined.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub party_size: Option<u32>,
     /// The transport the client will connect with; the token lists that transport's address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transport: Option<Transport>,
@@ -45,6 +52,7 @@ pub struct ValidJoinRequest {
     pub client_ip: Option<IpAddr>,
     pub region: Option<Region>,
     pub party: Option<PartyId>,
+    pub party_size: Option<u32>,
     pub transport: Transport,
     pub mode: Option<String>,
     pub attributes: TicketAttributes,
@@ -70,6 +78,17 @@ impl JoinRequest {
             super::check_mode(mode).map_err(|e| invalid(&e))?;
         }
         self.attributes.check().map_err(|e| invalid(&e))?;
+        if let Some(size) = self.party_size {
+            if self.party.is_none() {
+                return Err(JoinError::new(ErrorCode::InvalidRequest, "party_size is set but party is not"));
+            }
+            if !(1..=MAX_PARTY_SIZE).contains(&size) {
+                return Err(JoinError::new(
+                    ErrorCode::InvalidRequest,
+                    format!("party_size {size} is not between 1 and {MAX_PARTY_SIZE}"),
+                ));
+            }
+        }
         super::check_latencies(&self.latencies).map_err(|e| invalid(&e))?;
         Ok(ValidJoinRequest {
             game: GameName::new(self.game.as_str()).map_err(|e| invalid(&e))?,
@@ -78,6 +97,7 @@ impl JoinRequest {
             client_ip,
             region: self.region.as_deref().map(Region::new).transpose().map_err(|e| invalid(&e))?,
             party: self.party.as_deref().map(PartyId::new).transpose().map_err(|e| invalid(&e))?,
+            party_size: self.party_size,
             transport: self.transport.unwrap_or_default(),
             mode: self.mode.clone(),
             attributes: self.attributes.clone(),
@@ -138,6 +158,13 @@ mod tests {
         bad.latencies.clear();
         bad.mode = Some("two words".into());
         assert!(bad.validate().unwrap_err().message.contains("mode"));
+        bad.mode = None;
+        bad.party_size = Some(2);
+        assert!(bad.validate().unwrap_err().message.contains("party is not"));
+        bad.party = Some("p1".into());
+        assert_eq!(bad.validate().unwrap().party_size, Some(2));
+        bad.party_size = Some(MAX_PARTY_SIZE + 1);
+        assert!(bad.validate().unwrap_err().message.contains("party_size"));
     }
 
     #[test]

@@ -14,8 +14,8 @@ mod tokens;
 
 pub use digest::CertDigest;
 pub use error::{ErrorCode, JoinError};
-pub use join::{JoinRequest, ValidJoinRequest};
-pub use progress::{JoinProgress, ReadyPayload, ServerAddresses, Transport};
+pub use join::{JoinRequest, MAX_PARTY_SIZE, ValidJoinRequest};
+pub use progress::{JoinProgress, MatchFound, ReadyPayload, ServerAddresses, Transport};
 pub use ticket::{
     MAX_ATTRIBUTES, MAX_LATENCY_MS, MAX_LIST_VALUES, MAX_LOCATIONS, MAX_NAME_BYTES, TicketAttributes, check_latencies,
     check_mode,

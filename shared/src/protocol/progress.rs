@@ -57,6 +57,21 @@ pub struct ReadyPayload {
     pub token_expires_in_secs: u32,
 }
 
+/// The `match_found` message: who the player plays with. Ids are public ids, never request
+/// ids (a request id lets its holder's address resume the join).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MatchFound {
+    pub request_id: String,
+    /// The match, as the game server's `BevygapMatch` names it.
+    pub match_id: String,
+    /// The player's team, counting from 0.
+    pub team: u32,
+    /// The player's own public id (what teammates and the game server see).
+    pub public_id: String,
+    /// The public ids of the others on the player's team.
+    pub teammates: Vec<String>,
+}
+
 /// One message of a streamed join: zero or more progress steps, then exactly one of
 /// `Ready` or `Failed`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,6 +79,12 @@ pub struct ReadyPayload {
 pub enum JoinProgress {
     /// Waiting for the matchmaker to take the request.
     Queued { request_id: String },
+    /// In a match mode's pool, looking for players to match with: `stage` is how many
+    /// relaxation steps the player's wait has passed, `pool` how many players wait in the
+    /// mode. Sent when the stage changes, and at most every second when only the pool does.
+    Searching { request_id: String, stage: u32, pool: u32 },
+    /// Matched: the player's team and teammates are known; a server is found or started next.
+    MatchFound(MatchFound),
     /// Looking for a running server with a free seat.
     FindingServer { request_id: String },
     /// A new server is starting for this player.
@@ -84,6 +105,8 @@ impl JoinProgress {
     pub fn status(&self) -> &'static str {
         match self {
             JoinProgress::Queued { .. } => "queued",
+            JoinProgress::Searching { .. } => "searching",
+            JoinProgress::MatchFound(_) => "match_found",
             JoinProgress::FindingServer { .. } => "finding_server",
             JoinProgress::ServerStarting { .. } => "server_starting",
             JoinProgress::Ready(_) => "ready",
@@ -95,6 +118,8 @@ impl JoinProgress {
     pub fn describe(&self) -> &str {
         match self {
             JoinProgress::Queued { .. } => "Queued",
+            JoinProgress::Searching { .. } => "Searching for players",
+            JoinProgress::MatchFound(_) => "Match found",
             JoinProgress::FindingServer { .. } => "Finding a server",
             JoinProgress::ServerStarting { .. } => "Starting a server",
             JoinProgress::Ready(_) => "Ready",
@@ -137,5 +162,23 @@ mod tests {
         let queued = JoinProgress::Queued { request_id: "r".into() };
         assert_eq!(serde_json::to_value(&queued).unwrap()["status"], queued.status());
         assert!(!JoinProgress::Queued { request_id: "r".into() }.is_terminal());
+
+        let searching = JoinProgress::Searching { request_id: "r".into(), stage: 1, pool: 9 };
+        assert_eq!(
+            serde_json::to_value(&searching).unwrap(),
+            serde_json::json!({"status": "searching", "request_id": "r", "stage": 1, "pool": 9})
+        );
+        let found = JoinProgress::MatchFound(MatchFound {
+            request_id: "r".into(),
+            match_id: "m1".into(),
+            team: 1,
+            public_id: "p-ann".into(),
+            teammates: vec!["p-bob".into()],
+        });
+        let v = serde_json::to_value(&found).unwrap();
+        assert_eq!(v["status"], "match_found");
+        assert_eq!(v["teammates"], serde_json::json!(["p-bob"]));
+        assert_eq!(serde_json::from_value::<JoinProgress>(v).unwrap(), found);
+        assert!(!found.is_terminal());
     }
 }
