@@ -24,8 +24,10 @@ pub struct MemoryNats {
     pub capacity_calls: Vec<(GameKey, usize)>,
     /// Joins waiting for their answer, by request id.
     pub requests: BTreeMap<String, bevygap_shared::records::RequestRecord>,
-    /// Make grant and match writes fail (as during a NATS outage).
+    /// Make grant writes fail (as during a NATS outage).
     pub fail_grant_writes: bool,
+    /// Make match record writes fail.
+    pub fail_match_writes: bool,
 }
 
 /// The NATS seam without NATS: commands are applied to [`MemoryNats`] at the end of the tick
@@ -81,7 +83,7 @@ fn apply_commands(
             NatsCommand::StoreMatch(write) => {
                 let MatchWrite { game_match, record } = *write;
                 let server_id = record.server_id.clone();
-                let result = if store.fail_grant_writes {
+                let result = if store.fail_match_writes {
                     Err(BridgeError::Write { bucket: "clients", reason: "NATS is unreachable".into() })
                 } else {
                     store.matches.insert(server_id.clone(), record);
