@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use bevy::prelude::*;
 use bevygap_shared::env::{EnvError, EnvSource, ProcessEnv};
-use bevygap_shared::protocol::{JoinRequest, Transport};
+use std::collections::BTreeMap;
+
+use bevygap_shared::protocol::{JoinRequest, TicketAttributes, Transport};
 
 use crate::retry::RetryConfig;
 
@@ -21,7 +23,10 @@ use crate::retry::RetryConfig;
 /// | `BEVYGAP_MATCHMAKER_URL` | `matchmaker_url` |
 /// | `BEVYGAP_GAME`, `BEVYGAP_VERSION` | `game`, `version` |
 /// | `BEVYGAP_TRANSPORT` | `transport`: `udp` or `webtransport` |
-/// | `BEVYGAP_REGION`, `BEVYGAP_PARTY` | `region`, `party` |
+/// | `BEVYGAP_REGION`, `BEVYGAP_PARTY`, `BEVYGAP_PARTY_SIZE` | `region`, `party`, `party_size` |
+/// | `BEVYGAP_MODE` | `mode` |
+/// | `BEVYGAP_ATTRIBUTES` | `attributes`, as JSON: `{"numbers":{"elo":1200}}` |
+/// | `BEVYGAP_LATENCIES` | `latencies`, as JSON: `{"eu":21.5,"us":98}` |
 /// | `BEVYGAP_JOIN_TIMEOUT_SECS` | `timeouts.join` |
 /// | `BEVYGAP_CONNECT_TIMEOUT_SECS` | `timeouts.server_connect` |
 /// | `BEVYGAP_MAX_ATTEMPTS` | `retry.max_attempts` |
@@ -35,8 +40,18 @@ pub struct BevygapClientConfig {
     pub transport: Transport,
     /// Placement hint, e.g. `eu`; providers that cannot place by region ignore it.
     pub region: Option<String>,
-    /// Players sending the same party id are placed together when seats allow.
+    /// Players sending the same party id are placed together when seats allow (and, in a
+    /// match mode, kept in one team).
     pub party: Option<String>,
+    /// How many players the party has; a match mode needs it to keep the party whole.
+    pub party_size: Option<u32>,
+    /// The mode: a profile of the game (`None`: `drop_in`, a seat on any server).
+    pub mode: Option<String>,
+    /// What the mode's rules compare (elo, platform, maps…). These are the player's claims:
+    /// a game with a backend should fill them from it.
+    pub attributes: TicketAttributes,
+    /// Measured round trips in milliseconds, by location, for a latency rule.
+    pub latencies: BTreeMap<String, f64>,
     pub timeouts: Timeouts,
     pub retry: RetryConfig,
 }
@@ -78,6 +93,10 @@ impl BevygapClientConfig {
             transport: if cfg!(target_arch = "wasm32") { Transport::WebTransport } else { Transport::Udp },
             region: None,
             party: None,
+            party_size: None,
+            mode: None,
+            attributes: TicketAttributes::default(),
+            latencies: BTreeMap::new(),
             timeouts: Timeouts::default(),
             retry: RetryConfig::default(),
         }
@@ -120,6 +139,25 @@ impl BevygapClientConfig {
         if let Some(party) = env.var("BEVYGAP_PARTY") {
             self.party = Some(party);
         }
+        if let Some(text) = env.var("BEVYGAP_PARTY_SIZE") {
+            let size = text.trim().parse::<u32>().ok().filter(|n| *n >= 1);
+            let size = size.ok_or_else(|| {
+                EnvError::new("BEVYGAP_PARTY_SIZE", format!("expected a whole number ≥ 1, got {text:?}"))
+            })?;
+            self.party_size = Some(size);
+        }
+        if let Some(mode) = env.var("BEVYGAP_MODE") {
+            self.mode = Some(mode);
+        }
+        if let Some(text) = env.var("BEVYGAP_ATTRIBUTES") {
+            self.attributes = serde_json::from_str(&text)
+                .map_err(|e| EnvError::new("BEVYGAP_ATTRIBUTES", format!("expected attributes as JSON: {e}")))?;
+        }
+        if let Some(text) = env.var("BEVYGAP_LATENCIES") {
+            self.latencies = serde_json::from_str(&text).map_err(|e| {
+                EnvError::new("BEVYGAP_LATENCIES", format!("expected {{\"location\": ms, …}} as JSON: {e}"))
+            })?;
+        }
         if let Some(secs) = secs(env, "BEVYGAP_JOIN_TIMEOUT_SECS")? {
             self.timeouts.join = secs;
         }
@@ -140,7 +178,11 @@ impl BevygapClientConfig {
             request_id: Some(request_id.to_string()),
             region: self.region.clone(),
             party: self.party.clone(),
+            party_size: self.party_size,
             transport: Some(self.transport),
+            mode: self.mode.clone(),
+            attributes: self.attributes.clone(),
+            latencies: self.latencies.clone(),
             ..JoinRequest::new(self.game.as_str(), self.version.as_str())
         }
     }
@@ -173,6 +215,10 @@ mod tests {
             ("BEVYGAP_TRANSPORT", "WebTransport"),
             ("BEVYGAP_REGION", "eu"),
             ("BEVYGAP_PARTY", "friends"),
+            ("BEVYGAP_PARTY_SIZE", "2"),
+            ("BEVYGAP_MODE", "duel"),
+            ("BEVYGAP_ATTRIBUTES", r#"{"numbers":{"elo":1250},"lists":{"maps":["dust"]}}"#),
+            ("BEVYGAP_LATENCIES", r#"{"eu":21.5}"#),
             ("BEVYGAP_JOIN_TIMEOUT_SECS", "12.5"),
             ("BEVYGAP_CONNECT_TIMEOUT_SECS", "3"),
             ("BEVYGAP_MAX_ATTEMPTS", "2"),
@@ -182,6 +228,10 @@ mod tests {
         assert_eq!((c.game.as_str(), c.version.as_str()), ("other", "2.0"));
         assert_eq!(c.transport, Transport::WebTransport);
         assert_eq!((c.region.as_deref(), c.party.as_deref()), (Some("eu"), Some("friends")));
+        assert_eq!((c.party_size, c.mode.as_deref()), (Some(2), Some("duel")));
+        assert_eq!(c.attributes.numbers["elo"], 1250.0);
+        assert!(c.attributes.lists["maps"].contains("dust"));
+        assert_eq!(c.latencies["eu"], 21.5);
         assert_eq!(c.timeouts.join, Duration::from_millis(12_500));
         assert_eq!(c.timeouts.server_connect, Duration::from_secs(3));
         assert_eq!(c.retry.max_attempts, 2);
@@ -200,6 +250,9 @@ mod tests {
             ("BEVYGAP_TRANSPORT", "carrier-pigeon"),
             ("BEVYGAP_JOIN_TIMEOUT_SECS", "-1"),
             ("BEVYGAP_MAX_ATTEMPTS", "0"),
+            ("BEVYGAP_PARTY_SIZE", "none"),
+            ("BEVYGAP_ATTRIBUTES", "{elo: 1}"),
+            ("BEVYGAP_LATENCIES", r#"{"eu": "fast"}"#),
         ] {
             let env: HashMap<&str, &str> = HashMap::from([(var, value)]);
             assert_eq!(base().with_overrides_from(&env).unwrap_err().var, var);
@@ -210,7 +263,15 @@ mod tests {
     fn the_join_request_carries_every_setting() {
         let mut c = base();
         c.region = Some("eu".into());
+        c.party = Some("friends".into());
+        c.party_size = Some(2);
+        c.mode = Some("ranked_2v2".into());
+        c.attributes.strings.insert("platform".into(), "pc".into());
+        c.latencies.insert("eu".into(), 30.0);
         let request = c.join_request("req-00000001");
+        assert_eq!((request.mode.as_deref(), request.party_size), (Some("ranked_2v2"), Some(2)));
+        assert_eq!(request.attributes.strings["platform"], "pc");
+        assert_eq!(request.latencies["eu"], 30.0);
         assert_eq!(request.request_id.as_deref(), Some("req-00000001"));
         assert_eq!(request.transport, Some(Transport::Udp));
         assert_eq!(request.region.as_deref(), Some("eu"));

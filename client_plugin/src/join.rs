@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bevy::ecs::system::SystemParam;
 use bevy::prelude::*;
-use bevygap_shared::protocol::Transport;
+use bevygap_shared::protocol::{JoinProgress, Transport};
 use lightyear::prelude::{Connected, Disconnect, Disconnected, DisconnectedReason};
 
 use crate::commands::{BevygapCancel, BevygapConnect};
@@ -16,7 +16,10 @@ use crate::connect::{BevygapClient, ServerTarget, connect_client};
 use crate::http::{HttpEvent, HttpRequest, HttpSink, MatchmakerHttp};
 use crate::retry::classify;
 use crate::rpc::{AttemptDecoder, AttemptError, AttemptUpdate, cancel_body, join_body};
-use crate::{BevygapClientConfig, BevygapClientState, BevygapConnected, BevygapFailed, BevygapProgress, FailureCode};
+use crate::{
+    BevygapClientConfig, BevygapClientState, BevygapConnected, BevygapFailed, BevygapMatchFound, BevygapProgress,
+    FailureCode,
+};
 
 /// The HTTP backend the plugin uses.
 #[derive(Resource, Clone)]
@@ -85,6 +88,7 @@ pub(crate) struct Report<'w> {
     progress: MessageWriter<'w, BevygapProgress>,
     failed: MessageWriter<'w, BevygapFailed>,
     connected: MessageWriter<'w, BevygapConnected>,
+    matched: MessageWriter<'w, BevygapMatchFound>,
 }
 
 impl Report<'_> {
@@ -195,6 +199,15 @@ pub(crate) fn follow_matchmaker(
     for update in updates {
         match update {
             AttemptUpdate::Progress(progress) => {
+                if let JoinProgress::MatchFound(found) = &progress {
+                    report.matched.write(BevygapMatchFound {
+                        match_id: found.match_id.clone(),
+                        team: found.team,
+                        public_id: found.public_id.clone(),
+                        teammates: found.teammates.clone(),
+                        request_id: join.request_id.clone(),
+                    });
+                }
                 report.step(BevygapClientState::WaitingForServer, progress.describe(), &join.request_id, join.attempt);
             }
             AttemptUpdate::Failed(error) => {

@@ -87,7 +87,7 @@ use lightyear::prelude::client::NetcodeClientPlugin;
 pub use commands::{BevygapCancel, BevygapCommandsExt, BevygapConnect};
 pub use config::{BevygapClientConfig, Timeouts};
 pub use connect::BevygapClient;
-pub use messages::{BevygapConnected, BevygapFailed, BevygapProgress, FailureCode};
+pub use messages::{BevygapConnected, BevygapFailed, BevygapMatchFound, BevygapProgress, FailureCode};
 pub use retry::RetryConfig;
 pub use state::BevygapClientState;
 
@@ -141,6 +141,7 @@ impl Plugin for BevygapClientPlugin {
             .add_message::<BevygapProgress>()
             .add_message::<BevygapFailed>()
             .add_message::<BevygapConnected>()
+            .add_message::<BevygapMatchFound>()
             .insert_resource(self.config.clone())
             .insert_resource(join::Http(backend))
             .add_observer(join::start_join)

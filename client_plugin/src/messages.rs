@@ -22,6 +22,19 @@ pub struct BevygapProgress {
     pub attempt: u32,
 }
 
+/// The matchmaker formed a match for the player (a `match` mode): its id, the player's team
+/// and public id, and the teammates' public ids. A server is found or started next.
+#[derive(Message, Debug, Clone, PartialEq, Eq)]
+pub struct BevygapMatchFound {
+    pub match_id: String,
+    /// The player's team, counting from 0.
+    pub team: u32,
+    /// What teammates and the game server see for this player.
+    pub public_id: String,
+    pub teammates: Vec<String>,
+    pub request_id: String,
+}
+
 /// The join or the connection failed; the state is now [`BevygapClientState::Failed`].
 #[derive(Message, Debug, Clone, PartialEq, Eq)]
 pub struct BevygapFailed {

@@ -74,6 +74,7 @@ pub mod admission;
 pub mod api;
 pub mod certificate;
 pub mod context;
+pub mod matched;
 pub mod metrics;
 pub mod nats_link;
 pub mod netcode;
@@ -98,6 +99,7 @@ pub use api::{
 };
 pub use certificate::{CertificateConfig, ServerCertificate, WebTransportCertificate};
 pub use context::{ServerContext, ServerOrigin};
+pub use matched::{BevygapMatch, MatchAssigned};
 pub use metrics::{MetricsConfig, MetricsEndpoint};
 pub use reporting::ReportingConfig;
 pub use shutdown::ShutdownConfig;

@@ -20,6 +20,7 @@ use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use crate::admission::GrantCache;
 use crate::api::{BevygapStatus, BevygapSystems, ServerControl};
+use crate::matched::{MatchAssigned, MatchUpdate, apply_update, is_match_key, read_update};
 use crate::reporting::ReportingConfig;
 use crate::reporting::book::{KvOp, RecordBook};
 
@@ -39,6 +40,7 @@ pub(crate) enum FromNats {
     Link(LinkStatus),
     ServerRecordWritten(ServerStatus),
     Control(ServerCommand),
+    Match(MatchUpdate),
     Retired { clean: bool },
 }
 
@@ -92,15 +94,18 @@ impl Plugin for NatsLinkPlugin {
         }
         app.insert_resource(NatsLink { tx: to_tx })
             .init_resource::<RecordsRetired>()
+            .add_message::<MatchAssigned>()
             .add_systems(Update, receive_from_nats.in_set(BevygapSystems::Receive));
     }
 }
 
 fn receive_from_nats(
+    mut commands: Commands,
     mut inbox: ResMut<Inbox<FromNats>>,
     mut status: ResMut<BevygapStatus>,
     mut retired: ResMut<RecordsRetired>,
     mut control: MessageWriter<ServerControl>,
+    mut assigned: MessageWriter<MatchAssigned>,
 ) {
     for event in inbox.drain() {
         match event {
@@ -115,6 +120,7 @@ fn receive_from_nats(
             FromNats::Control(ServerCommand::Shutdown) => {
                 control.write(ServerControl::Shutdown { reason: "shutdown requested by the matchmaker".into() });
             }
+            FromNats::Match(update) => apply_update(&mut commands, &mut assigned, update),
             FromNats::Retired { clean } => retired.0 = Some(clean),
         }
     }
@@ -161,7 +167,7 @@ async fn run(config: NatsLinkConfig, mut commands: UnboundedReceiver<ToNats>, ev
                 Some(ToNats::PlayerLeft(id)) => book.player_left(id),
                 Some(ToNats::Retire) => {
                     book.retire();
-                    let clean = retire(&mut book, &mut stores, &conn, &config).await;
+                    let clean = retire(&mut book, &mut stores, &conn, (&config, &events)).await;
                     events.send(FromNats::Retired { clean });
                     return;
                 }
@@ -183,7 +189,7 @@ async fn run(config: NatsLinkConfig, mut commands: UnboundedReceiver<ToNats>, ev
             _ = refresh.tick() => book.touch_players(),
             _ = sync.tick() => {
                 if conn.link_status() == LinkStatus::Connected {
-                    ensure_stores(&mut stores, &conn, &config).await;
+                    ensure_stores(&mut stores, &conn, &config, &events).await;
                     if let Some(stores) = &stores {
                         flush(&mut book, stores, &config, Some(&events)).await;
                     }
@@ -204,7 +210,12 @@ async fn drain_until_retired(commands: &mut UnboundedReceiver<ToNats>, events: &
 }
 
 /// Opens the buckets (once), then starts the grant watch.
-async fn ensure_stores(stores: &mut Option<KvStores>, conn: &NatsConnection, config: &NatsLinkConfig) {
+async fn ensure_stores(
+    stores: &mut Option<KvStores>,
+    conn: &NatsConnection,
+    config: &NatsLinkConfig,
+    events: &InboxSender<FromNats>,
+) {
     if stores.is_some() {
         return;
     }
@@ -214,7 +225,8 @@ async fn ensure_stores(stores: &mut Option<KvStores>, conn: &NatsConnection, con
             if let Ok(mut slot) = config.clients.write() {
                 *slot = Some(opened.clients.clone());
             }
-            tokio::spawn(watch_grants(opened.clients.clone(), config.server_id.clone(), config.grants.clone()));
+            let watch = watch_grants(opened.clients.clone(), config.server_id.clone(), config.grants.clone(), events.clone());
+            tokio::spawn(watch);
             *stores = Some(opened);
         }
         Ok(Err(e)) => warn!("{e}"),
@@ -280,7 +292,7 @@ async fn retire(
     book: &mut RecordBook,
     stores: &mut Option<KvStores>,
     conn: &NatsConnection,
-    config: &NatsLinkConfig,
+    (config, events): (&NatsLinkConfig, &InboxSender<FromNats>),
 ) -> bool {
     let deadline = tokio::time::Instant::now() + config.reporting.retire_timeout;
     loop {
@@ -288,7 +300,7 @@ async fn retire(
             return true;
         }
         if conn.link_status() == LinkStatus::Connected {
-            ensure_stores(stores, conn, config).await;
+            ensure_stores(stores, conn, config, events).await;
             if let Some(stores) = stores.as_ref() {
                 flush(book, stores, config, None).await;
             }
@@ -304,15 +316,21 @@ async fn retire(
     }
 }
 
-/// Keeps the grant cache in step with `<server_id>.>` in the `clients` bucket. The watch
-/// starts with current values (history), and is re-established whenever it breaks.
-async fn watch_grants(store: kv::Store, server_id: ServerId, cache: GrantCache) {
+/// Keeps the grant cache in step with `<server_id>.>` in the `clients` bucket, and reports the
+/// server's match record (`<server_id>.match`) as it comes and goes. The watch starts with
+/// current values (history), and is re-established whenever it breaks.
+async fn watch_grants(store: kv::Store, server_id: ServerId, cache: GrantCache, events: InboxSender<FromNats>) {
     let filter = format!("{server_id}.>");
     loop {
         match store.watch_with_history(&filter).await {
             Ok(mut watch) => {
                 while let Some(entry) = watch.next().await {
                     match entry {
+                        Ok(entry) if is_match_key(&server_id, &entry.key) => {
+                            if let Some(update) = read_update(&server_id, entry.operation, &entry.value) {
+                                events.send(FromNats::Match(update));
+                            }
+                        }
                         Ok(entry) => cache.apply(&server_id, &entry.key, entry.operation, &entry.value),
                         Err(e) => {
                             debug!("grant watch interrupted: {e}");
