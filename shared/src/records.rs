@@ -105,6 +105,17 @@ pub struct PlayerRecord {
     pub server_id: ServerId,
     pub session_id: String,
     pub connected_at_ms: u64,
+    /// The player's match and team there, as the server's match record says (only for a
+    /// server running a formed match): what operators and backfill read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<MatchTeam>,
+}
+
+/// A connected player's place in its server's match.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MatchTeam {
+    pub match_id: String,
+    pub team: u32,
 }
 
 /// `sessions` bucket, key `<session_id>`: the matchmaker's record of a placement.

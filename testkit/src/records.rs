@@ -48,6 +48,7 @@ pub fn player_record(server: &str, client_id: u64) -> PlayerRecord {
         server_id: server_id(server),
         session_id: format!("session-{client_id}"),
         connected_at_ms: now_ms(),
+        team: None,
     }
 }
 

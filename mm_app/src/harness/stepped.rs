@@ -280,6 +280,7 @@ impl SteppedMatchmaker {
             server_id: server_id.clone(),
             session_id: String::new(),
             connected_at_ms: 0,
+            team: None,
         };
         self.app.world_mut().write_message(crate::nats_bridge::PlayerReported(record));
     }

@@ -133,23 +133,12 @@ impl Matchmaker {
 
     /// A streamed join: every `data:` message until the stream closes.
     pub fn join_stream(&self, params: Value) -> Vec<Value> {
-        self.join_stream_lines(params)
-            .iter()
-            .filter_map(|line| line.strip_prefix("data: ").map(|d| serde_json::from_str(d).expect("json event")))
-            .collect()
+        stream_join(&self.public_url(), params)
     }
 
     /// A streamed join's raw lines, keep-alive comments included.
     pub fn join_stream_lines(&self, params: Value) -> Vec<String> {
-        let body = json!({"jsonrpc": "2.0", "id": 7, "method": "matchmaker.join+watch", "params": params}).to_string();
-        let agent = agent();
-        let response = agent
-            .post(&self.public_url())
-            .header("content-type", "application/json")
-            .send(body.as_str())
-            .expect("stream opens");
-        assert_eq!(response.headers().get("content-type").and_then(|v| v.to_str().ok()), Some("text/event-stream"));
-        BufReader::new(response.into_body().into_reader()).lines().map_while(Result::ok).collect()
+        stream_join_lines(&self.public_url(), params)
     }
 
     pub fn admin(&self, method: &str, params: Value) -> Value {
@@ -191,6 +180,7 @@ impl Matchmaker {
             server_id: bevygap_shared::ServerId::new(server_id).unwrap(),
             session_id: session_id.into(),
             connected_at_ms: bevygap_shared::records::now_ms(),
+            team: None,
         };
         let bytes = serde_json::to_vec(&record).unwrap();
         self.rt.block_on(self.kv.players.put(format!("{server_id}.{client_id}"), bytes.into())).unwrap();
@@ -215,6 +205,23 @@ impl Drop for Matchmaker {
             assert!(self.provider.running().is_empty(), "game servers outlived the matchmaker");
         }
     }
+}
+
+/// A streamed join to the public endpoint at `url`: every `data:` message until the stream
+/// closes (callable from any thread).
+pub fn stream_join(url: &str, params: Value) -> Vec<Value> {
+    stream_join_lines(url, params)
+        .iter()
+        .filter_map(|line| line.strip_prefix("data: ").map(|d| serde_json::from_str(d).expect("json event")))
+        .collect()
+}
+
+/// The raw lines of a streamed join, keep-alive comments included.
+pub fn stream_join_lines(url: &str, params: Value) -> Vec<String> {
+    let body = json!({"jsonrpc": "2.0", "id": 7, "method": "matchmaker.join+watch", "params": params}).to_string();
+    let response = agent().post(url).header("content-type", "application/json").send(body.as_str()).expect("stream opens");
+    assert_eq!(response.headers().get("content-type").and_then(|v| v.to_str().ok()), Some("text/event-stream"));
+    BufReader::new(response.into_body().into_reader()).lines().map_while(Result::ok).collect()
 }
 
 pub fn agent() -> ureq::Agent {
