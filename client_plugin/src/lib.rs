@@ -95,8 +95,8 @@ pub use state::BevygapClientState;
 pub mod prelude {
     pub use crate::{
         BevygapCancel, BevygapClient, BevygapClientConfig, BevygapClientPlugin, BevygapClientState,
-        BevygapClientSystems, BevygapCommandsExt, BevygapConnect, BevygapConnected, BevygapFailed, BevygapProgress,
-        FailureCode,
+        BevygapClientSystems, BevygapCommandsExt, BevygapConnect, BevygapConnected, BevygapFailed, BevygapMatchFound,
+        BevygapProgress, FailureCode,
     };
 }
 

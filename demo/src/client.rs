@@ -40,6 +40,7 @@ impl Plugin for DemoClientPlugin {
                 Update,
                 (
                     report_progress,
+                    report_match,
                     report_failure,
                     start_playing,
                     introduce,
@@ -98,6 +99,13 @@ impl Journal {
 fn report_progress(mut progress: MessageReader<BevygapProgress>, mut journal: ResMut<Journal>) {
     for step in progress.read() {
         journal.say(format_args!("{:?}: {}", step.state, step.text));
+    }
+}
+
+fn report_match(mut found: MessageReader<BevygapMatchFound>, mut journal: ResMut<Journal>) {
+    for found in found.read() {
+        let mates = if found.teammates.is_empty() { "alone".to_string() } else { found.teammates.join(", ") };
+        journal.say(format_args!("matched into {} on team {} ({mates})", found.match_id, found.team));
     }
 }
 

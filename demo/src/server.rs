@@ -34,10 +34,22 @@ impl Plugin for DemoServerPlugin {
     fn build(&self, app: &mut App) {
         app.init_resource::<Outbox>().add_systems(
             Update,
-            (receive_hellos, receive_moves, receive_says, announce_leavers, send_chat, send_roster)
+            (announce_match, receive_hellos, receive_moves, receive_says, announce_leavers, send_chat, send_roster)
                 .chain()
                 .after(BevygapSystems::Lifecycle),
         );
+    }
+}
+
+/// Logs the match the matchmaker formed for this server, before its players arrive.
+fn announce_match(mut assigned: MessageReader<MatchAssigned>) {
+    for MatchAssigned(game_match) in assigned.read() {
+        let teams: Vec<String> = game_match
+            .teams
+            .iter()
+            .map(|team| team.iter().map(|p| p.public_id.as_str()).collect::<Vec<_>>().join(" + "))
+            .collect();
+        info!("demo: {} {} assigned: {}", game_match.profile, game_match.match_id, teams.join(" vs "));
     }
 }
 
@@ -45,6 +57,7 @@ impl Plugin for DemoServerPlugin {
 fn receive_hellos(
     mut commands: Commands,
     mut players: Query<(Entity, &ConnectedPlayer, Option<&mut Avatar>, &mut MessageReceiver<Hello>)>,
+    game_match: Option<Res<BevygapMatch>>,
     mut outbox: ResMut<Outbox>,
 ) {
     for (entity, player, mut avatar, mut hellos) in &mut players {
@@ -60,7 +73,12 @@ fn receive_hellos(
                     commands.entity(entity).insert(Avatar { name: name.clone(), x: 0.0, y: 0.0 });
                 }
             }
-            outbox.0.push(Chat { from: "server".into(), text: format!("{name} joined") });
+            // In a formed match, the matchmaker said which team each player is on.
+            let text = match game_match.as_deref().and_then(|m| Some((m, m.team_of(player.client_id)?))) {
+                Some((m, team)) => format!("{name} joined {} {} on team {team}", m.profile, m.match_id),
+                None => format!("{name} joined"),
+            };
+            outbox.0.push(Chat { from: "server".into(), text });
         }
     }
 }

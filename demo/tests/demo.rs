@@ -1,7 +1,9 @@
 //! `scripts/demo` as a newcomer runs it, headless: the real matchmaker with its embedded
 //! defaults (its own nats-server, demo servers as child processes) and two real demo clients
 //! that join over HTTP, connect over UDP with Lightyear, meet on one server, chat and leave;
-//! then the empty server is stopped. Runs the script itself, on binaries already built.
+//! then two more matched into a duel by the example profiles, on a server the game knew their
+//! teams on; then the empty servers are stopped. Runs the script itself, on binaries already
+//! built.
 
 use std::path::Path;
 use std::process::Command;
@@ -57,5 +59,20 @@ fn two_demo_clients_meet_on_one_server_chat_and_leave_and_the_server_is_stopped(
     assert_eq!(after(&alice, "playing on "), after(&bob, "playing on "), "{out}");
     assert_eq!(after(&alice, "(client ").map(|id| id.trim_end_matches(')')), after(&bob, "I am client "));
     assert_eq!(after(&bob, "(client ").map(|id| id.trim_end_matches(')')), after(&alice, "I am client "));
-    assert!(out.contains("demo: the empty server was stopped"), "{out}");
+    assert!(out.contains("demo: the empty servers were stopped"), "{out}");
+
+    // The duel: both matched into one match on opposite teams, on one server, meeting there.
+    let (carol, dave) = (lines_of(&out, "carol"), lines_of(&out, "dave"));
+    let matched = |lines: &[&str]| {
+        let line = lines.iter().find(|l| l.starts_with("matched into ")).unwrap_or_else(|| panic!("{lines:?}"));
+        let words: Vec<&str> = line.split_whitespace().collect();
+        (words.get(2).map(|w| w.to_string()), words.get(5).map(|w| w.to_string()))
+    };
+    let ((carol_match, carol_team), (dave_match, dave_team)) = (matched(&carol), matched(&dave));
+    assert_eq!(carol_match, dave_match, "one match: {out}");
+    assert_ne!(carol_team, dave_team, "opposite teams: {out}");
+    assert_eq!(after(&carol, "playing on "), after(&dave, "playing on "), "{out}");
+    assert!(carol.iter().any(|l| l.starts_with("meets dave (client ")), "{carol:?}");
+    let told = format!("carol joined duel {} on team", carol_match.as_deref().unwrap_or_default());
+    assert!(dave.iter().chain(&carol).any(|l| l.contains(&told)), "the game server knew the teams: {out}");
 }

@@ -22,7 +22,10 @@
 //!    first: a ready server, else a starting one, else a launch (naming the joins it is for)
 //!    through the provider ([`providers`], `ServerProvider`), under the server limit.
 //!    `joins/systems.rs` applies it with the [`servers::ServerLauncher`]; the join moves to
-//!    `WaitingForServer` ([`joins::machine`]).
+//!    `WaitingForServer` ([`joins::machine`]). A join of a `match` mode waits in its pool
+//!    instead: the pass runs the engine ([`matching`]) over it, and the formed match is hosted
+//!    as one unit on a server of its own ([`placement::plan_matches`], [`matches`]); its
+//!    record is stored before any of its players' tokens go out.
 //! 4. **Server ready.** The game server writes its NATS record; the bridge ([`nats_bridge`])
 //!    reports it as a [`nats_bridge::ServerReported`] Message, and [`servers::phase`] moves the
 //!    server to `Ready` (`servers/lifecycle.rs` applies it).

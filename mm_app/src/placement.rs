@@ -302,7 +302,11 @@ pub fn plan_matches<M: Clone, S: Clone, G: Clone + PartialEq>(
         if launchable && live < rules.max_servers {
             let game = queued.game.clone();
             decisions.push(MatchDecision::Launch { game, index: launched, for_match: game_match.clone() });
-            decisions.push(MatchDecision::Host { game_match, on: Target::New(launched), readiness: Readiness::Starting });
+            decisions.push(MatchDecision::Host {
+                game_match,
+                on: Target::New(launched),
+                readiness: Readiness::Starting,
+            });
             launched += 1;
             live += 1;
         } else if now > queued.deadline || (rules.may_launch && !launchable) {

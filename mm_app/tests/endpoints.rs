@@ -112,7 +112,7 @@ fn waiting_joins_are_capped() {
 }
 
 #[test]
-fn a_join_names_its_mode_and_one_the_matchmaker_cannot_place_is_refused_by_name() {
+fn a_join_names_its_mode_and_one_that_cannot_be_matched_is_refused_by_name() {
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../assets/profiles.example.json");
     let profiles = std::fs::read_to_string(example).expect("the example profiles");
     let mm = Matchmaker::start(move |c| {
@@ -121,9 +121,10 @@ fn a_join_names_its_mode_and_one_the_matchmaker_cannot_place_is_refused_by_name(
     let body = mm.join(json!({"game": GAME, "version": VERSION, "mode": "ranked"}));
     assert_eq!(body["error"]["data"]["code"], "invalid_request", "{body}");
     assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("not a profile")), "{body}");
-    let body = mm.join(json!({"game": GAME, "version": VERSION, "mode": "duel",
-                              "attributes": {"numbers": {"elo": 1200}}, "latencies": {"eu": 20}}));
-    assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("forms matches")), "{body}");
+    let body = mm.join(json!({"game": GAME, "version": VERSION, "mode": "ranked_2v2", "party": "p1",
+                              "attributes": {"numbers": {"elo": 1200}}}));
+    assert_eq!(body["error"]["data"]["code"], "invalid_request", "{body}");
+    assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("party_size")), "{body}");
     let body = mm.join(json!({"game": GAME, "version": VERSION, "latencies": {"eu": -5}}));
     assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("latencies.eu")), "{body}");
     let body = mm.join(json!({"game": GAME, "version": VERSION, "mode": "drop_in", "transport": "udp"}));

@@ -163,7 +163,7 @@ fn a_party_of_two_waits_for_its_second_member_and_is_never_split() {
     mm.advance(0.1);
     let (a, b) = (match_found(&mm, first).expect("matched"), match_found(&mm, second).expect("matched"));
     assert_eq!(a.team, b.team, "the party plays on one team");
-    assert_eq!(a.teammates, [b.public_id.clone()]);
+    assert_eq!(a.teammates, std::slice::from_ref(&b.public_id));
     for solo in &solos {
         assert_ne!(match_found(&mm, *solo).expect("matched").team, a.team);
     }

@@ -111,6 +111,7 @@ pub mod prelude {
         admitting_players, has_players, nats_connected,
     };
     pub use crate::context::ServerContext;
+    pub use crate::matched::{BevygapMatch, MatchAssigned};
     pub use crate::{BevygapServerPlugin, ServerConfig, SetupError};
 }
 

@@ -225,7 +225,8 @@ async fn ensure_stores(
             if let Ok(mut slot) = config.clients.write() {
                 *slot = Some(opened.clients.clone());
             }
-            let watch = watch_grants(opened.clients.clone(), config.server_id.clone(), config.grants.clone(), events.clone());
+            let watch =
+                watch_grants(opened.clients.clone(), config.server_id.clone(), config.grants.clone(), events.clone());
             tokio::spawn(watch);
             *stores = Some(opened);
         }

@@ -23,10 +23,14 @@ type IssuingServers<'w, 's> = Query<
     (&'static GameServer, &'static ServerPhase, &'static ServerEndpoints, Option<&'static ProviderSeats>),
 >;
 
+/// The placed joins whose tokens may go out (a match's wait for its record).
+type IssuableJoins<'w, 's> =
+    Query<'w, 's, (Entity, &'static mut Join), (Without<Settled>, Without<AwaitingMatchRecord>)>;
+
 /// Mints tokens for joins whose server is ready, spawns their token and session entities and
 /// asks the bridge to store the grant; the join turns ready only once NATS acknowledges it.
 pub fn issue_tokens(
-    mut joins: Query<(Entity, &mut Join), (Without<Settled>, Without<AwaitingMatchRecord>)>,
+    mut joins: IssuableJoins,
     servers: IssuingServers,
     provider: Res<ProviderHandle>,
     mut issuer: TokenIssuer,

@@ -19,9 +19,7 @@ use std::collections::HashMap;
 use bevy::prelude::*;
 use bevygap_shared::protocol::{JoinError, JoinProgress, ReadyPayload};
 
-pub use machine::{
-    Join, JoinPhase, MAX_LOST_SERVERS, MatchClaims, RESUME_WINDOW_SECS, Release, Requester, SeatClaim,
-};
+pub use machine::{Join, JoinPhase, MAX_LOST_SERVERS, MatchClaims, RESUME_WINDOW_SECS, Release, Requester, SeatClaim};
 pub use settings::JoinSettings;
 pub use settled::{JoinAnswered, Settled, UnclaimedSeats};
 

@@ -10,9 +10,9 @@ use bevy::prelude::*;
 use bevygap_shared::protocol::{JoinProgress, JoinRequest, RequestId};
 use bevygap_shared::records::{RequestRecord, now_ms};
 
+use super::admission::resolve_mode;
 use super::{Join, JoinAnswered, JoinUpdates, RequestIndex, Requester, Settled};
 use crate::clock::now;
-use super::admission::resolve_mode;
 use crate::game::GameCatalog;
 use crate::matching::ProfileSet;
 use crate::nats_bridge::{NatsCommand, RequestStored, TakenOver};
@@ -129,8 +129,9 @@ pub fn restore_pending_joins(
                 nats.write(NatsCommand::DeleteRequest { request_id: pending.request_id.clone() });
                 continue;
             }
-            let restored =
-                pending.restore(&profiles, now, wall_ms).filter(|(join, _)| games.serves(&join.game.game, &join.game.version));
+            let restored = pending
+                .restore(&profiles, now, wall_ms)
+                .filter(|(join, _)| games.serves(&join.game.game, &join.game.version));
             let Some((join, first)) = restored else {
                 nats.write(NatsCommand::DeleteRequest { request_id: pending.request_id.clone() });
                 continue;

@@ -30,10 +30,9 @@ pub fn break_up_matches(
     matches: Query<(Entity, &GameMatch)>,
     mut joins: Query<(&mut Join, &mut JoinUpdates)>,
     servers: Query<&GameServer>,
-    profiles: Res<ProfileSet>,
     mut releases: Releases,
     mut nats: MessageWriter<NatsCommand>,
-    time: Res<Time<Real>>,
+    (profiles, time): (Res<ProfileSet>, Res<Time<Real>>),
 ) {
     let now = now(&time);
     for (entity, game_match) in &matches {

@@ -5,9 +5,9 @@
 use std::net::IpAddr;
 
 use bevy::prelude::*;
+use bevygap_shared::ServerId;
 use bevygap_shared::protocol::{ErrorCode, JoinError};
 use bevygap_shared::records::{MatchPlayer, MatchRecord, now_ms};
-use bevygap_shared::ServerId;
 
 use super::components::GameMatch;
 use crate::clock::now;

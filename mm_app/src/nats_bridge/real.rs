@@ -5,17 +5,18 @@ use bevy_tokio_tasks::TokioTasksRuntime;
 use bevygap_shared::inbox::InboxSender;
 use bevygap_shared::inbox::{Inbox, add_inbox};
 use bevygap_shared::kv::KvStores;
-use bevygap_shared::naming::{MATCH_KEY_SUFFIX, NatsNames};
 use bevygap_shared::naming::ServerId;
+use bevygap_shared::naming::{MATCH_KEY_SUFFIX, NatsNames};
 use bevygap_shared::nats::{LinkStatus, NatsConnection};
 
 use super::reports::{GrantStored, InheritedState, MatchStored, Report, Undelivered, deliver_reports};
 use super::{
-    BridgeError, CapacityCall, GrantWrite, IngestEvents, KvSnapshot, MatchWrite, NatsCommand, add_bridge_messages, watch,
+    BridgeError, CapacityCall, GrantWrite, IngestEvents, KvSnapshot, MatchWrite, NatsCommand, add_bridge_messages,
+    watch,
 };
-use bevygap_shared::records::MatchRecord;
 use crate::fence::Ownership;
 use crate::schedule::{MatchmakerSchedulePlugin, MatchmakerSystems, expect_resource, require};
+use bevygap_shared::records::MatchRecord;
 
 /// The live connection and buckets; NATS KV is the source of truth for anything another
 /// process must see, the ECS is the queryable view of it. Not reflected: it holds credentials.
@@ -202,7 +203,12 @@ async fn perform(
         match command {
             NatsCommand::StoreGrant(write) => {
                 let (server_id, client_id) = (write.grant.server_id.clone(), write.grant.client_id);
-                events.send(Report::GrantStored(GrantStored { join: write.join, server_id, client_id, result: refused() }));
+                events.send(Report::GrantStored(GrantStored {
+                    join: write.join,
+                    server_id,
+                    client_id,
+                    result: refused(),
+                }));
             }
             NatsCommand::StoreMatch(write) => {
                 let (game_match, server_id) = (write.game_match, write.record.server_id.clone());
@@ -274,7 +280,10 @@ async fn perform(
 async fn store_match(kv: &KvStores, record: &MatchRecord) -> Result<(), BridgeError> {
     let bytes = serde_json::to_vec(record).map_err(|e| BridgeError::Encode { what: "match", reason: e.to_string() })?;
     let key = NatsNames::match_key(&record.server_id);
-    kv.clients.put(key, bytes.into()).await.map_err(|e| BridgeError::Write { bucket: "clients", reason: e.to_string() })?;
+    kv.clients
+        .put(key, bytes.into())
+        .await
+        .map_err(|e| BridgeError::Write { bucket: "clients", reason: e.to_string() })?;
     Ok(())
 }
 

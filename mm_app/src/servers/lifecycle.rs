@@ -342,6 +342,10 @@ pub fn stop_empty_servers(
     }
 }
 
+/// What is given back when a server ends: its seats (with the provider's), and its match.
+type EndingServer =
+    (&'static GameServer, &'static ServerPhase, &'static SeatBook, Option<&'static ProviderSeats>, Has<HostsMatch>);
+
 /// Removes lost servers, and stopped ones once they are gone: stops whatever may be left of
 /// them, deletes their NATS records and despawns them. Joins, tokens and sessions that pointed
 /// at them notice the entity is gone. A server that goes while being stopped ended as asked:
@@ -349,7 +353,7 @@ pub fn stop_empty_servers(
 pub fn forget_lost_servers(
     mut commands: Commands,
     mut lost: MessageReader<ServerLost>,
-    servers: Query<(&GameServer, &ServerPhase, &SeatBook, Option<&ProviderSeats>, Has<HostsMatch>)>,
+    servers: Query<EndingServer>,
     mut index: ResMut<ServerIndex>,
     provider: Res<ProviderHandle>,
     mut nats: MessageWriter<NatsCommand>,

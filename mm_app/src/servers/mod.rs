@@ -12,7 +12,9 @@ pub mod settings;
 
 use bevy::prelude::*;
 
-pub use components::{EmptySince, GameServer, HostsMatch, LastHeard, SeatRefused, ServerEndpoints, ServerIndex, ServerLost};
+pub use components::{
+    EmptySince, GameServer, HostsMatch, LastHeard, SeatRefused, ServerEndpoints, ServerIndex, ServerLost,
+};
 pub use credentials::{AuthCalloutConfig, ServerCredentialConfig};
 pub use lifecycle::ServerLauncher;
 pub use phase::{LossReason, PhaseTimers, ServerPhase};

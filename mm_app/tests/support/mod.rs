@@ -219,7 +219,8 @@ pub fn stream_join(url: &str, params: Value) -> Vec<Value> {
 /// The raw lines of a streamed join, keep-alive comments included.
 pub fn stream_join_lines(url: &str, params: Value) -> Vec<String> {
     let body = json!({"jsonrpc": "2.0", "id": 7, "method": "matchmaker.join+watch", "params": params}).to_string();
-    let response = agent().post(url).header("content-type", "application/json").send(body.as_str()).expect("stream opens");
+    let response =
+        agent().post(url).header("content-type", "application/json").send(body.as_str()).expect("stream opens");
     assert_eq!(response.headers().get("content-type").and_then(|v| v.to_str().ok()), Some("text/event-stream"));
     BufReader::new(response.into_body().into_reader()).lines().map_while(Result::ok).collect()
 }
