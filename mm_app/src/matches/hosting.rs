@@ -159,7 +159,7 @@ fn record_of(hosted: &GameMatch, server_id: ServerId, teams: Vec<Vec<MatchPlayer
 
 /// Once NATS has a match's record its players' tokens may be issued; if it could not be
 /// written they fail (the game server would not know them). A record stored for a match that
-/// broke up meanwhile is deleted again, unless its server hosts another match now.
+/// broke up or moved meanwhile is deleted again, unless its server hosts a match now.
 pub fn confirm_stored_matches(
     mut commands: Commands,
     mut stored: MessageReader<MatchStored>,
@@ -170,8 +170,11 @@ pub fn confirm_stored_matches(
     mut failures: MessageWriter<FailJoin>,
 ) {
     for MatchStored { game_match, server_id, result } in stored.read() {
-        let Ok(mut hosted) = matches.get_mut(*game_match) else {
-            let rehosted = index.0.get(server_id).is_some_and(|server| hosts.contains(*server));
+        let server = index.0.get(server_id).copied();
+        // Stale: the match broke up, or moved to another server since this write was asked.
+        let current = matches.get_mut(*game_match).ok().filter(|m| m.server.is_some() && m.server == server);
+        let Some(mut hosted) = current else {
+            let rehosted = server.is_some_and(|server| hosts.contains(server));
             if result.is_ok() && !rehosted {
                 nats.write(NatsCommand::DeleteMatch { server_id: server_id.clone() });
             }
