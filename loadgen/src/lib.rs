@@ -45,6 +45,8 @@ pub struct Plan {
     pub targets: Vec<SocketAddr>,
     pub game: String,
     pub version: String,
+    /// A match mode to join (each player with an elo), or `None` for drop-in.
+    pub mode: Option<String>,
     pub load: Load,
     /// The matchmaker's pid, for CPU time and RSS.
     pub matchmaker_pid: Option<u32>,
@@ -169,9 +171,10 @@ async fn drive(plan: &Plan) -> Vec<(Outcome, Duration)> {
     let run_id = format!("{}-{}", std::process::id(), RUNS.fetch_add(1, Ordering::Relaxed));
     let next = Arc::new(AtomicU64::new(0));
     let (game, version): (Arc<str>, Arc<str>) = (plan.game.as_str().into(), plan.version.as_str().into());
+    let mode: Option<Arc<str>> = plan.mode.as_deref().map(Into::into);
     let (targets, timeout): (Arc<[SocketAddr]>, _) = (plan.targets.as_slice().into(), plan.join_timeout);
     let join = move |n: u64| {
-        let request = stream::join_request(&game, &version, &format!("lg-{run_id}-{n}"));
+        let request = stream::join_request(&game, &version, &format!("lg-{run_id}-{n}"), mode.as_deref());
         let target = targets[(n % targets.len() as u64) as usize];
         async move {
             let started = Instant::now();
@@ -246,6 +249,7 @@ mod tests {
             targets: vec!["127.0.0.1:9".parse().expect("an address")],
             game: "demo".into(),
             version: "1.0".into(),
+            mode: None,
             load,
             matchmaker_pid: None,
             join_timeout: Duration::from_secs(1),

@@ -1,7 +1,7 @@
 //! `bevygap-loadgen`: simulated players against a running matchmaker.
 //!
 //! ```text
-//! bevygap-loadgen --target 127.0.0.1:7800[,127.0.0.1:7801…] [--game demo --version 1.0]
+//! bevygap-loadgen --target 127.0.0.1:7800[,127.0.0.1:7801…] [--game demo --version 1.0] [--mode duel]
 //!                 (--joins 2000 --concurrency 100 | --rate 500 --duration 10)
 //!                 [--pid <matchmaker pid>] [--timeout 60] [--json]
 //! ```
@@ -18,7 +18,7 @@ use bevygap_loadgen::{Load, Plan, Report, run};
 
 fn parse(args: &[String]) -> Result<(Plan, bool), String> {
     let mut targets = Vec::new();
-    let (mut game, mut version) = ("demo".to_string(), "1.0".to_string());
+    let (mut game, mut version, mut mode) = ("demo".to_string(), "1.0".to_string(), None);
     let (mut joins, mut concurrency, mut rate, mut duration) = (None, None, None, None);
     let (mut pid, mut timeout, mut json) = (None, Duration::from_secs(60), false);
     let mut it = args.iter();
@@ -39,6 +39,7 @@ fn parse(args: &[String]) -> Result<(Plan, bool), String> {
             }
             "--game" => game = value()?,
             "--version" => version = value()?,
+            "--mode" => mode = Some(value()?),
             "--joins" => joins = Some(number::<u64>(flag, value()?)?),
             "--concurrency" => concurrency = Some(number::<u64>(flag, value()?)?),
             "--rate" => rate = Some(number::<f64>(flag, value()?)?),
@@ -57,7 +58,7 @@ fn parse(args: &[String]) -> Result<(Plan, bool), String> {
     if targets.is_empty() {
         return Err("--target is required".into());
     }
-    Ok((Plan { targets, game, version, load, matchmaker_pid: pid, join_timeout: timeout }, json))
+    Ok((Plan { targets, game, version, mode, load, matchmaker_pid: pid, join_timeout: timeout }, json))
 }
 
 fn print(report: &Report) {

@@ -16,15 +16,16 @@ pub enum Outcome {
     Failed(String),
 }
 
-/// The HTTP request of one join.
-pub fn join_request(game: &str, version: &str, request_id: &str) -> Vec<u8> {
-    let body = json!({
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "matchmaker.join+watch",
-        "params": {"game": game, "version": version, "request_id": request_id},
-    })
-    .to_string();
+/// The HTTP request of one join; in a match `mode` the player also claims an elo of 1000 to
+/// 1399 (spread by `request_id`, so every run sends the same pool).
+pub fn join_request(game: &str, version: &str, request_id: &str, mode: Option<&str>) -> Vec<u8> {
+    let mut params = json!({"game": game, "version": version, "request_id": request_id});
+    if let Some(mode) = mode {
+        let spread = request_id.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b))) % 400;
+        params["mode"] = json!(mode);
+        params["attributes"] = json!({"numbers": {"elo": 1000 + spread}});
+    }
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "matchmaker.join+watch", "params": params}).to_string();
     format!("POST / HTTP/1.0\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}", body.len())
         .into_bytes()
 }
@@ -121,12 +122,18 @@ mod tests {
 
     #[test]
     fn the_request_is_a_complete_http_1_0_post() {
-        let request = String::from_utf8(join_request("demo", "1.0", "lg-1-0")).expect("text");
+        let request = String::from_utf8(join_request("demo", "1.0", "lg-1-0", None)).expect("text");
         let (head, body) = request.split_once("\r\n\r\n").expect("a head and a body");
         assert!(head.starts_with("POST / HTTP/1.0\r\n"));
         assert!(head.contains(&format!("content-length: {}", body.len())));
         let body: Value = serde_json::from_str(body).expect("JSON");
         assert_eq!(body["method"], "matchmaker.join+watch");
         assert_eq!(body["params"]["request_id"], "lg-1-0");
+        assert!(body["params"].get("mode").is_none(), "drop-in: nothing more");
+        let request = String::from_utf8(join_request("demo", "1.0", "lg-1-1", Some("duel"))).expect("text");
+        let body: Value = serde_json::from_str(request.split_once("\r\n\r\n").expect("a body").1).expect("JSON");
+        assert_eq!(body["params"]["mode"], "duel");
+        let elo = body["params"]["attributes"]["numbers"]["elo"].as_u64().expect("an elo");
+        assert!((1000..1400).contains(&elo), "{elo}");
     }
 }

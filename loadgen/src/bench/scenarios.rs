@@ -42,7 +42,15 @@ fn namespace(tag: &str) -> String {
 }
 
 fn plan(targets: Vec<SocketAddr>, pid: Option<u32>, load: Load) -> Plan {
-    Plan { targets, game: GAME.into(), version: VERSION.into(), load, matchmaker_pid: pid, join_timeout: JOIN_TIMEOUT }
+    Plan {
+        targets,
+        game: GAME.into(),
+        version: VERSION.into(),
+        mode: None,
+        load,
+        matchmaker_pid: pid,
+        join_timeout: JOIN_TIMEOUT,
+    }
 }
 
 /// Runs a load against `mm` and returns its report.
@@ -265,7 +273,7 @@ fn connect_once(
     n: usize,
 ) -> Result<f64, BenchError> {
     let started = Instant::now();
-    let request = stream::join_request(GAME, version, &format!("e2e-{}-{n}", std::process::id()));
+    let request = stream::join_request(GAME, version, &format!("e2e-{}-{n}", std::process::id()), None);
     let (outcome, ready) = runtime.block_on(stream::answer(mm.public, &request));
     let token = ready
         .as_ref()

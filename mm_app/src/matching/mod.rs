@@ -92,9 +92,10 @@ struct Entry<'a> {
     size: u32,
     /// Position in age order (0: the oldest).
     age_rank: usize,
-    /// Per rule: the limit at this ticket's stage, and the value the rule reads.
-    limits: Vec<f64>,
-    values: Vec<Value<'a>>,
+    /// Per rule: the limit at this ticket's stage, and the value the rule reads (windows of
+    /// one flat array per pass, so a pass allocates two vectors, not two per ticket).
+    limits: &'a [f64],
+    values: &'a [Value<'a>],
 }
 
 /// The locations named in a pass, at most 64 (a latency mask is a `u64`).
@@ -108,8 +109,10 @@ impl<'a> Locations<'a> {
         Self { names: all.into_iter().take(64).collect() }
     }
 
-    fn row(&self, latencies: &Latencies) -> Vec<f64> {
-        self.names.iter().map(|name| latencies.get(*name).copied().unwrap_or(f64::INFINITY)).collect()
+    /// Appends the ticket's latency at each location of the pass (`INFINITY` where it
+    /// measured none).
+    fn push_row(&self, latencies: &Latencies, out: &mut Vec<f64>) {
+        out.extend(self.names.iter().map(|name| latencies.get(*name).copied().unwrap_or(f64::INFINITY)));
     }
 }
 
@@ -119,10 +122,30 @@ pub fn form_matches<T: Clone>(profile: &Profile, tickets: &[Ticket<T>], now: f64
     let mut order: Vec<usize> = (0..tickets.len()).collect();
     order.sort_by(|&a, &b| tickets[a].queued_at.total_cmp(&tickets[b].queued_at).then(a.cmp(&b)));
     let locations = Locations::of(tickets);
-    let rows: Vec<Vec<f64>> = tickets.iter().map(|t| locations.row(&t.latencies)).collect();
+    let (width, rules) = (locations.names.len(), profile.rules.len());
+    let mut rows: Vec<f64> = Vec::with_capacity(tickets.len() * width);
+    let mut limits: Vec<f64> = Vec::with_capacity(tickets.len() * rules);
+    for ticket in tickets {
+        locations.push_row(&ticket.latencies, &mut rows);
+        let wait = now - ticket.queued_at;
+        limits.extend(profile.rules.iter().map(|rule| rule.limit_at(wait)));
+    }
     let mut strings = HashMap::new();
-    let mut entries: Vec<Entry> =
-        tickets.iter().zip(&rows).map(|(t, row)| entry(profile, t, row, &mut strings, now)).collect();
+    let mut values: Vec<Value> = Vec::with_capacity(tickets.len() * rules);
+    for (i, ticket) in tickets.iter().enumerate() {
+        let row = &rows[i * width..(i + 1) * width];
+        push_values(profile, ticket, row, &mut strings, &mut values);
+    }
+    let mut entries: Vec<Entry> = tickets
+        .iter()
+        .enumerate()
+        .map(|(i, t)| Entry {
+            size: t.size.max(1),
+            age_rank: 0,
+            limits: &limits[i * rules..(i + 1) * rules],
+            values: &values[i * rules..(i + 1) * rules],
+        })
+        .collect();
     for (rank, &i) in order.iter().enumerate() {
         entries[i].age_rank = rank;
     }
@@ -253,20 +276,16 @@ fn pairs_keep_rules<'m>(
     })
 }
 
-/// What `ticket` brings to the pass.
-fn entry<'a, T>(
+/// Appends what each rule reads of `ticket` (`row`: its latency per location of the pass).
+fn push_values<'a, T>(
     profile: &Profile,
     ticket: &'a Ticket<T>,
     row: &'a [f64],
     strings: &mut HashMap<&'a str, u32>,
-    now: f64,
-) -> Entry<'a> {
-    let wait = now - ticket.queued_at;
-    let limits = profile.rules.iter().map(|rule| rule.limit_at(wait)).collect();
-    let values = profile
-        .rules
-        .iter()
-        .map(|rule| match &rule.kind {
+    out: &mut Vec<Value<'a>>,
+) {
+    for rule in &profile.rules {
+        out.push(match &rule.kind {
             RuleKind::NumberDifference { attribute, .. } => ticket
                 .attributes
                 .numbers
@@ -284,9 +303,8 @@ fn entry<'a, T>(
                 ticket.attributes.lists.get(attribute).map_or(Value::Missing, Value::List)
             }
             RuleKind::Latencies { .. } => Value::Latency(row),
-        })
-        .collect();
-    Entry { size: ticket.size.max(1), age_rank: 0, limits, values }
+        });
+    }
 }
 
 /// The tickets in buckets of the first number rule's value (one bucket when there is none),
@@ -298,6 +316,8 @@ struct NumberIndex {
     lowest: i64,
     /// Per bucket, its waiting tickets in age order (a matched ticket is taken out).
     buckets: Vec<Vec<usize>>,
+    /// The merge of one visit's buckets (kept between visits: its memory is reused).
+    heap: std::collections::BinaryHeap<std::cmp::Reverse<(usize, usize, usize)>>,
 }
 
 impl NumberIndex {
@@ -328,7 +348,7 @@ impl NumberIndex {
                 buckets[b].push(i);
             }
         }
-        Self { rule, width, lowest, buckets }
+        Self { rule, width, lowest, buckets, heap: std::collections::BinaryHeap::new() }
     }
 
     /// The bucket `value` falls in.
@@ -366,15 +386,17 @@ impl NumberIndex {
             }
             None => (0, self.buckets.len().saturating_sub(1), None),
         };
-        let mut heap = std::collections::BinaryHeap::new();
-        for b in lo..=hi.min(self.buckets.len().saturating_sub(1)) {
-            if let Some(&first) = self.buckets[b].first() {
+        let Self { buckets, heap, .. } = self;
+        heap.clear();
+        let last = hi.min(buckets.len().saturating_sub(1));
+        for (b, bucket) in buckets.iter().enumerate().take(last + 1).skip(lo) {
+            if let Some(&first) = bucket.first() {
                 heap.push(std::cmp::Reverse((entries[first].age_rank, b, 0)));
             }
         }
         while let Some(std::cmp::Reverse((_, b, at))) = heap.pop() {
-            let i = self.buckets[b][at];
-            if let Some(&next) = self.buckets[b].get(at + 1) {
+            let i = buckets[b][at];
+            if let Some(&next) = buckets[b].get(at + 1) {
                 heap.push(std::cmp::Reverse((entries[next].age_rank, b, at + 1)));
             }
             let in_range = range.is_none_or(
