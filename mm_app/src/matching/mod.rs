@@ -152,11 +152,15 @@ pub fn form_matches<T: Clone>(profile: &Profile, tickets: &[Ticket<T>], now: f64
     let mut index = NumberIndex::new(profile, &entries, &order);
     let mut matched = vec![false; tickets.len()];
     let mut formed = Vec::new();
+    // One group, emptied for each anchor: a pass allocates no group per ticket.
+    let mut group = Group::empty(profile, &locations);
     for &anchor in &order {
         if matched[anchor] || entries[anchor].size > profile.teams.max_size {
             continue;
         }
-        let Some(mut group) = Group::start(profile, &locations, anchor, &entries) else { continue };
+        if !group.restart(anchor, &entries) {
+            continue;
+        }
         let mut visits = 0;
         index.visit_candidates(anchor, &entries, &matched, |candidate| {
             group.try_add(candidate, &entries);
@@ -167,12 +171,12 @@ pub fn form_matches<T: Clone>(profile: &Profile, tickets: &[Ticket<T>], now: f64
         if !group.may_form(profile.formable_team_size(oldest_wait)) {
             continue;
         }
-        let group = prefer_older(group, anchor, &mut index, &entries, &matched, &locations);
+        prefer_older(&mut group, anchor, &mut index, &entries, &matched, &locations);
         for &m in &group.members {
             matched[m] = true;
             index.remove(m, &entries);
         }
-        formed.push(group.into_match(profile, tickets, &locations));
+        formed.push(group.to_match(profile, tickets, &locations));
     }
     formed
 }
@@ -193,20 +197,19 @@ const SWAP_CANDIDATES: usize = 64;
 /// Until a swap changes the members, only tickets older than the anchor need a look (earlier
 /// anchors that formed nothing): every waiting ticket younger than the anchor was offered to
 /// this group in age order, before any younger member, and refused by members still in it.
-fn prefer_older<'p>(
-    mut group: Group<'p>,
+fn prefer_older(
+    group: &mut Group<'_>,
     anchor: usize,
     index: &mut NumberIndex,
     entries: &[Entry],
     matched: &[bool],
     locations: &Locations,
-) -> Group<'p> {
+) {
     let mut before = entries[anchor].age_rank;
-    while let Some(swapped) = swap_one_older(&group, before, index, entries, matched, locations) {
-        group = swapped;
+    while let Some(swapped) = swap_one_older(group, before, index, entries, matched, locations) {
+        *group = swapped;
         before = usize::MAX;
     }
-    group
 }
 
 /// The group with one younger member replaced by an older waiting ticket, if any fits.
@@ -428,26 +431,45 @@ struct Group<'p> {
     highest: Vec<f64>,
 }
 
-impl<'p> Group<'p> {
-    /// A group of `anchor` alone, unless it cannot keep the rules even alone.
-    fn start(profile: &'p Profile, locations: &Locations, anchor: usize, entries: &[Entry]) -> Option<Self> {
-        Self::of(profile, locations, &[(anchor, 0)], entries)
-    }
+/// The mask of all `n` locations of a pass.
+fn every_location(n: usize) -> u64 {
+    if n >= 64 { u64::MAX } else { (1u64 << n) - 1 }
+}
 
-    /// A group of exactly these members in these teams, if they keep every rule together and
-    /// fit.
-    fn of(profile: &'p Profile, locations: &Locations, seats: &[(usize, usize)], entries: &[Entry]) -> Option<Self> {
+impl<'p> Group<'p> {
+    /// A group with no member yet.
+    fn empty(profile: &'p Profile, locations: &Locations) -> Self {
         let n = locations.names.len();
-        let mut group = Group {
+        Group {
             profile,
             members: Vec::new(),
             team_of: Vec::new(),
             team_sizes: vec![0; profile.teams.count as usize],
             shared: vec![None; profile.rules.len()],
-            locations: if n >= 64 { u64::MAX } else { (1u64 << n) - 1 },
+            locations: every_location(n),
             lowest: vec![f64::INFINITY; n],
             highest: vec![f64::NEG_INFINITY; n],
-        };
+        }
+    }
+
+    /// Empties the group and starts it again with `anchor` alone; false if `anchor` cannot
+    /// keep the rules even alone.
+    fn restart(&mut self, anchor: usize, entries: &[Entry]) -> bool {
+        let n = self.lowest.len();
+        self.members.clear();
+        self.team_of.clear();
+        self.team_sizes.fill(0);
+        self.shared.fill(None);
+        self.locations = every_location(n);
+        self.lowest.fill(f64::INFINITY);
+        self.highest.fill(f64::NEG_INFINITY);
+        self.try_add_to(anchor, 0, entries)
+    }
+
+    /// A group of exactly these members in these teams, if they keep every rule together and
+    /// fit.
+    fn of(profile: &'p Profile, locations: &Locations, seats: &[(usize, usize)], entries: &[Entry]) -> Option<Self> {
+        let mut group = Self::empty(profile, locations);
         seats.iter().all(|&(m, team)| group.try_add_to(m, team, entries)).then_some(group)
     }
 
@@ -545,7 +567,7 @@ impl<'p> Group<'p> {
         self.is_full() || self.team_sizes.iter().all(|&n| n >= floor)
     }
 
-    fn into_match<T: Clone>(self, profile: &Profile, tickets: &[Ticket<T>], locations: &Locations) -> FormedMatch<T> {
+    fn to_match<T: Clone>(&self, profile: &Profile, tickets: &[Ticket<T>], locations: &Locations) -> FormedMatch<T> {
         let mut teams = vec![Vec::new(); profile.teams.count as usize];
         for (&member, &team) in self.members.iter().zip(&self.team_of) {
             teams[team].push(tickets[member].id.clone());
@@ -562,8 +584,8 @@ impl<'p> Group<'p> {
         let shared = profile
             .rules
             .iter()
-            .zip(self.shared)
-            .filter_map(|(rule, shared)| Some((rule.name.clone(), shared?)))
+            .zip(&self.shared)
+            .filter_map(|(rule, shared)| Some((rule.name.clone(), shared.clone()?)))
             .collect();
         FormedMatch { teams, location, shared }
     }
