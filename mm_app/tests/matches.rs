@@ -258,3 +258,44 @@ fn a_player_leaving_before_the_match_starts_sends_the_others_back_to_search() {
     assert_eq!(found.len(), 2, "{:?}", mm.updates(stays));
     assert_ne!(found[1], first_match);
 }
+
+#[test]
+fn a_replica_taking_over_keeps_servers_to_the_matches_it_finds_and_deletes_records_left_over() {
+    let mut mm = SteppedMatchmaker::fleet(|config| {
+        config.profiles = ProfileSet::from_json(PROFILES).expect("valid profiles");
+    });
+    let record = |server: &str| MatchRecord {
+        match_id: format!("m-{server}"),
+        server_id: ServerId::new(server).expect("id"),
+        game: bevygap_shared::protocol::GameName::new("demo").expect("name"),
+        version: bevygap_shared::protocol::GameVersion::new("1.0").expect("version"),
+        profile: "duel".into(),
+        teams: vec![Vec::new(), Vec::new()],
+        location: None,
+        shared: Default::default(),
+        formed_at_ms: 0,
+    };
+    let (running, gone) = (record("fleet-1"), record("fleet-9"));
+    {
+        let mut store = mm.app.world_mut().resource_mut::<MemoryNats>();
+        store.matches.insert(running.server_id.clone(), running.clone());
+        store.matches.insert(gone.server_id.clone(), gone.clone());
+    }
+    let state = bevygap_matchmaker::nats_bridge::InheritedState {
+        matches: vec![running.clone(), gone.clone()],
+        ..Default::default()
+    };
+    mm.app.world_mut().write_message(bevygap_matchmaker::nats_bridge::TakenOver(Box::new(state)));
+    mm.step();
+    mm.register_server("fleet-1", 4);
+    mm.step_n(2);
+    let drop_in = mm.join("demo", "1.0");
+    mm.step_n(2);
+    assert_eq!(mm.phase(drop_in), Some(JoinPhase::Queued), "the match's server seats no one else");
+    mm.register_server("fleet-2", 4);
+    mm.step_n(2);
+    assert_eq!(server_of(&mm, drop_in).map(|s| s.to_string()).as_deref(), Some("fleet-2"));
+    mm.advance(50.0);
+    let left: Vec<ServerId> = mm.app.world().resource::<MemoryNats>().matches.keys().cloned().collect();
+    assert_eq!(left, [running.server_id], "the record whose server never came is deleted");
+}
