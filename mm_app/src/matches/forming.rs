@@ -14,7 +14,7 @@ use super::tickets::{PoolJoin, gather};
 use crate::clock::now;
 use crate::game::GameKey;
 use crate::joins::{FailJoin, Join, JoinPhase, JoinUpdates, Settled};
-use crate::matching::{FormedMatch, ProfileSet, form_matches};
+use crate::matching::{FormedMatch, ProfileSet, form_matches, stage_in};
 
 /// The joins waiting in a pool: queued, of a match mode, in no match yet.
 type PoolJoins<'w, 's> = Query<
@@ -68,10 +68,11 @@ pub fn form_matches_in_pools(
             failures.write(FailJoin { join, error });
         }
         let matches = form_matches(profile, &gathered.tickets, now);
+        let expansions = profile.expansion_times();
         let matched: HashSet<Entity> =
             matches.iter().flat_map(|m| m.teams.iter().flatten().flatten().copied()).collect();
         for member in pool.iter().filter(|m| !matched.contains(&m.join)) {
-            searching.push((member.join, profile.stage_at(now - member.queued_at), gathered.players));
+            searching.push((member.join, stage_in(&expansions, now - member.queued_at), gathered.players));
         }
         formed.extend(matches.into_iter().map(|m| NewMatch { game: (*game).clone(), profile: mode.to_string(), m }));
     }

@@ -48,7 +48,9 @@ mod ticket;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::ControlFlow;
 
-pub use profile::{MAX_TEAM_SIZE, MAX_TEAMS, Profile, ProfileError, ProfileKind, Rule, RuleKind, Step, Teams};
+pub use profile::{
+    MAX_TEAM_SIZE, MAX_TEAMS, Profile, ProfileError, ProfileKind, Rule, RuleKind, Step, Teams, stage_in,
+};
 pub use profile_set::{DEFAULT_PROFILE, ProfileSet};
 pub use ticket::{Attributes, Latencies, Ticket, party_latencies};
 
@@ -310,18 +312,33 @@ fn push_values<'a, T>(
     }
 }
 
-/// The tickets in buckets of the first number rule's value (one bucket when there is none),
-/// each bucket in age order, so a ticket's candidates come oldest first from the few buckets
-/// within its limit, lazily, and a pass never sorts or scans the whole pool per ticket.
+/// The tickets in buckets, each bucket in age order, so a ticket's candidates come oldest
+/// first from the few buckets that can hold one, lazily, and a pass never sorts or scans the
+/// whole pool per ticket. Tickets are first split by their string-equality values (a ticket
+/// only ever meets tickets with the same strings), then bucketed by the first number rule's
+/// value (one bucket when there is none). A ticket missing a string or that number can match
+/// no one and is left out.
 struct NumberIndex {
     rule: Option<usize>,
     width: f64,
     lowest: i64,
-    /// Per bucket, its waiting tickets in age order (a matched ticket is taken out).
+    /// Buckets per partition.
+    span: usize,
+    /// Each ticket's partition (`NOT_INDEXED` for one left out).
+    partition_of: Vec<u32>,
+    /// Per partition, `span` buckets of its waiting tickets in age order (a matched ticket is
+    /// taken out): partition `p`'s bucket `b` is `buckets[p * span + b]`.
     buckets: Vec<Vec<usize>>,
     /// The merge of one visit's buckets (kept between visits: its memory is reused).
     heap: std::collections::BinaryHeap<std::cmp::Reverse<(usize, usize, usize)>>,
 }
+
+/// The partition of a ticket [`NumberIndex`] leaves out.
+const NOT_INDEXED: u32 = u32::MAX;
+
+/// Most buckets an index holds in all (more distinct values share edge buckets, which costs
+/// visits, never correctness: each candidate's value is checked).
+const MAX_BUCKETS: usize = 1 << 20;
 
 impl NumberIndex {
     fn new(profile: &Profile, entries: &[Entry], order: &[usize]) -> Self {
@@ -331,6 +348,8 @@ impl NumberIndex {
             Some(_) => None,
             None => Some(0.0),
         };
+        let partition_of = partitions(profile, entries, |i| value(i).is_some());
+        let partitions = partition_of.iter().filter(|&&p| p != NOT_INDEXED).max().map_or(0, |&p| p as usize + 1);
         // A bucket is as wide as the rule's base limit, so a window spans a few buckets.
         let width = rule
             .and_then(|r| match profile.rules[r].kind {
@@ -343,37 +362,52 @@ impl NumberIndex {
         let keys: Vec<i64> = order.iter().filter_map(|&i| value(i)).map(bucket_of).collect();
         let lowest = keys.iter().copied().min().unwrap_or(0);
         let highest = keys.iter().copied().max().unwrap_or(0);
-        let span = usize::try_from(highest - lowest).unwrap_or(0).min(1 << 20) + 1;
-        let mut buckets = vec![Vec::new(); span];
+        let most = (MAX_BUCKETS / partitions.max(1)).max(1);
+        let span = usize::try_from(highest - lowest).unwrap_or(0).min(most - 1) + 1;
+        let mut index = Self {
+            rule,
+            width,
+            lowest,
+            span,
+            partition_of,
+            buckets: vec![Vec::new(); span * partitions],
+            heap: std::collections::BinaryHeap::new(),
+        };
         for &i in order {
-            if let Some(v) = value(i) {
-                let b = usize::try_from(bucket_of(v) - lowest).unwrap_or(0).min(span - 1);
-                buckets[b].push(i);
+            if let Some(slot) = index.slot_of(i, entries) {
+                index.buckets[slot].push(i);
             }
         }
-        Self { rule, width, lowest, buckets, heap: std::collections::BinaryHeap::new() }
+        index
     }
 
-    /// The bucket `value` falls in.
+    /// The bucket `value` falls in, within a partition.
     fn bucket(&self, value: f64) -> usize {
-        ((value / self.width).floor() as i64 - self.lowest).clamp(0, self.buckets.len() as i64 - 1) as usize
+        ((value / self.width).floor() as i64 - self.lowest).clamp(0, self.span as i64 - 1) as usize
+    }
+
+    /// Where ticket `i` is kept, if it is.
+    fn slot_of(&self, i: usize, entries: &[Entry]) -> Option<usize> {
+        let partition = *self.partition_of.get(i).filter(|&&p| p != NOT_INDEXED)? as usize;
+        let b = match self.rule.map(|r| entries[i].values[r]) {
+            Some(Value::Number(v)) => self.bucket(v),
+            Some(_) => return None,
+            None => 0,
+        };
+        Some(partition * self.span + b)
     }
 
     /// Takes a matched ticket out of its bucket, so no later pass over the bucket meets it.
     fn remove(&mut self, i: usize, entries: &[Entry]) {
-        let b = match self.rule.map(|r| entries[i].values[r]) {
-            Some(Value::Number(v)) => self.bucket(v),
-            Some(_) => return,
-            None => 0,
-        };
-        let list = &mut self.buckets[b];
+        let Some(slot) = self.slot_of(i, entries) else { return };
+        let list = &mut self.buckets[slot];
         if let Ok(at) = list.binary_search_by_key(&entries[i].age_rank, |&j| entries[j].age_rank) {
             list.remove(at);
         }
     }
 
-    /// Calls `visit` with the unmatched tickets that may match `anchor` on the indexed rule,
-    /// oldest first, until it breaks.
+    /// Calls `visit` with the unmatched tickets that may match `anchor` on the indexed rules
+    /// (its strings, and the number within its limit), oldest first, until it breaks.
     fn visit_candidates(
         &mut self,
         anchor: usize,
@@ -381,20 +415,21 @@ impl NumberIndex {
         matched: &[bool],
         mut visit: impl FnMut(usize) -> ControlFlow<()>,
     ) {
+        let Some(&partition) = self.partition_of.get(anchor).filter(|&&p| p != NOT_INDEXED) else { return };
         let (lo, hi, range) = match self.rule {
             Some(r) => {
                 let Value::Number(x) = entries[anchor].values[r] else { return };
                 let limit = entries[anchor].limits[r];
                 (self.bucket(x - limit), self.bucket(x + limit), Some((r, x - limit, x + limit)))
             }
-            None => (0, self.buckets.len().saturating_sub(1), None),
+            None => (0, self.span - 1, None),
         };
+        let first = partition as usize * self.span;
         let Self { buckets, heap, .. } = self;
         heap.clear();
-        let last = hi.min(buckets.len().saturating_sub(1));
-        for (b, bucket) in buckets.iter().enumerate().take(last + 1).skip(lo) {
-            if let Some(&first) = bucket.first() {
-                heap.push(std::cmp::Reverse((entries[first].age_rank, b, 0)));
+        for (b, bucket) in buckets.iter().enumerate().take(first + hi + 1).skip(first + lo) {
+            if let Some(&oldest) = bucket.first() {
+                heap.push(std::cmp::Reverse((entries[oldest].age_rank, b, 0)));
             }
         }
         while let Some(std::cmp::Reverse((_, b, at))) = heap.pop() {
@@ -413,6 +448,41 @@ impl NumberIndex {
             }
         }
     }
+}
+
+/// Each ticket's partition: tickets with the same value for every string-equality rule share
+/// one, numbered densely from 0; a ticket missing one of those strings, or for which `indexed`
+/// says no, gets [`NOT_INDEXED`].
+fn partitions(profile: &Profile, entries: &[Entry], indexed: impl Fn(usize) -> bool) -> Vec<u32> {
+    let string_rules: Vec<usize> = profile
+        .rules
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| matches!(r.kind, RuleKind::StringEquality { .. }))
+        .map(|(i, _)| i)
+        .collect();
+    let mut ids: HashMap<Vec<u32>, u32> = HashMap::new();
+    let mut key = Vec::with_capacity(string_rules.len());
+    (0..entries.len())
+        .map(|i| {
+            key.clear();
+            for &r in &string_rules {
+                match entries[i].values[r] {
+                    Value::Text(t) => key.push(t),
+                    _ => return NOT_INDEXED,
+                }
+            }
+            if !indexed(i) {
+                return NOT_INDEXED;
+            }
+            if let Some(&id) = ids.get(&key) {
+                return id;
+            }
+            let id = ids.len() as u32;
+            ids.insert(key.clone(), id);
+            id
+        })
+        .collect()
 }
 
 /// A match being gathered.

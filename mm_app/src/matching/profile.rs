@@ -89,6 +89,11 @@ pub struct ProfileError {
     pub reason: String,
 }
 
+/// The stage of a wait of `wait` seconds, given a profile's [`Profile::expansion_times`].
+pub fn stage_in(expansion_times: &[f64], wait: f64) -> u32 {
+    expansion_times.partition_point(|&after| after <= wait) as u32
+}
+
 /// Most teams, and most players in a team, a profile may ask for.
 pub const MAX_TEAMS: u32 = 64;
 /// See [`MAX_TEAMS`].
@@ -114,17 +119,17 @@ impl Profile {
     /// How many relaxation steps (of any rule or of the team size) have been passed after
     /// `wait` seconds: what the `searching` message shows.
     pub fn stage_at(&self, wait: f64) -> u32 {
-        let mut passed: Vec<f64> = self
-            .rules
-            .iter()
-            .flat_map(|r| &r.expansions)
-            .chain(&self.teams.expansions)
-            .map(|s| s.after_secs)
-            .filter(|&after| after <= wait)
-            .collect();
-        passed.sort_by(f64::total_cmp);
-        passed.dedup();
-        passed.len() as u32
+        stage_in(&self.expansion_times(), wait)
+    }
+
+    /// The distinct times (seconds of waiting) at which some limit relaxes, in order: computed
+    /// once for many [`stage_in`] lookups.
+    pub fn expansion_times(&self) -> Vec<f64> {
+        let mut times: Vec<f64> =
+            self.rules.iter().flat_map(|r| &r.expansions).chain(&self.teams.expansions).map(|s| s.after_secs).collect();
+        times.sort_by(f64::total_cmp);
+        times.dedup();
+        times
     }
 
     /// Checks everything the engine relies on; `at` is this profile's path in the file.
