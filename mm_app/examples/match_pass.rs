@@ -157,7 +157,7 @@ fn simulate(profile: &Profile, secs: f64, rate: f64) {
     }
     let cpu = cpu_secs() - cpu_before;
     println!(
-        "{} over {secs} s at {rate}/s: pass median {:.2} ms, p99 {:.2} ms, max {:.2} ms; engine CPU {:.1} s; \
+        "{} over {secs} s at {rate}/s: pass median {:.2} ms, p99 {:.2} ms, max {:.2} ms; process CPU {:.1} s; \
          peak RSS {} MiB; {:.0} matched players/s; time to match median {:.1} s, p90 {:.1} s, p99 {:.1} s; \
          elo spread median {:.0}, p99 {:.0}; {} left waiting; rule violations {violations}",
         profile.name,
