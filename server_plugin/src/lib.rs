@@ -17,6 +17,9 @@
 //!   connected player, reconciling after NATS outages ([`reporting`], [`nats_link`]).
 //! - **Shutdown**: drains on command, stops cleanly on SIGTERM, optionally stops when idle
 //!   (with Edgegap self-stop) ([`shutdown`]).
+//! - **Matches**: when a `match` profile formed this server's match, its teams arrive before
+//!   the first player as the [`BevygapMatch`] resource and a [`MatchAssigned`] message
+//!   ([`matched`]); player records then carry each player's team.
 //!
 //! Games see [`ServerContext`], [`BevygapStatus`], the [`BevygapServerState`] state, the
 //! [`PlayerJoined`]/[`PlayerLeft`] messages, [`ServerControl`] to request a drain or shutdown,
