@@ -12,7 +12,23 @@ impl NatsCluster {
     /// Starts `n` nodes. Each listens for clients on its own random port and for routes on a
     /// free port; the JetStream meta group forms once a majority is up (give it a moment
     /// before creating replicated buckets: see [`NatsCluster::wait_for_jetstream`]).
+    ///
+    /// A route port is found free, released, then given to nats-server, so a test running
+    /// beside this one may take it in between: a node that cannot start is tried again, all
+    /// nodes on fresh ports, a few times.
     pub fn start(n: usize) -> Result<Self, NatsServerError> {
+        const ATTEMPTS: usize = 3;
+        let mut started = Self::start_once(n);
+        for _ in 1..ATTEMPTS {
+            if started.is_ok() {
+                break;
+            }
+            started = Self::start_once(n);
+        }
+        started
+    }
+
+    fn start_once(n: usize) -> Result<Self, NatsServerError> {
         let route_ports: Vec<u16> = (0..n).map(|_| free_tcp_port()).collect();
         let routes: Vec<String> = route_ports.iter().map(|p| format!("nats-route://127.0.0.1:{p}")).collect();
         let nodes = route_ports
