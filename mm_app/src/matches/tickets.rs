@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use bevygap_shared::protocol::TicketAttributes;
 
-use crate::matching::{Attributes, Ticket, party_latencies};
+use crate::matching::{Ticket, party_attributes, party_latencies};
 
 /// One join waiting in a pool.
 #[derive(Debug, Clone)]
@@ -56,19 +56,13 @@ pub fn gather<J: Clone>(pool: &[PoolJoin<'_, J>]) -> Gathered<J> {
 }
 
 fn ticket<J: Clone>(members: &[&PoolJoin<'_, J>]) -> Ticket<Vec<J>> {
-    let attributes: Vec<Attributes> = members.iter().map(|m| attributes(m.attributes)).collect();
     Ticket {
         id: members.iter().map(|m| m.join.clone()).collect(),
         size: members.len() as u32,
         queued_at: members.iter().map(|m| m.queued_at).fold(f64::INFINITY, f64::min),
-        attributes: Attributes::of_party(&attributes),
+        attributes: party_attributes(members.iter().map(|m| m.attributes)),
         latencies: party_latencies(members.iter().map(|m| m.latencies)),
     }
-}
-
-/// The wire's attributes as the engine reads them.
-fn attributes(wire: &TicketAttributes) -> Attributes {
-    Attributes { numbers: wire.numbers.clone(), strings: wire.strings.clone(), lists: wire.lists.clone() }
 }
 
 #[cfg(test)]

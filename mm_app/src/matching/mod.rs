@@ -52,7 +52,7 @@ pub use profile::{
     MAX_TEAM_SIZE, MAX_TEAMS, Profile, ProfileError, ProfileKind, Rule, RuleKind, Step, Teams, stage_in,
 };
 pub use profile_set::{DEFAULT_PROFILE, ProfileSet};
-pub use ticket::{Attributes, Latencies, Ticket, party_latencies};
+pub use ticket::{Attributes, Latencies, Ticket, party_attributes, party_latencies};
 
 /// A match the pass formed.
 #[derive(Debug, Clone, PartialEq)]
@@ -840,7 +840,7 @@ mod tests {
             a.strings.insert("platform".into(), if elo > 1500.0 { "pc" } else { "console" }.into());
             a
         };
-        let party = Attributes::of_party([&member(1000.0, &["a", "b"]), &member(2000.0, &["b", "c"])]);
+        let party = party_attributes([&member(1000.0, &["a", "b"]), &member(2000.0, &["b", "c"])]);
         assert_eq!(party.numbers["elo"], 1500.0);
         assert_eq!(party.lists["maps"], BTreeSet::from(["b".to_string()]));
         assert!(party.strings.is_empty(), "members disagree on the platform");
