@@ -238,7 +238,11 @@ fn a_player_leaving_before_the_match_starts_sends_the_others_back_to_search() {
     mm.step_n(2);
     for back in [stays, third, fourth] {
         assert_eq!(mm.phase(back), Some(JoinPhase::Queued), "{:?}", mm.updates(back));
-        assert!(matches!(mm.updates(back).last(), Some(JoinProgress::Searching { .. })));
+        assert!(
+            matches!(mm.updates(back).last(), Some(JoinProgress::Searching { pool: 3, .. })),
+            "searching again, the three of them in the pool: {:?}",
+            mm.updates(back)
+        );
     }
     assert!(records(&mm).is_empty(), "the broken match's record is deleted");
     let (_, seats) = mm.server_state(&server).expect("the server stays, empty");

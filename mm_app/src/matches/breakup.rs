@@ -28,7 +28,7 @@ fn has_token(phase: JoinPhase) -> bool {
 pub fn break_up_matches(
     mut commands: Commands,
     matches: Query<(Entity, &GameMatch)>,
-    mut joins: Query<(&mut Join, &mut JoinUpdates)>,
+    mut joins: Query<(&mut Join, &mut JoinUpdates, Has<InMatch>)>,
     servers: Query<&GameServer>,
     mut releases: Releases,
     mut nats: MessageWriter<NatsCommand>,
@@ -37,7 +37,7 @@ pub fn break_up_matches(
     let now = now(&time);
     for (entity, game_match) in &matches {
         let phases: Vec<Option<JoinPhase>> =
-            game_match.members().map(|j| joins.get(j).ok().map(|(join, _)| join.phase())).collect();
+            game_match.members().map(|j| joins.get(j).ok().map(|(join, ..)| join.phase())).collect();
         let started = phases.iter().flatten().any(|phase| has_token(*phase));
         let lost_one = phases.iter().any(|phase| phase.is_none_or(JoinPhase::is_terminal));
         if started || !lost_one {
@@ -45,14 +45,16 @@ pub fn break_up_matches(
         }
         tracing::info!(match_id = game_match.id, "a player left before the match started; the others search again");
         let profile = profiles.get(&game_match.game.label(), Some(&game_match.profile));
+        let returning = phases.iter().flatten().filter(|phase| !phase.is_terminal()).count();
+        let pool = (pool_size(&joins, game_match) + returning) as u32;
         for member in game_match.members() {
-            let Ok((mut join, mut updates)) = joins.get_mut(member) else { continue };
+            let Ok((mut join, mut updates, _)) = joins.get_mut(member) else { continue };
             if join.phase().is_terminal() {
                 continue;
             }
             let release = join.back_to_pool().unwrap_or(crate::joins::Release::Nothing);
             let stage = profile.map_or(0, |p| p.stage_at(now - join.queued_at));
-            let progress = JoinProgress::Searching { request_id: join.request_id.to_string(), stage, pool: 0 };
+            let progress = JoinProgress::Searching { request_id: join.request_id.to_string(), stage, pool };
             releases.apply(Step { progress, release }, &mut updates);
             commands.entity(member).remove::<(InMatch, AwaitingMatchRecord, LastSearching)>();
         }
@@ -64,6 +66,16 @@ pub fn break_up_matches(
         }
         commands.entity(entity).despawn();
     }
+}
+
+/// Players waiting in the pool of `game_match`'s mode, in no match (a break-up is rare: one
+/// look over the joins is fine).
+fn pool_size(joins: &Query<(&mut Join, &mut JoinUpdates, Has<InMatch>)>, game_match: &GameMatch) -> usize {
+    joins
+        .iter()
+        .filter(|(join, _, in_match)| !in_match && join.phase() == JoinPhase::Queued && join.game == game_match.game)
+        .filter(|(join, ..)| join.claims.as_ref().is_some_and(|c| c.mode == game_match.profile))
+        .count()
 }
 
 /// Despawns each placed match whose server is gone and whose players all have their answer
