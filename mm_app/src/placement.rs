@@ -125,6 +125,13 @@ pub enum WaitReason {
     NeedCapacity,
 }
 
+impl WaitReason {
+    /// Why nothing could be placed under `rules` with every server full.
+    fn under(rules: &PlacementRules) -> Self {
+        if rules.may_launch { WaitReason::AtServerLimit } else { WaitReason::NeedCapacity }
+    }
+}
+
 /// What to do; decisions come in order (a launch before the reservations on it).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decision<J, S, G> {
@@ -200,7 +207,7 @@ pub fn plan<J: Clone, S: Clone, G: Clone + PartialEq>(
                 continue;
             }
             None => {
-                let why = if rules.may_launch { WaitReason::AtServerLimit } else { WaitReason::NeedCapacity };
+                let why = WaitReason::under(rules);
                 decisions.push(Decision::Wait { join: queued.join.clone(), why });
                 continue;
             }
@@ -313,7 +320,7 @@ pub fn plan_matches<M: Clone, S: Clone, G: Clone + PartialEq>(
             // Past its deadline, or larger than any server this provider launches.
             decisions.push(MatchDecision::Refuse { game_match, code: ErrorCode::NoCapacity });
         } else {
-            let why = if rules.may_launch { WaitReason::AtServerLimit } else { WaitReason::NeedCapacity };
+            let why = WaitReason::under(rules);
             decisions.push(MatchDecision::Wait { game_match, why });
         }
     }
